@@ -1,0 +1,66 @@
+"""Role requests: validated models, trust policies and plans for every role type in the AWS guide."""
+
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from bot.domain.errors import RequestInvalid, request_invalid
+from bot.domain.fields import Tag
+from bot.domain.limits import LENIENT_LIMITS, PROVENANCE_TAG_PREFIX, Limits
+from bot.domain.models import (
+    AssumableRoleRequest,
+    CustomTrustRoleRequest,
+    OidcRoleRequest,
+    RoleRequest,
+    RoleType,
+    SamlRoleRequest,
+    ServiceLinkedRoleRequest,
+    ServiceRoleRequest,
+    UserRoleRequest,
+)
+from bot.domain.plan import PlanStep
+from bot.domain.policies import policy_size, to_json, to_pretty_json
+
+__all__ = [
+    "LENIENT_LIMITS",
+    "PROVENANCE_TAG_PREFIX",
+    "AssumableRoleRequest",
+    "CustomTrustRoleRequest",
+    "Limits",
+    "OidcRoleRequest",
+    "PlanStep",
+    "RequestInvalid",
+    "RoleRequest",
+    "RoleType",
+    "SamlRoleRequest",
+    "ServiceLinkedRoleRequest",
+    "ServiceRoleRequest",
+    "Tag",
+    "UserRoleRequest",
+    "parse_role_request",
+    "policy_size",
+    "request_from_json",
+    "request_to_json",
+    "to_json",
+    "to_pretty_json",
+]
+
+ROLE_REQUEST = TypeAdapter(RoleRequest)
+
+
+def parse_role_request(data: Any, limits: Limits | None = None) -> RoleRequest:
+    """Validate raw input (a dict of fields) into a request, or raise ``RequestInvalid``."""
+    try:
+        return ROLE_REQUEST.validate_python(data, context={"limits": limits or Limits()})
+    except ValidationError as exc:
+        raise request_invalid(exc, data) from None
+
+
+def request_to_json(request: RoleRequest) -> str:
+    """The request as stored: exactly its fields, so it reloads to an equal request."""
+    return request.model_dump_json(exclude_defaults=False)
+
+
+def request_from_json(text: str) -> RoleRequest:
+    """Reload a stored request; it was checked when stored, so today's quotas don't apply."""
+    return ROLE_REQUEST.validate_json(text, context={"limits": LENIENT_LIMITS})

@@ -1,0 +1,103 @@
+"""Validation errors as the requester should read them: one sentence per field."""
+
+from typing import Any
+
+from pydantic import ValidationError
+
+FIELD_LABELS = {
+    "role_type": "Role type",
+    "account_id": "Target account",
+    "justification": "Justification",
+    "role_name": "Role name",
+    "path": "Path",
+    "description": "Description",
+    "max_session_duration": "Maximum session duration",
+    "managed_policy_arns": "Managed policies",
+    "inline_policy": "Inline policy",
+    "permissions_boundary_arn": "Permissions boundary",
+    "tags": "Tags",
+    "trusted_account_ids": "Trusted accounts",
+    "trusted_principal_arns": "Trusted principals",
+    "external_id": "External ID",
+    "require_mfa": "Require MFA",
+    "service_principal": "AWS service",
+    "restrict_source_account": "Restrict to this account",
+    "source_arn": "Source ARN",
+    "aws_service_name": "AWS service",
+    "custom_suffix": "Custom suffix",
+    "provider_arn": "SAML provider",
+    "audience": "Audience",
+    "provider": "OIDC provider",
+    "audiences": "Audiences",
+    "subjects": "Subjects",
+    "github_repo": "GitHub repository",
+    "github_ref_type": "GitHub ref type",
+    "github_ref": "Branch, tag or environment",
+    "allow_high_risk": "Allow high risk",
+    "trust_policy_document": "Trust policy",
+}
+
+GENERIC_MESSAGES = {
+    "int_parsing": "{label} must be a whole number.",
+    "int_type": "{label} must be a whole number.",
+    "int_from_float": "{label} must be a whole number.",
+    "bool_parsing": "{label} must be yes or no.",
+    "bool_type": "{label} must be yes or no.",
+    "string_type": "{label} must be text.",
+    "list_type": "{label} must be a list.",
+    "dict_type": "{label} must be a JSON object.",
+    "literal_error": "{label} must be one of the listed choices.",
+    "union_tag_invalid": "Role type must be one of user, service, service-linked, saml, oidc, custom.",
+    "union_tag_not_found": "Choose a role type.",
+    "model_attributes_type": "The request must be a set of fields.",
+    "model_type": "The request must be a set of fields.",
+}
+
+
+class RequestInvalid(ValueError):
+    """A request that AWS (or the bot) would refuse; ``errors`` maps each field to a sentence."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+def field_of(error: dict[str, Any]) -> str:
+    """The request field an error is about: the location after the role-type tag."""
+    context = error.get("ctx") or {}
+    if "field" in context:
+        return str(context["field"])
+    location = [part for part in error["loc"] if isinstance(part, str)]
+    names = [part for part in location if part in FIELD_LABELS]
+    return names[0] if names else "role_type"
+
+
+def message_of(error: dict[str, Any], field: str, role_type: str | None) -> str:
+    if error["type"] == "request_rule":
+        return str(error["msg"])
+    label = FIELD_LABELS.get(field, field)
+    if error["type"] == "missing" or (error["type"] == "string_type" and error.get("input") is None):
+        return f"{label} is required."
+    if error["type"] == "extra_forbidden":
+        name = next((part for part in reversed(error["loc"]) if isinstance(part, str)), field)
+        if role_type == "service-linked":
+            return (
+                f"A service-linked role's trust and permissions are defined by the AWS service; "
+                f"you can't set {FIELD_LABELS.get(name, name).lower()}."
+            )
+        return f"{FIELD_LABELS.get(name, name)} is not a field of a {role_type or 'role'} request."
+    template = GENERIC_MESSAGES.get(error["type"])
+    return template.format(label=label) if template else f"{label}: {error['msg']}."
+
+
+def request_invalid(exc: ValidationError, data: Any) -> RequestInvalid:
+    """Turn pydantic's errors into one sentence per field (the first error of each field)."""
+    role_type = data.get("role_type") if isinstance(data, dict) else None
+    role_type = role_type if isinstance(role_type, str) else None
+    errors: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        field = field_of(error)
+        if error["type"] == "extra_forbidden":
+            field = next((p for p in reversed(error["loc"]) if isinstance(p, str)), field)
+        errors.setdefault(field, message_of(error, field, role_type))
+    return RequestInvalid(errors)
