@@ -1,0 +1,196 @@
+"""Configuration: settings from the environment (and ``.env``) plus a TOML policy file.
+
+The environment holds the basics and the secrets (``Settings``); the TOML file named by
+``POLICY_FILE`` holds the richer, reviewable parts (``Policy``): accounts, approvers per account,
+guardrails, expiry, quotas. ``load_config`` validates both and raises ``ConfigError`` naming the
+setting and what is wrong, so a bad setting stops start-up with a clear message.
+"""
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.domain import Limits
+from bot.domain.fields import ACCOUNT_ID_RE
+from bot.guardrails import Guardrails
+
+SLACK_ID_PREFIXES = ("U", "W")
+
+
+def split_ids(value: Any) -> Any:
+    """``U1,U2`` (as written in an environment variable) into a list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def check_user_ids(ids: list[str]) -> list[str]:
+    for user_id in ids:
+        if not user_id.startswith(SLACK_ID_PREFIXES) or not user_id.isalnum():
+            raise ValueError(f"“{user_id}” is not a Slack user ID (like U012ABCDEF)")
+    return ids
+
+
+class Settings(BaseSettings):
+    """Settings read from the environment and ``.env`` (see ``.env.example``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    approval_channel_id: str | None = None
+    notifications_channel_id: str | None = None
+    approver_ids: Annotated[list[str], NoDecode] = []
+    database_path: str = "iam-role-bot.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+    policy_file: Path | None = None
+    aws_region: str = "us-east-1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("approver_ids", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return split_ids(value)
+
+    @field_validator("approver_ids")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        return check_user_ids(value)
+
+
+class Account(BaseModel):
+    """A target account requests may be made for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    approvers: list[str] = []
+    """Approvers for this account; when given they replace the global approvers for it."""
+    executor_role_name: str | None = None
+    external_id: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ACCOUNT_ID_RE.fullmatch(value):
+            raise ValueError(f"“{value}” is not a 12-digit AWS account ID")
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str]) -> list[str]:
+        return check_user_ids(value)
+
+
+class Approvals(BaseModel):
+    """Who approves, how many for high-risk requests, and when pending requests expire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvers: list[str] = []
+    approver_usergroup: str | None = None
+    high_risk_approvals: int = Field(default=2, ge=1, le=10)
+    remind_after_hours: float = Field(default=24, gt=0)
+    expire_after_hours: float = Field(default=72, gt=0)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: list[str]) -> list[str]:
+        return check_user_ids(value)
+
+
+class Executor(BaseModel):
+    """How the bot reaches and marks what it creates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role_name: str = "iam-role-bot-executor"
+    """Role assumed in accounts other than the bot's own."""
+    external_id: str | None = None
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(default=5, ge=1, le=10)
+
+
+class Policy(BaseModel):
+    """The TOML policy file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accounts: list[Account] = []
+    approvals: Approvals = Approvals()
+    executor: Executor = Executor()
+    guardrails: Guardrails = Guardrails()
+    limits: dict[str, int] = {}
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
+        Limits(**value)
+        return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the bot is configured with."""
+
+    settings: Settings
+    policy: Policy
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(**self.policy.limits)
+
+    def account(self, account_id: str) -> Account | None:
+        return next((a for a in self.policy.accounts if a.id == account_id), None)
+
+    def approvers_for(self, account_id: str) -> frozenset[str]:
+        """Designated approvers of a target account (user-group members are resolved elsewhere)."""
+        account = self.account(account_id)
+        if account and account.approvers:
+            return frozenset(account.approvers)
+        return frozenset(self.settings.approver_ids) | frozenset(self.policy.approvals.approvers)
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it."""
+
+
+def describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if source == "environment":
+            where = where.upper()
+        lines.append(f"{source}: {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_policy(path: Path | None) -> Policy:
+    if path is None:
+        return Policy()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"POLICY_FILE: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"POLICY_FILE: {path} is not valid TOML: {error}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(describe(error, str(path))) from None
+
+
+def load_config(**overrides: Any) -> Config:
+    """Read the environment, ``.env`` and the policy file; raise ``ConfigError`` on any mistake."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(describe(error, "environment")) from None
+    return Config(settings=settings, policy=load_policy(settings.policy_file))
