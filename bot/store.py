@@ -1,0 +1,416 @@
+"""The request store: every line of SQL, and the schema's versions with their migrations.
+
+SQLite through sqlite-utils. Each thread gets its own connection (Bolt runs listeners in a thread
+pool), so SQLite itself arbitrates between threads and processes: writes run in ``BEGIN IMMEDIATE``
+transactions (one writer at a time, others wait up to the busy timeout), and a status change is
+one conditional ``UPDATE ... WHERE id = ? AND status IN (...)`` plus its event row, so of two racing
+changes exactly one matches. Events are append-only; triggers refuse any UPDATE or DELETE of them.
+
+The schema version is ``PRAGMA user_version``; ``MIGRATIONS`` upgrades older databases in place at
+start-up. Never edit a migration once released: append a new one.
+"""
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.domain import RoleRequest, request_from_json, request_to_json
+
+BUSY_TIMEOUT_SECONDS = 10.0
+FIRST_NUMBER = 1001
+"""Requests are numbered R-1001, R-1002, ..."""
+
+Tracer = Callable[[str, Any], None]
+
+
+class Status(StrEnum):
+    """Where a request is in its life; the allowed moves between them live in ``bot.workflow``."""
+
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    PROVISIONING = "provisioning"
+    CREATED = "created"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer version of the bot than this one."""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A stored request as the rest of the bot sees it."""
+
+    id: str
+    role_type: str
+    account_id: str
+    requester: str
+    role_name: str
+    """The request's display name (a role name, or a description for service-linked roles)."""
+    request_json: str
+    status: Status
+    risk: str
+    """``normal`` or ``high`` (as the review found)."""
+    required_approvals: int
+    findings: list[dict[str, Any]]
+    """The review's findings (severity, title, explanation, concerns) as shown to approvers."""
+    channel: str | None
+    message_ts: str | None
+    created_at: float
+    updated_at: float
+    result: dict[str, Any] | None
+    """What provisioning made: role_arn, instance_profile_arn, switch_role_url."""
+    error: str | None
+    """Why the last provisioning attempt failed."""
+
+    @cached_property
+    def request(self) -> RoleRequest:
+        return request_from_json(self.request_json)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a request's history; never changed once written."""
+
+    id: int
+    request_id: str
+    at: float
+    actor: str
+    kind: str
+    details: dict[str, Any]
+
+
+def _v1_requests_and_events(db: sqlite_utils.Database) -> None:
+    """Requests with their status and outcome; the append-only event log."""
+    db.executescript(
+        """
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            role_type TEXT NOT NULL,
+            account_id TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            channel TEXT,
+            message_ts TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            result_json TEXT,
+            error TEXT
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            details_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_by_request ON events (request_id, id);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        """
+    )
+
+
+def _v2_risk_findings_and_list_indexes(db: sqlite_utils.Database) -> None:
+    """N-of-M approvals for high-risk requests, stored findings and display names, list indexes."""
+    requests = db.table("requests")
+    requests.add_column("role_name", str, not_null_default="")
+    requests.add_column("risk", str, not_null_default="normal")
+    requests.add_column("required_approvals", int, not_null_default=1)
+    requests.add_column("findings_json", str, not_null_default="[]")
+    for row in list(db.query("SELECT id, request_json FROM requests")):
+        name = request_from_json(row["request_json"]).display_name
+        db.execute("UPDATE requests SET role_name = ? WHERE id = ?", [name, row["id"]])
+    requests.create_index(["status", "created_at"], index_name="requests_by_status")
+    requests.create_index(["requester", "created_at"], index_name="requests_by_requester")
+    requests.create_index(["created_at"], index_name="requests_by_time")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_requests_and_events,
+    _v2_risk_findings_and_list_indexes,
+]
+"""Migration N (1-based) turns a version N-1 database into version N."""
+
+
+def connect(path: str | Path, tracer: Tracer | None = None) -> sqlite_utils.Database:
+    """A connection as the store uses it: foreign keys on, busy timeout, explicit transactions only."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn, tracer=tracer, execute_plugins=False)
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception); joins one already open."""
+    if db.conn.in_transaction:
+        yield
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.conn.execute("COMMIT")
+
+
+def migrate(db: sqlite_utils.Database, target: int = len(MIGRATIONS)) -> int:
+    """Bring the schema to ``target`` in one transaction (safe if two processes start at once)."""
+    with write_transaction(db):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise SchemaTooNew(f"the database has schema version {version}; this bot knows up to {len(MIGRATIONS)}")
+        for migration in MIGRATIONS[version:target]:
+            migration(db)
+        if target > version:
+            db.execute(f"PRAGMA user_version = {int(target)}")
+    return max(version, target)
+
+
+def _record(row: dict[str, Any]) -> RequestRecord:
+    return RequestRecord(
+        id=row["id"],
+        role_type=row["role_type"],
+        account_id=row["account_id"],
+        requester=row["requester"],
+        role_name=row["role_name"],
+        request_json=row["request_json"],
+        status=Status(row["status"]),
+        risk=row["risk"],
+        required_approvals=row["required_approvals"],
+        findings=json.loads(row["findings_json"]),
+        channel=row["channel"],
+        message_ts=row["message_ts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        result=json.loads(row["result_json"]) if row["result_json"] is not None else None,
+        error=row["error"],
+    )
+
+
+def _event(row: dict[str, Any]) -> Event:
+    return Event(
+        id=row["id"],
+        request_id=row["request_id"],
+        at=row["at"],
+        actor=row["actor"],
+        kind=row["kind"],
+        details=json.loads(row["details_json"]),
+    )
+
+
+def _placeholders(values: Collection[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _limit(limit: int | None) -> int:
+    return -1 if limit is None else limit
+
+
+class Store:
+    """Requests and their events in one SQLite file (a real file: each thread opens its own connection).
+
+    Safe to share between threads. Every method runs in its own transaction unless called inside
+    ``with store.transaction():``, in which case it joins that one.
+    """
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, tracer: Tracer | None = None):
+        self.path = Path(path)
+        self.clock = clock
+        self._tracer = tracer
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        db = self._db()
+        db.enable_wal()
+        self.schema_version = migrate(db)
+
+    def _db(self) -> sqlite_utils.Database:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path, self._tracer)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db.conn)
+        return db
+
+    def close(self) -> None:
+        """Close every thread's connection; the store must not be used afterwards."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A ``BEGIN IMMEDIATE`` transaction on this thread: reads inside it see no concurrent writes."""
+        return write_transaction(self._db())
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        return list(self._db().query(sql, params))
+
+    def _insert_event(self, request_id: str, at: float, actor: str, kind: str, details: dict[str, Any]) -> Event:
+        events = self._db().table("events")
+        events.insert(
+            {"request_id": request_id, "at": at, "actor": actor, "kind": kind, "details_json": json.dumps(details)}
+        )
+        return Event(events.last_pk, request_id, at, actor, kind, details)
+
+    def create_request(
+        self,
+        request: RoleRequest,
+        requester: str,
+        *,
+        risk: str = "normal",
+        required_approvals: int = 1,
+        findings: list[dict[str, Any]] | None = None,
+    ) -> RequestRecord:
+        """Store a new request as ``submitted``, with its ``submitted`` event, under the next id."""
+        if risk not in ("normal", "high") or required_approvals < 1:
+            raise ValueError(f"bad risk {risk!r} or required approvals {required_approvals}")
+        now = self.clock()
+        with self.transaction():
+            seq = self._rows("SELECT COALESCE(MAX(seq) + 1, ?) AS seq FROM requests", [FIRST_NUMBER])[0]["seq"]
+            request_id = f"R-{seq}"
+            self._db().table("requests").insert(
+                {
+                    "seq": seq,
+                    "id": request_id,
+                    "role_type": str(request.role_type),
+                    "account_id": request.account_id,
+                    "requester": requester,
+                    "role_name": request.display_name,
+                    "request_json": request_to_json(request),
+                    "status": Status.SUBMITTED.value,
+                    "risk": risk,
+                    "required_approvals": required_approvals,
+                    "findings_json": json.dumps(findings or []),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            details = {"risk": risk, "required_approvals": required_approvals}
+            self._insert_event(request_id, now, requester, "submitted", details)
+            return self._get(request_id)
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        rows = self._rows("SELECT * FROM requests WHERE id = ?", [request_id])
+        return _record(rows[0]) if rows else None
+
+    def _get(self, request_id: str) -> RequestRecord:
+        record = self.get(request_id)
+        if record is None:
+            raise KeyError(request_id)
+        return record
+
+    def transition(
+        self,
+        request_id: str,
+        *,
+        expected: str | tuple[str, ...],
+        new: str,
+        actor: str,
+        kind: str,
+        details: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> RequestRecord | None:
+        """Move a request from an ``expected`` status to ``new`` and record the event, atomically.
+
+        Returns None, changing nothing, when the request is not (or no longer) in an expected status.
+        ``result`` and ``error`` describe the latest outcome: every transition sets both (None clears).
+        """
+        expected_statuses = [expected] if isinstance(expected, str) else list(expected)
+        now = self.clock()
+        with self.transaction():
+            cursor = self._db().execute(
+                "UPDATE requests SET status = ?, updated_at = ?, result_json = ?, error = ? "
+                f"WHERE id = ? AND status IN ({_placeholders(expected_statuses)})",
+                [new, now, json.dumps(result) if result is not None else None, error, request_id, *expected_statuses],
+            )
+            if cursor.rowcount == 0:
+                return None
+            self._insert_event(request_id, now, actor, kind, details or {})
+            return self._get(request_id)
+
+    def add_event(self, request_id: str, actor: str, kind: str, details: dict[str, Any] | None = None) -> Event:
+        """Append an event that changes no status (an approval vote, a reminder, a resumption)."""
+        with self.transaction():
+            return self._insert_event(request_id, self.clock(), actor, kind, details or {})
+
+    def events(self, request_id: str) -> list[Event]:
+        """A request's history, oldest first."""
+        rows = self._rows("SELECT * FROM events WHERE request_id = ? ORDER BY id", [request_id])
+        return [_event(row) for row in rows]
+
+    def set_message(self, request_id: str, channel: str, ts: str) -> RequestRecord:
+        """Remember where the approval message is, to update it later."""
+        with self.transaction():
+            self._db().execute(
+                "UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?", [channel, ts, request_id]
+            )
+            return self._get(request_id)
+
+    def pending(self, account_ids: Collection[str] | None = None, limit: int | None = 50) -> list[RequestRecord]:
+        """Requests awaiting approval, oldest first; only for ``account_ids`` when given."""
+        sql = "SELECT * FROM requests WHERE status = ?"
+        params: list[Any] = [Status.SUBMITTED.value]
+        if account_ids is not None:
+            accounts = sorted(set(account_ids))
+            sql += f" AND account_id IN ({_placeholders(accounts)})"
+            params += accounts
+        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, _limit(limit)])
+        return [_record(row) for row in rows]
+
+    def for_requester(self, user: str, limit: int | None = 20) -> list[RequestRecord]:
+        """A user's own requests, newest first."""
+        rows = self._rows(
+            "SELECT * FROM requests WHERE requester = ? ORDER BY created_at DESC, seq DESC LIMIT ?",
+            [user, _limit(limit)],
+        )
+        return [_record(row) for row in rows]
+
+    def by_status(self, status: str, *, before: float | None = None, limit: int | None = 100) -> list[RequestRecord]:
+        """Requests in a status, oldest first; only those created at or before ``before`` when given."""
+        sql = "SELECT * FROM requests WHERE status = ?"
+        params: list[Any] = [status]
+        if before is not None:
+            sql += " AND created_at <= ?"
+            params.append(before)
+        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, _limit(limit)])
+        return [_record(row) for row in rows]
+
+    def recent(self, limit: int | None = 50) -> list[RequestRecord]:
+        """The newest requests, newest first."""
+        rows = self._rows("SELECT * FROM requests ORDER BY created_at DESC, seq DESC LIMIT ?", [_limit(limit)])
+        return [_record(row) for row in rows]
+
+    def count(self, status: str | None = None) -> int:
+        """How many requests there are (in ``status`` when given)."""
+        if status is None:
+            return self._rows("SELECT COUNT(*) AS n FROM requests", [])[0]["n"]
+        return self._rows("SELECT COUNT(*) AS n FROM requests WHERE status = ?", [status])[0]["n"]

@@ -1,0 +1,325 @@
+"""The request store on real SQLite files: records, conditional transitions, append-only events,
+migrations from older schemas, thread safety, and indexes for the bot's list queries."""
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain import RoleRequest, parse_role_request
+from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Status, Store, connect, migrate
+
+ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "444455556666"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def role(name: str = "deployer", account: str = ACCOUNT) -> RoleRequest:
+    return parse_role_request(
+        {"role_type": "user", "account_id": account, "justification": "CI deploys", "role_name": name}
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+    with Store(tmp_path / "bot.db", clock=clock) as store:
+        yield store
+
+
+def test_requests_get_short_sequential_ids_and_a_submitted_event(store: Store) -> None:
+    first = store.create_request(role("a"), "U1")
+    second = store.create_request(role("b"), "U2", risk="high", required_approvals=2)
+
+    assert (first.id, second.id) == ("R-1001", "R-1002")
+    assert store.count() == 2
+    [event] = store.events(second.id)
+    assert (event.actor, event.kind, event.details) == ("U2", "submitted", {"risk": "high", "required_approvals": 2})
+
+
+def test_a_record_keeps_the_request_its_findings_and_risk(store: Store, clock: Clock) -> None:
+    findings = [{"severity": "high", "title": "Admin access", "explanation": "…", "concerns": "managed_policy_arns"}]
+    request = role()
+    record = store.create_request(request, "U1", risk="high", required_approvals=2, findings=findings)
+
+    loaded = store.get(record.id)
+    assert loaded == record
+    assert loaded.request == request
+    assert (loaded.role_type, loaded.account_id, loaded.role_name) == ("user", ACCOUNT, "deployer")
+    assert (loaded.status, loaded.risk, loaded.required_approvals) == (Status.SUBMITTED, "high", 2)
+    assert loaded.findings == findings
+    assert loaded.created_at == loaded.updated_at == clock.now
+    assert (loaded.result, loaded.error, loaded.channel) == (None, None, None)
+    assert store.get("R-9999") is None
+
+
+def test_bad_risk_is_refused(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.create_request(role(), "U1", risk="extreme")
+    assert store.count() == 0
+
+
+def test_a_transition_only_happens_from_an_expected_status(store: Store, clock: Clock) -> None:
+    record = store.create_request(role(), "U1")
+    clock.now += 60
+
+    assert (
+        store.transition(record.id, expected="approved", new="provisioning", actor="bot", kind="provisioning") is None
+    )
+    assert store.get(record.id) == record
+    assert [e.kind for e in store.events(record.id)] == ["submitted"]
+
+    moved = store.transition(
+        record.id, expected=("submitted", "failed"), new="approved", actor="U2", kind="approved", details={"n": 1}
+    )
+    assert moved is not None
+    assert (moved.status, moved.updated_at) == (Status.APPROVED, clock.now)
+    assert store.events(record.id)[-1].details == {"n": 1}
+
+
+def test_result_and_error_describe_the_latest_outcome(store: Store) -> None:
+    record = store.create_request(role(), "U1")
+    store.transition(record.id, expected="submitted", new="approved", actor="U2", kind="approved")
+    store.transition(record.id, expected="approved", new="provisioning", actor="bot", kind="provisioning")
+    failed = store.transition(record.id, expected="provisioning", new="failed", actor="bot", kind="failed", error="x")
+    assert failed is not None and failed.error == "x"
+
+    retried = store.transition(record.id, expected="failed", new="provisioning", actor="U2", kind="retried")
+    assert retried is not None and retried.error is None
+    result = {"role_arn": f"arn:aws:iam::{ACCOUNT}:role/deployer"}
+    created = store.transition(record.id, expected="provisioning", new="created", actor="bot", kind="c", result=result)
+    assert created is not None and store.get(record.id).result == result
+
+
+def test_set_message_remembers_where_the_approval_message_is(store: Store) -> None:
+    record = store.create_request(role(), "U1")
+    updated = store.set_message(record.id, "C123", "1700000000.000100")
+    assert (updated.channel, updated.message_ts) == ("C123", "1700000000.000100")
+    assert store.get(record.id) == updated
+
+
+def test_a_transaction_rolls_back_everything_on_error(store: Store) -> None:
+    record = store.create_request(role(), "U1")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_event(record.id, "U2", "approval")
+        store.transition(record.id, expected="submitted", new="approved", actor="U2", kind="approved")
+        raise RuntimeError("boom")
+    assert store.get(record.id).status == Status.SUBMITTED
+    assert [e.kind for e in store.events(record.id)] == ["submitted"]
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_event("R-9999", "U1", "approval")
+
+
+def test_the_database_uses_wal(store: Store) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# --- events are append-only ---------------------------------------------------------------
+
+
+def test_triggers_refuse_to_update_or_delete_events(store: Store) -> None:
+    record = store.create_request(role(), "U1")
+    conn = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE events SET actor = 'U666'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM events")
+    finally:
+        conn.close()
+    assert [(e.actor, e.kind) for e in store.events(record.id)] == [("U1", "submitted")]
+
+
+EVENT_WRITES = re.compile(
+    r"(UPDATE|DELETE\s+FROM|REPLACE\s+INTO|INSERT\s+OR\s+REPLACE\s+INTO)\s+[\"'\[`]?events\b"
+    r"|table\(\s*[\"']events[\"']\s*\)\.(update|upsert|delete|delete_where|insert_all)"
+    r"|replace\s*=\s*True",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("module", ["bot/store.py", "bot/workflow.py"])
+def test_no_code_path_updates_or_deletes_events(module: str) -> None:
+    source = (ROOT / module).read_text()
+    assert EVENT_WRITES.findall(source) == []
+    assert EVENT_WRITES.search('db.execute("DELETE FROM events WHERE id = ?")')  # the pattern does catch one
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = connect(path)
+    assert migrate(old, target=1) == 1
+    request_json = role("legacy-role").model_dump_json()
+    old.table("requests").insert(
+        {
+            "seq": 1001,
+            "id": "R-1001",
+            "role_type": "user",
+            "account_id": ACCOUNT,
+            "requester": "U1",
+            "request_json": request_json,
+            "status": "failed",
+            "channel": "C1",
+            "message_ts": "1.2",
+            "created_at": 1.0,
+            "updated_at": 2.0,
+            "error": "Throttled",
+        }
+    )
+    old.table("events").insert({"request_id": "R-1001", "at": 1.0, "actor": "U1", "kind": "submitted"})
+    assert "risk" not in old.table("requests").columns_dict
+    old.close()
+
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS) == 2
+        record = store.get("R-1001")
+        assert isinstance(record, RequestRecord)
+        assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
+        assert record.request == role("legacy-role")
+        assert (record.role_name, record.risk, record.required_approvals, record.findings) == (
+            "legacy-role",
+            "normal",
+            1,
+            [],
+        )
+        assert [(e.actor, e.kind, e.details) for e in store.events("R-1001")] == [("U1", "submitted", {})]
+        assert store.create_request(role("new-role"), "U2").id == "R-1002"
+
+    upgraded = connect(path)
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert {"requests_by_status", "requests_by_requester", "requests_by_time"} <= {
+        index.name for index in upgraded.table("requests").indexes
+    }
+    with pytest.raises(sqlite3.IntegrityError):
+        upgraded.execute("DELETE FROM events")
+    upgraded.close()
+
+
+def test_reopening_a_current_database_changes_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "bot.db") as store:
+        record = store.create_request(role(), "U1")
+    with Store(tmp_path / "bot.db") as reopened:
+        assert reopened.get(record.id) == record
+        assert reopened.schema_version == len(MIGRATIONS)
+
+
+def test_a_database_from_a_newer_bot_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "bot.db").close()
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(SchemaTooNew):
+        Store(tmp_path / "bot.db")
+
+
+# --- list queries ------------------------------------------------------------------------------
+
+
+def test_list_queries_filter_and_order(store: Store, clock: Clock) -> None:
+    ids = []
+    for n, (account, requester) in enumerate([(ACCOUNT, "U1"), (OTHER_ACCOUNT, "U2"), (ACCOUNT, "U1")]):
+        clock.now += 10
+        ids.append(store.create_request(role(f"r{n}", account), requester).id)
+    store.transition(ids[2], expected="submitted", new="cancelled", actor="U1", kind="cancelled")
+
+    assert [r.id for r in store.pending()] == ids[:2]
+    assert [r.id for r in store.pending([ACCOUNT])] == ids[:1]
+    assert store.pending([]) == []
+    assert [r.id for r in store.pending(limit=1)] == ids[:1]
+    assert [r.id for r in store.for_requester("U1")] == [ids[2], ids[0]]
+    assert [r.id for r in store.by_status("submitted")] == ids[:2]
+    assert [r.id for r in store.by_status("submitted", before=clock.now - 15)] == ids[:1]
+    assert [r.id for r in store.recent()] == ids[::-1]
+    assert [r.id for r in store.recent(limit=None)] == ids[::-1]
+    assert (store.count(), store.count("cancelled"), store.count("created")) == (3, 1, 0)
+
+
+def test_list_queries_use_indexes(tmp_path: Path) -> None:
+    executed: list[tuple[str, Any]] = []
+    with Store(tmp_path / "bot.db", tracer=lambda sql, params: executed.append((sql, params))) as store:
+        store.create_request(role(), "U1")
+        executed.clear()
+        store.pending()
+        store.pending([ACCOUNT, OTHER_ACCOUNT], limit=5)
+        store.for_requester("U1")
+        store.by_status("submitted")
+        store.by_status("submitted", before=1.0)
+        store.recent()
+        store.count("failed")
+        store.events("R-1001")
+        queries = [(sql, params) for sql, params in executed if sql.lstrip().upper().startswith("SELECT")]
+        assert len(queries) == 8
+
+        conn = sqlite3.connect(store.path)
+        for sql, params in queries:
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            assert plan, sql
+            for step in plan:
+                assert re.search(r"USING (COVERING )?INDEX", step), f"{sql}\n{plan}"
+                assert "TEMP B-TREE" not in step, f"{sql}\n{plan}"
+        conn.close()
+
+
+# --- threads -----------------------------------------------------------------------------------
+
+
+def run_together(count: int, work: Any) -> list[Any]:
+    """Run ``work(i)`` on ``count`` threads released at the same moment; return the results."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_concurrent_submissions_get_distinct_ids(store: Store) -> None:
+    records = run_together(20, lambda i: store.create_request(role(f"r{i}"), f"U{i}"))
+    assert sorted(r.id for r in records) == sorted(f"R-{n}" for n in range(1001, 1021))
+    assert store.count() == 20
+
+
+def test_concurrent_transitions_have_exactly_one_winner(store: Store) -> None:
+    record = store.create_request(role(), "U1")
+    results = run_together(
+        20, lambda i: store.transition(record.id, expected="submitted", new="approved", actor=f"U{i}", kind="approved")
+    )
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert [e.kind for e in store.events(record.id)] == ["submitted", "approved"]
