@@ -62,30 +62,50 @@ class RequestInvalid(ValueError):
         self.errors = errors
 
 
-def field_of(error: dict[str, Any]) -> str:
-    """The request field an error is about: the location after the role-type tag."""
+def locate(error: dict[str, Any]) -> tuple[str, tuple[int | str, ...]]:
+    """The request field an error is about, and where inside that field (e.g. ``(0, "key")`` of tags).
+
+    A cross-field rule names its field in the context; otherwise it is the first field name in the
+    location (after the role-type tag), or the unknown key itself for a field the request can't have.
+    """
     context = error.get("ctx") or {}
     if "field" in context:
-        return str(context["field"])
-    location = [part for part in error["loc"] if isinstance(part, str)]
-    names = [part for part in location if part in FIELD_LABELS]
-    return names[0] if names else "role_type"
+        return str(context["field"]), ()
+    location = tuple(error["loc"])
+    for index, part in enumerate(location):
+        if isinstance(part, str) and part in FIELD_LABELS:
+            return part, location[index + 1 :]
+    if error["type"] == "extra_forbidden" and location:
+        return str(location[-1]), ()
+    return "role_type", ()
 
 
-def message_of(error: dict[str, Any], field: str, role_type: str | None) -> str:
+def item_label(label: str, inside: tuple[int | str, ...]) -> str:
+    """``Tags (item 2, key)`` for a part of a list field; the label itself for the whole field."""
+    parts = [f"item {part + 1}" if isinstance(part, int) else str(part) for part in inside]
+    return f"{label} ({', '.join(parts)})" if parts else label
+
+
+def message_of(error: dict[str, Any], field: str, inside: tuple[int | str, ...], role_type: str | None) -> str:
+    """One sentence for the requester about ``error`` on ``field``."""
     if error["type"] == "request_rule":
         return str(error["msg"])
     label = FIELD_LABELS.get(field, field)
-    if error["type"] == "missing" or (error["type"] == "string_type" and error.get("input") is None):
-        return f"{label} is required."
     if error["type"] == "extra_forbidden":
-        name = next((part for part in reversed(error["loc"]) if isinstance(part, str)), field)
+        if inside:
+            return f"{item_label(label, inside[:-1])} has an unknown part “{inside[-1]}”."
         if role_type == "service-linked":
             return (
                 f"A service-linked role's trust and permissions are defined by the AWS service; "
-                f"you can't set {FIELD_LABELS.get(name, name).lower()}."
+                f"you can't set {label.lower()}."
             )
-        return f"{FIELD_LABELS.get(name, name)} is not a field of a {role_type or 'role'} request."
+        return f"{label} is not a field of a {role_type or 'role'} request."
+    label = item_label(label, inside)
+    absent = error["type"] == "missing" or (error["type"].endswith("_type") and error.get("input") is None)
+    if absent and field != "role_type":
+        return f"{label} is required."
+    if error["type"] in ("model_type", "model_attributes_type") and field == "tags":
+        return f"{label} must be a key and a value, e.g. team=data."
     template = GENERIC_MESSAGES.get(error["type"])
     return template.format(label=label) if template else f"{label}: {error['msg']}."
 
@@ -96,8 +116,6 @@ def request_invalid(exc: ValidationError, data: Any) -> RequestInvalid:
     role_type = role_type if isinstance(role_type, str) else None
     errors: dict[str, str] = {}
     for error in exc.errors(include_url=False):
-        field = field_of(error)
-        if error["type"] == "extra_forbidden":
-            field = next((p for p in reversed(error["loc"]) if isinstance(p, str)), field)
-        errors.setdefault(field, message_of(error, field, role_type))
+        field, inside = locate(error)
+        errors.setdefault(field, message_of(error, field, inside, role_type))
     return RequestInvalid(errors)

@@ -6,23 +6,24 @@ message is a full sentence, ready to show next to the field in the Slack modal.
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
-from bot.domain.limits import PROVENANCE_TAG_PREFIX
+from bot.domain.limits import AWS_MAX_TAGS_PER_ROLE, PROVENANCE_TAG_PREFIX
 
 PARTITION = r"aws(?:-cn|-us-gov)?"
 ROLE_NAME_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
 NAME_CHARS_RE = re.compile(r"[A-Za-z0-9+=,.@_-]+")
 PATH_RE = re.compile(r"/(?:[\x21-\x2E\x30-\x7E]+/)*")
-ACCOUNT_ID_RE = re.compile(r"\d{12}")
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 POLICY_ARN_RE = re.compile(
-    rf"arn:{PARTITION}:iam::(?:aws|\d{{12}}):policy/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,128}}"
+    rf"arn:{PARTITION}:iam::(?:aws|[0-9]{{12}}):policy/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,128}}"
 )
 PRINCIPAL_ARN_RE = re.compile(
-    rf"arn:{PARTITION}:iam::(\d{{12}}):(?:root|(?:user|role)/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,64}})"
+    rf"arn:{PARTITION}:iam::([0-9]{{12}}):(?:root|(?:user|role)/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,64}})"
 )
 SERVICE_PRINCIPAL_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?")
 EXTERNAL_ID_RE = re.compile(r"[A-Za-z0-9+=,.@:/_-]{2,1224}")
@@ -30,14 +31,17 @@ TAG_PUNCTUATION = set("_.:/=+-@")
 NAME_CHARS_SENTENCE = "letters, digits and + = , . @ _ -"
 
 
-def rule_error(message: str, **context: Any) -> PydanticCustomError:
-    """An error whose message is shown to the requester as it is."""
-    return PydanticCustomError("request_rule", message, context or None)
+def rule_error(message: str) -> PydanticCustomError:
+    """An error whose message is shown to the requester as it is (no context, so never formatted)."""
+    return PydanticCustomError("request_rule", message)
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
-    """A cross-field error to be shown next to ``field`` (see ``bot.domain.errors``)."""
-    return PydanticCustomError("request_rule", message, {"field": field})
+    """A cross-field error to be shown next to ``field`` (see ``bot.domain.errors``).
+
+    The message travels in the context, so braces in what the requester typed are shown as typed.
+    """
+    return PydanticCustomError("request_rule", "{message}", {"field": field, "message": message})
 
 
 def blank_to_none(value: Any) -> Any:
@@ -45,6 +49,19 @@ def blank_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
     return value.strip() if isinstance(value, str) else value
+
+
+def default_if_blank(default: Any) -> Callable[[Any], Any]:
+    """A before-validator giving ``default`` for a missing or blank input, and nothing else.
+
+    Other falsy values (0, False, []) are passed on, so junk is refused rather than replaced.
+    """
+
+    def validate(value: Any) -> Any:
+        value = blank_to_none(value)
+        return default if value is None else value
+
+    return validate
 
 
 def split_list(value: Any) -> Any:
@@ -57,8 +74,6 @@ def split_list(value: Any) -> Any:
 
 
 def check_role_name(value: str) -> str:
-    if not value:
-        raise rule_error("Role name is required.")
     if len(value) > 64:
         raise rule_error(f"Role name can be at most 64 characters; this one has {len(value)}.")
     if not ROLE_NAME_RE.fullmatch(value):
@@ -164,13 +179,22 @@ class Tag(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str
-    value: str = ""
+    value: Annotated[str, BeforeValidator(lambda v: "" if v is None else v)] = ""
+
+
+def aws_tag_to_tag(item: Any) -> Any:
+    """Accept a tag as AWS spells it (``{"Key": ..., "Value": ...}``, as in the plan) too."""
+    if isinstance(item, dict) and set(item) in ({"Key"}, {"Key", "Value"}):
+        return {"key": item["Key"], "value": item.get("Value")}
+    return item
 
 
 def parse_tags(value: Any) -> Any:
     """Accept ``key=value`` lines (as typed in the modal), a mapping, or a list of tags."""
     if value is None:
         return []
+    if isinstance(value, list):
+        return [aws_tag_to_tag(item) for item in value]
     if isinstance(value, dict):
         return [{"key": key, "value": val} for key, val in value.items()]
     if isinstance(value, str):
@@ -189,10 +213,9 @@ def parse_tags(value: Any) -> Any:
 def check_tags(tags: list[Tag], max_tags: int) -> list[Tag]:
     """AWS's tag rules, plus the bot's reserved provenance keys."""
     if len(tags) > max_tags:
-        raise rule_error(
-            f"A role can have at most {max_tags} tags of yours (AWS allows 50 and the bot adds "
-            f"{50 - max_tags} of its own); this request has {len(tags)}."
-        )
+        reserved = AWS_MAX_TAGS_PER_ROLE - max_tags
+        why = f"AWS allows {AWS_MAX_TAGS_PER_ROLE}" + (f" and the bot adds {reserved} of its own" if reserved else "")
+        raise rule_error(f"A role can have at most {max_tags} tags ({why}); this request has {len(tags)}.")
     seen: dict[str, str] = {}
     for tag in tags:
         check_tag(tag)
@@ -206,8 +229,10 @@ def check_tags(tags: list[Tag], max_tags: int) -> list[Tag]:
 
 
 def check_tag(tag: Tag) -> None:
-    if not 1 <= len(tag.key) <= 128:
-        raise rule_error(f"Tag key “{tag.key[:40]}” must be 1 to 128 characters.")
+    if not tag.key:
+        raise rule_error("A tag key can't be empty.")
+    if len(tag.key) > 128:
+        raise rule_error(f"Tag key “{tag.key[:40]}…” can be at most 128 characters; it has {len(tag.key)}.")
     if len(tag.value) > 256:
         raise rule_error(f"The value of tag “{tag.key}” can be at most 256 characters.")
     if tag.key.lower().startswith("aws:"):
@@ -226,8 +251,8 @@ def check_tag(tag: Tag) -> None:
 
 
 RoleName = Annotated[str, BeforeValidator(blank_to_none), AfterValidator(check_role_name)]
-RolePath = Annotated[str, BeforeValidator(lambda v: blank_to_none(v) or "/"), AfterValidator(check_path)]
-Description = Annotated[str, BeforeValidator(lambda v: blank_to_none(v) or ""), AfterValidator(check_description)]
+RolePath = Annotated[str, BeforeValidator(default_if_blank("/")), AfterValidator(check_path)]
+Description = Annotated[str, BeforeValidator(default_if_blank("")), AfterValidator(check_description)]
 AccountId = Annotated[str, BeforeValidator(blank_to_none), AfterValidator(check_account_id)]
 PolicyArn = Annotated[str, AfterValidator(check_policy_arn)]
 PrincipalArn = Annotated[str, AfterValidator(check_principal_arn)]

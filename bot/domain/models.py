@@ -53,11 +53,13 @@ POLICY_VERSION = "2012-10-17"
 SAML_AUDIENCE = "https://signin.aws.amazon.com/saml"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
-SAML_PROVIDER_RE = re.compile(rf"arn:{PARTITION}:iam::(\d{{12}}):saml-provider/[A-Za-z0-9+=,.@_-]{{1,128}}")
-OIDC_PROVIDER_RE = re.compile(rf"arn:{PARTITION}:iam::(\d{{12}}):oidc-provider/([A-Za-z0-9.:/_-]+)")
+SAML_PROVIDER_RE = re.compile(rf"arn:{PARTITION}:iam::([0-9]{{12}}):saml-provider/[A-Za-z0-9+=,.@_-]{{1,128}}")
+OIDC_PROVIDER_RE = re.compile(
+    rf"arn:{PARTITION}:iam::([0-9]{{12}}):oidc-provider/([A-Za-z0-9.:_-]+(?:/[A-Za-z0-9.:_-]+)*)"
+)
 OIDC_HOST_RE = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:/[A-Za-z0-9._/-]*)?")
 GITHUB_REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-SOURCE_ARN_RE = re.compile(rf"arn:{PARTITION}:[a-z0-9-]+:[a-z0-9-]*:(\d{{12}}|\*)?:\S+")
+SOURCE_ARN_RE = re.compile(rf"arn:{PARTITION}:[a-z0-9-]+:[a-z0-9-]*:([0-9]{{12}}|\*)?:[\x21-\x7E]+")
 WILDCARDS = ("*", "?")
 
 Justification = Annotated[str, BeforeValidator(blank_to_none)]
