@@ -801,6 +801,96 @@ def test_inline_policy_quota_is_configurable() -> None:
     )
 
 
+# --- policy documents that are not plain JSON, or that AWS would refuse --------------------------------
+
+NOT_JSON = [
+    pytest.param({1: "x"}, id="non-text key"),
+    pytest.param(b"bytes", id="bytes"),
+    pytest.param(float("nan"), id="nan"),
+    pytest.param(float("inf"), id="infinity"),
+    pytest.param({"a", "b"}, id="set"),
+    pytest.param("\ud800", id="lone surrogate"),
+    pytest.param(object(), id="object"),
+]
+
+
+@pytest.mark.parametrize("junk", NOT_JSON)
+def test_inline_policy_holding_something_json_cannot_carry_is_refused(junk: Any) -> None:
+    assert_rejected("inline_policy", "Inline policy may only hold JSON", inline_policy=inline_statement(Condition=junk))
+
+
+@pytest.mark.parametrize("junk", NOT_JSON)
+def test_trust_policy_holding_something_json_cannot_carry_is_refused(junk: Any) -> None:
+    assert_rejected(
+        "trust_policy_document",
+        "Trust policy may only hold JSON",
+        "custom",
+        **custom({"Condition": {"StringEquals": {"k": junk}}}),
+    )
+
+
+def test_pasted_json_with_nan_or_infinity_is_refused() -> None:
+    text = json.dumps(inline_statement(Condition={"NumericLessThan": {"aws:MultiFactorAuthAge": 1}}))
+    assert_rejected("inline_policy", "may only hold JSON", inline_policy=text.replace("1}", "NaN}"))
+    assert_rejected("inline_policy", "may only hold JSON", inline_policy=text.replace("1}", "Infinity}"))
+
+
+def test_policy_nested_too_deeply_is_refused() -> None:
+    deep = json.loads("[" * 40 + "]" * 40)
+    condition = {"StringEquals": {"k": deep}}
+    assert_rejected("inline_policy", "at most 32 levels deep", inline_policy=inline_statement(Condition=condition))
+    pasted = "[" * 100_000 + "]" * 100_000
+    assert_rejected("trust_policy_document", "nests too deeply", "custom", trust_policy_document=pasted)
+
+
+def test_pasted_policy_with_a_number_python_refuses_to_read() -> None:
+    assert_rejected("inline_policy", "has a number too long", inline_policy="1" * 5000)
+
+
+def test_a_policy_referring_to_itself_is_refused() -> None:
+    policy = inline_statement()
+    policy["Statement"][0]["Condition"] = {"StringEquals": policy}
+    assert_rejected("inline_policy", "may only hold JSON", inline_policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ({"Action": []}, "Action must be a text or a list of texts, not empty"),
+        ({"Action": [""]}, "Action must be a text or a list of texts"),
+        ({"Action": 7}, "Action must be a text or a list of texts"),
+        ({"Resource": []}, "Resource must be a text or a list of texts"),
+        ({"Resource": {"arn": "x"}}, "Resource must be a text or a list of texts"),
+        ({"Sid": "not alphanumeric!"}, "Sid that isn't only letters and digits"),
+        ({"Sid": 1}, "Sid that isn't only letters and digits"),
+    ],
+)
+def test_inline_statements_aws_refuses(statement: dict[str, Any], words: str) -> None:
+    assert_rejected("inline_policy", words, inline_policy=inline_statement(**statement))
+
+
+def test_inline_statement_ids_must_be_unique() -> None:
+    statement = {**INLINE["Statement"][0], "Sid": "Read"}
+    assert_rejected(
+        "inline_policy",
+        "Sid “Read” is used by two statements",
+        inline_policy={"Version": "2012-10-17", "Statement": [statement, statement]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ({"Action": []}, "Action must be a text or a list of texts, not empty"),
+        ({"Principal": {"AWS": []}}, "the AWS principal must be a text or a list of texts"),
+        ({"Principal": {"Service": 5}}, "the Service principal must be a text or a list of texts"),
+        ({"Principal": {"AWS": [ROOT, ""]}}, "the AWS principal must be a text or a list of texts"),
+    ],
+)
+def test_trust_statements_aws_refuses(statement: dict[str, Any], words: str) -> None:
+    assert_rejected("trust_policy_document", words, "custom", **custom(statement))
+
+
 # --- trust policy size quota ----------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """IAM policy documents: parsing, structural validation and AWS's size accounting."""
 
 import json
+import math
 import re
 from typing import Any
 
@@ -17,6 +18,9 @@ TRUST_ACTIONS = frozenset(
     }
 )
 ACTION_RE = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
+SID_RE = re.compile(r"[A-Za-z0-9]*")
+MAX_DEPTH = 32
+"""Nesting deeper than any IAM policy needs; deeper documents are refused rather than recursed into."""
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 TRUST_STATEMENT_KEYS = {"Sid", "Effect", "Principal", "Action", "NotAction", "Condition"}
 
@@ -48,7 +52,37 @@ def parse_document(value: Any, *, label: str) -> Any:
                 f"{label} is not valid JSON: {error.msg} at line {error.lineno}, "
                 f"column {error.colno}."
             ) from None
+        except (ValueError, RecursionError):
+            raise rule_error(f"{label} can't be read: it nests too deeply or has a number too long.") from None
     return value
+
+
+def is_plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is what JSON can carry to AWS: text keys, finite numbers, UTF-8 text, bounded depth."""
+    if depth > MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return is_utf8(value)
+    if isinstance(value, list):
+        return all(is_plain_json(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and is_utf8(key) and is_plain_json(item, depth + 1) for key, item in value.items()
+        )
+    return False
+
+
+def is_utf8(text: str) -> bool:
+    """False for text with lone surrogates, which can't be encoded to send."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def as_list(value: Any) -> list[Any]:
@@ -59,6 +93,11 @@ def statements_of(document: Any, *, label: str) -> list[dict[str, Any]]:
     """The statement list of a policy, after checking Version and Statement."""
     if not isinstance(document, dict):
         raise rule_error(f"{label} must be a JSON object with Version and Statement.")
+    if not is_plain_json(document):
+        raise rule_error(
+            f"{label} may only hold JSON: text, finite numbers, true/false, null, lists and objects "
+            f"(at most {MAX_DEPTH} levels deep)."
+        )
     unknown = set(document) - {"Version", "Id", "Statement"}
     if unknown:
         raise rule_error(f"{label} has unknown top-level keys: {', '.join(sorted(unknown))}.")
@@ -68,21 +107,36 @@ def statements_of(document: Any, *, label: str) -> list[dict[str, Any]]:
     if not statements:
         raise rule_error(f"{label} needs a Statement with at least one statement.")
     statements = as_list(statements)
+    sids: set[str] = set()
     for number, statement in enumerate(statements, start=1):
         if not isinstance(statement, dict):
             raise rule_error(f"{label}: statement {number} must be a JSON object.")
         if statement.get("Effect") not in ("Allow", "Deny"):
             raise rule_error(f'{label}: statement {number} needs "Effect": "Allow" or "Deny".')
+        sid = statement.get("Sid", "")
+        if not isinstance(sid, str) or not SID_RE.fullmatch(sid):
+            raise rule_error(f"{label}: statement {number} has a Sid that isn't only letters and digits.")
+        if sid and sid in sids:
+            raise rule_error(f"{label}: Sid “{sid}” is used by two statements; each must be unique.")
+        sids.add(sid)
     return statements
+
+
+def check_strings(value: Any, *, where: str, what: str) -> list[str]:
+    """A text or a non-empty list of non-empty texts, as Action, Resource and principals must be."""
+    values = as_list(value)
+    if not values or not all(isinstance(item, str) and item for item in values):
+        raise rule_error(f"{where}: {what} must be a text or a list of texts, not empty.")
+    return values
 
 
 def check_actions(statement: dict[str, Any], *, where: str) -> list[str]:
     """Exactly one of Action / NotAction, each ``service:Action`` or ``*``."""
     if ("Action" in statement) == ("NotAction" in statement):
         raise rule_error(f"{where} needs exactly one of Action or NotAction.")
-    actions = as_list(statement.get("Action", statement.get("NotAction")))
+    actions = check_strings(statement.get("Action", statement.get("NotAction")), where=where, what="Action")
     for action in actions:
-        if not isinstance(action, str) or not ACTION_RE.fullmatch(action):
+        if not ACTION_RE.fullmatch(action):
             raise rule_error(f"{where}: “{action}” is not an action like s3:GetObject.")
     return actions
 
@@ -98,6 +152,7 @@ def check_permissions_policy(document: Any, *, max_chars: int) -> dict[str, Any]
         check_actions(statement, where=where)
         if ("Resource" in statement) == ("NotResource" in statement):
             raise rule_error(f"{where} needs exactly one of Resource or NotResource.")
+        check_strings(statement.get("Resource", statement.get("NotResource")), where=where, what="Resource")
         check_condition(statement, where=where)
     size = policy_size(document)
     if size > max_chars:
@@ -153,6 +208,7 @@ def check_principal(principal: Any, *, where: str) -> None:
             raise rule_error(f"{where}: “{kind}” is not a principal type (AWS, Service, Federated).")
         if "*" in as_list(values):
             raise rule_error(f'{where} has {{"{kind}": "*"}}: anyone at all could assume this role.')
+        check_strings(values, where=where, what=f"the {kind} principal")
 
 
 def check_trust_size(document: dict[str, Any], *, max_chars: int) -> None:
