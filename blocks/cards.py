@@ -1,0 +1,46 @@
+"""Plain data the bot fills in for ``blocks``: one request as people should see it."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FindingCard:
+    """One review finding: ``severity`` is ``high``, ``warning`` or ``info``; ``concerns`` names the field."""
+
+    severity: str
+    title: str
+    explanation: str
+    concerns: str = ""
+
+
+@dataclass(frozen=True)
+class RequestCard:
+    """A role request with its status, review and outcome, ready to render.
+
+    ``plan`` has one line per AWS call; ``result`` holds ``role_arn``, ``instance_profile_arn`` and
+    ``switch_role_url`` once created; ``created_at`` is a Unix timestamp.
+    """
+
+    id: str
+    role_type: str
+    role_name: str
+    account_id: str
+    account_label: str
+    requester: str
+    summary: str
+    justification: str
+    status: str = "submitted"
+    plan: list[str] = field(default_factory=list)
+    trust_policy_json: str | None = None
+    inline_policy_json: str | None = None
+    findings: list[FindingCard] = field(default_factory=list)
+    approvers: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
+    needed: int = 1
+    decided_by: str | None = None
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    sandbox: bool = False
