@@ -1,0 +1,435 @@
+"""The request form (one set of fields per role type) and the rejection form, and reading them back.
+
+Every input's ``block_id`` and ``action_id`` is the request model's field name, so a validation
+error maps 1:1 onto ``response_action: errors``, options loads route by action_id, and Slack keeps
+what was typed when the bot re-renders the form for another role type.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from blocks.kit import SECTION_TEXT_MAX, Block, context, divider, fit, option, plain, section
+from bot.domain.errors import FIELD_LABELS
+from bot.domain.fields import NAME_CHARS_SENTENCE
+from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
+
+REQUEST_CALLBACK_ID = "role_request"
+REJECT_CALLBACK_ID = "reject_request"
+REASON_BLOCK = "reason"
+STATIC_SELECT_OPTIONS_MAX = 100
+
+
+@dataclass(frozen=True)
+class RoleTypeChoice:
+    """A role type as offered in the form: its ``/iam-role TYPE`` word, label and one-line description."""
+
+    value: str
+    label: str
+    description: str
+
+
+ROLE_TYPE_CHOICES: tuple[RoleTypeChoice, ...] = (
+    RoleTypeChoice(RoleType.USER, "IAM users (this or another account)", "People or roles in an account you trust"),
+    RoleTypeChoice(RoleType.SERVICE, "An AWS service (EC2, Lambda, …)", "A service acts on your behalf"),
+    RoleTypeChoice(RoleType.SERVICE_LINKED, "Service-linked role", "Predefined by an AWS service for its own use"),
+    RoleTypeChoice(RoleType.SAML, "Federated users via SAML 2.0", "Sign-in through your identity provider (Okta, …)"),
+    RoleTypeChoice(RoleType.OIDC, "Web identity / OIDC (e.g. GitHub Actions)", "CI jobs or apps with OIDC tokens"),
+    RoleTypeChoice(RoleType.CUSTOM, "Custom trust policy", "Write the trust policy yourself"),
+)
+"""The six role types of the AWS guide, in its own terms."""
+
+CHOICES_BY_VALUE = {choice.value: choice for choice in ROLE_TYPE_CHOICES}
+
+SESSION_HOURS = (1, 2, 4, 8, 12)
+GITHUB_REF_TYPES = (
+    ("branch", "Branch"),
+    ("tag", "Tag"),
+    ("environment", "Environment"),
+    ("pull_request", "Pull request"),
+)
+INLINE_POLICY_EXAMPLE = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", '
+    '"Resource": "arn:aws:s3:::my-bucket/*"}]}'
+)
+TRUST_POLICY_EXAMPLE = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]}'
+)
+TEXT_INPUT_MAX = 3000
+
+
+def role_type_label(role_type: str) -> str:
+    """The form's label for a role type (the type word itself if unknown)."""
+    choice = CHOICES_BY_VALUE.get(role_type)
+    return choice.label if choice else role_type
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+def field_input(
+    field: str, element: Block, *, optional: bool = False, hint: str | None = None, dispatch: bool = False
+) -> Block:
+    """An input block for a request field: block_id = action_id = the field, labelled as errors name it."""
+    block: Block = {
+        "type": "input",
+        "block_id": field,
+        "label": plain(FIELD_LABELS[field]),
+        "element": {**element, "action_id": field},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint)
+    if dispatch:
+        block["dispatch_action"] = True
+    return block
+
+
+def text_element(*, multiline: bool = False, max_length: int | None = None, placeholder: str | None = None) -> Block:
+    element: Block = {"type": "plain_text_input", "multiline": multiline}
+    if max_length:
+        element["max_length"] = max_length
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return element
+
+
+def select_element(options: list[dict[str, Any]], *, initial: dict[str, Any] | None = None) -> Block:
+    """A static select; more than 100 options are split into groups of 100 (Slack's limit per list)."""
+    element: Block = {"type": "static_select", "placeholder": plain("Choose…")}
+    if len(options) <= STATIC_SELECT_OPTIONS_MAX:
+        element["options"] = options
+    else:
+        size = STATIC_SELECT_OPTIONS_MAX
+        element["option_groups"] = [
+            {"label": plain(f"{start + 1}–{min(start + size, len(options))}"), "options": options[start : start + size]}
+            for start in range(0, len(options), size)
+        ]
+    if initial:
+        element["initial_option"] = initial
+    return element
+
+
+def external_element(*, placeholder: str, min_query_length: int = 0, multi: bool = False) -> Block:
+    """A select whose options the bot's options handler loads (routed by action_id = field)."""
+    return {
+        "type": "multi_external_select" if multi else "external_select",
+        "placeholder": plain(placeholder, 150),
+        "min_query_length": min_query_length,
+    }
+
+
+def flag_element(text: str, description: str | None = None) -> Block:
+    """One checkbox; read back as a bool."""
+    return {"type": "checkboxes", "options": [option(text, "true", description)]}
+
+
+# --- the request form ------------------------------------------------------------------------------
+
+
+def account_element(accounts: list[tuple[str, str]]) -> Block:
+    """The target accounts, the only one preselected; the id is added to a label that lacks it."""
+    options = [
+        option(label if account_id in label else f"{label} ({account_id})", account_id)
+        for account_id, label in accounts
+    ]
+    return select_element(options, initial=options[0] if len(options) == 1 else None)
+
+
+def session_element() -> Block:
+    options = [option(f"{hours} hour{'s' if hours > 1 else ''}", str(hours * 3600)) for hours in SESSION_HOURS]
+    return select_element(options, initial=options[0])
+
+
+def service_hint(service_principals: list[tuple[str, str]]) -> str:
+    examples = ", ".join(principal for principal, _ in service_principals[:3]) or "ec2.amazonaws.com"
+    return f"Type to search, e.g. {examples}. Any *.amazonaws.com service principal works."
+
+
+def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple[str, str]]) -> dict[str, Block]:
+    """Every form field's input block, by request field name."""
+    services = service_hint(service_principals)
+    optional = {"optional": True}
+    return {
+        "account_id": field_input(
+            "account_id", account_element(accounts), hint="The AWS account the role will be created in."
+        ),
+        "justification": field_input(
+            "justification",
+            text_element(multiline=True, max_length=2000),
+            hint="Why is this role needed? The approver reads this.",
+        ),
+        "role_name": field_input(
+            "role_name",
+            text_element(max_length=64, placeholder="e.g. payments-api-reader"),
+            hint=f"Up to 64 characters: {NAME_CHARS_SENTENCE} (no spaces).",
+        ),
+        "path": field_input(
+            "path",
+            text_element(max_length=512, placeholder="/"),
+            hint="Groups roles in the ARN, e.g. /team/app/. Leave empty for /.",
+            **optional,
+        ),
+        "description": field_input(
+            "description",
+            text_element(multiline=True, max_length=1000),
+            hint="Shown in the AWS console next to the role.",
+            **optional,
+        ),
+        "max_session_duration": field_input(
+            "max_session_duration", session_element(), hint="How long one sign-in to the role lasts.", **optional
+        ),
+        "managed_policy_arns": field_input(
+            "managed_policy_arns",
+            external_element(placeholder="Search policies", min_query_length=2, multi=True),
+            hint="Type at least 2 characters to search AWS managed and your account's policies.",
+            **optional,
+        ),
+        "inline_policy": field_input(
+            "inline_policy",
+            text_element(multiline=True, max_length=TEXT_INPUT_MAX, placeholder=INLINE_POLICY_EXAMPLE),
+            hint="A JSON policy document for permissions only this role needs.",
+            **optional,
+        ),
+        "permissions_boundary_arn": field_input(
+            "permissions_boundary_arn",
+            text_element(placeholder="arn:aws:iam::111122223333:policy/boundary"),
+            hint="A managed policy that caps what the role can ever do.",
+            **optional,
+        ),
+        "tags": field_input(
+            "tags", text_element(multiline=True), hint="One key=value per line, e.g. team=payments", **optional
+        ),
+        "trusted_account_ids": field_input(
+            "trusted_account_ids",
+            text_element(placeholder="111122223333, 444455556666"),
+            hint="12-digit account IDs, comma-separated; empty = this account",
+            **optional,
+        ),
+        "trusted_principal_arns": field_input(
+            "trusted_principal_arns",
+            text_element(multiline=True, placeholder="arn:aws:iam::111122223333:role/deployer"),
+            hint="Only these roles or users, one ARN per line, instead of a whole account.",
+            **optional,
+        ),
+        "external_id": field_input(
+            "external_id",
+            text_element(max_length=1224),
+            hint="For a third party: the ID they gave you, so nobody else can use them to reach this role.",
+            **optional,
+        ),
+        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), **optional),
+        "service_principal": field_input(
+            "service_principal", external_element(placeholder="Choose a service"), hint=services
+        ),
+        "restrict_source_account": field_input(
+            "restrict_source_account",
+            flag_element(
+                "Only when acting for this account (aws:SourceAccount)",
+                "Guards against confused deputies; not every service supports it",
+            ),
+            **optional,
+        ),
+        "source_arn": field_input(
+            "source_arn",
+            text_element(placeholder="arn:aws:sns:us-east-1:111122223333:my-topic"),
+            hint="Only when the service acts for this resource (aws:SourceArn).",
+            **optional,
+        ),
+        "aws_service_name": field_input(
+            "aws_service_name", external_element(placeholder="Choose a service"), hint=services
+        ),
+        "custom_suffix": field_input(
+            "custom_suffix",
+            text_element(max_length=64),
+            hint="Appended to the role's name; some services don't accept one.",
+            **optional,
+        ),
+        "provider_arn": field_input(
+            "provider_arn",
+            external_element(placeholder="Choose a SAML provider"),
+            hint="The SAML providers of the target account (choose the account first).",
+        ),
+        "audience": field_input("audience", text_element(placeholder=SAML_AUDIENCE), **optional),
+        "provider": field_input(
+            "provider",
+            external_element(placeholder="GitHub Actions"),
+            hint="Leave empty for GitHub Actions.",
+            **optional,
+        ),
+        "github_repo": field_input(
+            "github_repo",
+            text_element(placeholder="ORG/REPO"),
+            hint="The repository the workflow runs in.",
+            **optional,
+        ),
+        "github_ref_type": field_input(
+            "github_ref_type",
+            select_element([option(label, value) for value, label in GITHUB_REF_TYPES]),
+            hint="Empty = any workflow of the repository.",
+            **optional,
+        ),
+        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), **optional),
+        "subjects": field_input(
+            "subjects",
+            text_element(multiline=True, placeholder="repo:ORG/REPO:ref:refs/heads/main"),
+            hint="One sub per line; * and ? match patterns.",
+            **optional,
+        ),
+        "audiences": field_input("audiences", text_element(placeholder=STS_AUDIENCE), **optional),
+        "allow_high_risk": field_input(
+            "allow_high_risk", flag_element("Allow high risk (no or wildcard subject)"), **optional
+        ),
+        "trust_policy_document": field_input(
+            "trust_policy_document",
+            text_element(multiline=True, max_length=TEXT_INPUT_MAX, placeholder=TRUST_POLICY_EXAMPLE),
+            hint="A JSON trust policy: who may assume the role, and on which conditions.",
+        ),
+    }
+
+
+FLAG_FIELDS = frozenset({"require_mfa", "restrict_source_account", "allow_high_risk"})
+"""Fields shown as one checkbox and read back as a bool."""
+
+TRUST_FIELDS: dict[str, tuple[str, ...]] = {
+    RoleType.USER: ("trusted_account_ids", "trusted_principal_arns", "external_id", "require_mfa"),
+    RoleType.SERVICE: ("service_principal", "restrict_source_account", "source_arn"),
+    RoleType.SAML: ("provider_arn", "audience"),
+    RoleType.OIDC: (
+        "provider",
+        "github_repo",
+        "github_ref_type",
+        "github_ref",
+        "subjects",
+        "audiences",
+        "allow_high_risk",
+    ),
+    RoleType.CUSTOM: ("trust_policy_document",),
+}
+PERMISSION_FIELDS = ("managed_policy_arns", "inline_policy", "permissions_boundary_arn")
+SETTING_FIELDS = ("max_session_duration", "path", "description", "tags")
+SERVICE_LINKED_FIELDS = ("account_id", "aws_service_name", "custom_suffix", "description", "justification")
+
+
+def heading(text: str) -> list[Block]:
+    return [divider(), section(f"*{text}*")]
+
+
+def type_blocks(role_type: str, fields: dict[str, Block]) -> list[Block]:
+    """The blocks after the role-type select for one role type."""
+
+    def inputs(names: tuple[str, ...]) -> list[Block]:
+        return [fields[name] for name in names]
+
+    intro = context(CHOICES_BY_VALUE[role_type].description + ".")
+    if role_type == RoleType.SERVICE_LINKED:
+        return [intro, *inputs(SERVICE_LINKED_FIELDS)]
+    return [
+        intro,
+        *inputs(("account_id", "role_name")),
+        *heading("Who can assume it"),
+        *inputs(TRUST_FIELDS[role_type]),
+        *heading("What it can do"),
+        *inputs((*PERMISSION_FIELDS, "justification")),
+        *heading("More settings (optional)"),
+        *inputs(SETTING_FIELDS),
+    ]
+
+
+def request_modal(
+    role_type: str | None,
+    *,
+    accounts: list[tuple[str, str]],
+    service_principals: list[tuple[str, str]],
+    private_metadata: str = "",
+) -> dict[str, Any]:
+    """The request form; without a (known) ``role_type`` only the type select and a short intro.
+
+    ``accounts`` are (account id, label); ``service_principals`` (principal, label) give the service hint.
+    Choosing a type dispatches a ``role_type`` block action so the bot can re-render the form.
+    """
+    options = [option(choice.label, choice.value) for choice in ROLE_TYPE_CHOICES]
+    chosen = next((opt for opt in options if opt["value"] == role_type), None)
+    type_select = field_input(
+        "role_type",
+        select_element(options, initial=chosen),
+        hint="Who or what will use the role? The form shows what that type needs.",
+        dispatch=True,
+    )
+    if chosen is None:
+        types = "\n".join(f"• *{choice.label}* — {choice.description}" for choice in ROLE_TYPE_CHOICES)
+        intro = "Request an AWS IAM role. An approver reviews it before the bot creates it; you get a DM at each step."
+        body = [section(intro), type_select, context(types)]
+    else:
+        body = [type_select, *type_blocks(chosen["value"], field_blocks(accounts, service_principals))]
+    return {
+        "type": "modal",
+        "callback_id": REQUEST_CALLBACK_ID,
+        "title": plain("Request an IAM role"),
+        "submit": plain("Submit request"),
+        "close": plain("Cancel"),
+        "private_metadata": private_metadata,
+        "blocks": body,
+    }
+
+
+# --- reading a submission -----------------------------------------------------------------------
+
+
+def state_value(state: dict[str, Any]) -> Any:
+    """One action's value in Slack's wire format: text, a selected value, or a list of selected values."""
+    if "selected_options" in state:
+        return [chosen["value"] for chosen in state["selected_options"] or []]
+    if "selected_option" in state:
+        return (state["selected_option"] or {}).get("value")
+    value = state.get("value")
+    return value.strip() if isinstance(value, str) else value
+
+
+def read_request_state(view: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields as request data: ``role_type`` always (None if not chosen), flags as bools.
+
+    Empty inputs are left out so the model's defaults apply.
+    """
+    data: dict[str, Any] = {"role_type": None}
+    values = (view.get("state") or {}).get("values") or {}
+    for block_id, block_actions in values.items():
+        for state in block_actions.values():
+            value = state_value(state)
+            if block_id in FLAG_FIELDS:
+                data[block_id] = bool(value)
+            elif value not in (None, "", []):
+                data[block_id] = value
+    return data
+
+
+# --- rejecting ----------------------------------------------------------------------------------
+
+
+def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
+    """Asks an approver why; ``private_metadata`` carries the request id."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK_ID,
+        "title": plain("Reject request"),
+        "submit": plain("Reject"),
+        "close": plain("Cancel"),
+        "private_metadata": request_id,
+        "blocks": [
+            section(fit(f"{request_id}: {summary}", SECTION_TEXT_MAX)),
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": plain("Reason"),
+                "element": {**text_element(multiline=True, max_length=TEXT_INPUT_MAX), "action_id": REASON_BLOCK},
+                "hint": plain("The requester reads this: say what to change to get it approved."),
+            },
+        ],
+    }
+
+
+def read_reject_reason(view: dict[str, Any]) -> str | None:
+    """The reason typed in the rejection form, or None if it is empty."""
+    values = (view.get("state") or {}).get("values") or {}
+    reason = state_value(values.get(REASON_BLOCK, {}).get(REASON_BLOCK, {}))
+    return reason or None
