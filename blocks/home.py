@@ -1,0 +1,50 @@
+"""The App Home tab: a button to start a request, what awaits the user's approval, and their own requests."""
+
+from typing import Any
+
+from blocks.cards import RequestCard
+from blocks.kit import SECTION_TEXT_MAX, Block, button, context, divider, header, mention, section, take_lines
+from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
+
+AWAITING_MAX = 15
+"""Pending requests shown with buttons (3 blocks each), keeping the tab well under 100 blocks."""
+
+
+def more(n: int) -> str:
+    return f"_…and {n} more_"
+
+
+def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
+    """Each pending request with **Approve** / **Reject**, the oldest first as given, capped."""
+    if not cards:
+        return [section("Nothing is waiting for your approval.")]
+    blocks: list[Block] = []
+    for card in cards[:AWAITING_MAX]:
+        line = f"{one_line(card)}\nfrom {mention(card.requester)} {age(card)} · {review_summary(card)}"
+        blocks += [section(line), decision_buttons(card), divider()]
+    if len(cards) > AWAITING_MAX:
+        blocks.append(context(more(len(cards) - AWAITING_MAX) + " — see the approvals channel."))
+    return blocks
+
+
+def home_view(
+    *, user_id: str, my_requests: list[RequestCard], awaiting_me: list[RequestCard], is_approver: bool
+) -> dict[str, Any]:
+    """The Home tab for ``user_id``; approvers also see the requests waiting for them."""
+    blocks: list[Block] = [
+        header("IAM roles"),
+        section(
+            f"Hi {mention(user_id)}! Request an AWS IAM role here or with `/iam-role`. "
+            "An approver reviews it, then the bot creates it.",
+            accessory=button("New request", "open_request_modal", "new", style="primary"),
+        ),
+    ]
+    if is_approver:
+        blocks += [divider(), header(f"Waiting for your approval ({len(awaiting_me)})"), *awaiting_blocks(awaiting_me)]
+    if my_requests:
+        lines = [f"{status_text(card.status)} · {one_line(card)} · {age(card)}" for card in my_requests]
+        mine = take_lines(lines, SECTION_TEXT_MAX, more)
+    else:
+        mine = "None yet."
+    blocks += [divider(), header("Your requests"), section(mine), context("`/iam-role status ID` shows one in full.")]
+    return {"type": "home", "blocks": blocks}

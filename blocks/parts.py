@@ -1,0 +1,158 @@
+"""Pieces of a request shared by messages and the App Home: status, outcome, findings, decision buttons."""
+
+from blocks.cards import FindingCard, RequestCard
+from blocks.kit import (
+    SECTION_TEXT_MAX,
+    Block,
+    actions,
+    button,
+    confirm_dialog,
+    date,
+    escape,
+    fit,
+    mention,
+    take_lines,
+    truncate,
+)
+from blocks.modals import role_type_label
+from bot.domain.errors import FIELD_LABELS
+
+SEVERITIES = {
+    "high": ":red_circle: High",
+    "warning": ":large_orange_circle: Warning",
+    "info": ":information_source: Info",
+}
+"""Finding severities, most severe first, with how each is headed."""
+
+STATUS = {
+    "submitted": ("⏳", "Waiting for approval"),
+    "approved": ("👍", "Approved"),
+    "provisioning": ("⚙️", "Provisioning"),
+    "created": ("✅", "Created"),
+    "failed": ("⚠️", "Failed"),
+    "rejected": ("❌", "Rejected"),
+    "cancelled": ("🚫", "Cancelled"),
+    "expired": ("⌛", "Expired"),
+}
+FINDING_TITLE_MAX = 150
+FINDING_EXPLANATION_MAX = 600
+OUTCOME_DETAIL_MAX = 2000
+
+
+def status_text(status: str) -> str:
+    """``⏳ Waiting for approval``: a status with its emoji (bot-defined words: safe as plain text and mrkdwn)."""
+    emoji, label = STATUS.get(status, ("•", status.capitalize()))
+    return f"{emoji} {label}"
+
+
+def age(card: RequestCard) -> str:
+    """How long ago the request was made, as Slack renders it for each reader ("3 hours ago")."""
+    return date(card.created_at, "{ago}")
+
+
+def account_text(card: RequestCard) -> str:
+    """``Payments prod (`111122223333`)``, or just the id when the label already shows it."""
+    if card.account_id in card.account_label:
+        return escape(card.account_label)
+    return f"{escape(card.account_label)} (`{escape(card.account_id)}`)"
+
+
+def approvers_of(card: RequestCard) -> str:
+    """Who approved: every recorded approval, else the decider."""
+    ids = card.approvals or ([card.decided_by] if card.decided_by else [])
+    return ", ".join(mention(user_id) for user_id in ids) or "an approver"
+
+
+def one_line(card: RequestCard) -> str:
+    """``*R-1042* `payments-reader` in Payments prod``: a request in a list."""
+    return f"*{escape(card.id)}* `{escape(truncate(card.role_name, 80))}` in {account_text(card)}"
+
+
+def headline(card: RequestCard) -> str:
+    """```payments-reader` in Payments prod (`111122223333`) — Web identity / OIDC …``: what is asked for."""
+    return (
+        f"`{escape(truncate(card.role_name, 120))}` in {account_text(card)} — {escape(role_type_label(card.role_type))}"
+    )
+
+
+def decider(card: RequestCard) -> str:
+    return mention(card.decided_by) if card.decided_by else "an approver"
+
+
+def rejection(card: RequestCard) -> str:
+    """``❌ Rejected by <@U…>: reason``."""
+    return f"❌ Rejected by {decider(card)}: {fit(card.reason or 'no reason given', OUTCOME_DETAIL_MAX)}"
+
+
+def outcome(card: RequestCard) -> str | None:
+    """The one-line outcome of a decided request (None while it waits for approval)."""
+    match card.status:
+        case "submitted":
+            return None
+        case "approved":
+            return f"✅ Approved by {approvers_of(card)}"
+        case "provisioning":
+            return f"⚙️ Provisioning… (approved by {approvers_of(card)})"
+        case "created":
+            arn = (card.result or {}).get("role_arn", "")
+            return f"✅ Approved by {approvers_of(card)} — created `{escape(str(arn))}`"
+        case "failed":
+            return f"⚠️ Failed: {fit(card.error or 'unknown error', OUTCOME_DETAIL_MAX)}"
+        case "rejected":
+            return rejection(card)
+        case "cancelled":
+            return "🚫 Cancelled by the requester"
+        case "expired":
+            return "⌛ Expired — nobody decided in time"
+    return status_text(card.status)
+
+
+def high_findings(card: RequestCard) -> list[FindingCard]:
+    return [finding for finding in card.findings if finding.severity == "high"]
+
+
+def decision_buttons(card: RequestCard) -> Block:
+    """**Approve** / **Reject** for a waiting request; Approve asks to confirm when there are high findings."""
+    high = len(high_findings(card))
+    confirm = (
+        confirm_dialog(
+            "Create this role in AWS?",
+            f"{card.id} has {high} high-severity finding{'s' if high > 1 else ''}. "
+            "Approving creates the role exactly as planned.",
+            "Approve",
+        )
+        if high
+        else None
+    )
+    return actions(
+        button("Approve", "approve", card.id, style="primary", confirm=confirm),
+        button("Reject", "reject", card.id, style="danger"),
+    )
+
+
+def review_summary(card: RequestCard) -> str:
+    """``Review: 2 high, 1 warning`` or ``Review: nothing flagged``."""
+    counts = [(severity, sum(f.severity == severity for f in card.findings)) for severity in SEVERITIES]
+    found = [f"{count} {severity}" for severity, count in counts if count]
+    return "Review: " + (", ".join(found) if found else "nothing flagged")
+
+
+def finding_line(finding: FindingCard) -> str:
+    where = FIELD_LABELS.get(finding.concerns, finding.concerns)
+    line = f"• *{escape(truncate(finding.title, FINDING_TITLE_MAX))}*"
+    if finding.explanation:
+        line += f" — {escape(truncate(finding.explanation, FINDING_EXPLANATION_MAX))}"
+    return line + (f" _({escape(where)})_" if where else "")
+
+
+def findings_sections(findings: list[FindingCard]) -> list[str]:
+    """One mrkdwn text per severity present, most severe first, each within a section's limit."""
+    texts = []
+    order = [*SEVERITIES, *sorted({f.severity for f in findings} - set(SEVERITIES))]
+    for severity in order:
+        group = [finding_line(f) for f in findings if f.severity == severity]
+        if group:
+            heading = f"*{SEVERITIES.get(severity, escape(severity.capitalize()))}*"
+            body = take_lines(group, SECTION_TEXT_MAX - len(heading) - 1, lambda n: f"_…and {n} more_")
+            texts.append(f"{heading}\n{body}")
+    return texts
