@@ -1221,3 +1221,70 @@ def test_stored_request_reloads_whatever_the_quotas_are_today() -> None:
         managed_policy_arns=[f"arn:aws:iam::{ACCOUNT}:policy/p{number}" for number in range(15)],
     )
     assert request_from_json(request_to_json(request)) == request
+
+
+# --- OIDC: nothing the requester typed is silently dropped or widened -----------------------------------
+
+
+def test_a_github_ref_without_its_type_is_refused_rather_than_trusting_every_ref() -> None:
+    assert_rejected(
+        "github_ref_type",
+        "Choose whether “main” is a branch, a tag or an environment",
+        "oidc",
+        github_ref_type=None,
+        github_ref="main",
+    )
+    assert_rejected(
+        "github_ref_type", "pull requests have no name", "oidc", github_ref_type="pull_request", github_ref="main"
+    )
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "Token.Actions.GitHubUserContent.com",
+        f"https://{GITHUB}/acme-enterprise",
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}/acme-enterprise",
+    ],
+)
+def test_org_wide_wildcard_is_refused_whatever_the_spelling_of_the_github_issuer(provider: str) -> None:
+    assert_rejected(
+        "subjects", "matches repositories by wildcard", "oidc", provider=provider, subjects="repo:acme/*", **NO_GITHUB
+    )
+
+
+def test_oidc_provider_arn_ending_in_a_slash_is_refused() -> None:
+    assert_rejected(
+        "provider",
+        "is neither an OIDC provider ARN nor a host",
+        "oidc",
+        provider=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}/",
+    )
+
+
+def test_github_shortcut_with_another_provider_is_refused() -> None:
+    assert_rejected("github_repo", "only applies to GitHub Actions", "oidc", provider="login.example.com")
+
+
+def test_blank_subjects_and_audiences_are_dropped() -> None:
+    request = parse(
+        "oidc", provider="login.example.com", subjects=["", " user-1 "], audiences=[" ", "app"], **NO_GITHUB
+    )
+    assert isinstance(request, OidcRoleRequest)
+    assert (request.subjects, request.audiences) == (["user-1"], ["app"])
+
+
+@pytest.mark.parametrize("audiences", [None, "", [], ["  "]])
+def test_missing_audience_is_sts(audiences: Any) -> None:
+    request = parse("oidc", audiences=audiences)
+    assert isinstance(request, OidcRoleRequest)
+    assert request.audiences == ["sts.amazonaws.com"]
+
+
+def test_junk_audiences_are_refused_not_replaced_by_the_default() -> None:
+    assert_rejected("audiences", "Audiences must be a list", "oidc", audiences=0)
+    assert_rejected("audience", "Audience must be text", "saml", audience=0)
+
+
+def test_blank_items_of_a_list_are_dropped() -> None:
+    assert parse(managed_policy_arns=["", READ_ONLY, " "]).managed_policy_arns == [READ_ONLY]

@@ -65,11 +65,13 @@ def default_if_blank(default: Any) -> Callable[[Any], Any]:
 
 
 def split_list(value: Any) -> Any:
-    """Accept a list, or text with one item per line or separated by commas."""
+    """Accept a list, or text with one item per line or separated by commas; blank items are dropped."""
     if value is None:
         return []
     if isinstance(value, str):
         return [item for item in re.split(r"[\s,]+", value) if item]
+    if isinstance(value, list):
+        return [blank_to_none(item) for item in value if blank_to_none(item) is not None]
     return value
 
 

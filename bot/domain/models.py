@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,7 @@ from bot.domain.fields import (
     blank_to_none,
     check_name_chars,
     check_tags,
+    default_if_blank,
     field_error,
     parse_tags,
     rule_error,
@@ -387,7 +389,7 @@ class SamlRoleRequest(AssumableRoleRequest):
 
     role_type: Literal[RoleType.SAML] = RoleType.SAML
     provider_arn: Annotated[str, BeforeValidator(blank_to_none)]
-    audience: Annotated[str, BeforeValidator(lambda v: blank_to_none(v) or SAML_AUDIENCE)] = SAML_AUDIENCE
+    audience: Annotated[str, BeforeValidator(default_if_blank(SAML_AUDIENCE))] = SAML_AUDIENCE
 
     @model_validator(mode="after")
     def _provider_in_account(self) -> "SamlRoleRequest":
@@ -421,7 +423,9 @@ class OidcRoleRequest(AssumableRoleRequest):
 
     role_type: Literal[RoleType.OIDC] = RoleType.OIDC
     provider: OptionalText = None
-    audiences: Annotated[list[str], BeforeValidator(lambda v: split_list(v) or [STS_AUDIENCE])] = [STS_AUDIENCE]
+    audiences: Annotated[
+        list[str], BeforeValidator(split_list), AfterValidator(lambda v: v or [STS_AUDIENCE])
+    ] = [STS_AUDIENCE]
     subjects: TextList = []
     github_repo: OptionalText = None
     github_ref_type: Annotated[
@@ -455,8 +459,21 @@ class OidcRoleRequest(AssumableRoleRequest):
             )
         if self.github_ref_type not in (None, "pull_request") and not self.github_ref:
             raise field_error("github_ref", f"Name the {self.github_ref_type} the workflow must run on.")
+        if self.github_ref and self.github_ref_type in (None, "pull_request"):
+            # Ignoring it would trust every ref (or pull requests) instead of the one the requester named.
+            raise field_error(
+                "github_ref_type",
+                f"Choose whether “{self.github_ref}” is a branch, a tag or an environment "
+                "(pull requests have no name: leave it empty).",
+            )
         if self.github_ref_type and not self.github_repo:
             raise field_error("github_repo", "Give the repository (ORG/REPO) the workflow runs in.")
+        if self.github_repo and not self.is_github:
+            raise field_error(
+                "github_repo",
+                f"A GitHub repository only applies to GitHub Actions ({GITHUB_OIDC_HOST}); this role trusts "
+                f"{self.provider_host}, so give its subjects instead.",
+            )
         risks = self.high_risk_reasons()
         if risks and not self.allow_high_risk:
             field = "github_repo" if self.github_repo else "subjects"
@@ -476,7 +493,9 @@ class OidcRoleRequest(AssumableRoleRequest):
 
     @property
     def is_github(self) -> bool:
-        return self.provider_host == GITHUB_OIDC_HOST
+        """GitHub Actions, also with an enterprise's own issuer (``…githubusercontent.com/<enterprise>``)."""
+        host = self.provider_host.lower()
+        return host == GITHUB_OIDC_HOST or host.startswith(GITHUB_OIDC_HOST + "/")
 
     def all_subjects(self) -> list[str]:
         """The subjects typed in, plus the one the GitHub shortcut stands for."""
