@@ -12,6 +12,7 @@ import botocore.validate
 import pytest
 
 from bot.domain import (
+    SERVICE_PRINCIPALS,
     CustomTrustRoleRequest,
     Limits,
     OidcRoleRequest,
@@ -1288,3 +1289,63 @@ def test_junk_audiences_are_refused_not_replaced_by_the_default() -> None:
 
 def test_blank_items_of_a_list_are_dropped() -> None:
     assert parse(managed_policy_arns=["", READ_ONLY, " "]).managed_policy_arns == [READ_ONLY]
+
+
+# --- curated services and service-linked role names -----------------------------------------------------
+
+
+def test_curated_service_principals_cover_the_common_services() -> None:
+    principals = [principal for principal, _ in SERVICE_PRINCIPALS]
+    assert 12 <= len(principals) <= 20
+    assert len(set(principals)) == len(principals)
+    for common in ("ec2", "lambda", "ecs-tasks", "glue", "states", "events", "codebuild", "sagemaker"):
+        assert f"{common}.amazonaws.com" in principals
+
+
+@pytest.mark.parametrize(("principal", "label"), SERVICE_PRINCIPALS)
+def test_each_curated_service_is_a_valid_choice_for_a_slack_select(principal: str, label: str) -> None:
+    assert parse("service", service_principal=principal).trust_policy() == allow(
+        {"Service": principal}, "sts:AssumeRole"
+    )
+    assert 0 < len(label) <= 75 and len(principal) <= 150
+    assert "amazonaws" not in label
+
+
+def test_ec2_in_china_gets_an_instance_profile_too() -> None:
+    plan = parse("service", service_principal="ec2.amazonaws.com.cn").plan()
+    assert [step.action for step in plan] == ["CreateRole", "CreateInstanceProfile", "AddRoleToInstanceProfile"]
+
+
+@pytest.mark.parametrize(
+    ("service", "suffix", "name"),
+    [
+        ("autoscaling.amazonaws.com", None, "AWSServiceRoleForAutoScaling"),
+        ("autoscaling.amazonaws.com", "blue", "AWSServiceRoleForAutoScaling_blue"),
+        ("ecs.amazonaws.com", None, "AWSServiceRoleForECS"),
+        ("spot.amazonaws.com", None, "AWSServiceRoleForEC2Spot"),
+        ("access-analyzer.amazonaws.com", None, "AWSServiceRoleForAccessAnalyzer"),
+    ],
+)
+def test_service_linked_role_name_is_the_one_aws_gives(service: str, suffix: str | None, name: str) -> None:
+    request = parse("service-linked", aws_service_name=service, custom_suffix=suffix)
+    assert request.role_name == name
+
+
+def test_unknown_service_linked_role_name_follows_the_usual_pattern() -> None:
+    request = parse("service-linked", aws_service_name="example-thing.amazonaws.com", custom_suffix="x")
+    assert request.role_name == "AWSServiceRoleForExampleThing_x"
+
+
+def test_every_role_type_has_a_role_name() -> None:
+    assert [parse(role_type).role_name for role_type in VALID] == [
+        "ops-admin",
+        "app",
+        "AWSServiceRoleForAutoScaling",
+        "okta-readonly",
+        "deploy",
+        "partner",
+    ]
+
+
+def test_a_service_linked_role_name_cannot_be_chosen() -> None:
+    assert_rejected("role_name", "you can't set role name", "service-linked", role_name="mine")

@@ -20,10 +20,12 @@ from bot.domain.models import (
 )
 from bot.domain.plan import PlanStep
 from bot.domain.policies import policy_size, to_json, to_pretty_json
+from bot.domain.services import SERVICE_PRINCIPALS
 
 __all__ = [
     "LENIENT_LIMITS",
     "PROVENANCE_TAG_PREFIX",
+    "SERVICE_PRINCIPALS",
     "AssumableRoleRequest",
     "CustomTrustRoleRequest",
     "Limits",

@@ -50,6 +50,7 @@ from bot.domain.policies import (
     parse_document,
     to_json,
 )
+from bot.domain.services import EC2_PRINCIPALS, service_linked_role_name
 
 POLICY_VERSION = "2012-10-17"
 SAML_AUDIENCE = "https://signin.aws.amazon.com/saml"
@@ -331,7 +332,7 @@ class ServiceRoleRequest(AssumableRoleRequest):
 
     @property
     def needs_instance_profile(self) -> bool:
-        return self.service_principal == "ec2.amazonaws.com"
+        return self.service_principal in EC2_PRINCIPALS
 
     def trust_statements(self) -> list[dict[str, Any]]:
         condition: dict[str, Any] = {}
@@ -357,6 +358,11 @@ class ServiceLinkedRoleRequest(RoleRequestBase):
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
         return None if value is None else check_name_chars(value, label="Custom suffix", max_length=64)
+
+    @property
+    def role_name(self) -> str:
+        """The name AWS will give the role (see ``service_linked_role_name``)."""
+        return service_linked_role_name(self.aws_service_name, self.custom_suffix)
 
     @property
     def display_name(self) -> str:
