@@ -1,0 +1,353 @@
+"""The request state machine and who may do what, decided on the server for every action.
+
+    submitted -> approved -> provisioning -> created | failed
+    submitted -> rejected (by an approver, with a reason) | cancelled (requester or approver) | expired
+    failed -> provisioning (an approver retries)
+
+Approvers come from the configuration: per target account when the account lists its own, else the
+global list plus the members of the approver user group. Nobody approves their own request; a
+high-risk request needs ``high_risk_approvals`` distinct approvers, each vote an ``approval`` event.
+Every status change is one conditional UPDATE plus its event (``Store.transition``), so of racing
+clicks exactly one wins and the others are told what happened instead.
+"""
+
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Config
+from bot.domain import RequestInvalid, RoleRequest
+from bot.store import RequestRecord, Status, Store
+
+SYSTEM_ACTOR = "iam-role-bot"
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
+    Status.APPROVED: frozenset({Status.PROVISIONING}),
+    Status.PROVISIONING: frozenset({Status.CREATED, Status.FAILED}),
+    Status.FAILED: frozenset({Status.PROVISIONING}),
+    Status.CREATED: frozenset(),
+    Status.REJECTED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+}
+"""Every allowed status change; ``Workflow`` makes no other."""
+
+HANDOFF_KINDS = ("provisioning", "retried", "resumed")
+"""Events that hand a request in ``provisioning`` to a run of the bot (``details["run"]``)."""
+
+
+class ActionRefused(Exception):
+    """An action that was not carried out; ``message`` tells the person who tried, e.g. in an ephemeral."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The outcome of one approval vote."""
+
+    record: RequestRecord
+    completed: bool
+    """This vote was the last one needed: the request is now approved."""
+    approvals: list[str]
+    """Distinct approvers who voted so far, in order."""
+    needed: int
+    """How many distinct approvals the request needs in all."""
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.needed - len(self.approvals))
+
+
+def mentions(users: Collection[str]) -> str:
+    """``<@U1>``, ``<@U1> and <@U2>``, ``<@U1>, <@U2> and <@U3>``."""
+    tags = [f"<@{user}>" for user in users]
+    return ", ".join(tags[:-1]) + " and " + tags[-1] if len(tags) > 1 else "".join(tags)
+
+
+class Workflow:
+    """Moves requests through their life, refusing (``ActionRefused``) whatever a user may not do.
+
+    ``usergroup_members(group_id)`` resolves the configured approver user group (in Slack,
+    ``usergroups.users.list``; it should cache). ``clock`` defaults to the store's.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        clock: Callable[[], float] | None = None,
+        usergroup_members: Callable[[str], Collection[str]] | None = None,
+    ) -> None:
+        if config.policy.approvals.approver_usergroup and usergroup_members is None:
+            raise ValueError("approvals.approver_usergroup is set, so Workflow needs usergroup_members")
+        self.store = store
+        self.config = config
+        self.clock = clock or store.clock
+        self.usergroup_members = usergroup_members
+        self.run = uuid.uuid4().hex
+        """This process's identity in ``provisioning`` hand-offs (see ``resume_interrupted``)."""
+
+    # --- who may do what ---------------------------------------------------------------------
+
+    def approvers_for_account(self, account_id: str) -> frozenset[str]:
+        """The account's own approvers if it lists any; else the global ones and the user group's members."""
+        account = self.config.account(account_id)
+        if account and account.approvers:
+            return frozenset(account.approvers)
+        approvers = self.config.approvers_for(account_id)
+        group = self.config.policy.approvals.approver_usergroup
+        if group and self.usergroup_members:
+            approvers |= frozenset(self.usergroup_members(group))
+        return approvers
+
+    def approvers_for(self, record: RequestRecord) -> frozenset[str]:
+        return self.approvers_for_account(record.account_id)
+
+    def may_approve(self, record: RequestRecord, user: str) -> str | None:
+        """None if ``user`` may approve the request now, else why not (for them to read)."""
+        return self._approval_refusal(record, user, self.approvers_for(record))
+
+    def may_decide(self, request_id: str, user: str) -> str | None:
+        """None if ``user`` may reject the request now (e.g. before opening the reason form), else why not."""
+        record = self.store.get(request_id)
+        if record is None:
+            return f"There is no request {request_id}."
+        if record.status != Status.SUBMITTED:
+            return self._outcome(record)
+        if user not in self.approvers_for(record):
+            return self._only_approvers(record, "reject")
+        return None
+
+    def _approval_refusal(self, record: RequestRecord, user: str, approvers: frozenset[str]) -> str | None:
+        if record.status != Status.SUBMITTED:
+            return self._outcome(record)
+        if user == record.requester:
+            return "You can't approve your own request."
+        if user not in approvers:
+            return self._only_approvers(record, "approve")
+        votes = self._votes(record, approvers)
+        if user in votes:
+            more = record.required_approvals - len(votes)
+            return f"You have already approved {record.id}; it needs {more} more approval(s) from other approvers."
+        return None
+
+    def _only_approvers(self, record: RequestRecord, verb: str) -> str:
+        return f"Only the approvers of account {record.account_id} can {verb} {record.id}."
+
+    def _votes(self, record: RequestRecord, approvers: frozenset[str]) -> list[str]:
+        """Distinct people whose approval counts: current approvers other than the requester."""
+        voters = (e.actor for e in self.store.events(record.id) if e.kind == "approval")
+        return [user for user in dict.fromkeys(voters) if user in approvers and user != record.requester]
+
+    def _outcome(self, record: RequestRecord) -> str:
+        """What became of a request no longer awaiting a decision, e.g. "R-1042 was already approved by <@U1>."."""
+        events = self.store.events(record.id)
+        last = {event.kind: event for event in events}
+        if record.status in (Status.REJECTED, Status.CANCELLED):
+            decided = last.get(record.status.value)
+            who = f" by <@{decided.actor}>" if decided else ""
+            return f"{record.id} was already {record.status.value}{who}."
+        if record.status == Status.EXPIRED:
+            return f"{record.id} expired before it got enough approvals."
+        approved = last.get("approved")
+        who = f" by {mentions(approved.details.get('approvers') or [approved.actor])}" if approved else ""
+        return f"{record.id} was already approved{who}."
+
+    # --- submitting and deciding -------------------------------------------------------------
+
+    def submit(
+        self, request: RoleRequest, requester: str, *, findings: list[dict[str, Any]], high_risk: bool
+    ) -> RequestRecord:
+        """Record a validated request; raises ``RequestInvalid`` (on ``account_id``) if nobody could approve it."""
+        needed = self.config.policy.approvals.high_risk_approvals if high_risk else 1
+        others = self.approvers_for_account(request.account_id) - {requester}
+        if len(others) < needed:
+            raise RequestInvalid(
+                {
+                    "account_id": f"Account {request.account_id} has {len(others)} approver(s) besides you and "
+                    f"this request needs {needed}; ask an admin to add approvers."
+                }
+            )
+        return self.store.create_request(
+            request,
+            requester,
+            risk="high" if high_risk else "normal",
+            required_approvals=needed,
+            findings=findings,
+        )
+
+    def approve(self, request_id: str, user: str) -> Approval:
+        """Record ``user``'s vote; the vote that reaches the required number approves the request.
+
+        The vote, the count and the transition happen in one write transaction, so concurrent votes
+        are counted one at a time and the same person's vote counts once.
+        """
+        approvers = self.approvers_for(self._get(request_id))
+        with self.store.transaction():
+            record = self._get(request_id)
+            refusal = self._approval_refusal(record, user, approvers)
+            if refusal:
+                raise ActionRefused(refusal)
+            self.store.add_event(record.id, user, "approval")
+            votes = self._votes(record, approvers)
+            completed = len(votes) >= record.required_approvals
+            if completed:
+                approved = self._move(
+                    record.id, Status.SUBMITTED, Status.APPROVED, user, "approved", {"approvers": votes}
+                )
+                assert approved is not None, "we hold the write lock and saw the request submitted"
+                record = approved
+            return Approval(record=record, completed=completed, approvals=votes, needed=record.required_approvals)
+
+    def reject(self, request_id: str, user: str, reason: str) -> RequestRecord:
+        """An approver turns the request down; the reason is required and shown to the requester."""
+        reason = reason.strip()
+        if not reason:
+            raise ActionRefused("Say why you are rejecting the request, so the requester can fix it.")
+        refusal = self.may_decide(request_id, user)
+        if refusal:
+            raise ActionRefused(refusal)
+        return self._decide(request_id, user, Status.SUBMITTED, Status.REJECTED, "rejected", {"reason": reason})
+
+    def cancel(self, request_id: str, user: str) -> RequestRecord:
+        """The requester (or an approver) withdraws a request still awaiting approval."""
+        record = self._get(request_id)
+        if record.status != Status.SUBMITTED:
+            raise ActionRefused(self._outcome(record))
+        if user != record.requester and user not in self.approvers_for(record):
+            raise ActionRefused(f"Only the requester or an approver can cancel {record.id}.")
+        return self._decide(request_id, user, Status.SUBMITTED, Status.CANCELLED, "cancelled")
+
+    def expire_due(self, now: float | None = None) -> list[RequestRecord]:
+        """Expire requests that have awaited approval for ``expire_after_hours``."""
+        hours = self.config.policy.approvals.expire_after_hours
+        cutoff = (self.clock() if now is None else now) - hours * 3600
+        expired = []
+        for record in self.store.by_status(Status.SUBMITTED, before=cutoff, limit=None):
+            moved = self._move(record.id, Status.SUBMITTED, Status.EXPIRED, SYSTEM_ACTOR, "expired", {"hours": hours})
+            if moved:
+                expired.append(moved)
+        return expired
+
+    def remind_due(self, now: float | None = None) -> list[RequestRecord]:
+        """Requests awaiting approval for ``remind_after_hours`` whose approvers were not reminded yet.
+
+        Each gets a ``reminded`` event (checked and written in one transaction), so it is returned once.
+        """
+        cutoff = (self.clock() if now is None else now) - self.config.policy.approvals.remind_after_hours * 3600
+        due = []
+        for candidate in self.store.by_status(Status.SUBMITTED, before=cutoff, limit=None):
+            with self.store.transaction():
+                record = self._get(candidate.id)
+                if record.status != Status.SUBMITTED or any(e.kind == "reminded" for e in self.store.events(record.id)):
+                    continue
+                self.store.add_event(record.id, SYSTEM_ACTOR, "reminded")
+            due.append(record)
+        return due
+
+    # --- provisioning ------------------------------------------------------------------------
+
+    def claim_provisioning(self, request_id: str, actor: str) -> RequestRecord | None:
+        """approved -> provisioning; None if someone else (another click, ``resume_interrupted``) got there first."""
+        return self._move(request_id, Status.APPROVED, Status.PROVISIONING, actor, "provisioning", {"run": self.run})
+
+    def retry(self, request_id: str, user: str) -> RequestRecord:
+        """An approver tries a failed request again (failed -> provisioning); the caller provisions it."""
+        record = self._get(request_id)
+        if record.status != Status.FAILED:
+            raise ActionRefused(self._not_retryable(record))
+        if user not in self.approvers_for(record):
+            raise ActionRefused(self._only_approvers(record, "retry"))
+        moved = self._move(record.id, Status.FAILED, Status.PROVISIONING, user, "retried", {"run": self.run})
+        if moved is None:
+            raise ActionRefused(self._not_retryable(self._get(request_id)))
+        return moved
+
+    def _not_retryable(self, record: RequestRecord) -> str:
+        retried = [e for e in self.store.events(record.id) if e.kind == "retried"]
+        if retried and record.status in (Status.PROVISIONING, Status.CREATED):
+            return f"{record.id} was already retried by <@{retried[-1].actor}>."
+        return f"Only a failed request can be retried; {record.id} is {record.status.value}."
+
+    def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
+        """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
+        return self._finish(request_id, Status.CREATED, "created", result, result=result)
+
+    def mark_failed(self, request_id: str, error: str) -> RequestRecord:
+        """provisioning -> failed, with why (an approver may retry)."""
+        return self._finish(request_id, Status.FAILED, "failed", {"error": error}, error=error)
+
+    def resume_interrupted(self, actor: str = SYSTEM_ACTOR) -> list[RequestRecord]:
+        """At start-up: the requests a previous process left approved or provisioning, each returned once.
+
+        Every event that hands a request in ``provisioning`` to a process (``provisioning``,
+        ``retried``, ``resumed``) carries that process's ``run`` id. An approved request is claimed
+        (approved -> provisioning, the conditional UPDATE has one winner). A provisioning request is
+        resumed only if its latest hand-off belongs to another run, i.e. a process that is gone; the
+        check and the ``resumed`` event share a write transaction, so a second call in this run —
+        concurrent or later — finds the hand-off is ours and skips it, as it skips requests this run
+        is provisioning normally. A later restart (a new run) resumes what is still unfinished. Two
+        processes running at once would each see the other's work as interrupted: run one bot per
+        database. The executor is idempotent per request id, so a resumed request is safe to redo.
+        """
+        resumed = []
+        candidates = self.store.by_status(Status.APPROVED, limit=None)
+        candidates += self.store.by_status(Status.PROVISIONING, limit=None)
+        for candidate in candidates:
+            with self.store.transaction():
+                record = self._get(candidate.id)
+                was = record.status
+                if was == Status.APPROVED:
+                    claimed = self.claim_provisioning(record.id, actor)
+                    if claimed is None:
+                        continue
+                    record = claimed
+                elif was != Status.PROVISIONING or self._handoff_run(record) == self.run:
+                    continue
+                self.store.add_event(record.id, actor, "resumed", {"run": self.run, "from": was.value})
+            resumed.append(record)
+        return resumed
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _get(self, request_id: str) -> RequestRecord:
+        record = self.store.get(request_id)
+        if record is None:
+            raise ActionRefused(f"There is no request {request_id}.")
+        return record
+
+    def _move(
+        self, request_id: str, old: Status, new: Status, actor: str, kind: str, details: dict[str, Any], **outcome: Any
+    ) -> RequestRecord | None:
+        if new not in TRANSITIONS[old]:
+            raise ValueError(f"{old} -> {new} is not a transition")
+        return self.store.transition(
+            request_id, expected=old, new=new, actor=actor, kind=kind, details=details, **outcome
+        )
+
+    def _decide(
+        self, request_id: str, user: str, old: Status, new: Status, kind: str, details: dict[str, Any] | None = None
+    ) -> RequestRecord:
+        moved = self._move(request_id, old, new, user, kind, details or {})
+        if moved is None:
+            raise ActionRefused(self._outcome(self._get(request_id)))
+        return moved
+
+    def _finish(
+        self, request_id: str, new: Status, kind: str, details: dict[str, Any], **outcome: Any
+    ) -> RequestRecord:
+        moved = self._move(request_id, Status.PROVISIONING, new, SYSTEM_ACTOR, kind, details, **outcome)
+        if moved is None:
+            status = self._get(request_id).status.value
+            raise ActionRefused(f"{request_id} is {status}, not provisioning; it can't be marked {new.value}.")
+        return moved
+
+    def _handoff_run(self, record: RequestRecord) -> str | None:
+        handoffs = [e for e in self.store.events(record.id) if e.kind in HANDOFF_KINDS]
+        return handoffs[-1].details.get("run") if handoffs else None

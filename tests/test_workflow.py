@@ -1,0 +1,484 @@
+"""The approval workflow: every allowed transition and every forbidden one, who may do what,
+N-of-M approvals, racing clicks on real threads, resuming after a crash, reminders and expiry."""
+
+import threading
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Account, Approvals, Config, Policy, Settings
+from bot.domain import RequestInvalid, RoleRequest, parse_role_request
+from bot.store import RequestRecord, Status, Store
+from bot.workflow import TRANSITIONS, ActionRefused, Workflow
+
+ACCOUNT = "111122223333"
+PROD = "999988887777"
+APPROVERS = [f"UAPP{n}" for n in range(1, 21)]
+GROUP = "S0APPROVERS"
+GROUP_MEMBERS = {GROUP: {"UGROUP1"}}
+HOUR = 3600.0
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_config(**approvals: Any) -> Config:
+    return Config(
+        settings=Settings(_env_file=None, approver_ids=APPROVERS),
+        policy=Policy(
+            accounts=[Account(id=PROD, name="prod", approvers=["UPROD1", "UPROD2"])],
+            approvals=Approvals(approver_usergroup=GROUP, high_risk_approvals=2, **approvals),
+        ),
+    )
+
+
+def members(group: str) -> Collection[str]:
+    return GROUP_MEMBERS[group]
+
+
+def role(account: str = ACCOUNT) -> RoleRequest:
+    return parse_role_request(
+        {"role_type": "user", "account_id": account, "justification": "CI deploys", "role_name": "deployer"}
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "bot.db"
+
+
+@pytest.fixture
+def store(path: Path, clock: Clock) -> Iterator[Store]:
+    with Store(path, clock=clock) as store:
+        yield store
+
+
+@pytest.fixture
+def workflow(store: Store) -> Workflow:
+    return Workflow(store, make_config(), usergroup_members=members)
+
+
+def submit(workflow: Workflow, *, requester: str = "UREQ", high_risk: bool = False, account: str = ACCOUNT) -> str:
+    return workflow.submit(role(account), requester, findings=[], high_risk=high_risk).id
+
+
+def kinds(store: Store, request_id: str) -> list[str]:
+    return [event.kind for event in store.events(request_id)]
+
+
+def refusal(action: Callable[[], Any]) -> str:
+    with pytest.raises(ActionRefused) as refused:
+        action()
+    return refused.value.message
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+def test_the_transitions_are_exactly_those_of_the_issue() -> None:
+    allowed = {(old.value, new.value) for old, news in TRANSITIONS.items() for new in news}
+    assert allowed == {
+        ("submitted", "approved"),
+        ("approved", "provisioning"),
+        ("provisioning", "created"),
+        ("provisioning", "failed"),
+        ("submitted", "rejected"),
+        ("submitted", "cancelled"),
+        ("submitted", "expired"),
+        ("failed", "provisioning"),
+    }
+    assert set(TRANSITIONS) == set(Status)
+
+
+PATHS: dict[Status, list[tuple[str, str]]] = {
+    Status.SUBMITTED: [],
+    Status.APPROVED: [("approved", "approved")],
+    Status.PROVISIONING: [("approved", "approved"), ("provisioning", "provisioning")],
+    Status.CREATED: [("approved", "approved"), ("provisioning", "provisioning"), ("created", "created")],
+    Status.FAILED: [("approved", "approved"), ("provisioning", "provisioning"), ("failed", "failed")],
+    Status.REJECTED: [("rejected", "rejected")],
+    Status.CANCELLED: [("cancelled", "cancelled")],
+    Status.EXPIRED: [("expired", "expired")],
+}
+
+
+def put_in(store: Store, request_id: str, status: Status) -> None:
+    """Walk a request along allowed transitions to ``status`` (set-up only, straight through the store)."""
+    for new, kind in PATHS[status]:
+        current = store.get(request_id).status
+        assert store.transition(request_id, expected=current, new=new, actor="USETUP", kind=kind)
+
+
+ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
+    "approve": (Status.SUBMITTED, Status.APPROVED, lambda w, i: w.approve(i, "UAPP1")),
+    "reject": (Status.SUBMITTED, Status.REJECTED, lambda w, i: w.reject(i, "UAPP1", "Too broad")),
+    "cancel": (Status.SUBMITTED, Status.CANCELLED, lambda w, i: w.cancel(i, "UREQ")),
+    "expire": (Status.SUBMITTED, Status.EXPIRED, lambda w, i: w.expire_due(w.clock() + 1000 * HOUR)),
+    "claim": (Status.APPROVED, Status.PROVISIONING, lambda w, i: w.claim_provisioning(i, "bot")),
+    "created": (Status.PROVISIONING, Status.CREATED, lambda w, i: w.mark_created(i, {"role_arn": "arn"})),
+    "failed": (Status.PROVISIONING, Status.FAILED, lambda w, i: w.mark_failed(i, "Throttled")),
+    "retry": (Status.FAILED, Status.PROVISIONING, lambda w, i: w.retry(i, "UAPP1")),
+}
+EXPECTED_KIND = {
+    "approve": "approved",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "expire": "expired",
+    "claim": "provisioning",
+    "created": "created",
+    "failed": "failed",
+    "retry": "retried",
+}
+
+
+def test_the_actions_cover_every_transition() -> None:
+    assert {(old, new) for old, new, _ in ACTIONS.values()} == {
+        (old, new) for old, news in TRANSITIONS.items() for new in news
+    }
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_allowed_transition(workflow: Workflow, store: Store, action: str) -> None:
+    old, new, act = ACTIONS[action]
+    request_id = submit(workflow)
+    put_in(store, request_id, old)
+
+    act(workflow, request_id)
+
+    assert store.get(request_id).status == new
+    assert kinds(store, request_id)[-1] == EXPECTED_KIND[action]
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [(action, status) for action, (old, _, _) in ACTIONS.items() for status in Status if status != old],
+)
+def test_every_forbidden_transition_is_refused(workflow: Workflow, store: Store, action: str, status: Status) -> None:
+    request_id = submit(workflow)
+    put_in(store, request_id, status)
+    before = store.events(request_id)
+
+    try:
+        outcome = ACTIONS[action][2](workflow, request_id)
+    except ActionRefused as refused:
+        assert request_id in refused.message
+    else:
+        assert outcome in (None, [])  # claim_provisioning and expire_due say "nothing" instead of refusing
+
+    assert store.get(request_id).status == status
+    assert store.events(request_id) == before
+
+
+def test_results_and_errors_are_recorded(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    put_in(store, request_id, Status.PROVISIONING)
+    failed = workflow.mark_failed(request_id, "Throttled")
+    assert (failed.error, store.events(request_id)[-1].details) == ("Throttled", {"error": "Throttled"})
+
+    workflow.retry(request_id, "UAPP2")
+    result = {"role_arn": f"arn:aws:iam::{ACCOUNT}:role/deployer", "switch_role_url": "https://signin…"}
+    created = workflow.mark_created(request_id, result)
+    assert (created.result, created.error) == (result, None)
+
+
+def test_marking_a_request_that_is_not_provisioning_is_refused(workflow: Workflow) -> None:
+    request_id = submit(workflow)
+    assert "not provisioning" in refusal(lambda: workflow.mark_created(request_id, {}))
+
+
+def test_an_unknown_request_is_refused(workflow: Workflow) -> None:
+    assert refusal(lambda: workflow.approve("R-9999", "UAPP1")) == "There is no request R-9999."
+    assert workflow.may_decide("R-9999", "UAPP1") == "There is no request R-9999."
+
+
+# --- who may do what ---------------------------------------------------------------------------
+
+
+def test_approvers_come_from_the_configuration(workflow: Workflow) -> None:
+    assert workflow.approvers_for_account(ACCOUNT) == frozenset({*APPROVERS, "UGROUP1"})
+    assert workflow.approvers_for_account(PROD) == frozenset({"UPROD1", "UPROD2"})  # replaces global and group
+
+
+def test_a_configured_user_group_needs_a_way_to_resolve_it(store: Store) -> None:
+    with pytest.raises(ValueError, match="usergroup_members"):
+        Workflow(store, make_config())
+
+
+def test_self_approval_is_refused_even_for_an_approver(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, requester="UAPP1")
+    record = store.get(request_id)
+
+    assert workflow.may_approve(record, "UAPP1") == "You can't approve your own request."
+    assert refusal(lambda: workflow.approve(request_id, "UAPP1")) == "You can't approve your own request."
+    assert kinds(store, request_id) == ["submitted"]
+    assert workflow.may_approve(record, "UAPP2") is None
+
+
+def test_a_non_approver_may_not_approve_reject_or_retry(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    only = f"Only the approvers of account {ACCOUNT} can"
+    assert refusal(lambda: workflow.approve(request_id, "UNOBODY")) == f"{only} approve {request_id}."
+    assert refusal(lambda: workflow.reject(request_id, "UNOBODY", "no")) == f"{only} reject {request_id}."
+    assert refusal(lambda: workflow.approve(request_id, "UPROD1")).startswith(only)  # another account's approver
+    put_in(store, request_id, Status.FAILED)
+    assert refusal(lambda: workflow.retry(request_id, "UNOBODY")) == f"{only} retry {request_id}."
+    assert store.get(request_id).status == Status.FAILED
+
+
+def test_user_group_members_approve_accounts_without_their_own_approvers(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    assert workflow.approve(request_id, "UGROUP1").completed
+
+    prod_request = submit(workflow, account=PROD)
+    assert refusal(lambda: workflow.approve(prod_request, "UGROUP1")).startswith("Only the approvers of account")
+    assert refusal(lambda: workflow.approve(prod_request, "UAPP1")).startswith("Only the approvers of account")
+    assert workflow.approve(prod_request, "UPROD1").completed
+
+
+def test_a_request_nobody_could_approve_is_not_accepted(workflow: Workflow, store: Store) -> None:
+    with pytest.raises(RequestInvalid) as invalid:
+        submit(workflow, requester="UPROD1", account=PROD, high_risk=True)
+    assert "1 approver(s) besides you" in invalid.value.errors["account_id"]
+    assert store.count() == 0
+
+
+def test_rejection_needs_a_reason_which_is_kept(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    assert "Say why" in refusal(lambda: workflow.reject(request_id, "UAPP1", "   "))
+    assert store.get(request_id).status == Status.SUBMITTED
+
+    rejected = workflow.reject(request_id, "UAPP1", " Too broad ")
+    assert rejected.status == Status.REJECTED
+    assert store.events(request_id)[-1].details == {"reason": "Too broad"}
+
+
+def test_the_requester_or_an_approver_cancels_nobody_else(workflow: Workflow, store: Store) -> None:
+    first, second = submit(workflow), submit(workflow)
+    assert (
+        refusal(lambda: workflow.cancel(first, "UNOBODY")) == f"Only the requester or an approver can cancel {first}."
+    )
+    assert workflow.cancel(first, "UREQ").status == Status.CANCELLED
+    assert workflow.cancel(second, "UAPP3").status == Status.CANCELLED
+    assert store.events(second)[-1].actor == "UAPP3"
+
+
+def test_the_loser_is_told_what_happened(workflow: Workflow, store: Store) -> None:
+    approved, rejected, cancelled, expired = (submit(workflow) for _ in range(4))
+    workflow.approve(approved, "UAPP1")
+    workflow.reject(rejected, "UAPP2", "Too broad")
+    workflow.cancel(cancelled, "UREQ")
+    put_in(store, expired, Status.EXPIRED)
+
+    assert refusal(lambda: workflow.approve(approved, "UAPP2")) == f"{approved} was already approved by <@UAPP1>."
+    assert refusal(lambda: workflow.cancel(approved, "UREQ")) == f"{approved} was already approved by <@UAPP1>."
+    assert refusal(lambda: workflow.approve(rejected, "UAPP1")) == f"{rejected} was already rejected by <@UAPP2>."
+    assert workflow.may_decide(cancelled, "UAPP1") == f"{cancelled} was already cancelled by <@UREQ>."
+    assert refusal(lambda: workflow.approve(expired, "UAPP1")) == f"{expired} expired before it got enough approvals."
+
+
+def test_may_decide_allows_an_approver_only_while_submitted(workflow: Workflow) -> None:
+    request_id = submit(workflow)
+    assert workflow.may_decide(request_id, "UAPP1") is None
+    assert (
+        workflow.may_decide(request_id, "UREQ") == f"Only the approvers of account {ACCOUNT} can reject {request_id}."
+    )
+
+
+# --- N of M ------------------------------------------------------------------------------------
+
+
+def test_a_high_risk_request_needs_distinct_approvers(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, high_risk=True)
+    record = store.get(request_id)
+    assert (record.risk, record.required_approvals) == ("high", 2)
+
+    first = workflow.approve(request_id, "UAPP1")
+    assert (first.completed, first.approvals, first.needed, first.remaining) == (False, ["UAPP1"], 2, 1)
+    assert first.record.status == Status.SUBMITTED
+    assert workflow.may_approve(first.record, "UAPP1") == (
+        f"You have already approved {request_id}; it needs 1 more approval(s) from other approvers."
+    )
+    assert refusal(lambda: workflow.approve(request_id, "UAPP1")).startswith("You have already approved")
+
+    second = workflow.approve(request_id, "UAPP2")
+    assert (second.completed, second.approvals, second.record.status) == (True, ["UAPP1", "UAPP2"], Status.APPROVED)
+    assert kinds(store, request_id) == ["submitted", "approval", "approval", "approved"]
+    assert store.events(request_id)[-1].details == {"approvers": ["UAPP1", "UAPP2"]}
+    assert refusal(lambda: workflow.approve(request_id, "UAPP3")) == (
+        f"{request_id} was already approved by <@UAPP1> and <@UAPP2>."
+    )
+
+
+def test_only_distinct_current_approvers_count(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, high_risk=True)
+    store.add_event(request_id, "UAPP1", "approval")  # a duplicate vote, however it got there
+    store.add_event(request_id, "UAPP1", "approval")
+    store.add_event(request_id, "UFORMER", "approval")  # someone no longer an approver
+
+    assert refusal(lambda: workflow.approve(request_id, "UAPP1")).startswith("You have already approved")
+    approval = workflow.approve(request_id, "UAPP2")
+    assert (approval.completed, approval.approvals) == (True, ["UAPP1", "UAPP2"])
+
+
+# --- racing clicks -------------------------------------------------------------------------------
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` on ``count`` threads released at once by a barrier; results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_twenty_approvers_at_once_make_exactly_one_approval(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    results = run_together(20, lambda i: workflow.approve(request_id, APPROVERS[i]))
+
+    won = [r for r in results if not isinstance(r, ActionRefused)]
+    assert len(won) == 1 and won[0].completed
+    winner = won[0].approvals[0]
+    lost = [r.message for r in results if isinstance(r, ActionRefused)]
+    assert lost == [f"{request_id} was already approved by <@{winner}>."] * 19
+    assert kinds(store, request_id) == ["submitted", "approval", "approved"]
+
+
+def test_the_same_approver_clicking_twenty_times_votes_once(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, high_risk=True)
+    results = run_together(20, lambda i: workflow.approve(request_id, "UAPP1"))
+
+    assert sum(not isinstance(r, ActionRefused) for r in results) == 1
+    assert all(r.message.startswith("You have already approved") for r in results if isinstance(r, ActionRefused))
+    assert kinds(store, request_id) == ["submitted", "approval"]
+
+
+def test_twenty_approvers_at_once_on_a_two_approval_request(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, high_risk=True)
+    results = run_together(20, lambda i: workflow.approve(request_id, APPROVERS[i]))
+
+    votes = [r for r in results if not isinstance(r, ActionRefused)]
+    assert sorted(v.completed for v in votes) == [False, True]
+    assert kinds(store, request_id) == ["submitted", "approval", "approval", "approved"]
+
+
+def test_racing_retries_have_one_winner(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow)
+    put_in(store, request_id, Status.FAILED)
+    results = run_together(10, lambda i: workflow.retry(request_id, APPROVERS[i]))
+
+    won = [r for r in results if isinstance(r, RequestRecord)]
+    assert len(won) == 1
+    winner = store.events(request_id)[-1].actor
+    assert {r.message for r in results if isinstance(r, ActionRefused)} == {
+        f"{request_id} was already retried by <@{winner}>."
+    }
+
+
+# --- crash safety ------------------------------------------------------------------------------
+
+
+def restart(path: Path, clock: Clock) -> Workflow:
+    """A new process: a new store connection and a new workflow (a new run)."""
+    return Workflow(Store(path, clock=clock), make_config(), usergroup_members=members)
+
+
+def test_a_request_left_approved_is_resumed_exactly_once(workflow: Workflow, path: Path, clock: Clock) -> None:
+    request_id = submit(workflow)
+    assert workflow.approve(request_id, "UAPP1").completed  # ... and the process died before claiming it
+
+    after = restart(path, clock)
+    [resumed] = after.resume_interrupted()
+    assert (resumed.id, resumed.status) == (request_id, Status.PROVISIONING)
+    assert kinds(after.store, request_id)[-2:] == ["provisioning", "resumed"]
+    assert after.resume_interrupted() == []
+    assert after.claim_provisioning(request_id, "bot") is None  # the click handler's claim lost too
+
+    after.mark_created(request_id, {"role_arn": "arn"})
+    assert restart(path, clock).resume_interrupted() == []
+
+
+def test_concurrent_resumes_return_each_request_once(
+    workflow: Workflow, store: Store, path: Path, clock: Clock
+) -> None:
+    approved, provisioning = submit(workflow), submit(workflow)
+    put_in(store, approved, Status.APPROVED)
+    workflow.approve(provisioning, "UAPP1")
+    workflow.claim_provisioning(provisioning, "bot")  # ... and the process died while provisioning
+
+    after = restart(path, clock)
+    results = run_together(10, lambda i: after.resume_interrupted())
+    assert sorted(r.id for batch in results for r in batch) == sorted([approved, provisioning])
+    assert kinds(store, provisioning).count("resumed") == 1
+
+
+def test_work_of_this_run_is_not_resumed_but_a_later_restart_resumes_it(
+    workflow: Workflow, store: Store, path: Path, clock: Clock
+) -> None:
+    request_id = submit(workflow)
+    workflow.approve(request_id, "UAPP1")
+    workflow.claim_provisioning(request_id, "bot")
+    assert workflow.resume_interrupted() == []  # still being provisioned by this run
+
+    assert [r.id for r in restart(path, clock).resume_interrupted()] == [request_id]
+    assert [r.id for r in restart(path, clock).resume_interrupted()] == [request_id]  # died again: again
+    assert kinds(store, request_id).count("resumed") == 2
+
+
+# --- reminders and expiry ----------------------------------------------------------------------
+
+
+def test_approvers_are_reminded_once_then_the_request_expires(workflow: Workflow, store: Store, clock: Clock) -> None:
+    start = clock.now
+    waiting, decided = submit(workflow), submit(workflow)
+    workflow.approve(decided, "UAPP1")
+
+    assert workflow.remind_due(start + 23 * HOUR) == []
+    assert [r.id for r in workflow.remind_due(start + 24 * HOUR)] == [waiting]
+    assert workflow.remind_due(start + 30 * HOUR) == []
+    assert kinds(store, waiting).count("reminded") == 1
+
+    assert workflow.expire_due(start + 71 * HOUR) == []
+    [expired] = workflow.expire_due(start + 72 * HOUR)
+    assert (expired.id, expired.status) == (waiting, Status.EXPIRED)
+    assert workflow.expire_due(start + 100 * HOUR) == []
+    assert store.get(decided).status == Status.APPROVED
+
+
+def test_reminders_race_to_one(workflow: Workflow, store: Store, clock: Clock) -> None:
+    request_id = submit(workflow)
+    results = run_together(10, lambda i: workflow.remind_due(clock.now + 25 * HOUR))
+    assert sum(len(batch) for batch in results) == 1
+    assert kinds(store, request_id).count("reminded") == 1
+
+
+def test_hours_come_from_the_configuration(store: Store, clock: Clock) -> None:
+    workflow = Workflow(store, make_config(remind_after_hours=1, expire_after_hours=2), usergroup_members=members)
+    request_id = submit(workflow)
+    clock.now += HOUR
+    assert [r.id for r in workflow.remind_due()] == [request_id]
+    clock.now += HOUR
+    assert [r.id for r in workflow.expire_due()] == [request_id]
