@@ -3,15 +3,11 @@
 from typing import Any
 
 from blocks.cards import RequestCard
-from blocks.kit import SECTION_TEXT_MAX, Block, button, context, divider, header, mention, section, take_lines
+from blocks.kit import SECTION_TEXT_MAX, Block, and_more, button, context, divider, header, mention, section, take_lines
 from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
 
 AWAITING_MAX = 15
 """Pending requests shown with buttons (3 blocks each), keeping the tab well under 100 blocks."""
-
-
-def more(n: int) -> str:
-    return f"_…and {n} more_"
 
 
 def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
@@ -23,7 +19,7 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
         line = f"{one_line(card)}\nfrom {mention(card.requester)} {age(card)} · {review_summary(card)}"
         blocks += [section(line), decision_buttons(card), divider()]
     if len(cards) > AWAITING_MAX:
-        blocks.append(context(more(len(cards) - AWAITING_MAX) + " — see the approvals channel."))
+        blocks.append(context(and_more(len(cards) - AWAITING_MAX) + " — see the approvals channel."))
     return blocks
 
 
@@ -43,7 +39,7 @@ def home_view(
         blocks += [divider(), header(f"Waiting for your approval ({len(awaiting_me)})"), *awaiting_blocks(awaiting_me)]
     if my_requests:
         lines = [f"{status_text(card.status)} · {one_line(card)} · {age(card)}" for card in my_requests]
-        mine = take_lines(lines, SECTION_TEXT_MAX, more)
+        mine = take_lines(lines, SECTION_TEXT_MAX)
     else:
         mine = "None yet."
     blocks += [divider(), header("Your requests"), section(mine), context("`/iam-role status ID` shows one in full.")]

@@ -18,6 +18,9 @@ MODAL_TITLE_MAX = 24
 MESSAGE_TEXT_MAX = 40000
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
+PLACEHOLDER_MAX = 150
+TEXT_INPUT_MAX = 3000
+STATIC_OPTIONS_MAX = 100
 ELLIPSIS = "…"
 ZERO_WIDTH_SPACE = "\u200b"
 
@@ -54,25 +57,26 @@ def truncation_note(remaining: int) -> str:
     return f"{ELLIPSIS} (truncated, {remaining:,} more characters)"
 
 
+def shorten(raw: str, budget: int, extra: int = 0) -> tuple[str, int]:
+    """Like ``cut``, but when ``raw`` doesn't fit, leaves room for a truncation note plus ``extra`` characters."""
+    escaped, remaining = cut(raw, budget)
+    if remaining:
+        escaped, remaining = cut(raw, budget - extra - len(truncation_note(len(raw))))
+    return escaped, remaining
+
+
 def fit(raw: str, budget: int) -> str:
     """``raw`` escaped, cut with a truncation note if its escaped form is over ``budget``."""
-    escaped, remaining = cut(raw, budget)
-    if not remaining:
-        return escaped
-    escaped, remaining = cut(raw, budget - len(truncation_note(len(raw))))
-    return escaped + truncation_note(remaining)
+    escaped, remaining = shorten(raw, budget)
+    return escaped + (truncation_note(remaining) if remaining else "")
 
 
 def code_block(raw: str, budget: int) -> str:
     """``raw`` as an escaped code block of at most ``budget`` characters, noting any truncation below it."""
-    raw = raw.replace("```", f"`{ZERO_WIDTH_SPACE}`{ZERO_WIDTH_SPACE}`")
     fence = "```"
-    escaped, remaining = cut(raw, budget - 2 * len(fence))
-    if remaining:
-        note = "\n_" + truncation_note(len(raw)) + "_"
-        escaped, remaining = cut(raw, budget - 2 * len(fence) - len(note))
-        return f"{fence}{escaped}{fence}\n_{truncation_note(remaining)}_"
-    return f"{fence}{escaped}{fence}"
+    raw = raw.replace(fence, f"`{ZERO_WIDTH_SPACE}`{ZERO_WIDTH_SPACE}`")
+    escaped, remaining = shorten(raw, budget - 2 * len(fence), extra=len("\n__"))
+    return f"{fence}{escaped}{fence}" + (f"\n_{truncation_note(remaining)}_" if remaining else "")
 
 
 def quote(raw: str, budget: int) -> str:
@@ -84,7 +88,11 @@ def quote(raw: str, budget: int) -> str:
     return "\n".join(f"> {line}" for line in body.split("\n"))
 
 
-def take_lines(lines: list[str], budget: int, more: Callable[[int], str]) -> str:
+def and_more(n: int) -> str:
+    return f"_{ELLIPSIS}and {n} more_"
+
+
+def take_lines(lines: list[str], budget: int, more: Callable[[int], str] = and_more) -> str:
     """As many whole (already escaped) ``lines`` as fit in ``budget``, then ``more(n)`` for the n left out."""
     kept: list[str] = []
     used = 0

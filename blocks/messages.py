@@ -38,6 +38,7 @@ from blocks.parts import (
     approvers_of,
     decider,
     decision_buttons,
+    failure,
     findings_sections,
     headline,
     one_line,
@@ -62,7 +63,7 @@ def notice(line: str, *details: Block) -> Rendered:
 
 
 def fit_mrkdwn(text: str) -> str:
-    """Bot-made mrkdwn cut to a section (its user parts were escaped and bounded already)."""
+    """Bot-made mrkdwn cut to a section: a safety net, as its user parts are escaped and bounded already."""
     return truncate(text, SECTION_TEXT_MAX)
 
 
@@ -151,9 +152,9 @@ def approved_reply(card: RequestCard) -> Rendered:
 
 def provisioning_reply(card: RequestCard, resumed: bool = False) -> Rendered:
     """Provisioning started (or resumed after a restart or a retry)."""
-    calls = len(card.plan)
     if resumed:
         return notice(f"⚙️ Resuming provisioning in {account_text(card)}: steps already done are skipped.")
+    calls = len(card.plan)
     return notice(f"⚙️ Creating the role in {account_text(card)}: {calls} AWS call{'s' if calls != 1 else ''}.")
 
 
@@ -163,7 +164,7 @@ def created_reply(card: RequestCard) -> Rendered:
 
 def failed_reply(card: RequestCard) -> Rendered:
     """The failure and a **Retry** button for approvers."""
-    text, blocks = notice(f"⚠️ Provisioning failed: {fit(card.error or 'unknown error', 2000)}")
+    text, blocks = notice(f"⚠️ Provisioning failed: {failure(card)}")
     retry = button("Retry", "retry", card.id, style="primary")
     return text, [*blocks, context("Approvers can retry once the cause is fixed."), actions(retry)]
 
@@ -236,7 +237,7 @@ def created_dm(card: RequestCard) -> Rendered:
 def failed_dm(card: RequestCard) -> Rendered:
     return notice(
         f"⚠️ Creating the role for your request *{escape(card.id)}* failed: "
-        f"{fit(card.error or 'unknown error', 2000)}\nThe approvers can retry once the cause is fixed.",
+        f"{failure(card)}\nThe approvers can retry once the cause is fixed.",
     )
 
 
@@ -285,7 +286,7 @@ def request_list(cards: list[RequestCard]) -> Rendered:
     if not cards:
         return notice("You have no requests yet. Start one with `/iam-role`.")
     lines = [f"{status_text(card.status)} · {one_line(card)} · {age(card)}" for card in cards]
-    body = take_lines(lines, SECTION_TEXT_MAX - 20, lambda n: f"_…and {n} more_")
+    body = take_lines(lines, SECTION_TEXT_MAX - 20)
     return rendered(f"Your {len(cards)} recent requests", [section(f"*Your requests*\n{body}")])
 
 

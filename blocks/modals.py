@@ -8,7 +8,19 @@ what was typed when the bot re-renders the form for another role type.
 from dataclasses import dataclass
 from typing import Any
 
-from blocks.kit import SECTION_TEXT_MAX, Block, context, divider, fit, option, plain, section
+from blocks.kit import (
+    PLACEHOLDER_MAX,
+    SECTION_TEXT_MAX,
+    STATIC_OPTIONS_MAX,
+    TEXT_INPUT_MAX,
+    Block,
+    context,
+    escape,
+    fit,
+    option,
+    plain,
+    section,
+)
 from bot.domain.errors import FIELD_LABELS
 from bot.domain.fields import NAME_CHARS_SENTENCE
 from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
@@ -16,7 +28,6 @@ from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
 REQUEST_CALLBACK_ID = "role_request"
 REJECT_CALLBACK_ID = "reject_request"
 REASON_BLOCK = "reason"
-STATIC_SELECT_OPTIONS_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,6 @@ TRUST_POLICY_EXAMPLE = (
     '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
     '"Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}]}'
 )
-TEXT_INPUT_MAX = 3000
 
 
 def role_type_label(role_type: str) -> str:
@@ -90,17 +100,17 @@ def text_element(*, multiline: bool = False, max_length: int | None = None, plac
     if max_length:
         element["max_length"] = max_length
     if placeholder:
-        element["placeholder"] = plain(placeholder, 150)
+        element["placeholder"] = plain(placeholder, PLACEHOLDER_MAX)
     return element
 
 
 def select_element(options: list[dict[str, Any]], *, initial: dict[str, Any] | None = None) -> Block:
     """A static select; more than 100 options are split into groups of 100 (Slack's limit per list)."""
     element: Block = {"type": "static_select", "placeholder": plain("Choose…")}
-    if len(options) <= STATIC_SELECT_OPTIONS_MAX:
+    size = STATIC_OPTIONS_MAX
+    if len(options) <= size:
         element["options"] = options
     else:
-        size = STATIC_SELECT_OPTIONS_MAX
         element["option_groups"] = [
             {"label": plain(f"{start + 1}–{min(start + size, len(options))}"), "options": options[start : start + size]}
             for start in range(0, len(options), size)
@@ -114,7 +124,7 @@ def external_element(*, placeholder: str, min_query_length: int = 0, multi: bool
     """A select whose options the bot's options handler loads (routed by action_id = field)."""
     return {
         "type": "multi_external_select" if multi else "external_select",
-        "placeholder": plain(placeholder, 150),
+        "placeholder": plain(placeholder, PLACEHOLDER_MAX),
         "min_query_length": min_query_length,
     }
 
@@ -311,29 +321,14 @@ SETTING_FIELDS = ("max_session_duration", "path", "description", "tags")
 SERVICE_LINKED_FIELDS = ("account_id", "aws_service_name", "custom_suffix", "description", "justification")
 
 
-def heading(text: str) -> list[Block]:
-    return [divider(), section(f"*{text}*")]
+def type_fields(role_type: str) -> tuple[str, ...]:
+    """A role type's form fields in order: where and who, trust, permissions, settings, then why.
 
-
-def type_blocks(role_type: str, fields: dict[str, Block]) -> list[Block]:
-    """The blocks after the role-type select for one role type."""
-
-    def inputs(names: tuple[str, ...]) -> list[Block]:
-        return [fields[name] for name in names]
-
-    intro = context(CHOICES_BY_VALUE[role_type].description + ".")
+    The form holds only input blocks, so every block id is a field name.
+    """
     if role_type == RoleType.SERVICE_LINKED:
-        return [intro, *inputs(SERVICE_LINKED_FIELDS)]
-    return [
-        intro,
-        *inputs(("account_id", "role_name")),
-        *heading("Who can assume it"),
-        *inputs(TRUST_FIELDS[role_type]),
-        *heading("What it can do"),
-        *inputs((*PERMISSION_FIELDS, "justification")),
-        *heading("More settings (optional)"),
-        *inputs(SETTING_FIELDS),
-    ]
+        return SERVICE_LINKED_FIELDS
+    return ("account_id", "role_name", *TRUST_FIELDS[role_type], *PERMISSION_FIELDS, *SETTING_FIELDS, "justification")
 
 
 def request_modal(
@@ -349,19 +344,17 @@ def request_modal(
     Choosing a type dispatches a ``role_type`` block action so the bot can re-render the form.
     """
     options = [option(choice.label, choice.value) for choice in ROLE_TYPE_CHOICES]
-    chosen = next((opt for opt in options if opt["value"] == role_type), None)
-    type_select = field_input(
-        "role_type",
-        select_element(options, initial=chosen),
-        hint="Who or what will use the role? The form shows what that type needs.",
-        dispatch=True,
-    )
+    chosen = CHOICES_BY_VALUE.get(role_type or "")
+    initial = next((opt for opt in options if chosen and opt["value"] == chosen.value), None)
+    hint = f"{chosen.description}." if chosen else "Who or what will use the role? The form then asks what it needs."
+    type_select = field_input("role_type", select_element(options, initial=initial), hint=hint, dispatch=True)
     if chosen is None:
         types = "\n".join(f"• *{choice.label}* — {choice.description}" for choice in ROLE_TYPE_CHOICES)
         intro = "Request an AWS IAM role. An approver reviews it before the bot creates it; you get a DM at each step."
         body = [section(intro), type_select, context(types)]
     else:
-        body = [type_select, *type_blocks(chosen["value"], field_blocks(accounts, service_principals))]
+        fields = field_blocks(accounts, service_principals)
+        body = [type_select, *(fields[name] for name in type_fields(chosen.value))]
     return {
         "type": "modal",
         "callback_id": REQUEST_CALLBACK_ID,
@@ -408,6 +401,7 @@ def read_request_state(view: dict[str, Any]) -> dict[str, Any]:
 
 def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
     """Asks an approver why; ``private_metadata`` carries the request id."""
+    prefix = f"Rejecting *{escape(request_id)}*: "
     return {
         "type": "modal",
         "callback_id": REJECT_CALLBACK_ID,
@@ -416,7 +410,7 @@ def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
         "close": plain("Cancel"),
         "private_metadata": request_id,
         "blocks": [
-            section(fit(f"{request_id}: {summary}", SECTION_TEXT_MAX)),
+            section(prefix + fit(summary, SECTION_TEXT_MAX - len(prefix))),
             {
                 "type": "input",
                 "block_id": REASON_BLOCK,

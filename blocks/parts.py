@@ -37,6 +37,7 @@ STATUS = {
 FINDING_TITLE_MAX = 150
 FINDING_EXPLANATION_MAX = 600
 OUTCOME_DETAIL_MAX = 2000
+ACCOUNT_LABEL_MAX = 200
 
 
 def status_text(status: str) -> str:
@@ -52,9 +53,8 @@ def age(card: RequestCard) -> str:
 
 def account_text(card: RequestCard) -> str:
     """``Payments prod (`111122223333`)``, or just the id when the label already shows it."""
-    if card.account_id in card.account_label:
-        return escape(card.account_label)
-    return f"{escape(card.account_label)} (`{escape(card.account_id)}`)"
+    label = fit(card.account_label, ACCOUNT_LABEL_MAX)
+    return label if card.account_id in card.account_label else f"{label} (`{escape(card.account_id)}`)"
 
 
 def approvers_of(card: RequestCard) -> str:
@@ -84,6 +84,11 @@ def rejection(card: RequestCard) -> str:
     return f"❌ Rejected by {decider(card)}: {fit(card.reason or 'no reason given', OUTCOME_DETAIL_MAX)}"
 
 
+def failure(card: RequestCard) -> str:
+    """What went wrong while provisioning, escaped and bounded."""
+    return fit(card.error or "unknown error", OUTCOME_DETAIL_MAX)
+
+
 def outcome(card: RequestCard) -> str | None:
     """The one-line outcome of a decided request (None while it waits for approval)."""
     match card.status:
@@ -97,7 +102,7 @@ def outcome(card: RequestCard) -> str | None:
             arn = (card.result or {}).get("role_arn", "")
             return f"✅ Approved by {approvers_of(card)} — created `{escape(str(arn))}`"
         case "failed":
-            return f"⚠️ Failed: {fit(card.error or 'unknown error', OUTCOME_DETAIL_MAX)}"
+            return f"⚠️ Failed: {failure(card)}"
         case "rejected":
             return rejection(card)
         case "cancelled":
@@ -153,6 +158,6 @@ def findings_sections(findings: list[FindingCard]) -> list[str]:
         group = [finding_line(f) for f in findings if f.severity == severity]
         if group:
             heading = f"*{SEVERITIES.get(severity, escape(severity.capitalize()))}*"
-            body = take_lines(group, SECTION_TEXT_MAX - len(heading) - 1, lambda n: f"_…and {n} more_")
+            body = take_lines(group, SECTION_TEXT_MAX - len(heading) - 1)
             texts.append(f"{heading}\n{body}")
     return texts
