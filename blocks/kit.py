@@ -5,6 +5,7 @@ that ``<!channel>`` or ``<@U…>`` typed by someone is shown, never acted on.
 """
 
 import datetime
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ TEXT_INPUT_MAX = 3000
 STATIC_OPTIONS_MAX = 100
 ELLIPSIS = "…"
 ZERO_WIDTH_SPACE = "\u200b"
+ESCAPED_SIZE = {"&": len("&amp;"), "<": len("&lt;"), ">": len("&gt;")}
 
 Block = dict[str, Any]
 Rendered = tuple[str, list[Block]]
@@ -42,15 +44,14 @@ def truncate(text: str, limit: int) -> str:
 def cut(raw: str, budget: int) -> tuple[str, int]:
     """The escaped prefix of ``raw`` that fits in ``budget`` characters, and how many raw characters are left.
 
-    Escaping happens first so an entity is never split.
+    Sizes are counted after escaping, and an entity is never split.
     """
-    used = 0
-    for index, char in enumerate(raw):
-        size = len(escape(char))
-        if used + size > budget:
-            return escape(raw[:index]), len(raw) - index
-        used += size
-    return escape(raw), 0
+    escaped = escape(raw)
+    if len(escaped) <= budget:
+        return escaped, 0
+    sizes = itertools.accumulate(ESCAPED_SIZE.get(char, 1) for char in raw)
+    index = next(index for index, used in enumerate(sizes) if used > budget)
+    return escape(raw[:index]), len(raw) - index
 
 
 def truncation_note(remaining: int) -> str:
