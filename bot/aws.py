@@ -49,9 +49,11 @@ class AccountSessions:
         self.accounts = {account.id: account for account in accounts}
         self.base_session = base_session or boto3.Session(region_name=region)
         self.region = region
+        # botocore's "max_attempts" counts retries only; "total_max_attempts" counts every attempt,
+        # which is what the setting means.
         self.client_config = Config(
             region_name=region,
-            retries={"mode": config_executor.retry_mode, "max_attempts": config_executor.max_attempts},
+            retries={"mode": config_executor.retry_mode, "total_max_attempts": config_executor.max_attempts},
         )
         self._identity: CallerIdentity | None = None
         self._identity_lock = threading.Lock()
@@ -101,5 +103,5 @@ class AccountSessions:
         )
 
     def iam_client(self, account_id: str, *, session_name: str) -> BaseClient:
-        """An IAM client for ``account_id`` with the configured retry mode and attempts."""
+        """An IAM client for ``account_id`` with the configured retry mode and number of attempts."""
         return self.session_for(account_id, session_name=session_name).client("iam", config=self.client_config)

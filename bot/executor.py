@@ -81,8 +81,16 @@ class ProvisioningError(Exception):
         self.code = code
 
 
+WAITED_OPERATIONS = {"RoleExists": "GetRole", "InstanceProfileExists": "GetInstanceProfile"}
+
+
 def error_code(error: Exception) -> str | None:
-    return error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+    """AWS's error code, also when a waiter stopped on an error."""
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code")
+    if isinstance(error, WaiterError):
+        return (error.last_response or {}).get("Error", {}).get("Code")
+    return None
 
 
 def error_text(error: ClientError) -> str:
@@ -97,6 +105,11 @@ def lookup(call: Any, **params: Any) -> dict[str, Any] | None:
         if error_code(error) == "NoSuchEntity":
             return None
         raise
+
+
+def paginate(iam: BaseClient, method: str, key: str, **params: Any) -> list[Any]:
+    """Every item under ``key`` of a paginated IAM list call."""
+    return [item for page in iam.get_paginator(method).paginate(**params) for item in page[key]]
 
 
 def tags_of(resource: dict[str, Any]) -> dict[str, str]:
@@ -142,6 +155,9 @@ def explain_quota(said: str, *, doing: str, request: RoleRequest | None) -> str:
 def explain(error: Exception, *, doing: str, account_id: str, request: RoleRequest | None = None) -> str:
     """An AWS error in plain words, for the requester and the approver."""
     if isinstance(error, WaiterError):
+        if error_code(error):
+            operation = WAITED_OPERATIONS.get(error.kwargs.get("name", ""), "GetRole")
+            return explain(ClientError(error.last_response, operation), doing=doing, account_id=account_id)
         return f"AWS did not confirm in time that the bot could {doing}; try again later."
     if not isinstance(error, ClientError):
         return f"The bot could not reach AWS when it tried to {doing}: {error}"
@@ -296,8 +312,7 @@ class Executor:
                 )
         except AWS_ERRORS as error:
             message = explain(error, doing=doing(step), account_id=request.account_id, request=request)
-            if progress.role is not None or progress.profile is not None:
-                message += " " + self._roll_back(iam, request, progress)
+            message += " " + self._roll_back(iam, request, str(request_id))
             log.warning("Request %s failed at %s: %s", request_id, step.action, message)
             raise ProvisioningError(message, step=step.action, code=error_code(error)) from error
         assert progress.role is not None
@@ -346,8 +361,8 @@ class Executor:
             progress.problems.append(self._foreign("role", found["Role"], request, request_id))
         elif found:
             progress.role = found["Role"]
-            pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=request.role_name)
-            progress.attached = {policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]}
+            attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=request.role_name)
+            progress.attached = {policy["PolicyArn"] for policy in attached}
         if not request.needs_instance_profile:
             return
         profile = lookup(iam.get_instance_profile, InstanceProfileName=request.role_name)
@@ -457,66 +472,64 @@ class Executor:
                 return found
         raise error
 
-    def _roll_back(self, iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> str:
-        """Delete the request's role and instance profile in the order AWS requires; say what is left."""
+    def _roll_back(self, iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> str:
+        """Delete the request's role and instance profile in the order AWS requires; say what is left.
+
+        What to delete is looked up in AWS by name and tag, not remembered: a call whose answer was
+        lost may have created something all the same.
+        """
         name = request.role_name
         left: list[str] = []
 
         def undo(what: str, call: Any, **params: Any) -> None:
             try:
                 call(**params)
-            except ClientError as error:
+            except AWS_ERRORS as error:
                 if error_code(error) != "NoSuchEntity":
                     log.warning("Rollback could not remove %s: %s", what, error)
                     left.append(what)
-            except BotoCoreError as error:
-                log.warning("Rollback could not remove %s: %s", what, error)
-                left.append(what)
 
-        if progress.role is not None:
-            try:
-                profiles = [
-                    profile["InstanceProfileName"]
-                    for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=name)
-                    for profile in page["InstanceProfiles"]
-                ]
-                attached = [
-                    policy["PolicyArn"]
-                    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-                    for policy in page["AttachedPolicies"]
-                ]
-                inline = [
-                    policy_name
-                    for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-                    for policy_name in page["PolicyNames"]
-                ]
-            except AWS_ERRORS as error:
-                log.warning("Rollback could not list what is attached to %s: %s", name, error)
-                profiles, attached, inline = [], [], []
-            for profile_name in profiles:
-                undo(
-                    f"the role in instance profile {profile_name}",
-                    iam.remove_role_from_instance_profile,
-                    InstanceProfileName=profile_name,
-                    RoleName=name,
-                )
-        if progress.profile is not None:
+        try:
+            role = lookup(iam.get_role, RoleName=name)
+            role_ours = role is not None and self._ours(role["Role"], request_id)
+            profile = (
+                lookup(iam.get_instance_profile, InstanceProfileName=name) if request.needs_instance_profile else None
+            )
+            profile_ours = profile is not None and self._ours(profile["InstanceProfile"], request_id)
+            profiles = attached = inline = []
+            if role_ours:
+                profiles = paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name)
+                attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+                inline = paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)
+        except AWS_ERRORS as error:
+            log.warning("Rollback could not look up what request %s made: %s", request_id, error)
+            return f"The bot could not check what it had made; the role {name} may still be there. Remove it by hand."
+        for item in profiles:
+            undo(
+                f"the role in instance profile {item['InstanceProfileName']}",
+                iam.remove_role_from_instance_profile,
+                InstanceProfileName=item["InstanceProfileName"],
+                RoleName=name,
+            )
+        if profile_ours:
             undo(f"the instance profile {name}", iam.delete_instance_profile, InstanceProfileName=name)
-        if progress.role is not None:
-            for arn in attached:
-                undo(f"the managed policy {arn}", iam.detach_role_policy, RoleName=name, PolicyArn=arn)
-            for policy_name in inline:
-                undo(f"the inline policy {policy_name}", iam.delete_role_policy, RoleName=name, PolicyName=policy_name)
+        for item in attached:
+            arn = item["PolicyArn"]
+            undo(f"the managed policy {arn}", iam.detach_role_policy, RoleName=name, PolicyArn=arn)
+        for policy_name in inline:
+            undo(f"the inline policy {policy_name}", iam.delete_role_policy, RoleName=name, PolicyName=policy_name)
+        if role_ours:
             undo(f"the role {name}", iam.delete_role, RoleName=name)
         if left:
             return f"The bot could not undo everything; still there: {', '.join(left)}. Remove them by hand."
-        return "The bot removed what it had made; nothing is left behind."
+        if role_ours or profile_ours:
+            return "The bot removed what it had made; nothing is left behind."
+        return "The bot had made nothing, so nothing is left behind."
 
     def _service_roles(self, iam: BaseClient, request: ServiceLinkedRoleRequest) -> dict[str, dict[str, Any]]:
         """The service-linked roles of the request's service that exist now, by name."""
         prefix = f"/aws-service-role/{request.aws_service_name}/"
-        pages = iam.get_paginator("list_roles").paginate(PathPrefix=prefix)
-        return {role["RoleName"]: role for page in pages for role in page["Roles"]}
+        return {role["RoleName"]: role for role in paginate(iam, "list_roles", "Roles", PathPrefix=prefix)}
 
     def _service_linked_problems(
         self, iam: BaseClient, request: ServiceLinkedRoleRequest, existing: dict[str, dict[str, Any]]
