@@ -1,0 +1,842 @@
+"""Executor and account sessions against moto: every role type end to end, failure injection with
+botocore event hooks (throttling, errors after CreateRole, crashes), cross-account, and HTTP."""
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import botocore.session
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from bot.aws import AccountSessions, role_session_name
+from bot.config import Account
+from bot.config import Executor as ExecutorSettings
+from bot.domain import Limits, RoleRequest, parse_role_request
+from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain, switch_role_url
+
+HOME = "123456789012"
+MEMBER = "210987654321"
+REGION = "us-east-1"
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
+SAML_PROVIDER = f"arn:aws:iam::{HOME}:saml-provider/Okta"
+INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+SAML_METADATA = (
+    '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">'
+    + "<!-- padding: AWS wants at least 1000 characters of metadata -->" * 16
+    + "</EntityDescriptor>"
+)
+NAMES = itertools.count()
+
+
+class Crash(Exception):
+    """Stands for the process dying mid-plan: not an AWS error, so nothing is rolled back."""
+
+
+class Body:
+    """The raw body of a fake HTTP response."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def aws_error(code: str, message: str, status: int = 400) -> Callable[[AWSPreparedRequest], AWSResponse]:
+    """A response IAM would send for ``code`` (an IAM query-protocol error document)."""
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>injected</RequestId></ErrorResponse>"
+    ).encode()
+    return lambda request: AWSResponse(request.url, status, {}, Body(body))
+
+
+def crash(*_: Any) -> None:
+    raise Crash
+
+
+class Fault:
+    """Answers the chosen calls (1-based) of one IAM operation with ``answer``; counts all calls.
+
+    Registered on the base session's events, so every client the executor makes from it has it.
+    botocore still calls moto's own ``before-send`` handler after this one; unless ``lands``, the
+    request's URL is changed so that moto ignores it and the call has no effect, as when AWS refuses.
+    With ``lands``, moto carries the call out and only its answer is replaced (a lost answer).
+    ``event="after-call"`` runs ``answer`` after a call that succeeded (to crash there).
+    """
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        operation: str,
+        answer: Callable[..., AWSResponse | None],
+        on: set[int] | None = None,
+        *,
+        event: str = "before-send",
+        lands: bool = False,
+    ) -> None:
+        self.answer = answer
+        self.on = on
+        self.lands = lands
+        self.calls = 0
+        session.events.register(f"{event}.iam.{operation}", self)
+
+    def __call__(self, request: AWSPreparedRequest | None = None, **_: Any) -> AWSResponse | None:
+        self.calls += 1
+        if self.on is not None and self.calls not in self.on:
+            return None
+        response = self.answer(request)
+        if request is not None and response is not None and not self.lands:
+            request.url = "http://injected-fault.invalid/"
+        return response
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[boto3.Session]:
+    """One moto with the AWS managed policies (loading them costs ~2 s), plus the SAML and OIDC providers.
+
+    Yields a session whose botocore loader the tests' sessions share: parsing IAM's service model
+    again for every session would cost ~70 ms each.
+    """
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        session = boto3.Session(region_name=REGION)
+        iam = session.client("iam")
+        iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+        iam.create_open_id_connect_provider(
+            Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"]
+        )
+        yield session
+
+
+@pytest.fixture(scope="module")
+def iam(aws: boto3.Session) -> Any:
+    """An IAM client of the home account, without any test's event hooks."""
+    return aws.client("iam")
+
+
+def new_session(loader_from: boto3.Session) -> boto3.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", loader_from._session.get_component("data_loader"))
+    return boto3.Session(botocore_session=core, region_name=REGION)
+
+
+@pytest.fixture
+def base_session(aws: boto3.Session) -> boto3.Session:
+    """A session of its own per test, so event hooks don't leak between tests."""
+    return new_session(aws)
+
+
+@pytest.fixture
+def executor(base_session: boto3.Session) -> Executor:
+    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session, region=REGION)
+    return Executor(sessions, waiter_delay=0.05, waiter_max_attempts=3)
+
+
+@pytest.fixture
+def name() -> str:
+    """A role name no other test uses (moto's state is shared across the module)."""
+    return f"role-{next(NAMES)}"
+
+
+def request_id() -> str:
+    return f"req-{next(NAMES)}"
+
+
+def user_request(name: str, **extra: Any) -> RoleRequest:
+    return parse_role_request(
+        {
+            "role_type": "user",
+            "account_id": HOME,
+            "justification": "on-call access",
+            "role_name": name,
+            "path": "/team/",
+            "description": "Read-only access for on-call",
+            "max_session_duration": 7200,
+            "trusted_account_ids": ["111122223333"],
+            "external_id": "ext-123",
+            "require_mfa": True,
+            "managed_policy_arns": [READ_ONLY],
+            "inline_policy": INLINE,
+            "permissions_boundary_arn": BOUNDARY,
+            "tags": {"team": "platform", "cost-center": "42"},
+            **extra,
+        }
+    )
+
+
+def ec2_request(name: str, **extra: Any) -> RoleRequest:
+    return parse_role_request(
+        {
+            "role_type": "service",
+            "account_id": HOME,
+            "justification": "web servers",
+            "role_name": name,
+            "service_principal": "ec2.amazonaws.com",
+            "managed_policy_arns": [READ_ONLY, "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"],
+            "inline_policy": INLINE,
+            "permissions_boundary_arn": BOUNDARY,
+            **extra,
+        }
+    )
+
+
+REQUESTS: dict[str, Callable[[str], RoleRequest]] = {
+    "user": user_request,
+    "service-ec2": ec2_request,
+    "service-lambda": lambda name: parse_role_request(
+        {
+            "role_type": "service",
+            "account_id": HOME,
+            "justification": "a function",
+            "role_name": name,
+            "service_principal": "lambda.amazonaws.com",
+            "restrict_source_account": True,
+            "managed_policy_arns": [LAMBDA_BASIC],
+        }
+    ),
+    "saml": lambda name: parse_role_request(
+        {
+            "role_type": "saml",
+            "account_id": HOME,
+            "justification": "SSO users",
+            "role_name": name,
+            "provider_arn": SAML_PROVIDER,
+            "managed_policy_arns": [READ_ONLY],
+            "max_session_duration": 43200,
+        }
+    ),
+    "oidc": lambda name: parse_role_request(
+        {
+            "role_type": "oidc",
+            "account_id": HOME,
+            "justification": "deploys",
+            "role_name": name,
+            "github_repo": "acme/web",
+            "github_ref_type": "environment",
+            "github_ref": "prod",
+            "inline_policy": INLINE,
+        }
+    ),
+    "custom": lambda name: parse_role_request(
+        {
+            "role_type": "custom",
+            "account_id": HOME,
+            "justification": "break glass",
+            "role_name": name,
+            "trust_policy_document": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{HOME}:role/admin"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "managed_policy_arns": [READ_ONLY],
+        }
+    ),
+}
+PEOPLE_ASSUME = {"user", "custom"}
+
+
+def actual(iam: Any, name: str) -> dict[str, Any]:
+    """Everything about the role in AWS that the request decides (lists kept as lists: no hidden duplicates)."""
+    role = iam.get_role(RoleName=name)["Role"]
+    policy_names = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    return {
+        "path": role["Path"],
+        "trust": role["AssumeRolePolicyDocument"],
+        "description": role.get("Description") or "",
+        "max_session_duration": role["MaxSessionDuration"],
+        "boundary": role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
+        "tags": sorted((tag["Key"], tag["Value"]) for tag in iam.list_role_tags(RoleName=name)["Tags"]),
+        "managed": sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]),
+        "inline": {n: iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"] for n in policy_names},
+        "profiles": [
+            (profile["InstanceProfileName"], [r["RoleName"] for r in profile["Roles"]])
+            for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]
+        ],
+    }
+
+
+def expected(request: Any, request_id: str, requester: str, approvers: list[str]) -> dict[str, Any]:
+    provenance = [
+        (PROVENANCE_KEYS[0], request_id),
+        (PROVENANCE_KEYS[1], requester),
+        (PROVENANCE_KEYS[2], " ".join(approvers)),
+    ]
+    return {
+        "path": request.path,
+        "trust": request.trust_policy(),
+        "description": request.description,
+        "max_session_duration": request.max_session_duration,
+        "boundary": request.permissions_boundary_arn,
+        "tags": sorted([(tag.key, tag.value) for tag in request.tags] + provenance),
+        "managed": sorted(request.managed_policy_arns),
+        "inline": {request.inline_policy_name: request.inline_policy} if request.inline_policy else {},
+        "profiles": [(request.role_name, [request.role_name])] if request.needs_instance_profile else [],
+    }
+
+
+def leftovers(iam: Any, name: str) -> list[str]:
+    """What exists of a role and its instance profile (empty: nothing left behind)."""
+    found = []
+    for what, call, params in (
+        ("role", iam.get_role, {"RoleName": name}),
+        ("instance profile", iam.get_instance_profile, {"InstanceProfileName": name}),
+    ):
+        try:
+            call(**params)
+            found.append(what)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "NoSuchEntity"
+    return found
+
+
+def provision(executor: Executor, request: RoleRequest, rid: str) -> Any:
+    return executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1", "U0APP2"])
+
+
+# --- every role type, end to end ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(REQUESTS))
+def test_each_role_type_is_created_exactly_as_requested(executor: Executor, name: str, kind: str, iam: Any) -> None:
+    request = REQUESTS[kind](name)
+    rid = request_id()
+
+    result = provision(executor, request, rid)
+
+    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert result.role_arn == iam.get_role(RoleName=name)["Role"]["Arn"]
+    assert result.role_name == name
+    if request.needs_instance_profile:
+        assert (
+            result.instance_profile_arn == iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        )
+    else:
+        assert result.instance_profile_arn is None
+    assert (result.switch_role_url is not None) == (kind in PEOPLE_ASSUME)
+    assert result.to_dict()["role_arn"] == result.role_arn
+
+
+def test_instance_profile_carries_the_provenance_tags(executor: Executor, name: str, iam: Any) -> None:
+    rid = request_id()
+    provision(executor, ec2_request(name), rid)
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert {tag["Key"]: tag["Value"] for tag in profile["Tags"]}[PROVENANCE_KEYS[0]] == rid
+
+
+def test_switch_role_link_names_path_account_and_role(name: str) -> None:
+    url = switch_role_url(user_request(name))
+    assert url is not None
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://signin.aws.amazon.com/switchrole"
+    query = parse_qs(parts.query)
+    assert query["roleName"] == [f"team/{name}"]
+    assert query["account"] == [HOME]
+    assert name in query["displayName"][0]
+
+
+def test_no_switch_role_link_when_path_and_name_exceed_64_characters() -> None:
+    request = user_request("r" * 55, path="/platform/")
+    assert len(request.path) + len(request.role_name) == 65
+    assert switch_role_url(request) is None
+    assert switch_role_url(user_request("r" * 54, path="/platform/")) is not None
+
+
+def test_provenance_tags_join_approvers_with_spaces_and_refuse_bad_values(executor: Executor) -> None:
+    tags = executor.provenance_tags("42", "U1", ["U2", "U3"])
+    assert tags == {PROVENANCE_KEYS[0]: "42", PROVENANCE_KEYS[1]: "U1", PROVENANCE_KEYS[2]: "U2 U3"}
+    with pytest.raises(ValueError, match="tag"):
+        executor.provenance_tags("42", "U1", ["U2,U3"])
+
+
+def test_provenance_tag_keys_are_configurable(base_session: boto3.Session, name: str, iam: Any) -> None:
+    keys = ("acme:ticket", "acme:by", "acme:ok-by")
+    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+    Executor(sessions, provenance_keys=keys).provision(
+        REQUESTS["service-lambda"](name), request_id="T-1", requester="U1", approvers=["U2"]
+    )
+    tags = {tag["Key"]: tag["Value"] for tag in iam.list_role_tags(RoleName=name)["Tags"]}
+    assert tags == {"acme:ticket": "T-1", "acme:by": "U1", "acme:ok-by": "U2"}
+
+
+# --- pre-checks: errors surface before side effects --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "problem"),
+    [
+        ("user", {"managed_policy_arns": ["arn:aws:iam::aws:policy/NoSuchPolicy"]}, "managed policy"),
+        ("user", {"permissions_boundary_arn": f"arn:aws:iam::{HOME}:policy/missing-boundary"}, "boundary"),
+        ("saml", {"provider_arn": f"arn:aws:iam::{HOME}:saml-provider/Missing"}, "SAML provider"),
+        ("oidc", {"github_repo": None, "provider": "oidc.example.com", "subjects": ["app"]}, "OIDC provider"),
+    ],
+)
+def test_missing_references_are_reported_before_anything_is_created(
+    executor: Executor, name: str, kind: str, change: dict[str, Any], problem: str, iam: Any
+) -> None:
+    data = {**REQUESTS[kind](name).model_dump(), **change}
+    if kind == "oidc":
+        data.update(github_ref_type=None, github_ref=None)
+    request = parse_role_request(data)
+    rid = request_id()
+
+    problems = executor.preflight(request, request_id=rid)
+    assert len(problems) == 1 and problem in problems[0] and HOME in problems[0]
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, rid)
+
+    assert caught.value.step == "preflight"
+    assert problem in caught.value.message
+    assert leftovers(iam, name) == []
+
+
+def test_the_accounts_real_quota_is_checked_before_anything_is_created(executor: Executor, name: str, iam: Any) -> None:
+    arns = [policy["Arn"] for policy in iam.list_policies(Scope="AWS", MaxItems=12)["Policies"]]
+    data = {**user_request(name).model_dump(), "managed_policy_arns": arns}
+    request = parse_role_request(data, Limits(managed_policies_per_role=20))
+
+    problems = executor.preflight(request, request_id=request_id())
+
+    assert problems == ["This account allows 10 managed policies per role; the request has 12."]
+    assert leftovers(iam, name) == []
+
+
+def test_a_role_the_bot_did_not_make_is_never_adopted_or_changed(executor: Executor, name: str, iam: Any) -> None:
+    trust = {"Version": "2012-10-17", "Statement": []}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": "owner", "Value": "bob"}])
+    before = actual(iam, name)
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, user_request(name), request_id())
+
+    assert caught.value.step == "preflight"
+    assert f"A role named {name} already exists" in caught.value.message
+    assert "will not adopt or change it" in caught.value.message
+    assert actual(iam, name) == before
+
+
+def test_a_role_made_for_another_request_is_not_taken_over(executor: Executor, name: str, iam: Any) -> None:
+    first = request_id()
+    provision(executor, ec2_request(name), first)
+    before = actual(iam, name)
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, ec2_request(name), request_id())
+
+    assert f"made for request {first}" in caught.value.message
+    assert "An instance profile named" in caught.value.message
+    assert actual(iam, name) == before
+
+
+def test_an_unreachable_member_account_is_a_preflight_problem(base_session: boto3.Session, name: str) -> None:
+    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+    refuse = aws_error("AccessDenied", "Not authorized", 403)
+    base_session.events.register("before-send.sts.AssumeRole", lambda request, **_: refuse(request))
+    request = parse_role_request({**user_request(name).model_dump(), "account_id": MEMBER})
+
+    problems = Executor(sessions).preflight(request, request_id=request_id())
+
+    assert len(problems) == 1
+    assert "sts:AssumeRole" in problems[0] and MEMBER in problems[0]
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+
+def test_running_a_finished_request_again_changes_nothing(executor: Executor, name: str, iam: Any) -> None:
+    rid = request_id()
+    first = provision(executor, ec2_request(name), rid)
+    state = actual(iam, name)
+
+    again = provision(executor, ec2_request(name), rid)
+
+    assert again == first
+    assert actual(iam, name) == state
+
+
+CRASH_POINTS = [
+    ("CreateRole", 1),
+    ("AttachRolePolicy", 1),
+    ("AttachRolePolicy", 2),
+    ("PutRolePolicy", 1),
+    ("CreateInstanceProfile", 1),
+    ("AddRoleToInstanceProfile", 1),
+]
+
+
+@pytest.mark.parametrize(("operation", "call"), CRASH_POINTS)
+def test_a_rerun_after_a_crash_completes_without_duplicates(
+    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, iam: Any
+) -> None:
+    request = ec2_request(name)
+    rid = request_id()
+    Fault(base_session, operation, crash, {call}, event="after-call")
+
+    with pytest.raises(Crash):
+        provision(executor, request, rid)
+    assert "role" in leftovers(iam, name)  # half done, as a crash leaves it
+
+    provision(executor, request, rid)
+
+    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+
+
+def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_this_request(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    """As when a retried CreateRole finds that its first, lost attempt succeeded."""
+    request = ec2_request(name)
+    rid = request_id()
+    tags = [
+        {"Key": key, "Value": value}
+        for key, value in executor.provenance_tags(rid, "U0REQ", ["U0APP1", "U0APP2"]).items()
+    ]
+
+    def first_attempt_lands(request_: AWSPreparedRequest) -> None:
+        iam.create_role(**{**request.plan()[0].params, "Tags": tags})
+
+    fault = Fault(base_session, "CreateRole", first_attempt_lands, {1})
+
+    provision(executor, request, rid)
+
+    assert fault.calls == 1
+    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+
+
+def test_a_foreign_role_that_appears_during_create_role_is_left_alone(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    request = user_request(name)
+
+    def someone_else_creates_it(request_: AWSPreparedRequest) -> None:
+        iam.create_role(**request.plan()[0].params)
+
+    Fault(base_session, "CreateRole", someone_else_creates_it, {1})
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
+
+    assert caught.value.step == "CreateRole"
+    assert caught.value.code == "EntityAlreadyExists"
+    assert actual(iam, name)["tags"] == sorted((tag.key, tag.value) for tag in request.tags)
+
+
+# --- failures after CreateRole roll back -------------------------------------------------------
+
+
+FAILURE_POINTS = [
+    ("AttachRolePolicy", 1, "AttachRolePolicy"),
+    ("AttachRolePolicy", 2, "AttachRolePolicy"),
+    ("PutRolePolicy", 1, "PutRolePolicy"),
+    ("CreateInstanceProfile", 1, "CreateInstanceProfile"),
+    ("AddRoleToInstanceProfile", 1, "AddRoleToInstanceProfile"),
+    ("GetRole", 2, "CreateRole"),  # the waiter's check, after every step succeeded
+]
+
+
+@pytest.mark.parametrize(("operation", "call", "step"), FAILURE_POINTS)
+def test_a_failure_after_create_role_leaves_nothing_behind(
+    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, step: str, iam: Any
+) -> None:
+    fault = Fault(base_session, operation, aws_error("AccessDenied", "User is not authorized", 403), {call})
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, ec2_request(name), request_id())
+
+    assert fault.calls >= call
+    assert caught.value.step == step
+    assert caught.value.code == "AccessDenied"
+    assert "not allowed" in caught.value.message
+    assert "nothing is left behind" in caught.value.message
+    assert leftovers(iam, name) == []
+
+
+def test_a_failure_on_a_rerun_also_removes_what_the_first_run_made(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    request = ec2_request(name)
+    rid = request_id()
+    Fault(base_session, "PutRolePolicy", crash, {1}, event="after-call")
+    with pytest.raises(Crash):
+        provision(executor, request, rid)
+    Fault(base_session, "CreateInstanceProfile", aws_error("AccessDenied", "denied", 403), {1})
+
+    with pytest.raises(ProvisioningError):
+        provision(executor, request, rid)
+
+    assert leftovers(iam, name) == []
+
+
+def test_quota_errors_are_not_retried_and_are_told_in_plain_words(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    fault = Fault(
+        base_session,
+        "AttachRolePolicy",
+        aws_error("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: 1", 409),
+        {2},
+    )
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, ec2_request(name), request_id())
+
+    assert fault.calls == 2
+    assert caught.value.message.startswith("This account allows 1 managed policies per role; the request has 2.")
+    assert leftovers(iam, name) == []
+
+
+def test_a_failure_in_create_role_itself_has_nothing_to_roll_back(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    Fault(base_session, "CreateRole", aws_error("MalformedPolicyDocument", "Invalid principal in policy"))
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, user_request(name), request_id())
+
+    assert caught.value.step == "CreateRole"
+    assert caught.value.message == (
+        "AWS rejected a policy document as malformed when the bot tried to create the role "
+        f"{name}: Invalid principal in policy The bot had made nothing, so nothing is left behind."
+    )
+    assert leftovers(iam, name) == []
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def test_a_throttled_call_is_retried_and_the_request_succeeds(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    fault = Fault(base_session, "CreateRole", aws_error("Throttling", "Rate exceeded"), {1})
+
+    provision(executor, user_request(name), request_id())
+
+    assert fault.calls == 2
+    assert leftovers(iam, name) == ["role"]
+
+
+def test_throttling_that_outlasts_the_retries_is_reported(base_session: boto3.Session, name: str, iam: Any) -> None:
+    settings = ExecutorSettings(max_attempts=1)
+    executor = Executor(AccountSessions(settings, [], base_session=base_session))
+    fault = Fault(base_session, "PutRolePolicy", aws_error("Throttling", "Rate exceeded"))
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, user_request(name), request_id())
+
+    assert fault.calls == 1
+    assert caught.value.code == "Throttling"
+    assert "kept throttling" in caught.value.message and "attempts: 1" in caught.value.message
+    assert leftovers(iam, name) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [
+        ("LimitExceeded", 409, "Cannot exceed quota for ACLSizePerRole: 2048"),
+        ("NoSuchEntity", 404, "could not find"),
+        ("InvalidInput", 400, "refused a value"),
+        ("EntityAlreadyExists", 409, "already exists"),
+        ("AccessDenied", 403, "lacks iam:CreateRole"),
+        ("ServiceFailure", 500, "try again later"),
+        ("ConcurrentModification", 409, "at the same time"),
+    ],
+)
+def test_aws_errors_are_explained_in_plain_words(code: str, status: int, words: str) -> None:
+    said = "Cannot exceed quota for ACLSizePerRole: 2048" if code == "LimitExceeded" else "detail"
+    error = ClientError(
+        {"Error": {"Code": code, "Message": said}, "ResponseMetadata": {"HTTPStatusCode": status}}, "CreateRole"
+    )
+    message = explain(error, doing="create the role r", account_id=HOME)
+    assert words in message
+
+
+def test_a_too_large_trust_policy_is_told_with_its_size(name: str) -> None:
+    error = ClientError(
+        {"Error": {"Code": "LimitExceeded", "Message": "Cannot exceed quota for ACLSizePerRole: 100"}}, "CreateRole"
+    )
+    request = user_request(name)
+    message = explain(error, doing="create the role", account_id=HOME, request=request)
+    assert message.startswith("This account allows trust policies of 100 characters (not counting spaces)")
+
+
+# --- service-linked roles ----------------------------------------------------------------------
+
+
+def service_linked(service: str, suffix: str | None = None) -> RoleRequest:
+    return parse_role_request(
+        {
+            "role_type": "service-linked",
+            "account_id": HOME,
+            "justification": "needed by the service",
+            "aws_service_name": service,
+            "custom_suffix": suffix,
+            "description": "made by the bot",
+        }
+    )
+
+
+def test_a_service_linked_role_is_created_with_its_suffix(executor: Executor, iam: Any) -> None:
+    result = provision(executor, service_linked("autoscaling.amazonaws.com", "web"), request_id())
+
+    role = iam.get_role(RoleName="AWSServiceRoleForAutoScaling_web")["Role"]
+    assert role["Path"] == "/aws-service-role/autoscaling.amazonaws.com/"
+    assert role["Description"] == "made by the bot"
+    assert result.role_arn == role["Arn"]
+    assert (result.instance_profile_arn, result.switch_role_url) == (None, None)
+
+
+def test_a_service_that_refuses_suffixes_gets_its_role_without_one(
+    executor: Executor, base_session: boto3.Session, iam: Any
+) -> None:
+    def refuse_suffix(request: AWSPreparedRequest) -> AWSResponse | None:
+        if "CustomSuffix" in str(request.body):
+            return aws_error("InvalidInput", "Custom suffix is not allowed for AWSServiceRoleForElasticBeanstalk")(
+                request
+            )
+        return None
+
+    fault = Fault(base_session, "CreateServiceLinkedRole", refuse_suffix)
+
+    result = provision(executor, service_linked("elasticbeanstalk.amazonaws.com", "web"), request_id())
+
+    assert fault.calls == 2
+    assert result.role_name == "AWSServiceRoleForElasticBeanstalk"
+    assert iam.get_role(RoleName=result.role_name)["Role"]["Arn"] == result.role_arn
+
+
+def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, iam: Any) -> None:
+    existing = iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")["Role"]["RoleName"]
+    request = service_linked("ecs.amazonaws.com")
+
+    problems = executor.preflight(request, request_id=request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
+
+    assert len(problems) == 1 and f"{existing} for ecs.amazonaws.com already exists" in problems[0]
+    assert caught.value.step == "preflight"
+    assert "cannot tell whether it made it" in caught.value.message
+
+
+def test_a_service_linked_role_made_by_a_lost_first_attempt_counts_as_made(
+    executor: Executor, base_session: boto3.Session, iam: Any
+) -> None:
+    def first_attempt_lands(request: AWSPreparedRequest) -> None:
+        iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")
+
+    fault = Fault(base_session, "CreateServiceLinkedRole", first_attempt_lands, {1})
+
+    result = provision(executor, service_linked("rds.amazonaws.com"), request_id())
+
+    assert fault.calls == 1
+    assert result.role_arn == iam.get_role(RoleName=result.role_name)["Role"]["Arn"]
+
+
+# --- sessions and accounts ---------------------------------------------------------------------
+
+
+def test_home_account_is_asked_once_even_from_many_threads(base_session: boto3.Session) -> None:
+    calls: list[str] = []
+    base_session.events.register("before-send.sts.GetCallerIdentity", lambda **kw: calls.append("x"))
+    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+    answers: list[str] = []
+    threads = [threading.Thread(target=lambda: answers.append(sessions.home_account_id)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [HOME] * 8
+    assert calls == ["x"]
+
+
+def test_iam_clients_use_the_configured_retry_mode(base_session: boto3.Session) -> None:
+    settings = ExecutorSettings(retry_mode="adaptive", max_attempts=7)
+    client = AccountSessions(settings, [], base_session=base_session).iam_client(HOME, session_name="s")
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 7}
+
+
+def test_session_names_are_made_valid_for_sts() -> None:
+    assert role_session_name("iam-role-bot-req 7/#x") == "iam-role-bot-req-7--x"
+    assert role_session_name("x") == "x-"
+    assert len(role_session_name("r" * 100)) == 64
+
+
+def test_a_request_for_another_account_assumes_the_executor_role_and_acts_only_there(
+    base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    sts = base_session.client("sts")
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", RoleSessionName="setup"
+    )
+    member = boto3.Session(
+        aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+        aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+        aws_session_token=creds["Credentials"]["SessionToken"],
+        region_name=REGION,
+    ).client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{HOME}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    member.create_role(RoleName="bot-executor", AssumeRolePolicyDocument=json.dumps(trust))
+    assumed: list[dict[str, Any]] = []
+    base_session.events.register("provide-client-params.sts.AssumeRole", lambda params, **kw: assumed.append(params))
+    accounts = [Account(id=MEMBER, name="member", executor_role_name="bot-executor", external_id="ext-member")]
+    executor = Executor(AccountSessions(ExecutorSettings(), accounts, base_session=base_session))
+    request = parse_role_request({**REQUESTS["service-lambda"](name).model_dump(), "account_id": MEMBER})
+    rid = request_id()
+
+    result = executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP"])
+
+    assert [(a["RoleArn"], a["ExternalId"]) for a in assumed] == [
+        (f"arn:aws:iam::{MEMBER}:role/bot-executor", "ext-member")
+    ]
+    assert rid in assumed[0]["RoleSessionName"]
+    assert result.role_arn == f"arn:aws:iam::{MEMBER}:role/{name}"
+    assert actual(member, name) == expected(request, rid, "U0REQ", ["U0APP"])
+    assert leftovers(iam, name) == []
+
+
+def test_the_executor_talks_to_a_moto_server_over_http(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        session = boto3.Session(region_name=REGION)
+        iam = session.client("iam")
+        policy = iam.create_policy(PolicyName=f"{name}-read", PolicyDocument=json.dumps(INLINE))["Policy"]["Arn"]
+        servers: list[str] = []
+        session.events.register(
+            "after-call.iam.CreateRole", lambda http_response, **kw: servers.append(http_response.headers["server"])
+        )
+        sessions = AccountSessions(ExecutorSettings(), [], base_session=session)
+        request = parse_role_request(
+            {**user_request(name).model_dump(), "managed_policy_arns": [policy], "permissions_boundary_arn": None}
+        )
+        rid = request_id()
+
+        result = Executor(sessions).provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP"])
+
+        assert sessions.iam_client(HOME, session_name="check").meta.endpoint_url == endpoint
+        assert "Werkzeug" in servers[0]
+        assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP"])
+        assert result.switch_role_url is not None
+    finally:
+        server.stop()
