@@ -82,13 +82,13 @@ class Finding:
 
 def is_high_risk(findings: Iterable[Finding]) -> bool:
     """Whether any finding is high: such requests are refused or need more approvers (guardrails)."""
-    return any(finding.severity is Severity.HIGH for finding in findings)
+    return any(finding.severity == Severity.HIGH for finding in findings)
 
 
 def group_by_severity(findings: Iterable[Finding]) -> list[tuple[Severity, list[Finding]]]:
     """Findings grouped by severity, most severe first, keeping their order; empty groups left out."""
     findings = list(findings)
-    groups = [(severity, [f for f in findings if f.severity is severity]) for severity in reversed(Severity)]
+    groups = [(severity, [f for f in findings if f.severity == severity]) for severity in reversed(Severity)]
     return [(severity, group) for severity, group in groups if group]
 
 
@@ -672,7 +672,7 @@ def has_external_id(statement: dict[str, Any]) -> bool:
 def requires_mfa(statement: dict[str, Any]) -> bool:
     """MFA enforced: ``Bool aws:MultiFactorAuthPresent true`` (not IfExists) or an MFA age limit."""
     return any(
-        (operator == "Bool" and key == "aws:multifactorauthpresent" and values == ["true"])
+        (operator == "Bool" and key == "aws:multifactorauthpresent" and [v.lower() for v in values] == ["true"])
         or (operator.startswith("Numeric") and key == "aws:multifactorauthage")
         for operator, key, values in condition_entries(statement)
     )

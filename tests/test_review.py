@@ -294,6 +294,8 @@ def test_mfa_only_counts_when_enforced() -> None:
     assert found(review(trusting(if_exists), known_accounts=[OURS]), title)
     aged = {**present, "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}}
     assert review(trusting(aged), known_accounts=[OURS]) == []
+    as_json_boolean = {**present, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": True}}}
+    assert review(trusting(as_json_boolean), known_accounts=[OURS]) == []
 
 
 @pytest.mark.parametrize(
