@@ -762,6 +762,15 @@ def test_home_account_is_asked_once_even_from_many_threads(base_session: boto3.S
     assert calls == ["x"]
 
 
+def test_the_home_account_uses_the_bots_own_credentials(base_session: boto3.Session) -> None:
+    assumed: list[dict[str, Any]] = []
+    base_session.events.register("provide-client-params.sts.AssumeRole", lambda params, **_: assumed.append(params))
+    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+
+    assert sessions.session_for(HOME, session_name="iam-role-bot-1") is base_session
+    assert assumed == []
+
+
 def test_iam_clients_use_the_configured_retry_mode(base_session: boto3.Session) -> None:
     settings = ExecutorSettings(retry_mode="adaptive", max_attempts=7)
     client = AccountSessions(settings, [], base_session=base_session).iam_client(HOME, session_name="s")
