@@ -1349,3 +1349,29 @@ def test_every_role_type_has_a_role_name() -> None:
 
 def test_a_service_linked_role_name_cannot_be_chosen() -> None:
     assert_rejected("role_name", "you can't set role name", "service-linked", role_name="mine")
+
+
+# --- numbers too large to print -------------------------------------------------------------------------
+
+
+def test_a_session_duration_too_long_to_print_is_refused_in_plain_words() -> None:
+    assert errors_of(max_session_duration=10**5000)["max_session_duration"] == (
+        "Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours)."
+    )
+
+
+def test_a_role_type_that_is_not_text_is_refused_quietly(recwarn: pytest.WarningsRecorder) -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        parse_role_request({"role_type": 10**5000, "account_id": ACCOUNT})
+    assert caught.value.errors == {
+        "role_type": "Role type must be one of user, service, service-linked, saml, oidc, custom."
+    }
+    assert not recwarn.list
+
+
+@pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**5000], ids=["2**63", "-2**63-1", "10**5000"])
+def test_numbers_beyond_64_bits_in_a_policy_are_refused(number: int) -> None:
+    condition = {"NumericLessThan": {"aws:MultiFactorAuthAge": number}}
+    assert_rejected("inline_policy", "finite 64-bit numbers", inline_policy=inline_statement(Condition=condition))
+    for edge in (2**63 - 1, -(2**63)):
+        assert parse(inline_policy=inline_statement(Condition={"NumericLessThan": {"k": edge}})).inline_policy

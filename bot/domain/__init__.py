@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from bot.domain.errors import RequestInvalid, request_invalid
+from bot.domain.errors import GENERIC_MESSAGES, RequestInvalid, request_invalid
 from bot.domain.fields import Tag
 from bot.domain.limits import LENIENT_LIMITS, PROVENANCE_TAG_PREFIX, Limits
 from bot.domain.models import (
@@ -52,6 +52,9 @@ ROLE_REQUEST = TypeAdapter(RoleRequest)
 
 def parse_role_request(data: Any, limits: Limits | None = None) -> RoleRequest:
     """Validate raw input (a dict of fields) into a request, or raise ``RequestInvalid``."""
+    if isinstance(data, dict) and not isinstance(data.get("role_type", ""), str):
+        # pydantic-core reprs an unknown tag for its message, and that fails for e.g. huge integers.
+        raise RequestInvalid({"role_type": GENERIC_MESSAGES["union_tag_invalid"]})
     try:
         return ROLE_REQUEST.validate_python(data, context={"limits": limits or Limits()})
     except ValidationError as exc:

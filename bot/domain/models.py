@@ -160,9 +160,10 @@ class AssumableRoleRequest(RoleRequestBase):
     @classmethod
     def _max_session(cls, value: int) -> int:
         if not 3600 <= value <= 43200:
+            # Python can't print integers of thousands of digits; don't try to show those.
+            got = f"; got {value} s" if abs(value) < 10**12 else ""
             raise rule_error(
-                f"Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours); "
-                f"got {value} s."
+                f"Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours){got}."
             )
         return value
 

@@ -58,11 +58,16 @@ def parse_document(value: Any, *, label: str) -> Any:
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is what JSON can carry to AWS: text keys, finite numbers, UTF-8 text, bounded depth."""
+    """Whether ``value`` is what JSON can carry to AWS: text keys, finite numbers, UTF-8 text, bounded depth.
+
+    Integers are bounded too: Python can't even print one of thousands of digits.
+    """
     if depth > MAX_DEPTH:
         return False
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, str):
@@ -95,7 +100,7 @@ def statements_of(document: Any, *, label: str) -> list[dict[str, Any]]:
         raise rule_error(f"{label} must be a JSON object with Version and Statement.")
     if not is_plain_json(document):
         raise rule_error(
-            f"{label} may only hold JSON: text, finite numbers, true/false, null, lists and objects "
+            f"{label} may only hold JSON: text, finite 64-bit numbers, true/false, null, lists and objects "
             f"(at most {MAX_DEPTH} levels deep)."
         )
     unknown = set(document) - {"Version", "Id", "Statement"}
