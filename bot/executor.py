@@ -270,7 +270,7 @@ class Executor:
 
     def provenance_tags(self, request_id: str, requester: str, approvers: list[str]) -> dict[str, str]:
         """The tags that mark a role as made by the bot for this request; values fit AWS's tag rules."""
-        values = (str(request_id), requester, " ".join(approvers))
+        values = (request_id, requester, " ".join(approvers))
         for key, value in zip(self.provenance_keys, values, strict=True):
             if len(value) > 256 or not is_tag_text(value):
                 raise ValueError(f"{value!r} can't be the value of tag {key}: AWS's tag rules forbid it")
@@ -283,8 +283,8 @@ class Executor:
         except ProvisioningError as error:
             return [error.message]
         if isinstance(request, ServiceLinkedRoleRequest):
-            return self._service_linked_problems(iam, request, self._service_roles(iam, request))
-        return self._survey(iam, request, str(request_id)).problems
+            return self._service_linked_problems(request, self._service_roles(iam, request))
+        return self._survey(iam, request, request_id).problems
 
     def provision(
         self, request: RoleRequest, *, request_id: str, requester: str, approvers: list[str]
@@ -293,8 +293,8 @@ class Executor:
         tags = self.provenance_tags(request_id, requester, approvers)
         iam = self._client(request, request_id)
         if isinstance(request, ServiceLinkedRoleRequest):
-            return self._provision_service_linked(iam, request)
-        progress = self._survey(iam, request, str(request_id))
+            return self._provision_service_linked(iam, request, request_id)
+        progress = self._survey(iam, request, request_id)
         if progress.problems:
             raise ProvisioningError(" ".join(progress.problems), step="preflight")
         tag_list = [{"Key": key, "Value": value} for key, value in tags.items()]
@@ -302,7 +302,7 @@ class Executor:
         step = plan[0]
         try:
             for step in plan:
-                self._apply(iam, step, progress, str(request_id), tag_list)
+                self._apply(iam, step, progress, request_id, tag_list)
             step = plan[0]
             iam.get_waiter("role_exists").wait(RoleName=request.role_name, WaiterConfig=self.waiter_config)
             if progress.profile is not None:
@@ -312,7 +312,7 @@ class Executor:
                 )
         except AWS_ERRORS as error:
             message = explain(error, doing=doing(step), account_id=request.account_id, request=request)
-            message += " " + self._roll_back(iam, request, str(request_id))
+            message += " " + self._roll_back(iam, request, request_id)
             log.warning("Request %s failed at %s: %s", request_id, step.action, message)
             raise ProvisioningError(message, step=step.action, code=error_code(error)) from error
         assert progress.role is not None
@@ -532,7 +532,7 @@ class Executor:
         return {role["RoleName"]: role for role in paginate(iam, "list_roles", "Roles", PathPrefix=prefix)}
 
     def _service_linked_problems(
-        self, iam: BaseClient, request: ServiceLinkedRoleRequest, existing: dict[str, dict[str, Any]]
+        self, request: ServiceLinkedRoleRequest, existing: dict[str, dict[str, Any]]
     ) -> list[str]:
         """A role this request would create already exists (same suffix; or none, when none is asked)."""
         suffix = request.custom_suffix
@@ -547,15 +547,18 @@ class Executor:
             "attempt and does not claim it; the existing role can be used as it is."
         )
 
-    def _provision_service_linked(self, iam: BaseClient, request: ServiceLinkedRoleRequest) -> ProvisionResult:
+    def _provision_service_linked(
+        self, iam: BaseClient, request: ServiceLinkedRoleRequest, request_id: str
+    ) -> ProvisionResult:
         """CreateServiceLinkedRole, again without the suffix if the service refuses suffixes."""
         step = request.plan()[0]
+        log.info("Request %s: %s", request_id, step.describe())
         try:
             before = self._service_roles(iam, request)
         except AWS_ERRORS as error:
             message = explain(error, doing="check the request", account_id=request.account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
-        problems = self._service_linked_problems(iam, request, before)
+        problems = self._service_linked_problems(request, before)
         if problems:
             raise ProvisioningError(" ".join(problems), step="preflight")
         params = dict(step.params)
@@ -574,7 +577,9 @@ class Executor:
                 message = self._service_role_exists(request, "A service-linked role")
             else:
                 message = explain(error, doing=doing(step), account_id=request.account_id, request=request)
+            log.warning("Request %s failed at %s: %s", request_id, step.action, message)
             raise ProvisioningError(message, step=step.action, code=error_code(error)) from error
+        log.info("Request %s: role %s is ready", request_id, role["Arn"])
         return ProvisionResult(role_arn=role["Arn"], role_name=role["RoleName"])
 
     def _create_service_linked(
