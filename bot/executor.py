@@ -283,7 +283,7 @@ class Executor:
         except ProvisioningError as error:
             return [error.message]
         if isinstance(request, ServiceLinkedRoleRequest):
-            return self._service_linked_problems(request, self._service_roles(iam, request))
+            return self._survey_service_linked(iam, request)[1]
         return self._survey(iam, request, request_id).problems
 
     def provision(
@@ -531,13 +531,20 @@ class Executor:
         prefix = f"/aws-service-role/{request.aws_service_name}/"
         return {role["RoleName"]: role for role in paginate(iam, "list_roles", "Roles", PathPrefix=prefix)}
 
-    def _service_linked_problems(
-        self, request: ServiceLinkedRoleRequest, existing: dict[str, dict[str, Any]]
-    ) -> list[str]:
-        """A role this request would create already exists (same suffix; or none, when none is asked)."""
+    def _survey_service_linked(
+        self, iam: BaseClient, request: ServiceLinkedRoleRequest
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The service's service-linked roles, and the problem if the one requested already exists.
+
+        "The one requested" is one with the same suffix, or one without a suffix when none is asked.
+        """
+        try:
+            existing = self._service_roles(iam, request)
+        except AWS_ERRORS as error:
+            return {}, [explain(error, doing="check the request", account_id=request.account_id)]
         suffix = request.custom_suffix
         clashes = [name for name in existing if (name.endswith(f"_{suffix}") if suffix else "_" not in name)]
-        return [self._service_role_exists(request, f"The service-linked role {name}") for name in clashes]
+        return existing, [self._service_role_exists(request, f"The service-linked role {name}") for name in clashes]
 
     @staticmethod
     def _service_role_exists(request: ServiceLinkedRoleRequest, what: str) -> str:
@@ -553,12 +560,7 @@ class Executor:
         """CreateServiceLinkedRole, again without the suffix if the service refuses suffixes."""
         step = request.plan()[0]
         log.info("Request %s: %s", request_id, step.describe())
-        try:
-            before = self._service_roles(iam, request)
-        except AWS_ERRORS as error:
-            message = explain(error, doing="check the request", account_id=request.account_id)
-            raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
-        problems = self._service_linked_problems(request, before)
+        before, problems = self._survey_service_linked(iam, request)
         if problems:
             raise ProvisioningError(" ".join(problems), step="preflight")
         params = dict(step.params)

@@ -731,6 +731,16 @@ def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, 
     assert "cannot tell whether it made it" in caught.value.message
 
 
+def test_a_service_linked_preflight_reports_a_missing_permission(
+    executor: Executor, base_session: boto3.Session
+) -> None:
+    Fault(base_session, "ListRoles", aws_error("AccessDenied", "not authorized", 403))
+
+    problems = executor.preflight(service_linked("lambda.amazonaws.com"), request_id=request_id())
+
+    assert len(problems) == 1 and "iam:ListRoles" in problems[0]
+
+
 def test_a_service_linked_role_made_by_a_lost_first_attempt_counts_as_made(
     executor: Executor, base_session: boto3.Session, iam: Any
 ) -> None:
