@@ -57,13 +57,19 @@ class AccountSessions:
         )
         self._identity: CallerIdentity | None = None
         self._identity_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+
+    def _client(self, session: boto3.Session, service: str) -> BaseClient:
+        """A client of ``session``; boto3 sessions are not safe for making clients from several threads."""
+        with self._client_lock:
+            return session.client(service, config=self.client_config)
 
     @property
     def identity(self) -> CallerIdentity:
         """The bot's own account and partition (sts:GetCallerIdentity, asked once)."""
         with self._identity_lock:
             if self._identity is None:
-                answer = self.base_session.client("sts", config=self.client_config).get_caller_identity()
+                answer = self._client(self.base_session, "sts").get_caller_identity()
                 self._identity = CallerIdentity(answer["Account"], answer["Arn"].split(":")[1])
             return self._identity
 
@@ -93,8 +99,7 @@ class AccountSessions:
         if external_id:
             params["ExternalId"] = external_id
         log.info("Assuming %s as session %s", params["RoleArn"], params["RoleSessionName"])
-        sts = self.base_session.client("sts", config=self.client_config)
-        credentials = sts.assume_role(**params)["Credentials"]
+        credentials = self._client(self.base_session, "sts").assume_role(**params)["Credentials"]
         return boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
@@ -104,4 +109,4 @@ class AccountSessions:
 
     def iam_client(self, account_id: str, *, session_name: str) -> BaseClient:
         """An IAM client for ``account_id`` with the configured retry mode and number of attempts."""
-        return self.session_for(account_id, session_name=session_name).client("iam", config=self.client_config)
+        return self._client(self.session_for(account_id, session_name=session_name), "iam")
