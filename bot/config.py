@@ -38,7 +38,7 @@ def check_user_ids(ids: list[str]) -> list[str]:
 class Settings(BaseSettings):
     """Settings read from the environment and ``.env`` (see ``.env.example``)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

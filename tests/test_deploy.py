@@ -29,6 +29,7 @@ READ_ONLY = {
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "iam:ListPolicies",
+    "iam:ListRoles",
     "iam:ListOpenIDConnectProviders",
     "iam:GetOpenIDConnectProvider",
     "iam:ListSAMLProviders",

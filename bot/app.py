@@ -1,0 +1,39 @@
+"""Builds the Bolt app: the Web API client (with 429 retries) and the listeners."""
+
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.config import Settings
+from bot.listeners import register_listeners
+from bot.service import RoleBot
+
+
+def web_client(settings: Settings) -> WebClient:
+    """The bot's Web API client: Slack's API (or ``SLACK_API_URL``), retrying rate-limited calls."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
+    client = WebClient(token=token, **kwargs)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_executor: Executor | None = None) -> App:
+    """The Bolt app with every listener registered; requests must be signed with the signing secret.
+
+    Listeners run on ``listener_executor`` (default: 8 threads); the HTTP answer goes out as soon as
+    a listener acks, and the rest of its work carries on there.
+    """
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = App(
+        client=client,
+        signing_secret=secret,
+        logger=logging.getLogger("bot.slack"),
+        token_verification_enabled=False,
+        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="listener"),
+    )
+    register_listeners(app, bot)
+    return app

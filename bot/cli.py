@@ -1,0 +1,142 @@
+"""The ``iam-role-bot`` command: serve, demo, and the admin's view of requests."""
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from bot.config import ConfigError, load_config
+
+HOUSEKEEPING_SECONDS = 300
+
+
+def stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def serve(sandbox: bool) -> None:
+    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT."""
+    from bot.runtime import build_runtime
+
+    config = load_config()
+    settings = config.settings
+    missing = [name for name, value in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
+                                        ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+                                        ("APPROVAL_CHANNEL_ID", settings.approval_channel_id)) if not value]
+    if missing:
+        raise ConfigError("missing settings: " + ", ".join(missing) + " (see .env.example)")
+    aws_session = None
+    if sandbox:
+        from bot.sandbox.aws import start_sandbox_aws
+
+        aws_session = start_sandbox_aws().session
+        logging.getLogger(__name__).warning("SANDBOX: roles are created in an in-memory AWS (moto), not a real account")
+    runtime = build_runtime(config, aws_session=aws_session, sandbox=sandbox)
+    runtime.bot.resume_interrupted()
+    start_housekeeping(runtime.bot.housekeeping)
+    from bot.http import make_http_server
+
+    server = make_http_server(runtime.app, host="0.0.0.0", port=settings.port)
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        threading.Thread(target=server.serve_forever, daemon=True, name="healthz").start()
+        SocketModeHandler(runtime.app, settings.slack_app_token.get_secret_value()).start()
+    else:
+        logging.getLogger(__name__).info("serving Slack requests on :%d/slack/events", settings.port)
+        server.serve_forever()
+
+
+def start_housekeeping(task: Callable[[], None]) -> None:
+    """Run ``task`` every few minutes in the background (reminders and expiry)."""
+    def loop() -> None:
+        while not stop.wait(HOUSEKEEPING_SECONDS):
+            try:
+                task()
+            except Exception:
+                logging.getLogger(__name__).exception("housekeeping failed")
+
+    stop = threading.Event()
+    threading.Thread(target=loop, daemon=True, name="housekeeping").start()
+
+
+def list_requests(status: str | None, limit: int) -> None:
+    from bot.store import Store
+
+    store = Store(load_config().settings.database_path)
+    records = store.by_status(status, limit=limit) if status else store.recent(limit=limit)
+    for r in records:
+        print(f"{r.id:8} {r.status:12} {r.role_type:14} {r.account_id} {r.role_name:40} {r.requester:12} "
+              f"{stamp(r.created_at)}")
+    if not records:
+        print("no requests")
+
+
+def show_request(request_id: str) -> int:
+    from bot.store import Store
+
+    store = Store(load_config().settings.database_path)
+    record = store.get(request_id.upper())
+    if record is None:
+        print(f"no request {request_id}", file=sys.stderr)
+        return 1
+    print(f"{record.id}  {record.status}  requested by {record.requester} at {stamp(record.created_at)}")
+    print(record.request.summary())
+    if record.result:
+        print("result:", json.dumps(record.result))
+    if record.error:
+        print("error:", record.error)
+    print("plan:")
+    for step in record.request.plan():
+        print("  " + step.describe())
+    print("events:")
+    for event in store.events(record.id):
+        details = f" {json.dumps(event.details)}" if event.details else ""
+        print(f"  {stamp(event.at)} {event.kind:12} {event.actor}{details}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="iam-role-bot", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    serve_cmd.add_argument("--sandbox", action="store_true", help="create roles in an in-memory AWS (moto)")
+    commands.add_parser("demo", help="walk through requests against an embedded sandbox (no Slack, no AWS)")
+    requests = commands.add_parser("requests", help="inspect stored requests").add_subparsers(dest="action",
+                                                                                               required=True)
+    listing = requests.add_parser("list", help="recent requests")
+    listing.add_argument("--status", help="only requests in this status")
+    listing.add_argument("--limit", type=int, default=50)
+    requests.add_parser("show", help="one request with its events").add_argument("id")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("slack_bolt").setLevel(logging.INFO)
+    try:
+        if args.command == "demo":
+            from bot.sandbox.demo import run_demo
+
+            logging.getLogger().setLevel(logging.WARNING)
+            run_demo()
+        elif args.command == "serve":
+            serve(args.sandbox)
+        elif args.action == "list":
+            list_requests(args.status, args.limit)
+        else:
+            return show_request(args.id)
+    except ConfigError as error:
+        print(f"iam-role-bot: configuration error:\n{error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

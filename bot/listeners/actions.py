@@ -1,0 +1,70 @@
+"""Button presses and the role-type select: approve, reject, retry, cancel, switch type, open form."""
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from blocks import modals
+from bot.service import RoleBot
+from bot.workflow import ActionRefused
+
+
+def clicked_value(body: dict[str, Any]) -> str:
+    return body["actions"][0].get("value", "")
+
+
+def register(app: App, bot: RoleBot) -> None:
+    def refuse(body: dict[str, Any], text: str) -> None:
+        """Tell only the person who clicked why nothing happened."""
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        if channel:
+            bot.notifier.ephemeral(channel, user, text)
+        else:
+            bot.notifier.dm(user, bot.refusal(text))
+
+    def guarded(body: dict[str, Any], action: Any) -> None:
+        try:
+            action(clicked_value(body), body["user"]["id"])
+        except ActionRefused as refused:
+            refuse(body, refused.message)
+
+    @app.action("approve")
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        guarded(body, bot.approve)
+
+    @app.action("retry")
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        guarded(body, bot.retry)
+
+    @app.action("cancel")
+    def cancel(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        guarded(body, bot.cancel)
+
+    @app.action("reject")
+    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        request_id, user = clicked_value(body), body["user"]["id"]
+        refusal = bot.workflow.may_decide(request_id, user)
+        if refusal:
+            refuse(body, refusal)
+            return
+        record = bot.store.get(request_id)
+        summary = record.request.summary() if record else request_id
+        client.views_open(trigger_id=body["trigger_id"], view=modals.reject_modal(request_id, summary))
+
+    @app.action("role_type")
+    def switch_type(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        role_type = body["actions"][0]["selected_option"]["value"]
+        view = body["view"]
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=bot.request_modal(role_type))
+
+    @app.action("open_request_modal")
+    def open_form(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=bot.request_modal(None))

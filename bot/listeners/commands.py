@@ -1,0 +1,33 @@
+"""``/iam-role``: open the request modal, or answer help / list / status (ephemeral)."""
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from blocks import messages
+from bot.domain import RoleType
+from bot.service import RoleBot
+
+ROLE_TYPES = {role_type.value for role_type in RoleType}
+
+
+def register(app: App, bot: RoleBot) -> None:
+    @app.command("/iam-role")
+    def iam_role(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        word, _, rest = command.get("text", "").strip().partition(" ")
+        word = word.lower()
+        user = command["user_id"]
+        if word in ROLE_TYPES or word in ("", "new"):
+            ack()
+            role_type = word if word in ROLE_TYPES else None
+            client.views_open(trigger_id=command["trigger_id"], view=bot.request_modal(role_type))
+        elif word == "list":
+            text, blocks = messages.request_list(bot.cards(bot.store.for_requester(user, limit=20)))
+            ack(text=text, blocks=blocks, response_type="ephemeral")
+        elif word == "status" and rest.strip():
+            text, blocks = bot.status_message(rest.strip().upper(), user)
+            ack(text=text, blocks=blocks, response_type="ephemeral")
+        else:
+            text, blocks = messages.help_message()
+            ack(text=text, blocks=blocks, response_type="ephemeral")

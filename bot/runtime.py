@@ -1,0 +1,64 @@
+"""Wires the bot together from its configuration: store, workflow, AWS, Slack client, listeners."""
+
+from concurrent.futures import Executor as ThreadExecutor
+from dataclasses import dataclass
+
+import boto3
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.app import build_app, web_client
+from bot.aws import AccountSessions
+from bot.catalog import PolicyCatalog
+from bot.config import Config
+from bot.directory import UsergroupMembers
+from bot.executor import Executor
+from bot.notifier import Notifier
+from bot.service import RoleBot
+from bot.store import Store
+from bot.workflow import Workflow
+
+
+@dataclass
+class Runtime:
+    """Every long-lived part of a running bot."""
+
+    config: Config
+    store: Store
+    workflow: Workflow
+    sessions: AccountSessions
+    catalog: PolicyCatalog
+    client: WebClient
+    bot: RoleBot
+    app: App
+
+
+def build_runtime(
+    config: Config, *, client: WebClient | None = None, aws_session: boto3.Session | None = None,
+    sandbox: bool = False, listener_executor: ThreadExecutor | None = None,
+) -> Runtime:
+    """Build the bot; ``client``, ``aws_session`` and ``listener_executor`` replace the defaults."""
+    settings = config.settings
+    client = client or web_client(settings)
+    store = Store(settings.database_path)
+    workflow = Workflow(store, config, usergroup_members=UsergroupMembers(client))
+    sessions = AccountSessions(
+        config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
+    )
+    catalog = PolicyCatalog(sessions)
+    notifier = Notifier(
+        client, store=store, config=config, approvers_for=workflow.approvers_for, sandbox=sandbox
+    )
+    bot = RoleBot(
+        config=config,
+        store=store,
+        workflow=workflow,
+        executor=Executor(sessions),
+        notifier=notifier,
+        catalog=catalog,
+        home_account_id=sessions.home_account_id,
+    )
+    for account_id, _ in bot.accounts():
+        catalog.warm(account_id)
+    app = build_app(settings, client, bot, listener_executor)
+    return Runtime(config, store, workflow, sessions, catalog, client, bot, app)

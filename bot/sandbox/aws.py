@@ -1,0 +1,67 @@
+"""An in-memory AWS account (moto) for the demo and ``serve --sandbox``.
+
+It holds the AWS managed policies, a GitHub Actions OIDC provider, a SAML provider and the
+permissions boundary the bot's guardrails ask for, so every role type can be requested.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import boto3
+from moto import mock_aws
+
+SANDBOX_REGION = "us-east-1"
+GITHUB_HOST = "token.actions.githubusercontent.com"
+SAML_METADATA = (
+    '<?xml version="1.0"?><EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" '
+    'entityID="https://idp.example.com/sandbox"><IDPSSODescriptor '
+    'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing">'
+    '<KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>'
+    + "MIIC" + "A" * 800 + "=="
+    + '</X509Certificate></X509Data></KeyInfo></KeyDescriptor><SingleSignOnService '
+    'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>'
+    "</IDPSSODescriptor></EntityDescriptor>"
+)
+"""Metadata of a made-up identity provider (AWS wants at least 1,000 characters)."""
+BOUNDARY_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": ["iam:CreateUser", "iam:CreateAccessKey", "organizations:*"], "Resource": "*"},
+    ],
+}
+
+
+@dataclass
+class SandboxAws:
+    """A started moto account; ``stop()`` discards it."""
+
+    mock: mock_aws
+    account_id: str
+    boundary_arn: str
+    session: boto3.Session
+
+    def stop(self) -> None:
+        self.mock.stop()
+
+
+def start_sandbox_aws() -> SandboxAws:
+    """Start moto in this process (every boto3 call is served by it) and seed the account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox", AWS_DEFAULT_REGION=SANDBOX_REGION)
+    mock = mock_aws(config={"iam": {"load_aws_managed_policies": True}})
+    mock.start()
+    session = boto3.Session(region_name=SANDBOX_REGION)
+    iam = session.client("iam")
+    iam.create_open_id_connect_provider(
+        Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
+    )
+    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+    boundary = iam.create_policy(
+        PolicyName="iam-role-bot-boundary", PolicyDocument=json.dumps(BOUNDARY_DOCUMENT),
+        Description="Permissions boundary for roles created by iam-role-bot (sandbox)",
+    )["Policy"]["Arn"]
+    account_id = session.client("sts").get_caller_identity()["Account"]
+    return SandboxAws(mock=mock, account_id=account_id, boundary_arn=boundary, session=session)

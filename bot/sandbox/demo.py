@@ -1,0 +1,179 @@
+"""``iam-role-bot demo``: the real bot, driven as Slack would drive it, against an embedded sandbox.
+
+The same app and listeners as production serve HTTP on loopback; a local fake Slack Web API
+records what the bot says; moto plays AWS. Requesters and approvers act through signed Slack
+requests, and the transcript shows what each of them would see.
+"""
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.config import Policy
+from bot.guardrails import Guardrails
+from bot.sandbox.aws import SandboxAws, start_sandbox_aws
+from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack
+from bot.sandbox.transcript import render
+
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DANA": "dana"}
+APPROVERS = ["U0BOB", "U0DANA"]
+CHANNELS = {APPROVAL_CHANNEL: "#iam-approvals", ANNOUNCE_CHANNEL: "#iam-roles-created", "C0GENERAL": "#general"}
+EXAMPLE_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], '
+    '"Resource": "arn:aws:s3:::acme-web-assets/*"}]}'
+)
+
+
+class Demo:
+    """A sandboxed bot plus the people who use it."""
+
+    def __init__(self, workdir: Path, out: Callable[[str], None]) -> None:
+        self.out = out
+        self.aws: SandboxAws = start_sandbox_aws()
+        policy = Policy(guardrails=Guardrails(required_boundary_arn=self.aws.boundary_arn))
+        self.stack = BotStack(workdir, approvers=APPROVERS, policy=policy, aws_session=self.aws.session)
+        for user_id, name in PEOPLE.items():
+            self.stack.slack.add_user(user_id, name=name, real_name=name.title())
+        self.runtime = self.stack.runtime
+        self.slack = self.stack.slack
+        self.driver = self.stack.driver
+        self.seen = 0
+
+    def close(self) -> None:
+        self.stack.close()
+        self.aws.stop()
+
+    # --- narration -------------------------------------------------------------------------
+
+    def step(self, text: str) -> None:
+        self.show()
+        self.out(f"\n▶ {text}")
+
+    def show(self) -> None:
+        """Print what the people saw since the last step."""
+        self.stack.settle()
+        calls = self.slack.calls()
+        shown = render(calls[self.seen:], PEOPLE, CHANNELS)
+        self.seen = len(calls)
+        if shown:
+            self.out(shown)
+
+    # --- what people do --------------------------------------------------------------------
+
+    def request(self, user: str, role_type: str, answers: dict[str, Any]) -> str | None:
+        """``/iam-role TYPE``, fill in the modal, submit; returns the request id, or None if refused."""
+        self.step(f"@{PEOPLE[user]} types /iam-role {role_type} and fills in the form")
+        since = time.time()
+        self.driver.command(user, role_type)
+        view = self.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
+        reply = self.driver.submit(user, view, {"account_id": self.aws.account_id, **answers})
+        errors = (reply.json() or {}).get("errors") if reply.body else None
+        if errors:
+            self.out("    [the modal stays open and shows, next to each field:]")
+            for field, message in errors.items():
+                self.out(f"      {field}: {message}")
+            return None
+        self.stack.settle()
+        return self.runtime.store.for_requester(user, limit=1)[0].id
+
+    def click(self, user: str, action: str, request_id: str) -> None:
+        record = self.runtime.store.get(request_id)
+        assert record is not None
+        self.step(f"@{PEOPLE[user]} clicks {action.title()} on {request_id}")
+        message = {"ts": record.message_ts, "type": "message"}
+        self.driver.click(user, action, request_id, message=message, channel=record.channel)
+
+    def reject(self, user: str, request_id: str, reason: str) -> None:
+        since = time.time()
+        self.click(user, "reject", request_id)
+        view = self.slack.wait_for(
+            "views.open", lambda c: c.at >= since and c.params["view"].get("callback_id") == "reject_request"
+        )
+        self.step(f"@{PEOPLE[user]} gives the reason: “{reason}”")
+        self.driver.submit(user, view.params["view"], {"reason": reason})
+
+    # --- the story -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        out = self.out
+        out("iam-role-bot demo — the real bot against a sandbox: moto as AWS, a local fake Slack.")
+        out(f"Approvers: @bob and @dana. AWS account (simulated): {self.aws.account_id}.")
+
+        ec2 = self.request("U0ALICE", "service", {
+            "role_name": "orders-api-ec2", "service_principal": "ec2.amazonaws.com",
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"],
+            "justification": "EC2 instances of the orders API need Session Manager access.",
+        })
+        if ec2:
+            self.click("U0BOB", "approve", ec2)
+
+        gha = self.request("U0CAROL", "oidc", {
+            "role_name": "web-deploy", "github_repo": "acme/web", "github_ref_type": "branch", "github_ref": "main",
+            "inline_policy": EXAMPLE_POLICY, "justification": "GitHub Actions deploys the web assets from main.",
+        })
+        if gha:
+            self.click("U0CAROL", "approve", gha)
+            self.click("U0DANA", "approve", gha)
+
+        self.request("U0CAROL", "oidc", {
+            "role_name": "any-repo", "provider": "token.actions.githubusercontent.com",
+            "justification": "Quick test.",
+        })
+
+        admin = self.request("U0ALICE", "user", {
+            "role_name": "alice-admin", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+            "justification": "Debugging production.",
+        })
+        if admin:
+            self.reject("U0BOB", admin, "Too broad: request read-only access plus the specific actions you need.")
+
+        mfa = self.request("U0ALICE", "user", {
+            "role_name": "support-readonly", "require_mfa": True,
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "justification": "Support engineers investigate incidents read-only.",
+        })
+        if mfa:
+            self.click("U0DANA", "approve", mfa)
+
+        slr = self.request("U0BOB", "service-linked", {
+            "aws_service_name": "autoscaling.amazonaws.com", "custom_suffix": "orders",
+            "justification": "Auto Scaling for the orders fleet.",
+        })
+        if slr:
+            self.click("U0BOB", "approve", slr)
+            self.click("U0DANA", "approve", slr)
+        self.show()
+        self.report_roles()
+
+    def report_roles(self) -> None:
+        """The roles as AWS (moto) reports them."""
+        iam = self.aws.session.client("iam")
+        self.out("\nRoles in the sandbox AWS account, as AWS reports them:")
+        for role in iam.list_roles()["Roles"]:
+            name = role["RoleName"]
+            policies = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+            inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
+            tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
+            trust = [
+                next(iter(statement["Principal"].values()))
+                for statement in role["AssumeRolePolicyDocument"]["Statement"]
+            ]
+            self.out(f"  {role['Arn']}")
+            self.out(f"      trusted: {trust}  managed: {policies}  inline: {inline}")
+            if "iam-role-bot:request-id" in tags:
+                self.out(f"      request: {tags['iam-role-bot:request-id']}  "
+                         f"approved by: {tags.get('iam-role-bot:approvers')}")
+
+
+def run_demo(out: Callable[[str], None] = print) -> None:
+    """Run the whole demo in a throwaway directory and print its transcript."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="iam-role-bot-demo-") as workdir:
+        demo = Demo(Path(workdir), out)
+        try:
+            demo.run()
+        finally:
+            demo.close()
+    out(f"\nDemo finished in {time.monotonic() - started:.1f} s. Nothing left this machine.")

@@ -1,0 +1,65 @@
+"""Helpers for end-to-end tests: the bot over HTTP, a recording fake Slack, a moto server as AWS."""
+
+import json
+import time
+from typing import Any
+
+from bot.sandbox.fake_slack import Call
+from bot.sandbox.stack import BotStack
+
+REQUESTER = "U0ALICE"
+APPROVER = "U0BOB"
+SECOND_APPROVER = "U0DANA"
+OUTSIDER = "U0EVE"
+
+
+def open_modal(stack: BotStack, user: str, text: str) -> dict[str, Any]:
+    """``/iam-role TEXT`` and the modal the bot opened in answer."""
+    since = time.time()
+    reply = stack.driver.command(user, text)
+    assert reply.status == 200, reply.body
+    return stack.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
+
+
+def submit(stack: BotStack, user: str, view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any] | None:
+    """Submit a modal; returns the ``response_action: errors`` body, or None when it closed."""
+    reply = stack.driver.submit(user, view, answers)
+    assert reply.status == 200, reply.body
+    stack.settle()
+    return reply.json() if reply.body else None
+
+
+def request_role(stack: BotStack, role_type: str, answers: dict[str, Any], user: str = REQUESTER) -> str:
+    """A whole submission; returns the new request's id."""
+    view = open_modal(stack, user, role_type)
+    answers = {"account_id": stack.runtime.bot.accounts()[0][0], "justification": "Needed for tests.", **answers}
+    errors = submit(stack, user, view, answers)
+    assert errors is None, errors
+    record = stack.runtime.store.for_requester(user, limit=1)[0]
+    stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == record.requester)
+    return record.id
+
+
+def click(stack: BotStack, user: str, action: str, request_id: str) -> None:
+    """Press a button of the request's approval message, as ``user``."""
+    record = stack.runtime.store.get(request_id)
+    assert record is not None and record.message_ts, "the request was never posted for approval"
+    reply = stack.driver.click(user, action, request_id, message={"ts": record.message_ts, "type": "message"},
+                               channel=record.channel)
+    assert reply.status == 200, reply.body
+    stack.settle()
+
+
+def thread_replies(stack: BotStack, request_id: str) -> list[Call]:
+    record = stack.runtime.store.get(request_id)
+    assert record is not None
+    return [c for c in stack.slack.calls("chat.postMessage") if c.params.get("thread_ts") == record.message_ts]
+
+
+def dms(stack: BotStack, user: str) -> list[Call]:
+    return [c for c in stack.slack.calls("chat.postMessage") if c.params.get("channel") == user]
+
+
+def said(call: Call) -> str:
+    """Everything a message says, text and blocks, as one string to search."""
+    return call.params.get("text", "") + json.dumps(call.params.get("blocks", []))
