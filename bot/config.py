@@ -118,6 +118,16 @@ class Executor(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=10)
 
 
+class Quotas(BaseModel):
+    """Account quotas from the ``[limits]`` table, when AWS has raised yours."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trust_policy_max_chars: int = Field(default=2048, ge=100, le=4096)
+    managed_policies_per_role: int = Field(default=10, ge=1, le=20)
+    inline_policy_max_chars: int = Field(default=10240, ge=100, le=10240)
+
+
 class Policy(BaseModel):
     """The TOML policy file."""
 
@@ -127,13 +137,7 @@ class Policy(BaseModel):
     approvals: Approvals = Approvals()
     executor: Executor = Executor()
     guardrails: Guardrails = Guardrails()
-    limits: dict[str, int] = {}
-
-    @field_validator("limits")
-    @classmethod
-    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
-        Limits(**value)
-        return value
+    limits: Quotas = Quotas()
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class Config:
 
     @property
     def limits(self) -> Limits:
-        return Limits(**self.policy.limits)
+        return Limits(**self.policy.limits.model_dump())
 
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.policy.accounts if a.id == account_id), None)
