@@ -7,6 +7,7 @@ import boto3
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.analyzer import AccessAnalyzer
 from bot.app import build_app, web_client
 from bot.aws import AccountSessions
 from bot.catalog import PolicyCatalog
@@ -57,6 +58,10 @@ def build_runtime(
         notifier=notifier,
         catalog=catalog,
         home_account_id=sessions.home_account_id,
+        validate_policy=None if sandbox else AccessAnalyzer(
+            sessions.session_for(sessions.home_account_id, session_name="iam-role-bot-review"),
+            region=settings.aws_region,
+        ),
     )
     for account_id, _ in bot.accounts():
         catalog.warm(account_id)

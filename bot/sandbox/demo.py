@@ -15,7 +15,7 @@ from bot.config import Policy
 from bot.guardrails import Guardrails
 from bot.sandbox.aws import SandboxAws, start_sandbox_aws
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack
-from bot.sandbox.transcript import render
+from bot.sandbox.transcript import Transcript
 
 PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DANA": "dana"}
 APPROVERS = ["U0BOB", "U0DANA"]
@@ -40,6 +40,7 @@ class Demo:
         self.slack = self.stack.slack
         self.driver = self.stack.driver
         self.seen = 0
+        self.transcript = Transcript(PEOPLE, CHANNELS)
 
     def close(self) -> None:
         self.stack.close()
@@ -55,7 +56,7 @@ class Demo:
         """Print what the people saw since the last step."""
         self.stack.settle()
         calls = self.slack.calls()
-        shown = render(calls[self.seen:], PEOPLE, CHANNELS)
+        shown = self.transcript.render(calls[self.seen:])
         self.seen = len(calls)
         if shown:
             self.out(shown)
@@ -68,6 +69,10 @@ class Demo:
         since = time.time()
         self.driver.command(user, role_type)
         view = self.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
+        self.show()
+        typed = ", ".join(f"{field}={value if len(str(value)) < 40 else str(value)[:37] + '…'}"
+                          for field, value in answers.items() if field != "justification")
+        self.out(f"    (@{PEOPLE[user]} fills in {typed})")
         reply = self.driver.submit(user, view, {"account_id": self.aws.account_id, **answers})
         errors = (reply.json() or {}).get("errors") if reply.body else None
         if errors:
@@ -156,15 +161,19 @@ class Demo:
             policies = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
             inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
             tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]}
-            trust = [
-                next(iter(statement["Principal"].values()))
+            trusted = [
+                principal
                 for statement in role["AssumeRolePolicyDocument"]["Statement"]
+                for principals in statement["Principal"].values()
+                for principal in (principals if isinstance(principals, list) else [principals])
             ]
             self.out(f"  {role['Arn']}")
-            self.out(f"      trusted: {trust}  managed: {policies}  inline: {inline}")
+            self.out(f"      trusted: {', '.join(trusted)}")
+            self.out(f"      managed policies: {', '.join(policies) or '-'}   inline: {', '.join(inline) or '-'}")
             if "iam-role-bot:request-id" in tags:
-                self.out(f"      request: {tags['iam-role-bot:request-id']}  "
-                         f"approved by: {tags.get('iam-role-bot:approvers')}")
+                approvers = " ".join("@" + PEOPLE.get(u, u) for u in tags.get("iam-role-bot:approvers", "").split())
+                self.out(f"      tags: request {tags['iam-role-bot:request-id']}, requested by "
+                         f"@{PEOPLE.get(tags.get('iam-role-bot:requester', ''), '?')}, approved by {approvers}")
 
 
 def run_demo(out: Callable[[str], None] = print) -> None:

@@ -57,29 +57,44 @@ def where(call: Call, names: Mapping[str, str], channels: Mapping[str, str]) -> 
     return place
 
 
-def describe_call(call: Call, names: Mapping[str, str], channels: Mapping[str, str]) -> str | None:
-    """One recorded Web API call as a person would see it; None for calls nobody sees."""
-    params = call.params
-    if call.method == "chat.postMessage":
-        head = where(call, names, channels)
-        return f"[{head}]\n" + blocks_text(params.get("blocks"), params.get("text", ""), names)
-    if call.method == "chat.update":
-        return f"[{where(call, names, channels)} — message updated]\n" + blocks_text(
-            params.get("blocks"), params.get("text", ""), names)
-    if call.method == "chat.postEphemeral":
-        user = names.get(params.get("user", ""), params.get("user"))
-        return f"[only @{user} sees, in {channels.get(params.get('channel', ''), params.get('channel'))}]\n" + \
-            blocks_text(params.get("blocks"), params.get("text", ""), names)
-    if call.method in ("views.open", "views.update", "views.push"):
-        view = params.get("view") or {}
-        verb = "modal opens" if call.method != "views.update" else "modal changes"
-        return f"[{verb}: {text_of(view.get('title'))}]\n" + blocks_text(view.get("blocks"), "", names)
-    if call.method == "views.publish":
-        user = names.get(params.get("user_id", ""), params.get("user_id"))
-        return f"[App Home of @{user}]\n" + blocks_text((params.get("view") or {}).get("blocks"), "", names)
-    return None
+class Transcript:
+    """Turns recorded Web API calls into what people saw; an updated message shows only what changed."""
 
+    def __init__(self, names: Mapping[str, str], channels: Mapping[str, str]) -> None:
+        self.names = names
+        self.channels = channels
+        self.messages: dict[str, list[str]] = {}
 
-def render(calls: Iterable[Call], names: Mapping[str, str], channels: Mapping[str, str]) -> str:
-    parts = [describe_call(call, names, channels) for call in calls]
-    return "\n\n".join(textwrap.indent(p, "    ") for p in parts if p)
+    def message(self, call: Call, title: str) -> str:
+        text = blocks_text(call.params.get("blocks"), call.params.get("text", ""), self.names)
+        lines = text.splitlines()
+        key = lines[0] if lines else ""
+        previous = self.messages.get(key)
+        self.messages[key] = lines
+        if call.method == "chat.update" and previous is not None:
+            changed = [line for line in lines[1:] if line not in previous]
+            return f"[{title} — {key.strip('= ')} now shows]\n" + "\n".join(changed or ["(no visible change)"])
+        return f"[{title}]\n{text}"
+
+    def describe(self, call: Call) -> str | None:
+        """One recorded Web API call as a person would see it; None for calls nobody sees."""
+        params, names = call.params, self.names
+        if call.method in ("chat.postMessage", "chat.update"):
+            return self.message(call, where(call, names, self.channels))
+        if call.method == "chat.postEphemeral":
+            user = names.get(params.get("user", ""), params.get("user"))
+            channel = self.channels.get(params.get("channel", ""), params.get("channel"))
+            return f"[only @{user} sees, in {channel}]\n" + blocks_text(params.get("blocks"), params.get("text", ""),
+                                                                          names)
+        if call.method in ("views.open", "views.update", "views.push"):
+            view = params.get("view") or {}
+            verb = "modal opens" if call.method != "views.update" else "modal changes"
+            return f"[{verb}: {text_of(view.get('title'))}]\n" + blocks_text(view.get("blocks"), "", names)
+        if call.method == "views.publish":
+            user = names.get(params.get("user_id", ""), params.get("user_id"))
+            return f"[App Home of @{user}]\n" + blocks_text((params.get("view") or {}).get("blocks"), "", names)
+        return None
+
+    def render(self, calls: Iterable[Call]) -> str:
+        parts = [self.describe(call) for call in calls]
+        return "\n\n".join(textwrap.indent(p, "    ") for p in parts if p)

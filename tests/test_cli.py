@@ -1,0 +1,114 @@
+"""The ``iam-role-bot`` command: the runtime contract of ``serve``, config errors, the admin views."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.domain import parse_role_request
+from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.slack_driver import SlackDriver
+from bot.store import Store
+
+SECRET = "cli-test-signing-secret"
+TOKEN = "xoxb-cli-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    path = tmp_path / "bot.db"
+    monkeypatch.setenv("DATABASE_PATH", str(path))
+    monkeypatch.chdir(tmp_path)
+    store = Store(path)
+    request = parse_role_request({"role_type": "service", "account_id": "123456789012", "role_name": "etl",
+                                  "service_principal": "glue.amazonaws.com", "justification": "Nightly ETL."})
+    store.create_request(request, "U0ALICE")
+    return store
+
+
+def test_requests_list_and_show(database: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["requests", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "R-1001" in listing and "etl" in listing and "submitted" in listing
+    assert main(["requests", "show", "r-1001"]) == 0
+    shown = capsys.readouterr().out
+    assert "CreateRole RoleName=etl" in shown and "submitted" in shown and "U0ALICE" in shown
+    assert main(["requests", "show", "R-9999"]) == 1
+
+
+def test_serve_without_slack_settings_names_what_is_missing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "APPROVAL_"))}
+    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_policy_file_stops_start_up_with_the_setting_named(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('[approvals]\nhigh_risk_approvals = "two"\n')
+    env = {**os.environ, "POLICY_FILE": str(tmp_path / "policy.toml"), "SLACK_BOT_TOKEN": TOKEN,
+           "SLACK_SIGNING_SECRET": SECRET, "APPROVAL_CHANNEL_ID": "C1"}
+    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "approvals.high_risk_approvals" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[SlackDriver, FakeSlack, subprocess.Popen[str], Path]]:
+    """``iam-role-bot serve --sandbox`` in its own process, configured only through the environment."""
+    port = free_port()
+    with FakeSlack() as slack:
+        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.url,
+               "APPROVAL_CHANNEL_ID": "C0APPROVALS", "APPROVER_IDS": "U0BOB", "DATABASE_PATH": str(tmp_path / "b.db"),
+               "PORT": str(port), "LOG_LEVEL": "DEBUG"}
+        log = tmp_path / "bot.log"
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--sandbox"], cwd=tmp_path, env=env,
+                                   stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                        assert response.status == 200
+                        break
+                except OSError:
+                    assert process.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, "the bot did not start"
+                    time.sleep(0.2)
+            yield SlackDriver(f"http://127.0.0.1:{port}/slack/events", SECRET), slack, process, log
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_serve_answers_slack_on_port_at_slack_events(
+    served: tuple[SlackDriver, FakeSlack, subprocess.Popen[str], Path],
+) -> None:
+    driver, slack, process, log = served
+    help_reply = driver.command("U0ALICE", "help")
+    assert help_reply.status == 200 and "/iam-role" in help_reply.body
+    assert driver.command("U0ALICE", "saml").status == 200
+    opened = slack.wait_for("views.open", timeout=10)
+    assert opened.token == TOKEN
+    assert {b["block_id"] for b in opened.params["view"]["blocks"]} >= {"provider_arn", "role_name"}
+    assert driver.command("U0ALICE", "help", secret="forged").status == 401
+    process.terminate()
+    process.wait(timeout=10)
+    output = log.read_text()
+    assert "SANDBOX" in output and "DEBUG" in output
+    assert SECRET not in output and TOKEN not in output
