@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain import Limits
@@ -35,6 +35,10 @@ def check_user_ids(ids: list[str]) -> list[str]:
     return ids
 
 
+UserIds = Annotated[list[str], AfterValidator(check_user_ids)]
+"""Slack user IDs, checked for their form."""
+
+
 class Settings(BaseSettings):
     """Settings read from the environment and ``.env`` (see ``.env.example``)."""
 
@@ -46,7 +50,7 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None
     approval_channel_id: str | None = None
     notifications_channel_id: str | None = None
-    approver_ids: Annotated[list[str], NoDecode] = []
+    approver_ids: Annotated[UserIds, NoDecode] = []
     database_path: str = "iam-role-bot.db"
     port: int = Field(default=3000, ge=1, le=65535)
     policy_file: Path | None = None
@@ -58,11 +62,6 @@ class Settings(BaseSettings):
     def _split(cls, value: Any) -> Any:
         return split_ids(value)
 
-    @field_validator("approver_ids")
-    @classmethod
-    def _ids(cls, value: list[str]) -> list[str]:
-        return check_user_ids(value)
-
 
 class Account(BaseModel):
     """A target account requests may be made for."""
@@ -71,7 +70,7 @@ class Account(BaseModel):
 
     id: str
     name: str
-    approvers: list[str] = []
+    approvers: UserIds = []
     """Approvers for this account; when given they replace the global approvers for it."""
     executor_role_name: str | None = None
     external_id: str | None = None
@@ -83,10 +82,6 @@ class Account(BaseModel):
             raise ValueError(f"“{value}” is not a 12-digit AWS account ID")
         return value
 
-    @field_validator("approvers")
-    @classmethod
-    def _approvers(cls, value: list[str]) -> list[str]:
-        return check_user_ids(value)
 
 
 class Approvals(BaseModel):
@@ -94,16 +89,11 @@ class Approvals(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    approvers: list[str] = []
+    approvers: UserIds = []
     approver_usergroup: str | None = None
     high_risk_approvals: int = Field(default=2, ge=1, le=10)
     remind_after_hours: float = Field(default=24, gt=0)
     expire_after_hours: float = Field(default=72, gt=0)
-
-    @field_validator("approvers")
-    @classmethod
-    def _approvers(cls, value: list[str]) -> list[str]:
-        return check_user_ids(value)
 
 
 class Executor(BaseModel):
