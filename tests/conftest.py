@@ -1,6 +1,23 @@
-"""Shared fixtures: fake AWS credentials so nothing can reach a real account."""
+"""Shared fixtures: fake AWS credentials so nothing can reach a real account, and the end-to-end stack.
 
+The end-to-end fixtures run the bot as in production: Slack's signed requests over HTTP, its Web API
+calls to a recording ``FakeSlack``, AWS = a moto server over HTTP, SQLite a real file. Every stack
+made through ``make_stack`` has, at teardown, every message and view the bot sent (and every
+message it answered over HTTP) checked against Slack's Block Kit limits.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
+from bot.sandbox.aws import GITHUB_HOST, SAML_METADATA
+from bot.sandbox.stack import BotStack
+from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +28,81 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server over HTTP with the AWS managed policies, as production talks to AWS (one per run)."""
+    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    if previous is None:
+        os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+
+
+def empty_account(iam: Any) -> None:
+    """Remove what earlier tests made (faster than resetting moto, which reloads ~1,500 policies)."""
+    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
+        for role in profile["Roles"]:
+            iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
+                                                  RoleName=role["RoleName"])
+        iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        iam.delete_role(RoleName=name)
+    for policy in iam.list_policies(Scope="Local")["Policies"]:
+        iam.delete_policy(PolicyArn=policy["Arn"])
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])
+    for provider in iam.list_saml_providers()["SAMLProviderList"]:
+        iam.delete_saml_provider(SAMLProviderArn=provider["Arn"])
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    """An empty account on the moto server, with a GitHub OIDC and a SAML provider."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    session = boto3.Session(region_name="us-east-1")
+    iam = session.client("iam")
+    empty_account(iam)
+    iam.create_open_id_connect_provider(Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"],
+                                        ThumbprintList=["a" * 40])
+    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+    return session
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, aws: boto3.Session) -> Iterator[Callable[..., BotStack]]:
+    """``make_stack(**kwargs)``: a started ``BotStack`` on the test's moto account and database file.
+
+    At teardown each stack is closed, then everything its bot sent to Slack (Web API calls and HTTP
+    answers) is checked against Slack's limits.
+    """
+    stacks: list[BotStack] = []
+
+    def make(**kwargs: Any) -> BotStack:
+        options = {"approvers": [APPROVER, SECOND_APPROVER], "aws_session": aws, "sandbox": False, **kwargs}
+        made = BotStack(tmp_path, **options)
+        made.driver = RecordingDriver(made.url, made.signing_secret)
+        stacks.append(made)
+        return made
+
+    yield make
+    problems: list[str] = []
+    for made in stacks:
+        made.close()
+        problems += limit_problems(made)
+    assert not problems, "the bot sent Slack something over its limits:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., BotStack]) -> BotStack:
+    return make_stack()

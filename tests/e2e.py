@@ -4,13 +4,69 @@ import json
 import time
 from typing import Any
 
+from blocks.limits import message_problems, view_problems
 from bot.sandbox.fake_slack import Call
+from bot.sandbox.slack_driver import Reply, SlackDriver
 from bot.sandbox.stack import BotStack
 
 REQUESTER = "U0ALICE"
 APPROVER = "U0BOB"
 SECOND_APPROVER = "U0DANA"
 OUTSIDER = "U0EVE"
+THIRD_APPROVER = "U0CARL"
+
+MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+VIEW_METHODS = ("views.open", "views.update", "views.push", "views.publish")
+
+
+class RecordingDriver(SlackDriver):
+    """A ``SlackDriver`` that keeps every HTTP answer of the bot, to check them against Slack's limits."""
+
+    def __init__(self, url: str, signing_secret: str) -> None:
+        super().__init__(url, signing_secret)
+        self.replies: list[Reply] = []
+
+    def post(self, body: str, content_type: str, **kwargs: Any) -> Reply:
+        reply = super().post(body, content_type, **kwargs)
+        self.replies.append(reply)
+        return reply
+
+
+def reply_problems(reply: Reply) -> list[str]:
+    """What in one HTTP answer (a command's message, an options list, a view to push) breaks Slack's limits."""
+    try:
+        body = reply.json()
+    except ValueError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    problems = []
+    if "blocks" in body or "text" in body:
+        problems += message_problems(body.get("text", ""), body.get("blocks", []))
+    if "options" in body:  # an options load: checked as a static select holding them
+        select = {"type": "static_select", "action_id": "options", "options": body["options"]}
+        problems += message_problems("", [{"type": "actions", "elements": [select]}])
+    if isinstance(body.get("view"), dict):
+        problems += view_problems(body["view"])
+    return problems
+
+
+def call_problems(call: Call) -> list[str]:
+    """What in one recorded Web API call breaks Slack's limits."""
+    if call.method in MESSAGE_METHODS:
+        return message_problems(call.params.get("text", ""), call.params.get("blocks") or [])
+    if call.method in VIEW_METHODS:
+        return view_problems(call.params["view"])
+    return []
+
+
+def limit_problems(stack: BotStack) -> list[str]:
+    """Every problem of everything the stack's bot sent to Slack, each named by where it was sent."""
+    problems = [f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: {problem}"
+                for call in stack.slack.calls() for problem in call_problems(call)]
+    replies = getattr(stack.driver, "replies", [])
+    problems += [f"HTTP answer {reply.body[:80]!r}: {problem}" for reply in replies for problem in reply_problems(reply)]
+    return problems
 
 
 def open_modal(stack: BotStack, user: str, text: str) -> dict[str, Any]:

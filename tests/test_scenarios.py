@@ -6,18 +6,14 @@ non-approvers, rejection without a reason.
 """
 
 import json
-import os
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from bot.config import Approvals, Policy
-from bot.sandbox.aws import GITHUB_HOST, SAML_METADATA
+from bot.sandbox.aws import GITHUB_HOST
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
 from tests.e2e import (
     APPROVER,
@@ -34,60 +30,6 @@ from tests.e2e import (
 )
 
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server over HTTP with the AWS managed policies, as production talks to AWS."""
-    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    if previous is None:
-        os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
-
-
-def empty_account(iam: object) -> None:
-    """Remove what earlier tests made (faster than resetting moto, which reloads ~1,500 policies)."""
-    for profile in iam.list_instance_profiles()["InstanceProfiles"]:
-        for role in profile["Roles"]:
-            iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
-                                                  RoleName=role["RoleName"])
-        iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
-    for role in iam.list_roles()["Roles"]:
-        name = role["RoleName"]
-        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
-        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
-        iam.delete_role(RoleName=name)
-    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
-        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])
-    for provider in iam.list_saml_providers()["SAMLProviderList"]:
-        iam.delete_saml_provider(SAMLProviderArn=provider["Arn"])
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    """An empty account on the moto server, with a GitHub OIDC and a SAML provider."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    session = boto3.Session(region_name="us-east-1")
-    iam = session.client("iam")
-    empty_account(iam)
-    iam.create_open_id_connect_provider(Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"],
-                                        ThumbprintList=["a" * 40])
-    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
-    return session
-
-
-@pytest.fixture
-def stack(tmp_path: Path, aws: boto3.Session) -> Iterator[BotStack]:
-    bot_stack = BotStack(tmp_path, approvers=[APPROVER, SECOND_APPROVER], aws_session=aws, sandbox=False)
-    yield bot_stack
-    bot_stack.close()
 
 
 def account(aws: boto3.Session) -> str:
@@ -223,20 +165,15 @@ def test_reject_requires_a_reason_and_tells_the_requester(stack: BotStack) -> No
     assert any("Use the read-only role instead." in said(c) for c in dms(stack, REQUESTER))
 
 
-def test_high_risk_request_needs_two_distinct_approvers(tmp_path: Path, aws: boto3.Session) -> None:
-    policy = Policy(approvals=Approvals(high_risk_approvals=2))
-    high = BotStack(tmp_path, approvers=[APPROVER, SECOND_APPROVER], aws_session=aws, policy=policy,
-                    sandbox=False)
-    try:
-        request_id = request_role(high, "user", {
-            "role_name": "admin-break-glass", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
-        click(high, APPROVER, "approve", request_id)
-        click(high, APPROVER, "approve", request_id)
-        assert high.runtime.store.get(request_id).status == "submitted"
-        click(high, SECOND_APPROVER, "approve", request_id)
-        assert high.runtime.store.get(request_id).status == "created"
-    finally:
-        high.close()
+def test_high_risk_request_needs_two_distinct_approvers(make_stack: Callable[..., BotStack]) -> None:
+    high = make_stack(policy=Policy(approvals=Approvals(high_risk_approvals=2)))
+    request_id = request_role(high, "user", {
+        "role_name": "admin-break-glass", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
+    click(high, APPROVER, "approve", request_id)
+    click(high, APPROVER, "approve", request_id)
+    assert high.runtime.store.get(request_id).status == "submitted"
+    click(high, SECOND_APPROVER, "approve", request_id)
+    assert high.runtime.store.get(request_id).status == "created"
 
 
 def test_slow_aws_does_not_delay_the_ack(stack: BotStack, aws: boto3.Session) -> None:
