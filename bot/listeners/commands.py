@@ -12,6 +12,12 @@ from bot.service import RoleBot
 ROLE_TYPES = {role_type.value for role_type in RoleType}
 
 
+def request_id_of(text: str) -> str:
+    """The request id in what follows ``status``: ``R-1042``, ``r-1042``, ``1042``, ``R-1042 please``."""
+    word = text.split()[0].strip("`*_#<>.,;:!?()[]").upper() if text.split() else ""
+    return f"R-{word}" if word.isdigit() else word
+
+
 def register(app: App, bot: RoleBot) -> None:
     @app.command("/iam-role")
     def iam_role(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
@@ -26,7 +32,7 @@ def register(app: App, bot: RoleBot) -> None:
             text, blocks = messages.request_list(bot.cards(bot.store.for_requester(user, limit=20)))
             ack(text=text, blocks=blocks, response_type="ephemeral")
         elif word == "status" and rest.strip():
-            text, blocks = bot.status_message(rest.strip().upper(), user)
+            text, blocks = bot.status_message(request_id_of(rest), user)
             ack(text=text, blocks=blocks, response_type="ephemeral")
         else:
             text, blocks = messages.help_message()
