@@ -16,6 +16,7 @@ from blocks.cards import RequestCard
 from bot.catalog import PolicyCatalog
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, RequestInvalid, RoleRequest, parse_role_request
+from bot.domain.services import SERVICE_LINKED_ROLE_NAMES
 from bot.executor import Executor, ProvisioningError
 from bot.guardrails import apply_guardrails, check_guardrails
 from bot.notifier import Notifier
@@ -68,10 +69,15 @@ class RoleBot:
     def request_modal(self, role_type: str | None) -> dict[str, Any]:
         return modals.request_modal(role_type, accounts=self.accounts(), service_principals=list(SERVICE_PRINCIPALS))
 
-    def service_choices(self, query: str) -> list[tuple[str, str]]:
-        """Curated service principals matching ``query``, plus what was typed if it looks like one."""
+    def service_choices(self, query: str, *, linked: bool = False) -> list[tuple[str, str]]:
+        """Curated service principals matching ``query``, plus what was typed if it looks like one.
+
+        ``linked``: services with a service-linked role (labelled with the role's name) instead of
+        services that assume ordinary roles.
+        """
+        curated = SERVICE_LINKED_ROLE_NAMES.items() if linked else SERVICE_PRINCIPALS
         words = query.lower().split()
-        matches = [(f"{label} ({p})", p) for p, label in SERVICE_PRINCIPALS
+        matches = [(f"{label} ({p})", p) for p, label in curated
                    if all(w in f"{p} {label}".lower() for w in words)]
         typed = query.strip().lower()
         if typed.endswith(".amazonaws.com") and typed not in {p for _, p in matches}:

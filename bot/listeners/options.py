@@ -21,9 +21,12 @@ def register(app: App, bot: RoleBot) -> None:
         ack(options=option_list(bot.catalog.search(chosen_account(body, bot), body.get("value", ""))))
 
     @app.options("service_principal")
-    @app.options("aws_service_name")
     def services(ack: Ack, body: dict[str, Any]) -> None:
         ack(options=option_list(bot.service_choices(body.get("value", ""))))
+
+    @app.options("aws_service_name")
+    def linked_services(ack: Ack, body: dict[str, Any]) -> None:
+        ack(options=option_list(bot.service_choices(body.get("value", ""), linked=True)))
 
     @app.options("provider_arn")
     def saml_providers(ack: Ack, body: dict[str, Any]) -> None:
