@@ -51,6 +51,7 @@ SANDBOX_NOTE = ":test_tube: Sandbox — roles are created in a simulated AWS acc
 SUMMARY_FALLBACK_MAX = 300
 EVENT_TEXT_MAX = 300
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 
 
 def rendered(text: str, blocks: list[Block]) -> Rendered:
@@ -315,5 +316,10 @@ def request_status(card: RequestCard, events: list[tuple[float, str, str, str]])
 
 
 def refusal(text: str) -> Rendered:
-    """An ephemeral explanation of why the bot didn't do something."""
-    return notice(f"⛔ {fit(text, SECTION_TEXT_MAX - 10)}")
+    """An ephemeral explanation of why the bot didn't do something.
+
+    ``text`` is escaped, except the user mentions it names (``<@U…>``, e.g. "already approved by
+    <@U1>"), which stay mentions; broadcasts and links never survive.
+    """
+    line = ESCAPED_MENTION.sub(r"<@\1>", fit(text, SECTION_TEXT_MAX - 10))
+    return notice(f"⛔ {line}")
