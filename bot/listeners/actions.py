@@ -14,6 +14,11 @@ def clicked_value(body: dict[str, Any]) -> str:
     return body["actions"][0].get("value", "")
 
 
+def from_home(body: dict[str, Any]) -> bool:
+    """The click came from the App Home tab (whose buttons go stale once the request is decided)."""
+    return (body.get("view") or {}).get("type") == "home"
+
+
 def register(app: App, bot: RoleBot) -> None:
     def refuse(body: dict[str, Any], text: str) -> None:
         """Tell only the person who clicked why nothing happened."""
@@ -29,6 +34,8 @@ def register(app: App, bot: RoleBot) -> None:
             action(clicked_value(body), body["user"]["id"])
         except ActionRefused as refused:
             refuse(body, refused.message)
+        if from_home(body):
+            bot.publish_home(body["user"]["id"])
 
     @app.action("approve")
     def approve(ack: Ack, body: dict[str, Any]) -> None:
@@ -52,6 +59,8 @@ def register(app: App, bot: RoleBot) -> None:
         refusal = bot.workflow.may_decide(request_id, user)
         if refusal:
             refuse(body, refusal)
+            if from_home(body):
+                bot.publish_home(user)
             return
         record = bot.store.get(request_id)
         summary = record.request.summary() if record else request_id

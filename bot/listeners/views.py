@@ -48,3 +48,4 @@ def register(app: App, bot: RoleBot) -> None:
                 bot.reject(request_id, user, reason)
             except ActionRefused as refused:
                 bot.notifier.dm(user, bot.refusal(refused.message))
+            bot.publish_home(user)  # the approver's App Home no longer offers the request

@@ -1,0 +1,104 @@
+"""App Home over HTTP: ``app_home_opened`` (a signed JSON event) publishes the user's tab, and
+approvers decide from it (a click from App Home carries a view, not a channel)."""
+
+from typing import Any
+
+import boto3
+
+from bot.sandbox.stack import BotStack
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, dms, request_role, said
+
+
+def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] | None:
+    """Open the App Home tab as ``user``; the view the bot published for them (None if it published none)."""
+    stack.slack.clear()
+    reply = stack.driver.event({"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab,
+                                "event_ts": "1764350000.000100"})
+    assert reply.status == 200, reply.body
+    stack.settle()
+    published = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == user]
+    assert len(published) <= 1
+    return published[0]["view"] | {"id": f"VHOME{user}"} if published else None
+
+
+def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """(action_id, value) of every button in the actions blocks."""
+    return [(e["action_id"], e.get("value", "")) for b in view["blocks"] if b["type"] == "actions"
+            for e in b["elements"]]
+
+
+def test_requester_sees_only_their_requests(stack: BotStack) -> None:
+    mine = request_role(stack, "user", {"role_name": "home-mine"})
+    other = request_role(stack, "user", {"role_name": "home-other"}, user=OUTSIDER)
+    view = open_home(stack, REQUESTER)
+    assert view is not None and view["type"] == "home"
+    shown = str(view)
+    assert mine in shown and "home-mine" in shown
+    assert other not in shown and "home-other" not in shown
+    assert buttons(view) == []
+    assert "Waiting for your approval" not in shown
+    assert open_home(stack, REQUESTER, tab="messages") is None
+
+
+def test_approver_sees_pending_requests_with_buttons(stack: BotStack) -> None:
+    first = request_role(stack, "user", {"role_name": "home-first"})
+    second = request_role(stack, "user", {"role_name": "home-second"}, user=OUTSIDER)
+    own = request_role(stack, "user", {"role_name": "home-own"}, user=APPROVER)
+    view = open_home(stack, APPROVER)
+    assert view is not None
+    pending = buttons(view)
+    for request_id in (first, second):
+        assert ("approve", request_id) in pending and ("reject", request_id) in pending
+    assert ("approve", own) not in pending, "nobody is asked to approve their own request"
+    assert "Waiting for your approval (2)" in str(view)
+
+
+def test_approve_from_app_home_creates_the_role_and_refreshes_the_tab(stack: BotStack, aws: boto3.Session) -> None:
+    request_id = request_role(stack, "user", {"role_name": "home-approved"})
+    view = open_home(stack, APPROVER)
+    assert view is not None
+    stack.slack.clear()
+    reply = stack.driver.click(APPROVER, "approve", request_id, view=view)
+    assert reply.status == 200
+    stack.settle()
+
+    assert stack.runtime.store.get(request_id).status == "created"
+    assert aws.client("iam").get_role(RoleName="home-approved")["Role"]["RoleName"] == "home-approved"
+    assert stack.slack.calls("chat.postEphemeral") == []
+    refreshed = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == APPROVER]
+    assert refreshed, "the tab the approver clicked in still offered Approve"
+    assert ("approve", request_id) not in buttons(refreshed[-1]["view"])
+
+
+def test_a_refusal_in_app_home_goes_to_a_dm(stack: BotStack) -> None:
+    request_id = request_role(stack, "user", {"role_name": "home-raced"})
+    stale = open_home(stack, SECOND_APPROVER)
+    assert stale is not None and ("approve", request_id) in buttons(stale)
+    reply = stack.driver.click(APPROVER, "approve", request_id, view=open_home(stack, APPROVER))
+    assert reply.status == 200
+    stack.settle()
+
+    stack.driver.click(SECOND_APPROVER, "approve", request_id, view=stale)
+    stack.settle()
+    told = dms(stack, SECOND_APPROVER)
+    assert len(told) == 1 and f"already approved by <@{APPROVER}>" in said(told[0])
+    assert stack.slack.calls("chat.postEphemeral") == []
+    approved = [e for e in stack.runtime.store.events(request_id) if e.kind == "approved"]
+    assert [e.actor for e in approved] == [APPROVER]
+
+
+def test_reject_from_app_home_asks_for_a_reason_then_refreshes_the_tab(stack: BotStack) -> None:
+    request_id = request_role(stack, "user", {"role_name": "home-rejected"})
+    view = open_home(stack, APPROVER)
+    assert view is not None
+    assert stack.driver.click(APPROVER, "reject", request_id, view=view).status == 200
+    form = stack.slack.wait_for("views.open", lambda c: c.params["view"].get("callback_id") == "reject_request")
+    stack.slack.clear()
+    reply = stack.driver.submit(APPROVER, form.params["view"], {"reason": "Ask for read-only."})
+    assert reply.status == 200 and reply.body == ""
+    stack.settle()
+
+    assert stack.runtime.store.get(request_id).status == "rejected"
+    assert any("Ask for read-only." in said(c) for c in dms(stack, REQUESTER))
+    refreshed = [c.params["view"] for c in stack.slack.calls("views.publish") if c.params["user_id"] == APPROVER]
+    assert refreshed and ("reject", request_id) not in buttons(refreshed[-1])
