@@ -68,7 +68,7 @@ class Notifier:
             trust_policy_json=to_pretty_json(trust) if trust else None,
             inline_policy_json=to_pretty_json(inline) if inline else None,
             findings=[FindingCard(**finding) for finding in record.findings],
-            approvers=sorted(self.approvers_for(record)),
+            approvers=sorted(self.approvers_for(record) - {record.requester}),  # who can approve it
             approvals=approvals,
             needed=record.required_approvals,
             decided_by=decision.actor if decision else None,
