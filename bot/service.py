@@ -21,8 +21,8 @@ from bot.executor import Executor, ProvisioningError
 from bot.guardrails import apply_guardrails, check_guardrails
 from bot.notifier import Notifier
 from bot.review import Finding, Severity, is_high_risk, review
-from bot.store import RequestRecord, Store
-from bot.workflow import Workflow
+from bot.store import RequestRecord, Status, Store
+from bot.workflow import ActionRefused, Workflow
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,14 @@ class RoleBot:
         self.notifier.rejected(self.workflow.reject(request_id, user, reason))
 
     def cancel(self, request_id: str, user: str) -> None:
-        self.notifier.cancelled(self.workflow.cancel(request_id, user))
+        try:
+            record = self.workflow.cancel(request_id, user)
+        except ActionRefused as refused:
+            decided = self.store.get(request_id)
+            if decided is not None and decided.status != Status.SUBMITTED:
+                raise ActionRefused(f"{refused.message} It can no longer be cancelled.") from refused
+            raise
+        self.notifier.cancelled(record)
 
     def retry(self, request_id: str, user: str) -> None:
         self.start(self.workflow.retry(request_id, user))
