@@ -119,3 +119,27 @@ def dms(stack: BotStack, user: str) -> list[Call]:
 def said(call: Call) -> str:
     """Everything a message says, text and blocks, as one string to search."""
     return call.params.get("text", "") + json.dumps(call.params.get("blocks", []))
+
+
+def ephemerals(stack: BotStack, user: str) -> list[Call]:
+    return [c for c in stack.slack.calls("chat.postEphemeral") if c.params.get("user") == user]
+
+
+def buttons_of(call: Call) -> dict[str, dict[str, Any]]:
+    """A message's buttons by action_id."""
+    return {e["action_id"]: e for b in call.params.get("blocks", []) if b["type"] == "actions"
+            for e in b["elements"] if e.get("type") == "button"}
+
+
+def press(stack: BotStack, user: str, call: Call, action: str) -> None:
+    """Press a button of a message the bot posted (``call``), where it was posted (a DM, a thread reply)."""
+    button = buttons_of(call)[action]
+    channel = call.params["channel"]
+    channel = f"D{channel}" if channel.startswith(("U", "W")) else channel
+    message = {"type": "message", "ts": "1764350000.999999", "text": call.params.get("text", ""),
+               "blocks": call.params.get("blocks", [])}
+    if call.params.get("thread_ts"):
+        message["thread_ts"] = call.params["thread_ts"]
+    reply = stack.driver.click(user, action, button["value"], message=message, channel=channel)
+    assert reply.status == 200, reply.body
+    stack.settle()
