@@ -120,12 +120,19 @@ class Notifier:
 
     def submitted(self, record: RequestRecord) -> RequestRecord:
         """Post the request for approval, remember where, and confirm to the requester."""
-        card = self.card(record)
+        record = self.post_for_approval(record)
+        self.dm(record.requester, messages.submitted_dm(self.card(record)))
+        return record
+
+    def post_for_approval(self, record: RequestRecord) -> RequestRecord:
+        """Post the approval message and remember where; if Slack failed, the record as it was."""
         channel = self.config.settings.approval_channel_id
-        posted = self.post(channel, messages.approval_message(card)) if channel else None
+        if not channel:
+            return record
+        posted = self.post(channel, messages.approval_message(self.card(record)))
         if posted and posted.get("ok"):
-            record = self.store.set_message(record.id, posted["channel"], posted["ts"])
-        self.dm(record.requester, messages.submitted_dm(card))
+            return self.store.set_message(record.id, posted["channel"], posted["ts"])
+        log.warning("Could not post %s for approval; housekeeping will try again", record.id)
         return record
 
     def approval_recorded(self, record: RequestRecord, approver: str) -> None:

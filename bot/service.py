@@ -27,6 +27,8 @@ from bot.workflow import ActionRefused, Workflow
 log = logging.getLogger(__name__)
 
 BOT_ACTOR = "iam-role-bot"
+REPOST_AFTER_SECONDS = 60
+"""A request still without an approval message this long after submission (Slack failed) is posted again."""
 
 
 class RoleBot:
@@ -223,10 +225,13 @@ class RoleBot:
         return records
 
     def housekeeping(self, now: float | None = None) -> None:
-        """Remind approvers of waiting requests and expire those that waited too long."""
+        """Expire requests that waited too long, post those Slack failed to post, remind approvers."""
         now = time.time() if now is None else now
         for record in self.workflow.expire_due(now):
             self.notifier.expired(record)
+        for record in self.store.by_status(Status.SUBMITTED, before=now - REPOST_AFTER_SECONDS, limit=None):
+            if not record.message_ts:
+                self.notifier.post_for_approval(record)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
 

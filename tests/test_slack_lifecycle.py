@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 
-from bot.sandbox.stack import BotStack
+from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
 from tests.e2e import (
     APPROVER,
     OUTSIDER,
@@ -242,3 +242,18 @@ def test_a_reminder_does_not_ask_the_requester_to_approve_their_own_request(stac
     [reminder] = thread_replies(stack, request_id)
     assert f"<@{SECOND_APPROVER}>" in said(reminder)
     assert f"<@{APPROVER}>" not in said(reminder)
+
+
+def test_an_approval_message_slack_failed_to_post_is_posted_by_housekeeping(stack: BotStack) -> None:
+    stack.slack.fail_next("chat.postMessage", error="internal_error")
+    request_id = request_role(stack, "user", {"role_name": "lost-message"})
+    record = stack.runtime.store.get(request_id)
+    assert record.message_ts is None, "Slack's failure was not injected into the approval post"
+
+    for minutes in (5, 10):
+        stack.runtime.bot.housekeeping(now=record.created_at + minutes * 60)
+    posts = [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == APPROVAL_CHANNEL]
+    assert len(posts) == 2 and "approve" in buttons_of(posts[-1])
+    assert stack.runtime.store.get(request_id).message_ts
+    click(stack, APPROVER, "approve", request_id)
+    assert stack.runtime.store.get(request_id).status == "created"
