@@ -112,6 +112,11 @@ class Notifier:
             text, blocks = messages.approval_message(self.card(record))
             self.call("chat.update", channel=record.channel, ts=record.message_ts, text=text, blocks=blocks)
 
+    def open_view(self, trigger_id: str, view: dict[str, Any], user_id: str) -> None:
+        """Open a modal; if Slack refuses (e.g. the trigger expired after 3 s), tell the user by DM to try again."""
+        if self.call("views.open", trigger_id=trigger_id, view=view) is None:
+            self.dm(user_id, messages.refusal("Slack could not open the form in time; please try again."))
+
     def ephemeral(self, channel: str, user_id: str, text: str) -> None:
         rendered = messages.refusal(text)
         self.call("chat.postEphemeral", channel=channel, user=user_id, text=rendered[0], blocks=rendered[1])

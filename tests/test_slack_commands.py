@@ -94,3 +94,15 @@ def test_a_role_type_opens_its_form_and_no_text_opens_the_type_chooser(stack: Bo
     chooser = stack.slack.wait_for("views.open").params["view"]
     assert input_blocks(chooser) == ["role_type"]
     assert "initial_option" not in chooser["blocks"][1]["element"]
+
+
+def test_when_slack_cannot_open_the_form_the_user_is_told_to_try_again(stack: BotStack) -> None:
+    stack.slack.fail_next("views.open", error="expired_trigger_id")
+    assert stack.driver.command(REQUESTER, "user").status == 200
+    stack.settle()
+    [told] = [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == REQUESTER]
+    assert "try again" in told.params["text"]
+    assert stack.driver.command(REQUESTER, "user").status == 200
+    stack.settle()
+    assert len(stack.slack.calls("views.open")) == 2
+    assert len(stack.slack.calls("chat.postMessage")) == 1

@@ -3,7 +3,6 @@
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
 
 from blocks import modals
 from bot.service import RoleBot
@@ -53,7 +52,7 @@ def register(app: App, bot: RoleBot) -> None:
         guarded(body, bot.cancel)
 
     @app.action("reject")
-    def reject(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def reject(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         request_id, user = clicked_value(body), body["user"]["id"]
         refusal = bot.workflow.may_decide(request_id, user)
@@ -64,16 +63,17 @@ def register(app: App, bot: RoleBot) -> None:
             return
         record = bot.store.get(request_id)
         summary = record.request.summary() if record else request_id
-        client.views_open(trigger_id=body["trigger_id"], view=modals.reject_modal(request_id, summary))
+        bot.notifier.open_view(body["trigger_id"], modals.reject_modal(request_id, summary), user)
 
     @app.action("role_type")
-    def switch_type(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def switch_type(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         role_type = body["actions"][0]["selected_option"]["value"]
         view = body["view"]
-        client.views_update(view_id=view["id"], hash=view.get("hash"), view=bot.request_modal(role_type))
+        # a hash_conflict (the form changed meanwhile, e.g. two quick switches) is logged, not raised
+        bot.notifier.call("views.update", view_id=view["id"], hash=view.get("hash"), view=bot.request_modal(role_type))
 
     @app.action("open_request_modal")
-    def open_form(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def open_form(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=bot.request_modal(None))
+        bot.notifier.open_view(body["trigger_id"], bot.request_modal(None), body["user"]["id"])

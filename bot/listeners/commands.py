@@ -3,7 +3,6 @@
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
 
 from blocks import messages
 from bot.domain import RoleType
@@ -20,14 +19,14 @@ def request_id_of(text: str) -> str:
 
 def register(app: App, bot: RoleBot) -> None:
     @app.command("/iam-role")
-    def iam_role(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def iam_role(ack: Ack, command: dict[str, Any]) -> None:
         word, _, rest = command.get("text", "").strip().partition(" ")
         word = word.lower()
         user = command["user_id"]
         if word in ROLE_TYPES or word in ("", "new"):
             ack()
             role_type = word if word in ROLE_TYPES else None
-            client.views_open(trigger_id=command["trigger_id"], view=bot.request_modal(role_type))
+            bot.notifier.open_view(command["trigger_id"], bot.request_modal(role_type), user)
         elif word == "list":
             text, blocks = messages.request_list(bot.cards(bot.store.for_requester(user, limit=20)))
             ack(text=text, blocks=blocks, response_type="ephemeral")
