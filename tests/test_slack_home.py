@@ -39,6 +39,12 @@ def test_requester_sees_only_their_requests(stack: BotStack) -> None:
     assert "Waiting for your approval" not in shown
     assert open_home(stack, REQUESTER, tab="messages") is None
 
+    new_request = next(e for b in view["blocks"] for e in [b.get("accessory") or {}]
+                       if e.get("action_id") == "open_request_modal")
+    assert stack.driver.click(REQUESTER, "open_request_modal", new_request["value"], view=view).status == 200
+    chooser = stack.slack.wait_for("views.open").params["view"]
+    assert [b["block_id"] for b in chooser["blocks"] if b["type"] == "input"] == ["role_type"]
+
 
 def test_approver_sees_pending_requests_with_buttons(stack: BotStack) -> None:
     first = request_role(stack, "user", {"role_name": "home-first"})

@@ -1,6 +1,7 @@
 """The Slack plumbing under a whole scenario: rate-limited Web API calls are retried, secrets never
 reach the logs, and the limits check run on every stack at teardown does catch an oversized message."""
 
+import json
 import logging
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -61,6 +62,14 @@ def test_secrets_never_reach_the_logs(make_stack: Callable[..., BotStack], caplo
         for name, secret in secrets.items():
             assert secret not in logged, f"{name} logged by {record.name}: {logged[:300]}"
     assert "xoxb-sandbox" not in caplog.text and stack.signing_secret not in caplog.text
+
+
+def test_the_request_url_answers_slacks_challenge_and_only_to_signed_requests(stack: BotStack) -> None:
+    body = json.dumps({"token": "unused", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                       "type": "url_verification"})
+    reply = stack.driver.post(body, "application/json")
+    assert reply.status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in reply.body
+    assert stack.driver.post(body, "application/json", secret="forged").status == 401
 
 
 def test_the_limits_check_catches_an_oversized_message(stack: BotStack) -> None:
