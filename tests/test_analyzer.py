@@ -59,3 +59,24 @@ def test_where_access_analyzer_is_missing_reviews_go_on_without_it(caplog: pytes
         assert analyzer(DOCUMENT, TRUST_POLICY) == []
     assert analyzer.available is False
     assert sum("Access Analyzer is not available" in r.message for r in caplog.records) == 1
+
+
+def test_a_failing_access_analyzer_is_skipped_for_a_while_then_tried_again() -> None:
+    session = boto3.Session(region_name="us-east-1")
+    calls: list[int] = []
+
+    def fail(request: Any, **_: Any) -> AWSResponse:
+        calls.append(1)
+        body = json.dumps({"message": "boom"}).encode()
+        return AWSResponse(request.url, 500, {"x-amzn-ErrorType": "InternalServerException"}, RawBody(body))
+
+    session.events.register("before-send.accessanalyzer.ValidatePolicy", fail)
+    now = [0.0]
+    analyzer = AccessAnalyzer(session, region="us-east-1", clock=lambda: now[0])
+    assert analyzer(DOCUMENT, IDENTITY_POLICY) == []
+    assert analyzer(DOCUMENT, TRUST_POLICY) == []
+    assert len(calls) == 1 and not analyzer.available
+    now[0] = 301.0
+    assert analyzer.available
+    analyzer(DOCUMENT, IDENTITY_POLICY)
+    assert len(calls) == 2
