@@ -163,28 +163,25 @@ class Notifier:
             self.post(channel, messages.created_announcement(card))
 
     def failed(self, record: RequestRecord) -> None:
-        card = self.card(record)
-        self.thread(record, messages.failed_reply(card))
-        self.refresh_root(record)
-        self.dm(record.requester, messages.failed_dm(card))
+        self.told_everyone(record, messages.failed_reply, messages.failed_dm)
 
     def rejected(self, record: RequestRecord) -> None:
-        card = self.card(record)
-        self.thread(record, messages.rejected_reply(card))
-        self.refresh_root(record)
-        self.dm(record.requester, messages.rejected_dm(card))
+        self.told_everyone(record, messages.rejected_reply, messages.rejected_dm)
 
     def cancelled(self, record: RequestRecord) -> None:
-        card = self.card(record)
-        self.thread(record, messages.cancelled_reply(card))
-        self.refresh_root(record)
-        self.dm(record.requester, messages.cancelled_dm(card))
+        self.told_everyone(record, messages.cancelled_reply, messages.cancelled_dm)
 
     def expired(self, record: RequestRecord) -> None:
+        self.told_everyone(record, messages.expired_reply, messages.expired_dm)
+
+    def told_everyone(
+        self, record: RequestRecord, reply: Callable[[RequestCard], Rendered], dm: Callable[[RequestCard], Rendered]
+    ) -> None:
+        """A change told in the thread, on the root message and to the requester."""
         card = self.card(record)
-        self.thread(record, messages.expired_reply(card))
+        self.thread(record, reply(card))
         self.refresh_root(record)
-        self.dm(record.requester, messages.expired_dm(card))
+        self.dm(record.requester, dm(card))
 
     def reminded(self, record: RequestRecord, now: float | None = None) -> None:
         hours = ((now or time.time()) - record.created_at) / 3600

@@ -1,5 +1,6 @@
 """Button presses and the role-type select: approve, reject, retry, cancel, switch type, open form."""
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -28,7 +29,7 @@ def register(app: App, bot: RoleBot) -> None:
         else:
             bot.notifier.dm(user, bot.refusal(text))
 
-    def guarded(body: dict[str, Any], action: Any) -> None:
+    def guarded(body: dict[str, Any], action: Callable[[str, str], None]) -> None:
         try:
             action(clicked_value(body), body["user"]["id"])
         except ActionRefused as refused:
@@ -36,20 +37,15 @@ def register(app: App, bot: RoleBot) -> None:
         if from_home(body):
             bot.publish_home(body["user"]["id"])
 
-    @app.action("approve")
-    def approve(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        guarded(body, bot.approve)
+    def decision(act: Callable[[str, str], None]) -> Callable[[Ack, dict[str, Any]], None]:
+        def listener(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            guarded(body, act)
 
-    @app.action("retry")
-    def retry(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        guarded(body, bot.retry)
+        return listener
 
-    @app.action("cancel")
-    def cancel(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        guarded(body, bot.cancel)
+    for action_id, act in (("approve", bot.approve), ("retry", bot.retry), ("cancel", bot.cancel)):
+        app.action(action_id)(decision(act))
 
     @app.action("reject")
     def reject(ack: Ack, body: dict[str, Any]) -> None:

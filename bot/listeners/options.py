@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from blocks.options import option_list
 from slack_bolt import Ack, App
 
+from blocks.options import option_list
 from bot.service import RoleBot
 
 
