@@ -1,9 +1,11 @@
 """Builds the Bolt app: the Web API client (with 429 retries) and the listeners."""
 
+import json
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -35,5 +37,24 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
         token_verification_enabled=False,
         listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="listener"),
     )
+    app.error(answer_failure)
     register_listeners(app, bot)
     return app
+
+
+SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
+
+
+def answer_failure(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse:
+    """A listener failed before answering: log it (without the payload) and answer Slack politely, never a 500."""
+    kind = body.get("type") or ("slash command" if "command" in body else "request")
+    logger.error("a %s listener failed: %s", kind, type(error).__name__, exc_info=error)
+    if kind == "view_submission":
+        inputs = [b["block_id"] for b in body.get("view", {}).get("blocks", []) if b.get("type") == "input"]
+        if inputs:
+            answer = {"response_action": "errors", "errors": {inputs[0]: SORRY}}
+            return BoltResponse(status=200, body=json.dumps(answer), headers={"content-type": "application/json"})
+    if kind == "slash command":
+        answer = {"response_type": "ephemeral", "text": SORRY}
+        return BoltResponse(status=200, body=json.dumps(answer), headers={"content-type": "application/json"})
+    return BoltResponse(status=200, body="")

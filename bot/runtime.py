@@ -1,5 +1,6 @@
 """Wires the bot together from its configuration: store, workflow, AWS, Slack client, listeners."""
 
+import threading
 from concurrent.futures import Executor as ThreadExecutor
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class Runtime:
     client: WebClient
     bot: RoleBot
     app: App
+    warming: list[threading.Thread]
+    """Background fetches of each account's policy catalogue started with the bot."""
 
 
 def build_runtime(
@@ -63,7 +66,6 @@ def build_runtime(
             region=settings.aws_region,
         ),
     )
-    for account_id, _ in bot.accounts():
-        catalog.warm(account_id)
+    warming = [catalog.warm(account_id) for account_id, _ in bot.accounts()]
     app = build_app(settings, client, bot, listener_executor)
-    return Runtime(config, store, workflow, sessions, catalog, client, bot, app)
+    return Runtime(config, store, workflow, sessions, catalog, client, bot, app, warming)

@@ -85,4 +85,6 @@ class BotStack:
         self.server.server_close()
         self.listeners.shutdown()
         self.runtime.bot.shutdown()
+        for thread in self.runtime.warming:
+            thread.join(timeout=30)
         self.slack.stop()

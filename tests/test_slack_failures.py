@@ -1,0 +1,31 @@
+"""When something breaks inside the bot, Slack gets a polite answer, never a 500 or a stack trace."""
+
+import sqlite3
+
+from bot.app import SORRY
+from bot.sandbox.stack import BotStack
+from tests.e2e import REQUESTER, open_modal
+
+
+def break_database(stack: BotStack) -> None:
+    """The requests table disappears under the running bot (as a broken disk or a bad migration would do)."""
+    with sqlite3.connect(stack.settings.database_path) as db:
+        db.execute("ALTER TABLE requests RENAME TO requests_elsewhere")
+
+
+def test_a_failing_submission_is_answered_with_an_error_in_the_form(stack: BotStack) -> None:
+    view = open_modal(stack, REQUESTER, "service")
+    break_database(stack)
+    reply = stack.driver.submit(REQUESTER, view, {"account_id": stack.runtime.bot.accounts()[0][0],
+                                                   "role_name": "etl", "service_principal": "glue.amazonaws.com",
+                                                   "justification": "Nightly ETL."})
+    assert reply.status == 200
+    assert reply.json() == {"response_action": "errors", "errors": {"role_type": SORRY}}
+    assert "Traceback" not in reply.body
+
+
+def test_a_failing_command_is_answered_with_an_apology(stack: BotStack) -> None:
+    break_database(stack)
+    reply = stack.driver.command(REQUESTER, "list")
+    assert reply.status == 200
+    assert reply.json() == {"response_type": "ephemeral", "text": SORRY}
