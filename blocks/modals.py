@@ -247,7 +247,10 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             **optional,
         ),
         "aws_service_name": field_input(
-            "aws_service_name", external_element(placeholder="Choose a service"), hint=services
+            "aws_service_name",
+            external_element(placeholder="Choose a service"),
+            hint="Type to search services that use service-linked roles, e.g. autoscaling.amazonaws.com, "
+            "elasticbeanstalk.amazonaws.com.",
         ),
         "custom_suffix": field_input(
             "custom_suffix",
