@@ -88,16 +88,22 @@ class Guardrails(BaseModel):
 
 
 def apply_guardrails(request: RoleRequest, guardrails: Guardrails) -> RoleRequest:
-    """The request with the required permissions boundary added when it has none.
+    """The request with the required permissions boundary added when it has none, and the required
+    path when it was left at ``/``.
 
-    A copy with just that field changed: the ARN was checked with the domain's own rule when the
+    A copy with just those fields changed: they were checked with the domain's own rules when the
     guardrails were loaded, and re-parsing the whole request would apply today's quotas to it again.
-    Service-linked roles can't have a boundary and are returned as they are.
+    Service-linked roles have neither and are returned as they are.
     """
-    boundary = guardrails.boundary_for(request.account_id)
-    if boundary is None or isinstance(request, ServiceLinkedRoleRequest) or request.permissions_boundary_arn:
+    if isinstance(request, ServiceLinkedRoleRequest):
         return request
-    return request.model_copy(update={"permissions_boundary_arn": boundary})
+    update: dict[str, str] = {}
+    boundary = guardrails.boundary_for(request.account_id)
+    if boundary and not request.permissions_boundary_arn:
+        update["permissions_boundary_arn"] = boundary
+    if guardrails.required_path and request.path == "/":
+        update["path"] = guardrails.required_path
+    return request.model_copy(update=update) if update else request
 
 
 def check_guardrails(

@@ -181,3 +181,15 @@ def test_mistakes_in_the_guardrails_stop_start_up(rules: dict[str, Any]) -> None
 def test_high_risk_defaults_to_requiring_more_approvals() -> None:
     assert Guardrails().high_risk == "require_approvals"
     assert Guardrails(high_risk="refuse").high_risk == "refuse"
+
+
+def test_apply_puts_a_role_left_at_the_root_path_under_the_required_path() -> None:
+    guardrails = Guardrails(required_path="/team/")
+    applied = apply_guardrails(request(), guardrails)
+    assert applied.path == "/team/"
+    assert applied.plan()[0].params["Path"] == "/team/"
+    assert check_guardrails(applied, guardrails) == {}
+    chosen = request(path="/team/app/")
+    assert apply_guardrails(chosen, guardrails) is chosen
+    elsewhere = request(path="/other/")
+    assert "path" in check_guardrails(apply_guardrails(elsewhere, guardrails), guardrails)
