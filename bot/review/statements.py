@@ -1,0 +1,24 @@
+"""Reading policy statements the same way in every check: their conditions and action wildcards."""
+
+from typing import Any
+
+from bot.domain.policies import as_list
+
+
+def condition_entries(statement: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """``(operator, key in lower case, values)`` for every condition of a statement."""
+    return [
+        (operator, key.lower(), [str(value) for value in as_list(values)])
+        for operator, block in statement.get("Condition", {}).items()
+        for key, values in block.items()
+    ]
+
+
+def has_condition_key(statement: dict[str, Any], key: str) -> bool:
+    """Whether any condition of the statement checks ``key`` (in any case, with any operator)."""
+    return any(name == key.lower() for _, name, _ in condition_entries(statement))
+
+
+def is_service_wildcard(action: str) -> bool:
+    """Whether an action is every action of one service (``service:*``)."""
+    return action.endswith(":*")
