@@ -65,7 +65,8 @@ def limit_problems(stack: BotStack) -> list[str]:
     problems = [f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: {problem}"
                 for call in stack.slack.calls() for problem in call_problems(call)]
     replies = getattr(stack.driver, "replies", [])
-    problems += [f"HTTP answer {reply.body[:80]!r}: {problem}" for reply in replies for problem in reply_problems(reply)]
+    problems += [f"HTTP answer {reply.body[:80]!r}: {problem}"
+                 for reply in replies for problem in reply_problems(reply)]
     return problems
 
 
