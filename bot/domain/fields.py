@@ -107,28 +107,31 @@ def check_description(value: str) -> str:
     return value
 
 
-def check_account_id(value: str) -> str:
-    if not ACCOUNT_ID_RE.fullmatch(value):
-        raise rule_error(f"“{value}” is not an AWS account ID: it must be exactly 12 digits.")
-    return value
+def full_match(pattern: re.Pattern[str], message: str) -> Callable[[str], str]:
+    """A check that a value matches ``pattern`` entirely; ``{value}`` in ``message`` names what was typed."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise rule_error(message.replace("{value}", value))
+        return value
+
+    return check
 
 
-def check_policy_arn(value: str) -> str:
-    if not POLICY_ARN_RE.fullmatch(value):
-        raise rule_error(
-            f"“{value}” is not a managed policy ARN, e.g. arn:aws:iam::aws:policy/ReadOnlyAccess "
-            "or arn:aws:iam::111122223333:policy/my-policy."
-        )
-    return value
-
-
-def check_principal_arn(value: str) -> str:
-    if not PRINCIPAL_ARN_RE.fullmatch(value):
-        raise rule_error(
-            f"“{value}” is not an IAM user or role ARN, e.g. arn:aws:iam::111122223333:role/admin "
-            "or arn:aws:iam::111122223333:user/alice."
-        )
-    return value
+check_account_id = full_match(ACCOUNT_ID_RE, "“{value}” is not an AWS account ID: it must be exactly 12 digits.")
+check_policy_arn = full_match(
+    POLICY_ARN_RE,
+    "“{value}” is not a managed policy ARN, e.g. arn:aws:iam::aws:policy/ReadOnlyAccess "
+    "or arn:aws:iam::111122223333:policy/my-policy.",
+)
+check_principal_arn = full_match(
+    PRINCIPAL_ARN_RE,
+    "“{value}” is not an IAM user or role ARN, e.g. arn:aws:iam::111122223333:role/admin "
+    "or arn:aws:iam::111122223333:user/alice.",
+)
+check_external_id = full_match(
+    EXTERNAL_ID_RE, "External ID must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -."
+)
 
 
 def check_service_principal(value: str) -> str:
@@ -137,14 +140,6 @@ def check_service_principal(value: str) -> str:
         raise rule_error(
             f"“{value}” is not an AWS service principal: it must look like "
             "<service>.amazonaws.com, e.g. lambda.amazonaws.com."
-        )
-    return value
-
-
-def check_external_id(value: str) -> str:
-    if not EXTERNAL_ID_RE.fullmatch(value):
-        raise rule_error(
-            "External ID must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -."
         )
     return value
 
