@@ -1,0 +1,153 @@
+"""Ack latency: how fast the bot answers Slack, against a bare Bolt app that only acks (the framework floor).
+
+The real app serves HTTP on loopback (its Web API calls go to a local fake Slack, AWS is a moto
+server in its own process); a load generator in another process sends signed requests and times
+each HTTP round trip. Four requests: ``/iam-role user`` (opens the modal), an Approve click
+(provisioning starts after the ack), the request form's submission and a managed-policy options
+load. The floor is a ``slack_bolt.App`` with the same signing secret whose listeners only ``ack()``,
+served by the same WSGI server. Each is sent one at a time and in bursts of 4 at once (the work the
+bot does after its acks overlaps the others'); the bot is idle again before the next request or burst
+(sustained load is ``contention.py``'s). Once with an empty store, once with 100,000 requests in it.
+
+    .venv/bin/python bench/ack_latency.py [--requests 200] [--size 100000]
+"""
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common import (
+    APPROVER,
+    QUERIES,
+    REQUESTER,
+    Account,
+    Answer,
+    LoadGenerator,
+    MotoServer,
+    RemoteFakeSlack,
+    Stats,
+    answers,
+    approve_click_body,
+    bare_bolt_floor,
+    bot_stack,
+    capture,
+    heading,
+    machine,
+    ms,
+    note,
+    prepare_account,
+    ratio,
+    seed_store,
+    submit_directly,
+    table,
+)
+
+from bot.sandbox.stack import BotStack
+
+LIMIT = 1.5
+"""The bot's p99 may be at most this many times the floor's."""
+CONCURRENCY = 4
+WARMUP = 20
+
+
+def bodies(stack: BotStack, account: Account, kind: str, count: int, tag: str) -> list[tuple[str, str]]:
+    """``count`` distinct signed-request bodies of one kind (Approve clicks each on a new request)."""
+    modal = stack.runtime.bot.request_modal("user")
+    makers: dict[str, Callable[[int], tuple[str, str]]] = {
+        "slash command": lambda i: capture(lambda driver: driver.command(REQUESTER, "user")),
+        "Approve click": lambda i: approve_click_body(
+            stack, submit_directly(stack, "user", f"ack-{tag}-{i}", account), APPROVER),
+        "view submission": lambda i: capture(lambda driver: driver.submit(
+            REQUESTER, modal, {"role_type": "user"} | answers("user", f"form-{tag}-{i}", account))),
+        "options load": lambda i: capture(lambda driver: driver.options(
+            REQUESTER, "managed_policy_arns", QUERIES[i % len(QUERIES)], view=modal,
+            answers={"account_id": account.id})),
+    }
+    made = [makers[kind](i) for i in range(count)]
+    stack.settle()
+    return made
+
+
+def check(kind: str, replies: list[Answer]) -> None:
+    """The bot did what the request asked (an error page or a form error would make the numbers meaningless)."""
+    for reply in replies:
+        if kind == "view submission" and reply.body:
+            raise RuntimeError(f"the submission was refused: {reply.body[:300]}")
+        if kind == "options load" and '"options"' not in reply.body:
+            raise RuntimeError(f"no options: {reply.body[:300]}")
+
+
+def measure(load: LoadGenerator, url: str, secret: str, requests: list[tuple[str, str]], concurrency: int,
+            settle: Callable[[], None]) -> list[Answer]:
+    """Warm up, then time, ``concurrency`` requests at once; the next ones wait until the bot is idle again."""
+    replies: list[Answer] = []
+    for start in range(0, len(requests), concurrency):
+        burst = load.run(url, secret, requests[start:start + concurrency], concurrency)
+        settle()
+        if start >= WARMUP:
+            replies += burst
+    return replies
+
+
+def run_state(label: str, stack: BotStack, account: Account, load: LoadGenerator, floor_url: str,
+              count: int) -> list[list[str]]:
+    rows = []
+    for kind in ("slash command", "Approve click", "view submission", "options load"):
+        for concurrency in (1, CONCURRENCY):
+            requests = bodies(stack, account, kind, WARMUP + count, f"{label}-{concurrency}")
+            # The floor only acks, so the bot gets the very same requests afterwards (clicks on unapproved requests).
+            floor = measure(load, floor_url, stack.signing_secret, requests, concurrency, lambda: None)
+            started = time.perf_counter()
+            bot = measure(load, stack.url, stack.signing_secret, requests, concurrency, stack.settle)
+            check(kind, bot)
+            f, b = Stats.of([r.seconds for r in floor]), Stats.of([r.seconds for r in bot])
+            mode = "one at a time" if concurrency == 1 else f"{concurrency} at once"
+            rows.append([
+                label, kind, mode, ms(f.p50), ms(f.p95), ms(f.p99), ms(b.p50), ms(b.p95), ms(b.p99),
+                ratio(b.p50, f.p50), ratio(b.p99, f.p99), "ok" if b.p99 <= LIMIT * f.p99 else f"over {LIMIT}×",
+            ])
+            note(f"  {label}, {kind}, {mode}: bot p99 {ms(b.p99)} ms ({time.perf_counter() - started:.0f} s)")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per case (after 20 warm-up)")
+    parser.add_argument("--size", type=int, default=100_000, help="requests in the store for the second round")
+    args = parser.parse_args()
+    heading("Ack latency: HTTP round trip of signed Slack requests, bot vs bare Bolt floor")
+    note(machine())
+    started = time.perf_counter()
+    rows: list[list[str]] = []
+    with MotoServer() as moto, RemoteFakeSlack() as slack, LoadGenerator() as load, \
+            tempfile.TemporaryDirectory() as tmp:
+        session = moto.session()
+        account = prepare_account(session)
+        for label, size in (("empty", 0), (f"{args.size:,}", args.size)):
+            workdir = Path(tmp) / f"store-{size}"
+            workdir.mkdir()
+            if size:
+                seconds = seed_store(workdir / "iam-role-bot.db", size, account=account.id)
+                note(f"  seeded {size:,} requests in {seconds:.1f} s")
+            stack = bot_stack(workdir, session, slack.url)
+            floor_server, floor_url = bare_bolt_floor(stack, slack.url)
+            try:
+                rows += run_state(label, stack, account, load, floor_url, args.requests)
+            finally:
+                floor_server.shutdown()
+                floor_server.server_close()
+                stack.close()
+    print()
+    print(table(
+        ["store", "request", "mode", "floor p50", "floor p95", "floor p99", "bot p50", "bot p95", "bot p99",
+         "ratio p50", "ratio p99", f"p99 ≤ {LIMIT}×"],
+        rows,
+    ))
+    note(f"\nTimes in ms; {args.requests} timed requests per case after {WARMUP} warm-up; "
+         f"{time.perf_counter() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
