@@ -1,0 +1,234 @@
+"""Provisioning: Approve → role created, per role type, against a moto server over HTTP, vs the raw plan.
+
+Each iteration submits and announces a request (untimed), sends the approver's signed Approve click
+over HTTP, and times until the request is marked created (the role exists in AWS). Two floors, made
+directly with a ready boto3 client, each after cleaning up so every run starts from the same account:
+
+- the raw plan: exactly the IAM calls the request needs (``request.plan()``), the AWS floor;
+- the bot's own calls: every IAM call the executor made in that iteration (pre-checks, the plan,
+  waiters), replayed in order, so "bot ÷ its calls" is the bot's overhead beyond its AWS calls.
+
+The breakdown shows where the bot's time goes from the click: before AWS (the vote, the messages in
+Slack), in the executor, and after it (marking the request created).
+
+    .venv/bin/python bench/provisioning.py [--iterations 25]
+"""
+
+import argparse
+import contextlib
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore import xform_name
+from botocore.exceptions import ClientError
+from common import (
+    APPROVER,
+    REQUESTER,
+    ROLE_TYPES,
+    Account,
+    MotoServer,
+    RemoteFakeSlack,
+    Stats,
+    approve_click_body,
+    bot_stack,
+    form_data,
+    heading,
+    machine,
+    ms,
+    note,
+    prepare_account,
+    ratio,
+    submit_directly,
+    table,
+)
+
+from bot.sandbox.stack import BotStack
+
+LIMIT = 1.15
+"""The bot's median may be at most this many times the raw plan's."""
+WARMUP = 3
+
+Call = tuple[str, dict[str, Any]]
+
+
+class CallRecorder:
+    """Records the IAM operations and their parameters sent from every client of a session."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.calls: list[Call] = []
+        self.lock = threading.Lock()
+        session.events.register("provide-client-params.iam", self)
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        with self.lock:
+            self.calls.append((model.name, dict(params)))
+
+    def take(self) -> list[Call]:
+        with self.lock:
+            taken, self.calls = self.calls, []
+        return taken
+
+
+class Probe:
+    """Marks when the executor starts and ends and when the request is marked created (bench-only wrappers)."""
+
+    def __init__(self, stack: BotStack) -> None:
+        self.marks: dict[str, dict[str, float]] = defaultdict(dict)
+        self.done: dict[str, threading.Event] = defaultdict(threading.Event)
+        self.errors: dict[str, str] = {}
+        bot = stack.runtime.bot
+        provision, workflow = bot.executor.provision, bot.workflow
+        mark_created, mark_failed = workflow.mark_created, workflow.mark_failed
+
+        def timed_provision(request: Any, *, request_id: str, **kwargs: Any) -> Any:
+            self.marks[request_id]["aws_start"] = time.perf_counter()
+            try:
+                return provision(request, request_id=request_id, **kwargs)
+            finally:
+                self.marks[request_id]["aws_end"] = time.perf_counter()
+
+        def timed_created(request_id: str, result: dict[str, Any]) -> Any:
+            record = mark_created(request_id, result)
+            self.marks[request_id]["created"] = time.perf_counter()
+            self.done[request_id].set()
+            return record
+
+        def noted_failure(request_id: str, error: str) -> Any:
+            self.errors[request_id] = error
+            self.done[request_id].set()
+            return mark_failed(request_id, error)
+
+        bot.executor.provision = timed_provision  # type: ignore[method-assign]
+        workflow.mark_created = timed_created  # type: ignore[method-assign]
+        workflow.mark_failed = noted_failure  # type: ignore[method-assign]
+
+
+def remove_role(iam: Any, name: str) -> None:
+    """Delete a role and what hangs on it, so the next run can make it again."""
+    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+        iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    iam.delete_role(RoleName=name)
+
+
+def role_name_of(role_type: str, name: str) -> str:
+    return f"AWSServiceRoleForAutoScaling_{name}" if role_type == "service-linked" else name
+
+
+def through_bot(stack: BotStack, probe: Probe, role_type: str, name: str, account: Account,
+                recorder: CallRecorder) -> tuple[dict[str, float], list[Call]]:
+    """One Approve → created through the bot: its phases in seconds, and the IAM calls it made."""
+    request_id = submit_directly(stack, role_type, name, account)
+    stack.settle()
+    body, content_type = approve_click_body(stack, request_id)
+    recorder.take()
+    start = time.perf_counter()
+    reply = stack.driver.post(body, content_type)
+    acked = time.perf_counter()
+    if reply.status != 200 or not probe.done[request_id].wait(30):
+        raise RuntimeError(f"{request_id} was not provisioned: HTTP {reply.status}")
+    if request_id in probe.errors:
+        raise RuntimeError(f"{request_id} failed: {probe.errors[request_id]}")
+    stack.settle()
+    settled = time.perf_counter()
+    marks = probe.marks[request_id]
+    phases = {
+        "total": marks["created"] - start, "ack": acked - start, "before": marks["aws_start"] - start,
+        "aws": marks["aws_end"] - marks["aws_start"], "after": marks["created"] - marks["aws_end"],
+        "settled": settled - start,
+    }
+    return phases, recorder.take()
+
+
+def direct(iam: Any, calls: list[Call]) -> float:
+    """Make ``calls`` one after the other with a ready client; AWS's refusals (e.g. NoSuchEntity) count too."""
+    start = time.perf_counter()
+    for operation, params in calls:
+        with contextlib.suppress(ClientError):
+            getattr(iam, xform_name(operation))(**params)
+    return time.perf_counter() - start
+
+
+def plan_calls(stack: BotStack, role_type: str, name: str, account: Account) -> list[Call]:
+    """The request's plan as the executor would run it (with the bot's provenance tags)."""
+    request, _ = stack.runtime.bot.validate(form_data(role_type, name, account))
+    tags = stack.runtime.bot.executor.provenance_tags("R-0", REQUESTER, [APPROVER])
+    return [(step.action, step.params) for step in request.plan(tags)]
+
+
+def run(iterations: int) -> list[list[str]]:
+    rows = []
+    with MotoServer() as moto, RemoteFakeSlack() as slack, tempfile.TemporaryDirectory() as workdir:
+        session = moto.session()
+        account = prepare_account(session)
+        recorder = CallRecorder(session)
+        stack = bot_stack(Path(workdir), session, slack.url)
+        probe = Probe(stack)
+        iam = session.client("iam")
+        try:
+            for role_type in ROLE_TYPES:
+                bot_runs: list[dict[str, float]] = []
+                own: list[float] = []
+                raw: list[float] = []
+                calls: list[Call] = []
+                for index in range(WARMUP + iterations):
+                    name = f"bench{index}"
+                    phases, calls = through_bot(stack, probe, role_type, name, account, recorder)
+                    remove_role(iam, role_name_of(role_type, name))
+                    replayed = direct(iam, calls)
+                    remove_role(iam, role_name_of(role_type, name))
+                    plan = plan_calls(stack, role_type, name, account)
+                    planned = direct(iam, plan)
+                    remove_role(iam, role_name_of(role_type, name))
+                    recorder.take()
+                    if index >= WARMUP:
+                        bot_runs.append(phases)
+                        own.append(replayed)
+                        raw.append(planned)
+                floor, theirs, bot = Stats.of(raw), Stats.of(own), Stats.of([r["total"] for r in bot_runs])
+
+                def p50(key: str, runs: list[dict[str, float]] = bot_runs) -> str:
+                    return ms(Stats.of([run[key] for run in runs]).p50)
+
+                rows.append([
+                    role_type, f"{len(calls)} / {len(plan)}", ms(floor.p50), ms(theirs.p50), ms(bot.p50),
+                    ms(bot.p95), ratio(bot.p50, floor.p50), ratio(bot.p50, theirs.p50),
+                    p50("before"), p50("aws"), p50("after"), p50("settled"),
+                    "ok" if bot.p50 <= LIMIT * floor.p50 else f"over {LIMIT}×",
+                ])
+                note(f"  {role_type}: bot p50 {ms(bot.p50)} ms, raw plan {ms(floor.p50)} ms")
+        finally:
+            stack.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=25, help="timed iterations per role type")
+    args = parser.parse_args()
+    heading("Provisioning: Approve → role created (moto server over HTTP), vs the raw plan")
+    note(machine())
+    started = time.perf_counter()
+    rows = run(args.iterations)
+    print()
+    print(table(
+        ["role type", "IAM calls bot / plan", "raw plan p50", "bot's calls p50", "bot p50", "bot p95",
+         "bot ÷ plan", "bot ÷ its calls", "before AWS", "executor", "after AWS", "all said", f"≤ {LIMIT}× plan"],
+        rows,
+    ))
+    note(f"\nTimes in ms (medians unless marked); the last four columns break the bot's time down from the click "
+         f"('all said': every Slack message sent too). {args.iterations} iterations per role type after {WARMUP} "
+         f"warm-up; {time.perf_counter() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()
