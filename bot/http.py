@@ -58,7 +58,15 @@ class SlackWsgi:
 
 
 class ThreadingWsgiServer(ThreadingMixIn, WSGIServer):
+    """A thread per request; a listen backlog of 128 rather than socketserver's 5.
+
+    Slack opens a connection per request, so a burst of clicks (an approvers' channel reacting at
+    once) arrives as a burst of connections; with a backlog of 5 the kernel refused the rest, and
+    those clicks failed in Slack or waited out TCP retries (bench/contention.py).
+    """
+
     daemon_threads = True
+    request_queue_size = 128
 
 
 class QuietHandler(WSGIRequestHandler):
