@@ -23,11 +23,18 @@ def web_client(settings: Settings) -> WebClient:
     return client
 
 
+LISTENER_THREADS = 64
+"""Threads that run listeners. A listener acks first, then carries on with its slow part (the
+Web API, the store) on the same thread, so a request can only be acked once a thread is free: with 8,
+50 clicks at once waited for the first ones' follow-up work (bench/contention.py). The HTTP server
+already runs a thread per request; this only needs to cover a burst."""
+
+
 def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_executor: Executor | None = None) -> App:
     """The Bolt app with every listener registered; requests must be signed with the signing secret.
 
-    Listeners run on ``listener_executor`` (default: 8 threads); the HTTP answer goes out as soon as
-    a listener acks, and the rest of its work carries on there.
+    Listeners run on ``listener_executor`` (default: ``LISTENER_THREADS`` threads); the HTTP answer
+    goes out as soon as a listener acks, and the rest of its work carries on there.
     """
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = App(
@@ -35,7 +42,8 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
         signing_secret=secret,
         logger=logging.getLogger("bot.slack"),
         token_verification_enabled=False,
-        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="listener"),
+        listener_executor=listener_executor
+        or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
     app.error(answer_failure)
     register_listeners(app, bot)

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from bot.app import LISTENER_THREADS
 from bot.config import Config, Policy, Settings
 from bot.http import EVENTS_PATH, make_http_server
 from bot.runtime import Runtime, build_runtime
@@ -25,7 +26,7 @@ class TrackedExecutor(ThreadPoolExecutor):
     """A thread pool that can tell when everything submitted to it has finished."""
 
     def __init__(self) -> None:
-        super().__init__(max_workers=8, thread_name_prefix="listener")
+        super().__init__(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
         self.futures: set[Future] = set()
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
