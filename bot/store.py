@@ -1,10 +1,11 @@
 """The request store: every line of SQL, and the schema's versions with their migrations.
 
 SQLite through sqlite-utils. Each thread gets its own connection (Bolt runs listeners in a thread
-pool), so SQLite itself arbitrates between threads and processes: writes run in ``BEGIN IMMEDIATE``
-transactions (one writer at a time, others wait up to the busy timeout), and a status change is
-one conditional ``UPDATE ... WHERE id = ? AND status IN (...)`` plus its event row, so of two racing
-changes exactly one matches. Events are append-only; triggers refuse any UPDATE or DELETE of them.
+pool). Writes run in ``BEGIN IMMEDIATE`` transactions (one writer at a time, others wait up to the
+busy timeout); a process's own threads first queue on a lock, since SQLite's busy handler retries in
+sleeps of up to 100 ms and a writer it turned away could sleep long after the database was free.
+A status change is one conditional ``UPDATE ... WHERE id = ? AND status IN (...)`` plus its event
+row, so of two racing changes exactly one matches. Events are append-only; triggers refuse any UPDATE or DELETE of them.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS`` upgrades older databases in place at
 start-up. Never edit a migration once released: append a new one.
@@ -240,6 +241,7 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         db = self._db()
         db.enable_wal()
         self.schema_version = migrate(db)
@@ -268,7 +270,21 @@ class Store:
 
     def transaction(self) -> AbstractContextManager[None]:
         """A ``BEGIN IMMEDIATE`` transaction on this thread: reads inside it see no concurrent writes."""
-        return write_transaction(self._db())
+        return self._write(self._db())
+
+    @contextmanager
+    def _write(self, db: sqlite_utils.Database) -> Iterator[None]:
+        """``write_transaction``, after this process's other writers (woken as soon as the lock is free)."""
+        if db.conn.in_transaction:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            with write_transaction(db):
+                yield
+        finally:
+            self._write_lock.release()
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         return list(self._db().query(sql, params))
