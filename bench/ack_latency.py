@@ -1,13 +1,14 @@
 """Ack latency: how fast the bot answers Slack, against a bare Bolt app that only acks (the framework floor).
 
-The real app serves HTTP on loopback (its Web API calls go to a local fake Slack, AWS is a moto
-server in its own process); a load generator in another process sends signed requests and times
+The real app serves HTTP on loopback (its Web API calls go to a fake Slack, AWS is a moto server,
+each in a process of its own); a load generator in another process sends signed requests and times
 each HTTP round trip. Four requests: ``/iam-role user`` (opens the modal), an Approve click
 (provisioning starts after the ack), the request form's submission and a managed-policy options
 load. The floor is a ``slack_bolt.App`` with the same signing secret whose listeners only ``ack()``,
-served by the same WSGI server. Each is sent one at a time and in bursts of 4 at once (the work the
-bot does after its acks overlaps the others'); the bot is idle again before the next request or burst
-(sustained load is ``contention.py``'s). Once with an empty store, once with 100,000 requests in it.
+served by the same WSGI server, in a process of its own. Each request is sent one at a time and in
+bursts of 4 at once (the work the bot does after its acks overlaps the others'); the bot is idle
+again before the next request or burst (sustained load is ``contention.py``'s). Once with an empty
+store, once with 100,000 requests in it.
 
     .venv/bin/python bench/ack_latency.py [--requests 200] [--size 100000]
 """
@@ -24,13 +25,13 @@ from common import (
     REQUESTER,
     Account,
     Answer,
+    BareBoltFloor,
     LoadGenerator,
     MotoServer,
     RemoteFakeSlack,
     Stats,
     answers,
     approve_click_body,
-    bare_bolt_floor,
     bot_stack,
     capture,
     heading,
@@ -132,12 +133,10 @@ def main() -> None:
                 seconds = seed_store(workdir / "iam-role-bot.db", size, account=account.id)
                 note(f"  seeded {size:,} requests in {seconds:.1f} s")
             stack = bot_stack(workdir, session, slack.url)
-            floor_server, floor_url = bare_bolt_floor(stack, slack.url)
             try:
-                rows += run_state(label, stack, account, load, floor_url, args.requests)
+                with BareBoltFloor(stack.signing_secret, slack.url) as floor:
+                    rows += run_state(label, stack, account, load, floor.url, args.requests)
             finally:
-                floor_server.shutdown()
-                floor_server.server_close()
                 stack.close()
     print()
     print(table(

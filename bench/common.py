@@ -264,8 +264,46 @@ def form_data(role_type: str, name: str, account: Account) -> dict[str, Any]:
 # --- the bot ------------------------------------------------------------------------------
 
 
-def _fake_slack_process(conn: Connection) -> None:
-    """Serve a ``FakeSlack`` in this process, answering how many calls of a method it had, until told to stop."""
+class Child:
+    """A helper process (spawned: a fresh interpreter) serving requests over a pipe.
+
+    ``target(conn, *args)`` first sends one value (e.g. its URL), then answers each message it
+    receives until it receives None. Its CPU time and garbage are not the bot's.
+    """
+
+    def __init__(self, name: str, target: Callable[..., None], *args: Any, timeout: float = 60) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=target, args=(child, *args), daemon=True, name=name)
+        self._process.start()
+        self.ready: Any = self._receive(timeout)
+
+    def _receive(self, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while not self._conn.poll(0.1):
+            if not self._process.is_alive() or time.monotonic() > deadline:
+                state = "died" if not self._process.is_alive() else f"did not answer in {timeout:.0f} s"
+                raise RuntimeError(f"{self._process.name} {state}")
+        return self._conn.recv()
+
+    def ask(self, message: Any, timeout: float = 600) -> Any:
+        self._conn.send(message)
+        return self._receive(timeout)
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._conn.send(None)
+            self._process.join(10)
+
+    def __enter__(self) -> "Child":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _fake_slack(conn: Connection) -> None:
+    """Serve a ``FakeSlack``; answer how many calls of a method it had."""
     from bot.sandbox.fake_slack import FakeSlack
 
     with FakeSlack() as fake:
@@ -274,39 +312,16 @@ def _fake_slack_process(conn: Connection) -> None:
             conn.send(len(fake.calls(method)))
 
 
-def _receive(conn: Connection, process: Any, timeout: float) -> Any:
-    """The child process's next answer; an error if it died or took longer than ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not conn.poll(0.1):
-        if not process.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"{process.name} {'died' if not process.is_alive() else 'did not answer'}")
-    return conn.recv()
-
-
-class RemoteFakeSlack:
+class RemoteFakeSlack(Child):
     """The fake Slack Web API in its own process on loopback: its CPU time is not the bot's, as Slack's isn't."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_fake_slack_process, args=(child,), daemon=True, name="fake-slack")
-        self._process.start()
-        self.url: str = _receive(self._conn, self._process, 60)
+        super().__init__("fake-slack", _fake_slack)
+        self.url: str = self.ready
 
     def count(self, method: str) -> int:
         """How many calls of ``method`` (e.g. ``chat.postEphemeral``) the bot made so far."""
-        self._conn.send(method)
-        return _receive(self._conn, self._process, 30)
-
-    def stop(self) -> None:
-        self._conn.send(None)
-        self._process.join(10)
-
-    def __enter__(self) -> "RemoteFakeSlack":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return self.ask(method, 30)
 
 
 class _Body:
@@ -383,19 +398,15 @@ def capture(action: Callable[[SlackDriver], object]) -> tuple[str, str]:
     return request
 
 
-def bare_bolt_floor(stack: BotStack, slack_url: str) -> tuple[Any, str]:
-    """The framework floor: a Bolt app whose listeners only ack the requests the benchmark sends.
-
-    Same signing secret, same kinds of listener, same WSGI server and Web API (for Bolt's one
-    ``auth.test``) as the bot's. Returns (server, url).
-    """
+def _bare_bolt(conn: Connection, signing_secret: str, slack_url: str) -> None:
+    """Serve the framework floor until told to stop."""
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
     from bot.http import EVENTS_PATH, make_http_server
 
     client = WebClient(token="xoxb-floor", base_url=slack_url)
-    app = App(signing_secret=stack.signing_secret, client=client, token_verification_enabled=False)
+    app = App(signing_secret=signing_secret, client=client, token_verification_enabled=False)
 
     def only_ack(ack: Ack) -> None:
         ack()
@@ -406,7 +417,21 @@ def bare_bolt_floor(stack: BotStack, slack_url: str) -> tuple[Any, str]:
     app.options("managed_policy_arns")(only_ack)
     server = make_http_server(app, host="127.0.0.1", port=0)
     threading.Thread(target=server.serve_forever, daemon=True, name="floor-http").start()
-    return server, f"http://127.0.0.1:{server.server_port}{EVENTS_PATH}"
+    conn.send(f"http://127.0.0.1:{server.server_port}{EVENTS_PATH}")
+    conn.recv()
+    server.shutdown()
+
+
+class BareBoltFloor(Child):
+    """The framework floor, in its own process: a Bolt app whose listeners only ack what the benchmarks send.
+
+    Same signing secret, same kinds of listener, same WSGI server (``bot.http.make_http_server``) and
+    Web API (for Bolt's one ``auth.test``) as the bot; nothing else in its interpreter.
+    """
+
+    def __init__(self, signing_secret: str, slack_url: str) -> None:
+        super().__init__("bare-bolt", _bare_bolt, signing_secret, slack_url)
+        self.url: str = self.ready
 
 
 # --- the load generator: its own process, so it does not share the bot's interpreter ---------
@@ -483,45 +508,29 @@ def _run_batch(url: str, secret: str, requests: list[tuple[str, str]], concurren
 
 def _load_generator(conn: Connection) -> None:
     """The load generator process: runs each batch it receives and sends back the answers."""
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
+    conn.send("ready")
+    while (job := conn.recv()) is not None:
         try:
             conn.send(("ok", _run_batch(*job)))
         except Exception as error:
             conn.send(("error", f"{type(error).__name__}: {error}"))
 
 
-class LoadGenerator:
+class LoadGenerator(Child):
     """Sends signed Slack requests from a separate process and returns their HTTP round-trip times."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_load_generator, args=(child,), daemon=True, name="load-generator")
-        self._process.start()
+        super().__init__("load-generator", _load_generator)
 
     def run(self, url: str, secret: str, requests: list[tuple[str, str]], concurrency: int = 1) -> list[Answer]:
         """Answers in the order of ``requests``; raises if any request failed or was not answered 200."""
-        self._conn.send((url, secret, requests, concurrency))
-        outcome, result = _receive(self._conn, self._process, 600)
+        outcome, result = self.ask((url, secret, requests, concurrency))
         if outcome != "ok":
             raise RuntimeError(f"load generator: {result}")
         bad = [answer for answer in result if answer.status != 200]
         if bad or len(result) != len(requests):
             raise RuntimeError(f"{len(bad)} of {len(requests)} requests failed, e.g. {bad[:1]}")
         return result
-
-    def close(self) -> None:
-        self._conn.send(None)
-        self._process.join(10)
-
-    def __enter__(self) -> "LoadGenerator":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 # --- seeding the store ----------------------------------------------------------------------
