@@ -19,7 +19,7 @@ def stamp(at: float) -> str:
 
 def serve(sandbox: bool) -> None:
     """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT."""
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, freeze_startup_objects
 
     config = load_config()
     settings = config.settings
@@ -38,6 +38,7 @@ def serve(sandbox: bool) -> None:
     runtime = build_runtime(config, aws_session=aws_session, sandbox=sandbox)
     runtime.bot.resume_interrupted()
     start_housekeeping(runtime.bot.housekeeping)
+    freeze_startup_objects()
     from bot.http import make_http_server
 
     server = make_http_server(runtime.app, host="0.0.0.0", port=settings.port)

@@ -1,5 +1,6 @@
 """Wires the bot together from its configuration: store, workflow, AWS, Slack client, listeners."""
 
+import gc
 import threading
 from concurrent.futures import Executor as ThreadExecutor
 from dataclasses import dataclass
@@ -69,3 +70,15 @@ def build_runtime(
     warming = [catalog.warm(account_id) for account_id, _ in bot.accounts()]
     app = build_app(settings, client, bot, listener_executor)
     return Runtime(config, store, workflow, sessions, catalog, client, bot, app, warming)
+
+
+def freeze_startup_objects() -> None:
+    """Leave what start-up loaded out of the garbage collector's full passes; call once, ready to serve.
+
+    Start-up loads some 100,000 long-lived objects (AWS service models, the review's IAM data, Bolt,
+    pydantic) and every full collection walked them all, holding the GIL for 40-100 ms on whichever
+    thread triggered it, so now and then an ack waited that long (bench/ack_latency.py). Objects made
+    later are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
