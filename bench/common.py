@@ -30,6 +30,7 @@ import boto3
 
 from bot.config import Policy
 from bot.domain import parse_role_request
+from bot.runtime import freeze_startup_objects
 from bot.sandbox.aws import BOUNDARY_DOCUMENT, GITHUB_HOST, SAML_METADATA
 from bot.sandbox.slack_driver import Reply, SlackDriver, signature
 from bot.sandbox.stack import BotStack
@@ -350,12 +351,14 @@ def bot_stack(workdir: Path, session: boto3.Session, slack_url: str, policy: Pol
 
     ``BotStack`` starts a fake Slack in this process; the bot's client (which Bolt copies for each
     request) is pointed at ``slack_url`` instead, a ``RemoteFakeSlack``. Waits until the policy
-    catalogue is loaded, as it is shortly after start-up.
+    catalogue is loaded, as it is shortly after start-up, then freezes the start-up heap as
+    ``iam-role-bot serve`` does.
     """
     instant_access_analyzer(session)
     stack = BotStack(workdir, approvers=APPROVERS, aws_session=session, policy=policy, sandbox=False)
     stack.runtime.client.base_url = slack_url
     stack.runtime.catalog.search(stack.runtime.bot.accounts()[0][0], "warm")
+    freeze_startup_objects()  # as ``iam-role-bot serve`` does once started
     return stack
 
 
