@@ -126,7 +126,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         session = moto.session()
         account = prepare_account(session)
-        for label, size in (("empty", 0), (f"{args.size:,}", args.size)):
+        for label, size in (("empty", 0), (f"{args.size:,}", args.size))[:2 if args.size else 1]:
             workdir = Path(tmp) / f"store-{size}"
             workdir.mkdir()
             if size:

@@ -303,26 +303,41 @@ class Child:
         self.stop()
 
 
+WEB_API_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.getPermalink", "views.open",
+                   "views.update", "views.publish", "conversations.open", "users.info", "usergroups.users.list")
+
+
 def _fake_slack(conn: Connection) -> None:
-    """Serve a ``FakeSlack``; answer how many calls of a method it had."""
+    """Serve a ``FakeSlack``; answer how many calls of a method it had, or take a latency for every method."""
     from bot.sandbox.fake_slack import FakeSlack
 
     with FakeSlack() as fake:
         conn.send(fake.url)
-        while (method := conn.recv()) is not None:
-            conn.send(len(fake.calls(method)))
+        while (message := conn.recv()) is not None:
+            command, argument = message
+            if command == "delay":
+                for method in WEB_API_METHODS:
+                    fake.delay(method, argument)
+                conn.send(argument)
+            else:
+                conn.send(len(fake.calls(argument)))
 
 
 class RemoteFakeSlack(Child):
-    """The fake Slack Web API in its own process on loopback: its CPU time is not the bot's, as Slack's isn't."""
+    """The fake Slack Web API in its own process on loopback: its CPU time is not the bot's, as Slack's isn't.
 
-    def __init__(self) -> None:
+    ``latency`` (seconds) makes every Web API method answer that much later, as Slack's does.
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
         super().__init__("fake-slack", _fake_slack)
         self.url: str = self.ready
+        if latency:
+            self.ask(("delay", latency), 30)
 
     def count(self, method: str) -> int:
         """How many calls of ``method`` (e.g. ``chat.postEphemeral``) the bot made so far."""
-        return self.ask(method, 30)
+        return self.ask(("count", method), 30)
 
 
 class _Body:

@@ -11,7 +11,7 @@ directly with a ready boto3 client, each after cleaning up so every run starts f
 The breakdown shows where the bot's time goes from the click: before AWS (the vote, the messages in
 Slack), in the executor, and after it (marking the request created).
 
-    .venv/bin/python bench/provisioning.py [--iterations 25]
+    .venv/bin/python bench/provisioning.py [--iterations 25] [--role-types user ...] [--slack-latency MS]
 """
 
 import argparse
@@ -165,9 +165,9 @@ def plan_calls(stack: BotStack, role_type: str, name: str, account: Account) -> 
     return [(step.action, step.params) for step in request.plan(tags)]
 
 
-def run(iterations: int) -> list[list[str]]:
+def run(iterations: int, role_types: list[str], slack_latency: float) -> list[list[str]]:
     rows = []
-    with MotoServer() as moto, RemoteFakeSlack() as slack, tempfile.TemporaryDirectory() as workdir:
+    with MotoServer() as moto, RemoteFakeSlack(slack_latency) as slack, tempfile.TemporaryDirectory() as workdir:
         session = moto.session()
         account = prepare_account(session)
         recorder = CallRecorder(session)
@@ -175,7 +175,7 @@ def run(iterations: int) -> list[list[str]]:
         probe = Probe(stack)
         iam = session.client("iam")
         try:
-            for role_type in ROLE_TYPES:
+            for role_type in role_types:
                 bot_runs: list[dict[str, float]] = []
                 own: list[float] = []
                 raw: list[float] = []
@@ -214,11 +214,16 @@ def run(iterations: int) -> list[list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=25, help="timed iterations per role type")
+    parser.add_argument("--role-types", nargs="+", choices=ROLE_TYPES, default=list(ROLE_TYPES))
+    parser.add_argument("--slack-latency", type=float, default=0.0, metavar="MS",
+                        help="make every Slack Web API call take this long, as Slack's do (default: 0)")
     args = parser.parse_args()
     heading("Provisioning: Approve → role created (moto server over HTTP), vs the raw plan")
     note(machine())
+    if args.slack_latency:
+        note(f"Every Slack Web API call answers after {args.slack_latency:.0f} ms.")
     started = time.perf_counter()
-    rows = run(args.iterations)
+    rows = run(args.iterations, args.role_types, args.slack_latency / 1000)
     print()
     print(table(
         ["role type", "IAM calls bot / plan", "raw plan p50", "bot's calls p50", "bot p50", "bot p95",
