@@ -56,6 +56,8 @@ class RoleBot:
         self.home_account_id = home_account_id
         self.validate_policy = validate_policy
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision")
+        self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
+        """Posts that provisioning is under way while the provisioning thread works in AWS."""
         self.pending: set[Future[None]] = set()
 
     # --- what requesters may ask for -------------------------------------------------------
@@ -155,14 +157,25 @@ class RoleBot:
     # --- decisions -------------------------------------------------------------------------
 
     def approve(self, request_id: str, user: str) -> None:
-        """Record a vote; at the required number, start provisioning. Raises ``ActionRefused``."""
+        """Record a vote; at the required number, start provisioning. Raises ``ActionRefused``.
+
+        The vote that approves starts provisioning at once; saying so in Slack (the vote, the
+        approval) goes out while AWS works, in the same order as ever.
+        """
         approval = self.workflow.approve(request_id, user)
-        self.notifier.approval_recorded(approval.record, user)
-        if approval.completed:
+        if not approval.completed:
+            self.notifier.approval_recorded(approval.record, user)
+            return
+
+        def announce() -> None:
+            self.notifier.approval_recorded(approval.record, user)
             self.notifier.approved(approval.record)
-            claimed = self.workflow.claim_provisioning(request_id, BOT_ACTOR)
-            if claimed:
-                self.start(claimed)
+
+        claimed = self.workflow.claim_provisioning(request_id, BOT_ACTOR)
+        if claimed:
+            self.start(claimed, announce=announce)
+        else:
+            announce()
 
     def reject(self, request_id: str, user: str, reason: str) -> None:
         self.notifier.rejected(self.workflow.reject(request_id, user, reason))
@@ -182,15 +195,44 @@ class RoleBot:
 
     # --- provisioning ----------------------------------------------------------------------
 
-    def start(self, record: RequestRecord, *, resumed: bool = False) -> None:
-        """Provision a request already moved to ``provisioning`` on the pool."""
-        future = self.pool.submit(self.provision, record, resumed=resumed)
+    def start(
+        self, record: RequestRecord, *, resumed: bool = False, announce: Callable[[], None] | None = None
+    ) -> None:
+        """Provision a request already moved to ``provisioning`` on the pool (``announce``: see ``provision``)."""
+        future = self.pool.submit(self.provision, record, resumed=resumed, announce=announce)
         self.pending.add(future)
         future.add_done_callback(self.pending.discard)
 
-    def provision(self, record: RequestRecord, *, resumed: bool = False) -> RequestRecord:
-        """Create the role in AWS and record the outcome; never raises."""
+    def provision(
+        self, record: RequestRecord, *, resumed: bool = False, announce: Callable[[], None] | None = None
+    ) -> RequestRecord:
+        """Create the role in AWS and record the outcome; never raises.
+
+        Meanwhile another thread says in Slack that it is under way (after ``announce``, which says
+        what led here): each Slack call and each AWS call is a round trip, and one after the other
+        they added up. The outcome is said once those messages are out, so the thread reads in order.
+        """
+        said = self.announcer.submit(self._say_under_way, record, resumed, announce)
+        try:
+            outcome = self._create(record)
+        finally:
+            try:
+                said.result()
+            except Exception:
+                log.exception("announcing that %s is being provisioned failed", record.id)
+        if outcome.status == Status.CREATED:
+            self.notifier.created(outcome)
+        else:
+            self.notifier.failed(outcome)
+        return outcome
+
+    def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:
+        if announce is not None:
+            announce()
         self.notifier.provisioning(record, resumed=resumed)
+
+    def _create(self, record: RequestRecord) -> RequestRecord:
+        """The request carried out in AWS and marked created, or marked failed with why."""
         try:
             request = record.request
             errors = check_guardrails(
@@ -205,17 +247,11 @@ class RoleBot:
                 request, request_id=record.id, requester=record.requester, approvers=list(dict.fromkeys(approvers))
             )
         except ProvisioningError as error:
-            failed = self.workflow.mark_failed(record.id, error.message)
-            self.notifier.failed(failed)
-            return failed
+            return self.workflow.mark_failed(record.id, error.message)
         except Exception as error:
             log.exception("provisioning %s failed unexpectedly", record.id)
-            failed = self.workflow.mark_failed(record.id, f"Unexpected error ({type(error).__name__}); see the logs.")
-            self.notifier.failed(failed)
-            return failed
-        created = self.workflow.mark_created(record.id, result.to_dict())
-        self.notifier.created(created)
-        return created
+            return self.workflow.mark_failed(record.id, f"Unexpected error ({type(error).__name__}); see the logs.")
+        return self.workflow.mark_created(record.id, result.to_dict())
 
     def resume_interrupted(self) -> list[RequestRecord]:
         """At start-up: carry on with requests a previous process left approved or provisioning."""
@@ -241,3 +277,4 @@ class RoleBot:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)
+        self.announcer.shutdown(wait=True)
