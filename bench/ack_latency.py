@@ -80,29 +80,37 @@ def check(kind: str, replies: list[Answer]) -> None:
             raise RuntimeError(f"no options: {reply.body[:300]}")
 
 
-def measure(load: LoadGenerator, url: str, secret: str, requests: list[tuple[str, str]], concurrency: int,
-            settle: Callable[[], None]) -> list[Answer]:
-    """Warm up, then time, ``concurrency`` requests at once; the next ones wait until the bot is idle again."""
-    replies: list[Answer] = []
+def measure(load: LoadGenerator, stack: BotStack, floor_url: str, requests: list[tuple[str, str]],
+            concurrency: int) -> tuple[list[Answer], list[Answer]]:
+    """(floor, bot) answers: each burst of ``concurrency`` requests goes to the floor, then to the bot.
+
+    The floor only acks, so the bot gets the very same requests (Approve clicks on requests not yet
+    approved). The next burst waits until the bot is idle again; the first ``WARMUP`` are not timed.
+    """
+    floor: list[Answer] = []
+    bot: list[Answer] = []
     for start in range(0, len(requests), concurrency):
-        burst = load.run(url, secret, requests[start:start + concurrency], concurrency)
-        settle()
+        burst = requests[start:start + concurrency]
+        floor_burst = load.run(floor_url, stack.signing_secret, burst, concurrency)
+        bot_burst = load.run(stack.url, stack.signing_secret, burst, concurrency)
+        stack.settle()
         if start >= WARMUP:
-            replies += burst
-    return replies
+            floor += floor_burst
+            bot += bot_burst
+    return floor, bot
 
 
 def run_state(label: str, stack: BotStack, account: Account, load: LoadGenerator, floor_url: str,
-              count: int) -> list[list[str]]:
-    rows = []
+              count: int) -> tuple[list[list[str]], int]:
+    """The table's rows for one store, and how many connection attempts failed (there should be none)."""
+    rows, failed = [], 0
     for kind in ("slash command", "Approve click", "view submission", "options load"):
         for concurrency in (1, CONCURRENCY):
             requests = bodies(stack, account, kind, WARMUP + count, f"{label}-{concurrency}")
-            # The floor only acks, so the bot gets the very same requests afterwards (clicks on unapproved requests).
-            floor = measure(load, floor_url, stack.signing_secret, requests, concurrency, lambda: None)
             started = time.perf_counter()
-            bot = measure(load, stack.url, stack.signing_secret, requests, concurrency, stack.settle)
+            floor, bot = measure(load, stack, floor_url, requests, concurrency)
             check(kind, bot)
+            failed += sum(answer.failed_attempts for answer in floor + bot)
             f, b = Stats.of([r.seconds for r in floor]), Stats.of([r.seconds for r in bot])
             mode = "one at a time" if concurrency == 1 else f"{concurrency} at once"
             rows.append([
@@ -110,7 +118,7 @@ def run_state(label: str, stack: BotStack, account: Account, load: LoadGenerator
                 ratio(b.p50, f.p50), ratio(b.p99, f.p99), "ok" if b.p99 <= LIMIT * f.p99 else f"over {LIMIT}×",
             ])
             note(f"  {label}, {kind}, {mode}: bot p99 {ms(b.p99)} ms ({time.perf_counter() - started:.0f} s)")
-    return rows
+    return rows, failed
 
 
 def main() -> None:
@@ -122,6 +130,7 @@ def main() -> None:
     note(machine())
     started = time.perf_counter()
     rows: list[list[str]] = []
+    failed = 0
     with MotoServer() as moto, RemoteFakeSlack() as slack, LoadGenerator() as load, \
             tempfile.TemporaryDirectory() as tmp:
         session = moto.session()
@@ -135,7 +144,9 @@ def main() -> None:
             stack = bot_stack(workdir, session, slack.url)
             try:
                 with BareBoltFloor(stack.signing_secret, slack.url) as floor:
-                    rows += run_state(label, stack, account, load, floor.url, args.requests)
+                    state_rows, state_failed = run_state(label, stack, account, load, floor.url, args.requests)
+                rows += state_rows
+                failed += state_failed
             finally:
                 stack.close()
     print()
@@ -144,8 +155,8 @@ def main() -> None:
          "ratio p50", "ratio p99", f"p99 ≤ {LIMIT}×"],
         rows,
     ))
-    note(f"\nTimes in ms; {args.requests} timed requests per case after {WARMUP} warm-up; "
-         f"{time.perf_counter() - started:.0f} s.")
+    note(f"\nTimes in ms; {args.requests} timed requests per case after {WARMUP} warm-up, floor and bot taking "
+         f"turns burst by burst; failed connection attempts: {failed}; {time.perf_counter() - started:.0f} s.")
 
 
 if __name__ == "__main__":
