@@ -59,12 +59,22 @@ def bodies(stack: BotStack, account: Account, kind: str, count: int, tag: str) -
     makers: dict[str, Callable[[int], tuple[str, str]]] = {
         "slash command": lambda i: capture(lambda driver: driver.command(REQUESTER, "user")),
         "Approve click": lambda i: approve_click_body(
-            stack, submit_directly(stack, "user", f"ack-{tag}-{i}", account), APPROVER),
-        "view submission": lambda i: capture(lambda driver: driver.submit(
-            REQUESTER, modal, {"role_type": "user"} | answers("user", f"form-{tag}-{i}", account))),
-        "options load": lambda i: capture(lambda driver: driver.options(
-            REQUESTER, "managed_policy_arns", QUERIES[i % len(QUERIES)], view=modal,
-            answers={"account_id": account.id})),
+            stack, submit_directly(stack, "user", f"ack-{tag}-{i}", account), APPROVER
+        ),
+        "view submission": lambda i: capture(
+            lambda driver: driver.submit(
+                REQUESTER, modal, {"role_type": "user"} | answers("user", f"form-{tag}-{i}", account)
+            )
+        ),
+        "options load": lambda i: capture(
+            lambda driver: driver.options(
+                REQUESTER,
+                "managed_policy_arns",
+                QUERIES[i % len(QUERIES)],
+                view=modal,
+                answers={"account_id": account.id},
+            )
+        ),
     }
     made = [makers[kind](i) for i in range(count)]
     stack.settle()
@@ -80,8 +90,9 @@ def check(kind: str, replies: list[Answer]) -> None:
             raise RuntimeError(f"no options: {reply.body[:300]}")
 
 
-def measure(load: LoadGenerator, stack: BotStack, floor_url: str, requests: list[tuple[str, str]],
-            concurrency: int) -> tuple[list[Answer], list[Answer]]:
+def measure(
+    load: LoadGenerator, stack: BotStack, floor_url: str, requests: list[tuple[str, str]], concurrency: int
+) -> tuple[list[Answer], list[Answer]]:
     """(floor, bot) answers: each burst of ``concurrency`` requests goes to the floor, then to the bot.
 
     The floor only acks, so the bot gets the very same requests (Approve clicks on requests not yet
@@ -90,7 +101,7 @@ def measure(load: LoadGenerator, stack: BotStack, floor_url: str, requests: list
     floor: list[Answer] = []
     bot: list[Answer] = []
     for start in range(0, len(requests), concurrency):
-        burst = requests[start:start + concurrency]
+        burst = requests[start : start + concurrency]
         floor_burst = load.run(floor_url, stack.signing_secret, burst, concurrency)
         bot_burst = load.run(stack.url, stack.signing_secret, burst, concurrency)
         stack.settle()
@@ -100,8 +111,9 @@ def measure(load: LoadGenerator, stack: BotStack, floor_url: str, requests: list
     return floor, bot
 
 
-def run_state(label: str, stack: BotStack, account: Account, load: LoadGenerator, floor_url: str,
-              count: int) -> tuple[list[list[str]], int]:
+def run_state(
+    label: str, stack: BotStack, account: Account, load: LoadGenerator, floor_url: str, count: int
+) -> tuple[list[list[str]], int]:
     """The table's rows for one store, and how many connection attempts failed (there should be none)."""
     rows, failed = [], 0
     for kind in ("slash command", "Approve click", "view submission", "options load"):
@@ -113,10 +125,22 @@ def run_state(label: str, stack: BotStack, account: Account, load: LoadGenerator
             failed += sum(answer.failed_attempts for answer in floor + bot)
             f, b = Stats.of([r.seconds for r in floor]), Stats.of([r.seconds for r in bot])
             mode = "one at a time" if concurrency == 1 else f"{concurrency} at once"
-            rows.append([
-                label, kind, mode, ms(f.p50), ms(f.p95), ms(f.p99), ms(b.p50), ms(b.p95), ms(b.p99),
-                ratio(b.p50, f.p50), ratio(b.p99, f.p99), "ok" if b.p99 <= LIMIT * f.p99 else f"over {LIMIT}×",
-            ])
+            rows.append(
+                [
+                    label,
+                    kind,
+                    mode,
+                    ms(f.p50),
+                    ms(f.p95),
+                    ms(f.p99),
+                    ms(b.p50),
+                    ms(b.p95),
+                    ms(b.p99),
+                    ratio(b.p50, f.p50),
+                    ratio(b.p99, f.p99),
+                    "ok" if b.p99 <= LIMIT * f.p99 else f"over {LIMIT}×",
+                ]
+            )
             note(f"  {label}, {kind}, {mode}: bot p99 {ms(b.p99)} ms ({time.perf_counter() - started:.0f} s)")
     return rows, failed
 
@@ -131,11 +155,15 @@ def main() -> None:
     started = time.perf_counter()
     rows: list[list[str]] = []
     failed = 0
-    with MotoServer() as moto, RemoteFakeSlack() as slack, LoadGenerator() as load, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        MotoServer() as moto,
+        RemoteFakeSlack() as slack,
+        LoadGenerator() as load,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         session = moto.session()
         account = prepare_account(session)
-        for label, size in (("empty", 0), (f"{args.size:,}", args.size))[:2 if args.size else 1]:
+        for label, size in (("empty", 0), (f"{args.size:,}", args.size))[: 2 if args.size else 1]:
             workdir = Path(tmp) / f"store-{size}"
             workdir.mkdir()
             if size:
@@ -150,13 +178,29 @@ def main() -> None:
             finally:
                 stack.close()
     print()
-    print(table(
-        ["store", "request", "mode", "floor p50", "floor p95", "floor p99", "bot p50", "bot p95", "bot p99",
-         "ratio p50", "ratio p99", f"p99 ≤ {LIMIT}×"],
-        rows,
-    ))
-    note(f"\nTimes in ms; {args.requests} timed requests per case after {WARMUP} warm-up, floor and bot taking "
-         f"turns burst by burst; failed connection attempts: {failed}; {time.perf_counter() - started:.0f} s.")
+    print(
+        table(
+            [
+                "store",
+                "request",
+                "mode",
+                "floor p50",
+                "floor p95",
+                "floor p99",
+                "bot p50",
+                "bot p95",
+                "bot p99",
+                "ratio p50",
+                "ratio p99",
+                f"p99 ≤ {LIMIT}×",
+            ],
+            rows,
+        )
+    )
+    note(
+        f"\nTimes in ms; {args.requests} timed requests per case after {WARMUP} warm-up, floor and bot taking "
+        f"turns burst by burst; failed connection attempts: {failed}; {time.perf_counter() - started:.0f} s."
+    )
 
 
 if __name__ == "__main__":

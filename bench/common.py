@@ -167,7 +167,9 @@ class MotoServer:
         env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -185,7 +187,9 @@ class MotoServer:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update(
-            AWS_ENDPOINT_URL=self.url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+            AWS_ENDPOINT_URL=self.url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
             AWS_DEFAULT_REGION=REGION,
         )
         return boto3.Session(region_name=REGION)
@@ -233,10 +237,12 @@ def prepare_account(session: boto3.Session) -> Account:
     return Account(account_id, boundary["Policy"]["Arn"], saml, oidc)
 
 
-INLINE_POLICY = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::acme-assets/*"}],
-})
+INLINE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::acme-assets/*"}],
+    }
+)
 
 
 def answers(role_type: str, name: str, account: Account) -> dict[str, Any]:
@@ -247,19 +253,35 @@ def answers(role_type: str, name: str, account: Account) -> dict[str, Any]:
         case "user":
             return common | policies | {"role_name": name, "require_mfa": True}
         case "service":
-            return common | {"role_name": name, "service_principal": "ec2.amazonaws.com",
-                             "inline_policy": INLINE_POLICY}
+            return common | {
+                "role_name": name,
+                "service_principal": "ec2.amazonaws.com",
+                "inline_policy": INLINE_POLICY,
+            }
         case "service-linked":
             return common | {"aws_service_name": "autoscaling.amazonaws.com", "custom_suffix": name}
         case "saml":
             return common | policies | {"role_name": name, "provider_arn": account.saml_arn}
         case "oidc":
-            return common | {"role_name": name, "github_repo": "acme/web", "github_ref_type": "environment",
-                             "github_ref": "prod", "inline_policy": INLINE_POLICY}
+            return common | {
+                "role_name": name,
+                "github_repo": "acme/web",
+                "github_ref_type": "environment",
+                "github_ref": "prod",
+                "inline_policy": INLINE_POLICY,
+            }
         case "custom":
-            trust = {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{account.id}:root"},
-                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": f"arn:aws:iam::{account.id}:root"},
+                        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                    }
+                ],
+            }
             return common | policies | {"role_name": name, "trust_policy_document": json.dumps(trust)}
     raise ValueError(role_type)
 
@@ -312,8 +334,18 @@ class Child:
         self.stop()
 
 
-WEB_API_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.getPermalink", "views.open",
-                   "views.update", "views.publish", "conversations.open", "users.info", "usergroups.users.list")
+WEB_API_METHODS = (
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "chat.getPermalink",
+    "views.open",
+    "views.update",
+    "views.publish",
+    "conversations.open",
+    "users.info",
+    "usergroups.users.list",
+)
 
 
 def _fake_slack(conn: Connection) -> None:
@@ -404,9 +436,15 @@ def approve_click_body(stack: BotStack, request_id: str, approver: str = APPROVE
     """The signed-request body Slack sends when ``approver`` presses Approve on the request's message."""
     record = stack.runtime.store.get(request_id)
     assert record is not None
-    return capture(lambda driver: driver.click(
-        approver, "approve", request_id, message={"ts": record.message_ts, "type": "message"}, channel=record.channel
-    ))
+    return capture(
+        lambda driver: driver.click(
+            approver,
+            "approve",
+            request_id,
+            message={"ts": record.message_ts, "type": "message"},
+            channel=record.channel,
+        )
+    )
 
 
 class Recorder(SlackDriver):
@@ -416,8 +454,7 @@ class Recorder(SlackDriver):
         super().__init__("http://unused.invalid", "unused")
         self.sent: list[tuple[str, str]] = []
 
-    def post(self, body: str, content_type: str, *, timestamp: int | None = None,
-             secret: str | None = None) -> Reply:
+    def post(self, body: str, content_type: str, *, timestamp: int | None = None, secret: str | None = None) -> Reply:
         self.sent.append((body, content_type))
         return Reply(200, "")
 
@@ -584,8 +621,13 @@ def _write_lives(store: Store, account: str) -> dict[str, str]:
     seeded = Account(account, "", f"arn:aws:iam::{account}:saml-provider/Okta", "")
     findings = [{"severity": "info", "title": "Seeded", "explanation": "A seeded request.", "concerns": "role_name"}]
     lives: dict[str, str] = {}
-    for index, (life, role_type) in enumerate(zip((*(name for name, _ in LIVES), "pending"),
-                                                  ("user", "service", "saml", "oidc", "custom", "user"), strict=True)):
+    for index, (life, role_type) in enumerate(
+        zip(
+            (*(name for name, _ in LIVES), "pending"),
+            ("user", "service", "saml", "oidc", "custom", "user"),
+            strict=True,
+        )
+    ):
         request = parse_role_request(form_data(role_type, f"seeded-{role_type}", seeded))
         request_id = workflow.submit(request, REQUESTER, findings=findings, high_risk=False).id
         store.set_message(request_id, "C0APPROVALS", f"1764350000.{index:06d}")
@@ -595,8 +637,15 @@ def _write_lives(store: Store, account: str) -> dict[str, str]:
             workflow.claim_provisioning(request_id, "iam-role-bot")
             if life == "created":
                 arn = f"arn:aws:iam::{account}:role/seeded-{role_type}"
-                workflow.mark_created(request_id, {"role_arn": arn, "role_name": f"seeded-{role_type}",
-                                                   "instance_profile_arn": None, "switch_role_url": None})
+                workflow.mark_created(
+                    request_id,
+                    {
+                        "role_arn": arn,
+                        "role_name": f"seeded-{role_type}",
+                        "instance_profile_arn": None,
+                        "switch_role_url": None,
+                    },
+                )
             else:
                 workflow.mark_failed(request_id, "Seeded failure.")
         elif life == "rejected":
@@ -617,8 +666,15 @@ def seeded_requester(index: int) -> str:
     return f"U{index:07d}"
 
 
-def seed_store(path: Path, n: int, *, account: str, pending: int = 50, per_requester: int = PER_REQUESTER,
-               start: float | None = None) -> float:
+def seed_store(
+    path: Path,
+    n: int,
+    *,
+    account: str,
+    pending: int = 50,
+    per_requester: int = PER_REQUESTER,
+    start: float | None = None,
+) -> float:
     """Fill a new database at ``path`` with ``n`` requests and their histories; returns the seconds it took.
 
     Bulk seed: one request per kind of life goes through ``Workflow`` and ``Store`` (so its rows are
@@ -635,11 +691,14 @@ def seed_store(path: Path, n: int, *, account: str, pending: int = 50, per_reque
     with Store(template_path) as template_store:
         lives = _write_lives(template_store, account)
         db = connect(template_path)
-        rows = {life: db.execute("SELECT * FROM requests WHERE id = ?", [rid]).fetchone()
-                for life, rid in lives.items()}
+        rows = {
+            life: db.execute("SELECT * FROM requests WHERE id = ?", [rid]).fetchone() for life, rid in lives.items()
+        }
         request_columns = [column[0] for column in db.execute("SELECT * FROM requests LIMIT 0").description]
-        events = {life: db.execute("SELECT * FROM events WHERE request_id = ? ORDER BY id", [rid]).fetchall()
-                  for life, rid in lives.items()}
+        events = {
+            life: db.execute("SELECT * FROM events WHERE request_id = ? ORDER BY id", [rid]).fetchall()
+            for life, rid in lives.items()
+        }
         event_columns = [column[0] for column in db.execute("SELECT * FROM events LIMIT 0").description]
         db.conn.close()
     for suffix in ("", "-wal", "-shm"):
@@ -653,8 +712,10 @@ def seed_store(path: Path, n: int, *, account: str, pending: int = 50, per_reque
     cycle = [life for life, share in LIVES for _ in range(share)]
     request_rows: list[list[Any]] = []
     event_rows: list[list[Any]] = []
-    at = {name: request_columns.index(name) for name in ("seq", "id", "requester", "created_at", "updated_at",
-                                                         "message_ts")}
+    at = {
+        name: request_columns.index(name)
+        for name in ("seq", "id", "requester", "created_at", "updated_at", "message_ts")
+    }
     event_at = {name: event_columns.index(name) for name in ("id", "request_id", "at", "actor")}
     next_event = 1
     for index in range(n):

@@ -65,8 +65,10 @@ def wait_finished(stack: BotStack, request_ids: list[str], timeout: float = 120)
             stack.settle()
             return max(record.updated_at for record in records if record is not None)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{sum(r is not None and r.status in FINISHED for r in records)} of "
-                               f"{len(request_ids)} requests finished in {timeout} s")
+            raise TimeoutError(
+                f"{sum(r is not None and r.status in FINISHED for r in records)} of "
+                f"{len(request_ids)} requests finished in {timeout} s"
+            )
         time.sleep(0.01)
 
 
@@ -85,28 +87,45 @@ def audit(stack: BotStack, request_ids: list[str], calls: CreateRoleCalls) -> di
     return problems
 
 
-def distinct_approvals(stack: BotStack, load: LoadGenerator, slack: RemoteFakeSlack, account: Account,
-                       calls: CreateRoleCalls, count: int) -> list[str]:
+def distinct_approvals(
+    stack: BotStack, load: LoadGenerator, slack: RemoteFakeSlack, account: Account, calls: CreateRoleCalls, count: int
+) -> list[str]:
     """``count`` Approve clicks on as many requests, sent at once."""
     request_ids = [submit_directly(stack, "user", f"distinct-{i}", account) for i in range(count)]
     stack.settle()
-    clicks = [approve_click_body(stack, request_id, APPROVERS[i % len(APPROVERS)])
-              for i, request_id in enumerate(request_ids)]
+    clicks = [
+        approve_click_body(stack, request_id, APPROVERS[i % len(APPROVERS)]) for i, request_id in enumerate(request_ids)
+    ]
     return run_case(f"{count} approvals of distinct requests", stack, load, slack, calls, [(request_ids, clicks)])
 
 
-def click_storm(stack: BotStack, load: LoadGenerator, slack: RemoteFakeSlack, account: Account,
-                calls: CreateRoleCalls, clicks: int, rounds: int) -> list[str]:
+def click_storm(
+    stack: BotStack,
+    load: LoadGenerator,
+    slack: RemoteFakeSlack,
+    account: Account,
+    calls: CreateRoleCalls,
+    clicks: int,
+    rounds: int,
+) -> list[str]:
     """``clicks`` Approve clicks on one request at once, ``rounds`` times on fresh requests."""
     request_ids = [submit_directly(stack, "user", f"storm-{i}", account) for i in range(rounds)]
     stack.settle()
-    storms = [([request_id], [approve_click_body(stack, request_id, APPROVERS[i % len(APPROVERS)])
-                              for i in range(clicks)]) for request_id in request_ids]
+    storms = [
+        ([request_id], [approve_click_body(stack, request_id, APPROVERS[i % len(APPROVERS)]) for i in range(clicks)])
+        for request_id in request_ids
+    ]
     return run_case(f"{clicks} clicks on one request × {rounds}", stack, load, slack, calls, storms)
 
 
-def run_case(label: str, stack: BotStack, load: LoadGenerator, slack: RemoteFakeSlack, calls: CreateRoleCalls,
-             rounds: list[tuple[list[str], list[tuple[str, str]]]]) -> list[Any]:
+def run_case(
+    label: str,
+    stack: BotStack,
+    load: LoadGenerator,
+    slack: RemoteFakeSlack,
+    calls: CreateRoleCalls,
+    rounds: list[tuple[list[str], list[tuple[str, str]]]],
+) -> list[Any]:
     """Each round: send its clicks all at once, wait until its requests are done. Then audit them all."""
     acks, acked, finished, committed, failed = [], [], [], [], 0
     refusals_before = slack.count("chat.postEphemeral")
@@ -117,8 +136,12 @@ def run_case(label: str, stack: BotStack, load: LoadGenerator, slack: RemoteFake
         failed += sum(answer.failed_attempts for answer in answers)
         acked.append(max(answer.seconds for answer in answers))
         finished.append(wait_finished(stack, request_ids) - started)
-        committed += [event.at - started for request_id in request_ids
-                      for event in stack.runtime.store.events(request_id) if event.kind == "approved"]
+        committed += [
+            event.at - started
+            for request_id in request_ids
+            for event in stack.runtime.store.events(request_id)
+            if event.kind == "approved"
+        ]
     refusals = slack.count("chat.postEphemeral") - refusals_before
     all_ids = [request_id for request_ids, _ in rounds for request_id in request_ids]
     clicked = sum(len(clicks) for _, clicks in rounds)
@@ -126,10 +149,20 @@ def run_case(label: str, stack: BotStack, load: LoadGenerator, slack: RemoteFake
     names = [record.role_name for record in map(stack.runtime.store.get, all_ids) if record is not None]
     ack = Stats.of(acks)
     return [
-        label, clicked, failed, ms(ack.p50), ms(ack.p99), ms(max(acks)), ms(Stats.of(acked).p50),
-        ms(Stats.of(committed).p50), ms(Stats.of(committed).p99), ms(Stats.of(finished).p50),
-        f"{len(all_ids) / sum(finished):.1f}", sum(calls.names[name] for name in names),
-        problems["duplicate executions"], f"{refusals} / {clicked - len(all_ids)}",
+        label,
+        clicked,
+        failed,
+        ms(ack.p50),
+        ms(ack.p99),
+        ms(max(acks)),
+        ms(Stats.of(acked).p50),
+        ms(Stats.of(committed).p50),
+        ms(Stats.of(committed).p99),
+        ms(Stats.of(finished).p50),
+        f"{len(all_ids) / sum(finished):.1f}",
+        sum(calls.names[name] for name in names),
+        problems["duplicate executions"],
+        f"{refusals} / {clicked - len(all_ids)}",
         ", ".join(f"{name}: {n}" for name, n in problems.items() if n and name != "duplicate executions") or "none",
     ]
 
@@ -143,8 +176,12 @@ def main() -> None:
     heading("Contention: concurrent Approve clicks over HTTP, moto server as AWS")
     note(machine())
     started = time.perf_counter()
-    with MotoServer() as moto, RemoteFakeSlack() as slack, LoadGenerator() as load, \
-            tempfile.TemporaryDirectory() as workdir:
+    with (
+        MotoServer() as moto,
+        RemoteFakeSlack() as slack,
+        LoadGenerator() as load,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
         session = moto.session()
         account = prepare_account(session)
         calls = CreateRoleCalls(session)
@@ -157,16 +194,34 @@ def main() -> None:
         finally:
             stack.close()
     print()
-    print(table(
-        ["case", "clicks", "connections reset", "ack p50", "ack p99", "ack max", "all acked", "approved p50",
-         "approved p99", "all created", "roles/s", "CreateRole calls", "duplicate executions", "refusals sent / due",
-         "other problems"],
-        rows,
-    ))
-    note(f"\nTimes in ms from the moment a round's clicks were sent together (a reset connection is tried again, "
-         f"the time counts from the first attempt); 'approved': until the approval was committed; 'all acked', "
-         f"'all created': median over rounds; roles/s = requests created per second of rounds; "
-         f"{time.perf_counter() - started:.0f} s.")
+    print(
+        table(
+            [
+                "case",
+                "clicks",
+                "connections reset",
+                "ack p50",
+                "ack p99",
+                "ack max",
+                "all acked",
+                "approved p50",
+                "approved p99",
+                "all created",
+                "roles/s",
+                "CreateRole calls",
+                "duplicate executions",
+                "refusals sent / due",
+                "other problems",
+            ],
+            rows,
+        )
+    )
+    note(
+        f"\nTimes in ms from the moment a round's clicks were sent together (a reset connection is tried again, "
+        f"the time counts from the first attempt); 'approved': until the approval was committed; 'all acked', "
+        f"'all created': median over rounds; roles/s = requests created per second of rounds; "
+        f"{time.perf_counter() - started:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -124,8 +124,9 @@ def role_name_of(role_type: str, name: str) -> str:
     return f"AWSServiceRoleForAutoScaling_{name}" if role_type == "service-linked" else name
 
 
-def through_bot(stack: BotStack, probe: Probe, role_type: str, name: str, account: Account,
-                recorder: CallRecorder) -> tuple[dict[str, float], list[Call]]:
+def through_bot(
+    stack: BotStack, probe: Probe, role_type: str, name: str, account: Account, recorder: CallRecorder
+) -> tuple[dict[str, float], list[Call]]:
     """One Approve → created through the bot: its phases in seconds, and the IAM calls it made."""
     request_id = submit_directly(stack, role_type, name, account)
     stack.settle()
@@ -142,8 +143,11 @@ def through_bot(stack: BotStack, probe: Probe, role_type: str, name: str, accoun
     settled = time.perf_counter()
     marks = probe.marks[request_id]
     phases = {
-        "total": marks["created"] - start, "ack": acked - start, "before": marks["aws_start"] - start,
-        "aws": marks["aws_end"] - marks["aws_start"], "after": marks["created"] - marks["aws_end"],
+        "total": marks["created"] - start,
+        "ack": acked - start,
+        "before": marks["aws_start"] - start,
+        "aws": marks["aws_end"] - marks["aws_start"],
+        "after": marks["created"] - marks["aws_end"],
         "settled": settled - start,
     }
     return phases, recorder.take()
@@ -199,12 +203,23 @@ def run(iterations: int, role_types: list[str], slack_latency: float) -> list[li
                 def p50(key: str, runs: list[dict[str, float]] = bot_runs) -> str:
                     return ms(Stats.of([run[key] for run in runs]).p50)
 
-                rows.append([
-                    role_type, f"{len(calls)} / {len(plan)}", ms(floor.p50), ms(theirs.p50), ms(bot.p50),
-                    ms(bot.p95), ratio(bot.p50, floor.p50), ratio(bot.p50, theirs.p50),
-                    p50("before"), p50("aws"), p50("after"), p50("settled"),
-                    "ok" if bot.p50 <= LIMIT * floor.p50 else f"over {LIMIT}×",
-                ])
+                rows.append(
+                    [
+                        role_type,
+                        f"{len(calls)} / {len(plan)}",
+                        ms(floor.p50),
+                        ms(theirs.p50),
+                        ms(bot.p50),
+                        ms(bot.p95),
+                        ratio(bot.p50, floor.p50),
+                        ratio(bot.p50, theirs.p50),
+                        p50("before"),
+                        p50("aws"),
+                        p50("after"),
+                        p50("settled"),
+                        "ok" if bot.p50 <= LIMIT * floor.p50 else f"over {LIMIT}×",
+                    ]
+                )
                 note(f"  {role_type}: bot p50 {ms(bot.p50)} ms, raw plan {ms(floor.p50)} ms")
         finally:
             stack.close()
@@ -215,8 +230,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=25, help="timed iterations per role type")
     parser.add_argument("--role-types", nargs="+", choices=ROLE_TYPES, default=list(ROLE_TYPES))
-    parser.add_argument("--slack-latency", type=float, default=0.0, metavar="MS",
-                        help="make every Slack Web API call take this long, as Slack's do (default: 0)")
+    parser.add_argument(
+        "--slack-latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="make every Slack Web API call take this long, as Slack's do (default: 0)",
+    )
     args = parser.parse_args()
     heading("Provisioning: Approve → role created (moto server over HTTP), vs the raw plan")
     note(machine())
@@ -225,14 +245,31 @@ def main() -> None:
     started = time.perf_counter()
     rows = run(args.iterations, args.role_types, args.slack_latency / 1000)
     print()
-    print(table(
-        ["role type", "IAM calls bot / plan", "raw plan p50", "bot's calls p50", "bot p50", "bot p95",
-         "bot ÷ plan", "bot ÷ its calls", "before AWS", "executor", "after AWS", "all said", f"≤ {LIMIT}× plan"],
-        rows,
-    ))
-    note(f"\nTimes in ms (medians unless marked); the last four columns break the bot's time down from the click "
-         f"('all said': every Slack message sent too). {args.iterations} iterations per role type after {WARMUP} "
-         f"warm-up; {time.perf_counter() - started:.0f} s.")
+    print(
+        table(
+            [
+                "role type",
+                "IAM calls bot / plan",
+                "raw plan p50",
+                "bot's calls p50",
+                "bot p50",
+                "bot p95",
+                "bot ÷ plan",
+                "bot ÷ its calls",
+                "before AWS",
+                "executor",
+                "after AWS",
+                "all said",
+                f"≤ {LIMIT}× plan",
+            ],
+            rows,
+        )
+    )
+    note(
+        f"\nTimes in ms (medians unless marked); the last four columns break the bot's time down from the click "
+        f"('all said': every Slack message sent too). {args.iterations} iterations per role type after {WARMUP} "
+        f"warm-up; {time.perf_counter() - started:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def writes(store: Store, workflow: Workflow, calls: int) -> dict[str, Callable[[
     return {
         "submit": lambda: workflow.submit(request, REQUESTER, findings=[], high_risk=False),
         "approve (vote + transition)": lambda: workflow.approve(next(to_approve), APPROVER),
-        "transition": lambda: store.transition(next(to_move), expected=Status.SUBMITTED, new=Status.CANCELLED,
-                                               actor=REQUESTER, kind="cancelled"),
+        "transition": lambda: store.transition(
+            next(to_move), expected=Status.SUBMITTED, new=Status.CANCELLED, actor=REQUESTER, kind="cancelled"
+        ),
     }
 
 
@@ -103,8 +104,10 @@ def main() -> None:
             store = stores.enter_context(Store(path))
             setups.append((size, store, Workflow(store, Config(settings, Policy()))))
         # The sizes take turns, a few rounds each, so a slower moment of the machine hits them all alike.
-        for make in (lambda size, store, workflow: reads(store, workflow, size),
-                     lambda size, store, workflow: writes(store, workflow, args.calls)):
+        for make in (
+            lambda size, store, workflow: reads(store, workflow, size),
+            lambda size, store, workflow: writes(store, workflow, args.calls),
+        ):
             operations = {size: make(size, store, workflow) for size, store, workflow in setups}
             for name in operations[args.sizes[0]]:
                 for _ in range(ROUNDS):
@@ -115,15 +118,30 @@ def main() -> None:
     rows = []
     for name, stats in results.items():
         growth = stats[-1].p50 / stats[0].p50
-        rows.append([
-            name, *(f"{ms(s.p50)} / {ms(s.p99)}" for s in stats), f"{growth:.2f}×",
-            "flat" if growth <= GROWTH_LIMIT else "GROWS",
-        ])
+        rows.append(
+            [
+                name,
+                *(f"{ms(s.p50)} / {ms(s.p99)}" for s in stats),
+                f"{growth:.2f}×",
+                "flat" if growth <= GROWTH_LIMIT else "GROWS",
+            ]
+        )
     print()
-    print(table(["operation", *(f"{size:,}: p50 / p99" for size in args.sizes),
-                 f"p50 {args.sizes[-1]:,} vs {args.sizes[0]:,}", "verdict"], rows))
-    note(f"\nTimes in ms; {args.calls} calls per operation and size, in {ROUNDS} rounds taking turns with the other "
-         f"sizes; 50 requests await approval at every size; {time.perf_counter() - started:.0f} s.")
+    print(
+        table(
+            [
+                "operation",
+                *(f"{size:,}: p50 / p99" for size in args.sizes),
+                f"p50 {args.sizes[-1]:,} vs {args.sizes[0]:,}",
+                "verdict",
+            ],
+            rows,
+        )
+    )
+    note(
+        f"\nTimes in ms; {args.calls} calls per operation and size, in {ROUNDS} rounds taking turns with the other "
+        f"sizes; 50 requests await approval at every size; {time.perf_counter() - started:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.review import IDENTITY_POLICY, TRUST_POLICY
 
 log = logging.getLogger(__name__)
-MISSING_CODES = {"404", "501", "NotImplemented", "UnknownOperationException", "AccessDeniedException",
-                 "UnrecognizedClientException", "InvalidAction"}
+MISSING_CODES = {
+    "404",
+    "501",
+    "NotImplemented",
+    "UnknownOperationException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidAction",
+}
 PAUSE_SECONDS = 300.0
 CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=1.0)
 """One attempt with short timeouts: a review waits at most ~1.5 s for Access Analyzer, then it steps aside."""

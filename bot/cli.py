@@ -24,9 +24,15 @@ def serve(sandbox: bool) -> None:
     config = load_config()
     settings = config.settings
     logging.getLogger().setLevel(settings.log_level)
-    missing = [name for name, value in (("SLACK_BOT_TOKEN", settings.slack_bot_token),
-                                        ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
-                                        ("APPROVAL_CHANNEL_ID", settings.approval_channel_id)) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+            ("APPROVAL_CHANNEL_ID", settings.approval_channel_id),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigError("missing settings: " + ", ".join(missing) + " (see .env.example)")
     aws_session = None
@@ -54,6 +60,7 @@ def serve(sandbox: bool) -> None:
 
 def start_housekeeping(task: Callable[[], None]) -> None:
     """Run ``task`` every few minutes in the background (reminders and expiry)."""
+
     def loop() -> None:
         while not stop.wait(HOUSEKEEPING_SECONDS):
             try:
@@ -71,8 +78,10 @@ def list_requests(status: str | None, limit: int) -> None:
     store = Store(load_config().settings.database_path)
     records = store.by_status(status, limit=limit) if status else store.recent(limit=limit)
     for r in records:
-        print(f"{r.id:8} {r.status:12} {r.role_type:14} {r.account_id} {r.role_name:40} {r.requester:12} "
-              f"{stamp(r.created_at)}")
+        print(
+            f"{r.id:8} {r.status:12} {r.role_type:14} {r.account_id} {r.role_name:40} {r.requester:12} "
+            f"{stamp(r.created_at)}"
+        )
     if not records:
         print("no requests")
 
@@ -107,8 +116,9 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     serve_cmd.add_argument("--sandbox", action="store_true", help="create roles in an in-memory AWS (moto)")
     commands.add_parser("demo", help="walk through requests against an embedded sandbox (no Slack, no AWS)")
-    requests = commands.add_parser("requests", help="inspect stored requests").add_subparsers(dest="action",
-                                                                                               required=True)
+    requests = commands.add_parser("requests", help="inspect stored requests").add_subparsers(
+        dest="action", required=True
+    )
     listing = requests.add_parser("list", help="recent requests")
     listing.add_argument("--status", help="only requests in this status")
     listing.add_argument("--limit", type=int, default=50)

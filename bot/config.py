@@ -83,7 +83,6 @@ class Account(BaseModel):
         return value
 
 
-
 class Approvals(BaseModel):
     """Who approves, how many for high-risk requests, and when pending requests expire."""
 

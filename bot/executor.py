@@ -186,8 +186,7 @@ def explain(error: Exception, *, doing: str, account_id: str, request: RoleReque
         )
     if code in THROTTLING_CODES:
         return (
-            f"AWS kept throttling the bot when it tried to {doing} (attempts: {attempts}); "
-            "try again in a few minutes."
+            f"AWS kept throttling the bot when it tried to {doing} (attempts: {attempts}); try again in a few minutes."
         )
     if code == "ConcurrentModification":
         return f"Something else was changing IAM at the same time when the bot tried to {doing}; try again."

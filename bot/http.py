@@ -51,8 +51,9 @@ class SlackWsgi:
     @staticmethod
     def respond(start_response: "StartResponse", status: int, headers: dict[str, list[str]], body: str) -> list[bytes]:
         data = body.encode()
-        flat = [(name, value) for name, values in headers.items() for value in values
-                if name.lower() != "content-length"]
+        flat = [
+            (name, value) for name, values in headers.items() for value in values if name.lower() != "content-length"
+        ]
         start_response(f"{status} {'OK' if status < 400 else 'Error'}", [*flat, ("Content-Length", str(len(data)))])
         return [data]
 

@@ -187,8 +187,9 @@ class Notifier:
         hours = ((now or time.time()) - record.created_at) / 3600
         self.thread(record, messages.reminder_reply(self.card(record), hours))
 
-    def publish_home(self, user_id: str, *, mine: list[RequestRecord], awaiting: list[RequestRecord],
-                     is_approver: bool) -> None:
+    def publish_home(
+        self, user_id: str, *, mine: list[RequestRecord], awaiting: list[RequestRecord], is_approver: bool
+    ) -> None:
         view = home.home_view(
             user_id=user_id,
             my_requests=[self.card(r) for r in mine],

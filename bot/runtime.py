@@ -39,8 +39,12 @@ class Runtime:
 
 
 def build_runtime(
-    config: Config, *, client: WebClient | None = None, aws_session: boto3.Session | None = None,
-    sandbox: bool = False, listener_executor: ThreadExecutor | None = None,
+    config: Config,
+    *,
+    client: WebClient | None = None,
+    aws_session: boto3.Session | None = None,
+    sandbox: bool = False,
+    listener_executor: ThreadExecutor | None = None,
 ) -> Runtime:
     """Build the bot; ``client``, ``aws_session`` and ``listener_executor`` replace the defaults."""
     settings = config.settings
@@ -51,9 +55,7 @@ def build_runtime(
         config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
     )
     catalog = PolicyCatalog(sessions)
-    notifier = Notifier(
-        client, store=store, config=config, approvers_for=workflow.approvers_for, sandbox=sandbox
-    )
+    notifier = Notifier(client, store=store, config=config, approvers_for=workflow.approvers_for, sandbox=sandbox)
     bot = RoleBot(
         config=config,
         store=store,
@@ -62,7 +64,9 @@ def build_runtime(
         notifier=notifier,
         catalog=catalog,
         home_account_id=sessions.home_account_id,
-        validate_policy=None if sandbox else AccessAnalyzer(
+        validate_policy=None
+        if sandbox
+        else AccessAnalyzer(
             sessions.session_for(sessions.home_account_id, session_name="iam-role-bot-review"),
             region=settings.aws_region,
         ),

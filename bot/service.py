@@ -81,8 +81,7 @@ class RoleBot:
         """
         curated = SERVICE_LINKED_ROLE_NAMES.items() if linked else SERVICE_PRINCIPALS
         words = query.lower().split()
-        matches = [(f"{label} ({p})", p) for p, label in curated
-                   if all(w in f"{p} {label}".lower() for w in words)]
+        matches = [(f"{label} ({p})", p) for p, label in curated if all(w in f"{p} {label}".lower() for w in words)]
         typed = query.strip().lower()
         if typed.endswith(".amazonaws.com") and typed not in {p for _, p in matches}:
             matches.insert(0, (typed, typed))
@@ -113,8 +112,9 @@ class RoleBot:
             for finding in findings:
                 if finding.severity == Severity.HIGH:
                     refusals[finding.concerns] = f"{refusals.get(finding.concerns, '')} {finding.title}.".strip()
-            raise RequestInvalid({field: f"{text} Your organisation does not allow this."
-                                  for field, text in refusals.items()})
+            raise RequestInvalid(
+                {field: f"{text} Your organisation does not allow this." for field, text in refusals.items()}
+            )
         return request, findings
 
     def submit(self, data: dict[str, Any], requester: str) -> RequestRecord:
@@ -141,8 +141,10 @@ class RoleBot:
         record = self.store.get(request_id)
         if record is None or (user != record.requester and user not in self.workflow.approvers_for(record)):
             return messages.refusal(f"No request {request_id} of yours (or awaiting you) was found.")
-        events = [(e.at, e.actor, e.kind, str(e.details.get("reason") or e.details.get("error") or ""))
-                  for e in self.store.events(request_id)]
+        events = [
+            (e.at, e.actor, e.kind, str(e.details.get("reason") or e.details.get("error") or ""))
+            for e in self.store.events(request_id)
+        ]
         return messages.request_status(self.notifier.card(record), events)
 
     def publish_home(self, user: str) -> None:

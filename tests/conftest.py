@@ -48,8 +48,9 @@ def empty_account(iam: Any) -> None:
     """Remove what earlier tests made (faster than resetting moto, which reloads ~1,500 policies)."""
     for profile in iam.list_instance_profiles()["InstanceProfiles"]:
         for role in profile["Roles"]:
-            iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"],
-                                                  RoleName=role["RoleName"])
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName=role["RoleName"]
+            )
         iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
     for role in iam.list_roles()["Roles"]:
         name = role["RoleName"]
@@ -73,8 +74,9 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     session = boto3.Session(region_name="us-east-1")
     iam = session.client("iam")
     empty_account(iam)
-    iam.create_open_id_connect_provider(Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"],
-                                        ThumbprintList=["a" * 40])
+    iam.create_open_id_connect_provider(
+        Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
+    )
     iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
     return session
 

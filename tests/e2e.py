@@ -62,11 +62,15 @@ def call_problems(call: Call) -> list[str]:
 
 def limit_problems(stack: BotStack) -> list[str]:
     """Every problem of everything the stack's bot sent to Slack, each named by where it was sent."""
-    problems = [f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: {problem}"
-                for call in stack.slack.calls() for problem in call_problems(call)]
+    problems = [
+        f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: {problem}"
+        for call in stack.slack.calls()
+        for problem in call_problems(call)
+    ]
     replies = getattr(stack.driver, "replies", [])
-    problems += [f"HTTP answer {reply.body[:80]!r}: {problem}"
-                 for reply in replies for problem in reply_problems(reply)]
+    problems += [
+        f"HTTP answer {reply.body[:80]!r}: {problem}" for reply in replies for problem in reply_problems(reply)
+    ]
     return problems
 
 
@@ -101,8 +105,9 @@ def click(stack: BotStack, user: str, action: str, request_id: str) -> None:
     """Press a button of the request's approval message, as ``user``."""
     record = stack.runtime.store.get(request_id)
     assert record is not None and record.message_ts, "the request was never posted for approval"
-    reply = stack.driver.click(user, action, request_id, message={"ts": record.message_ts, "type": "message"},
-                               channel=record.channel)
+    reply = stack.driver.click(
+        user, action, request_id, message={"ts": record.message_ts, "type": "message"}, channel=record.channel
+    )
     assert reply.status == 200, reply.body
     stack.settle()
 
@@ -128,8 +133,13 @@ def ephemerals(stack: BotStack, user: str) -> list[Call]:
 
 def buttons_of(call: Call) -> dict[str, dict[str, Any]]:
     """A message's buttons by action_id."""
-    return {e["action_id"]: e for b in call.params.get("blocks", []) if b["type"] == "actions"
-            for e in b["elements"] if e.get("type") == "button"}
+    return {
+        e["action_id"]: e
+        for b in call.params.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("type") == "button"
+    }
 
 
 def press(stack: BotStack, user: str, call: Call, action: str) -> None:
@@ -137,8 +147,12 @@ def press(stack: BotStack, user: str, call: Call, action: str) -> None:
     button = buttons_of(call)[action]
     channel = call.params["channel"]
     channel = f"D{channel}" if channel.startswith(("U", "W")) else channel
-    message = {"type": "message", "ts": "1764350000.999999", "text": call.params.get("text", ""),
-               "blocks": call.params.get("blocks", [])}
+    message = {
+        "type": "message",
+        "ts": "1764350000.999999",
+        "text": call.params.get("text", ""),
+        "blocks": call.params.get("blocks", []),
+    }
     if call.params.get("thread_ts"):
         message["thread_ts"] = call.params["thread_ts"]
     reply = stack.driver.click(user, action, button["value"], message=message, channel=channel)

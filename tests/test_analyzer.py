@@ -36,8 +36,13 @@ def answering(session: boto3.Session, findings: list[dict[str, Any]], sent: list
 def test_trust_policies_are_validated_as_assume_role_documents() -> None:
     session = boto3.Session(region_name="us-east-1")
     sent: list[dict[str, Any]] = []
-    finding = {"findingType": "SECURITY_WARNING", "issueCode": "X", "findingDetails": "d", "learnMoreLink": "l",
-               "locations": []}
+    finding = {
+        "findingType": "SECURITY_WARNING",
+        "issueCode": "X",
+        "findingDetails": "d",
+        "learnMoreLink": "l",
+        "locations": [],
+    }
     answering(session, [finding], sent)
     analyzer = AccessAnalyzer(session, region="us-east-1")
     assert analyzer(DOCUMENT, TRUST_POLICY) == [finding]

@@ -125,9 +125,7 @@ def test_prefix_matches_come_first_then_shorter_names(warm_catalog: PolicyCatalo
 
 def test_customer_managed_policies_are_labelled_and_point_to_the_account(warm_catalog: PolicyCatalog) -> None:
     results = dict(warm_catalog.search(HOME, "team-lambda"))
-    assert results == {
-        "team-lambda-executor (customer managed)": f"arn:aws:iam::{HOME}:policy/team-lambda-executor"
-    }
+    assert results == {"team-lambda-executor (customer managed)": f"arn:aws:iam::{HOME}:policy/team-lambda-executor"}
 
 
 def test_limit_and_label_length(warm_catalog: PolicyCatalog) -> None:

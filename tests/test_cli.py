@@ -33,8 +33,15 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setenv("DATABASE_PATH", str(path))
     monkeypatch.chdir(tmp_path)
     store = Store(path)
-    request = parse_role_request({"role_type": "service", "account_id": "123456789012", "role_name": "etl",
-                                  "service_principal": "glue.amazonaws.com", "justification": "Nightly ETL."})
+    request = parse_role_request(
+        {
+            "role_type": "service",
+            "account_id": "123456789012",
+            "role_name": "etl",
+            "service_principal": "glue.amazonaws.com",
+            "justification": "Nightly ETL.",
+        }
+    )
     store.create_request(request, "U0ALICE")
     return store
 
@@ -51,8 +58,9 @@ def test_requests_list_and_show(database: Store, capsys: pytest.CaptureFixture[s
 
 def test_serve_without_slack_settings_names_what_is_missing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "APPROVAL_"))}
-    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN" in result.stderr and "SLACK_SIGNING_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
@@ -60,10 +68,16 @@ def test_serve_without_slack_settings_names_what_is_missing(tmp_path: Path) -> N
 
 def test_bad_policy_file_stops_start_up_with_the_setting_named(tmp_path: Path) -> None:
     (tmp_path / "policy.toml").write_text('[approvals]\nhigh_risk_approvals = "two"\n')
-    env = {**os.environ, "POLICY_FILE": str(tmp_path / "policy.toml"), "SLACK_BOT_TOKEN": TOKEN,
-           "SLACK_SIGNING_SECRET": SECRET, "APPROVAL_CHANNEL_ID": "C1"}
-    result = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = {
+        **os.environ,
+        "POLICY_FILE": str(tmp_path / "policy.toml"),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "APPROVAL_CHANNEL_ID": "C1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "approvals.high_risk_approvals" in result.stderr and "Traceback" not in result.stderr
 
@@ -73,12 +87,26 @@ def served(tmp_path: Path) -> Iterator[tuple[SlackDriver, FakeSlack, subprocess.
     """``iam-role-bot serve --sandbox`` in its own process, configured only through the environment."""
     port = free_port()
     with FakeSlack() as slack:
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.url,
-               "APPROVAL_CHANNEL_ID": "C0APPROVALS", "APPROVER_IDS": "U0BOB", "DATABASE_PATH": str(tmp_path / "b.db"),
-               "PORT": str(port), "LOG_LEVEL": "DEBUG"}
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "APPROVAL_CHANNEL_ID": "C0APPROVALS",
+            "APPROVER_IDS": "U0BOB",
+            "DATABASE_PATH": str(tmp_path / "b.db"),
+            "PORT": str(port),
+            "LOG_LEVEL": "DEBUG",
+        }
         log = tmp_path / "bot.log"
-        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--sandbox"], cwd=tmp_path, env=env,
-                                   stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--sandbox"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -60,7 +60,7 @@ def test_per_account_approvers_replace_the_global_ones(monkeypatch: pytest.Monke
     [
         ("[approvals]\nhigh_risk_approvals = 0\n", "approvals.high_risk_approvals"),
         ('[[accounts]]\nid = "12"\nname = "x"\n', "accounts.0.id"),
-        ('[guardrails]\nmax_session_duration = 60\n', "guardrails.max_session_duration"),
+        ("[guardrails]\nmax_session_duration = 60\n", "guardrails.max_session_duration"),
         ("[limits]\nmanaged_policies_per_role = 20\nbogus = 1\n", "limits"),
         ("[nonsense]\n", "nonsense"),
         ("not toml [", "not valid TOML"),

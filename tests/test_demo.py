@@ -19,8 +19,12 @@ def transcript() -> str:
 
 def test_demo_creates_the_approved_roles_and_reports_them_from_aws(transcript: str) -> None:
     report = transcript.split("Roles in the sandbox AWS account, as AWS reports them:")[1]
-    for role in ("role/orders-api-ec2", "role/web-deploy", "role/support-readonly",
-                 "AWSServiceRoleForAutoScaling_orders"):
+    for role in (
+        "role/orders-api-ec2",
+        "role/web-deploy",
+        "role/support-readonly",
+        "AWSServiceRoleForAutoScaling_orders",
+    ):
         assert role in report
     assert "alice-admin" not in report and "any-repo" not in report
     assert "Demo finished" in transcript

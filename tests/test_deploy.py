@@ -66,9 +66,7 @@ Resources:
 
 def serious(matches: list[Match]) -> list[str]:
     """Errors and warnings (informational findings are ignored), as readable lines."""
-    return [
-        f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches if m.rule.id[0] in "EW"
-    ]
+    return [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches if m.rule.id[0] in "EW"]
 
 
 def statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -160,9 +158,7 @@ def test_lint_harness_reports_a_broken_template() -> None:
 
 
 @pytest.mark.parametrize(("name", "role"), BOT_ROLES)
-def test_no_wildcard_actions_allowed(
-    templates: Templates, name: str, role: str
-) -> None:
+def test_no_wildcard_actions_allowed(templates: Templates, name: str, role: str) -> None:
     for stmt in role_statements(templates[name], role):
         if stmt["Effect"] == "Allow":
             assert "NotAction" not in stmt
@@ -170,18 +166,14 @@ def test_no_wildcard_actions_allowed(
 
 
 @pytest.mark.parametrize(("name", "role"), BOT_ROLES)
-def test_only_read_only_actions_on_every_resource(
-    templates: Templates, name: str, role: str
-) -> None:
+def test_only_read_only_actions_on_every_resource(templates: Templates, name: str, role: str) -> None:
     for stmt in role_statements(templates[name], role):
         if stmt["Effect"] == "Allow" and stmt["Resource"] == "*":
             assert set(actions(stmt)) <= READ_ONLY, stmt.get("Sid")
 
 
 @pytest.mark.parametrize(("name", "role"), BOT_ROLES)
-def test_role_writes_need_the_boundary_and_the_path(
-    templates: Templates, name: str, role: str
-) -> None:
+def test_role_writes_need_the_boundary_and_the_path(templates: Templates, name: str, role: str) -> None:
     stmts = role_statements(templates[name], role)
     for action in BOUNDARY_GATED:
         granting = allows(stmts, action)
@@ -194,9 +186,7 @@ def test_role_writes_need_the_boundary_and_the_path(
 
 
 @pytest.mark.parametrize(("name", "role"), BOT_ROLES)
-def test_pass_role_only_to_ec2_under_the_path(
-    templates: Templates, name: str, role: str
-) -> None:
+def test_pass_role_only_to_ec2_under_the_path(templates: Templates, name: str, role: str) -> None:
     granting = allows(role_statements(templates[name], role), "iam:PassRole")
     assert granting
     for stmt in granting:
@@ -205,9 +195,7 @@ def test_pass_role_only_to_ec2_under_the_path(
 
 
 @pytest.mark.parametrize(("name", "role"), BOT_ROLES)
-def test_service_linked_roles_only_for_listed_services(
-    templates: Templates, name: str, role: str
-) -> None:
+def test_service_linked_roles_only_for_listed_services(templates: Templates, name: str, role: str) -> None:
     granting = allows(role_statements(templates[name], role), "iam:CreateServiceLinkedRole")
     assert granting
     for stmt in granting:
@@ -303,9 +291,7 @@ def test_boundary_denies_escalation(templates: Templates) -> None:
 
 
 def test_boundary_is_the_same_in_every_account(templates: Templates) -> None:
-    assert boundary_document(templates["executor-role.yml"]) == boundary_document(
-        templates["permissions-boundary.yml"]
-    )
+    assert boundary_document(templates["executor-role.yml"]) == boundary_document(templates["permissions-boundary.yml"])
     outputs = templates["permissions-boundary.yml"]["Outputs"]
     assert outputs["PermissionsBoundaryArn"]["Value"] == {"Ref": "PermissionsBoundary"}
 

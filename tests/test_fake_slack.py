@@ -49,9 +49,7 @@ def test_auth_test_identifies_the_bot(client: WebClient, fake: FakeSlack) -> Non
     assert fake.last("auth.test").token == TOKEN
 
 
-def test_post_message_records_blocks_as_data_and_returns_distinct_ts(
-    client: WebClient, fake: FakeSlack
-) -> None:
+def test_post_message_records_blocks_as_data_and_returns_distinct_ts(client: WebClient, fake: FakeSlack) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}}]
     first = client.chat_postMessage(channel="C1", text="hello", blocks=blocks)
     second = client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
@@ -143,9 +141,7 @@ def test_rate_limit_without_retry_handler_surfaces(client: WebClient, fake: Fake
     assert caught.value.response["error"] == "ratelimited"
 
 
-def test_error_injection_surfaces_as_slack_api_error_once(
-    client: WebClient, fake: FakeSlack
-) -> None:
+def test_error_injection_surfaces_as_slack_api_error_once(client: WebClient, fake: FakeSlack) -> None:
     fake.fail_next("views.open", error="expired_trigger_id")
     with pytest.raises(SlackApiError) as caught:
         client.views_open(trigger_id="1.2", view={"type": "modal", "blocks": []})
@@ -160,12 +156,8 @@ def test_last_without_calls_names_what_was_seen(client: WebClient, fake: FakeSla
         fake.last("chat.update")
 
 
-def test_wait_for_sees_a_call_made_later_from_another_thread(
-    client: WebClient, fake: FakeSlack
-) -> None:
-    timer = threading.Timer(
-        0.05, client.chat_update, kwargs={"channel": "C1", "ts": "1.2", "text": "Approved"}
-    )
+def test_wait_for_sees_a_call_made_later_from_another_thread(client: WebClient, fake: FakeSlack) -> None:
+    timer = threading.Timer(0.05, client.chat_update, kwargs={"channel": "C1", "ts": "1.2", "text": "Approved"})
     timer.start()
     call = fake.wait_for("chat.update", lambda c: c.params["text"] == "Approved", timeout=2)
     timer.join()

@@ -40,7 +40,7 @@ def approve_and_check(stack: BotStack, aws: boto3.Session, request_id: str) -> d
     """Approve as the approver; the role exists, the thread and the requester's DMs say so."""
     click(stack, APPROVER, "approve", request_id)
     record = stack.runtime.store.get(request_id)
-    assert record is not None and record.status == "created", (record and (record.status, record.error))
+    assert record is not None and record.status == "created", record and (record.status, record.error)
     role_arn = record.result["role_arn"]
     role_name = role_arn.rsplit("/", 1)[-1]
     role = aws.client("iam").get_role(RoleName=role_name)["Role"]
@@ -63,11 +63,19 @@ def test_user_role_end_to_end_with_type_switch(stack: BotStack, aws: boto3.Sessi
     blocks = {b["block_id"] for b in updated["view"]["blocks"]}
     assert {"role_name", "trusted_account_ids", "require_mfa"} <= blocks
 
-    errors = submit(stack, REQUESTER, updated["view"], {
-        "role_type": "user", "account_id": account(aws), "role_name": "support-readonly",
-        "require_mfa": True, "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-        "justification": "Support investigates incidents.",
-    })
+    errors = submit(
+        stack,
+        REQUESTER,
+        updated["view"],
+        {
+            "role_type": "user",
+            "account_id": account(aws),
+            "role_name": "support-readonly",
+            "require_mfa": True,
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "justification": "Support investigates incidents.",
+        },
+    )
     assert errors is None
     request_id = stack.runtime.store.for_requester(REQUESTER, limit=1)[0].id
     approval = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL).params
@@ -83,8 +91,9 @@ def test_user_role_end_to_end_with_type_switch(stack: BotStack, aws: boto3.Sessi
 
 
 def test_service_role_for_ec2_gets_an_instance_profile(stack: BotStack, aws: boto3.Session) -> None:
-    request_id = request_role(stack, "service", {"role_name": "orders-ec2", "service_principal": "ec2.amazonaws.com",
-                                                 "inline_policy": POLICY})
+    request_id = request_role(
+        stack, "service", {"role_name": "orders-ec2", "service_principal": "ec2.amazonaws.com", "inline_policy": POLICY}
+    )
     approve_and_check(stack, aws, request_id)
     profile = aws.client("iam").get_instance_profile(InstanceProfileName="orders-ec2")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == ["orders-ec2"]
@@ -92,8 +101,9 @@ def test_service_role_for_ec2_gets_an_instance_profile(stack: BotStack, aws: bot
 
 
 def test_service_linked_role(stack: BotStack, aws: boto3.Session) -> None:
-    request_id = request_role(stack, "service-linked", {"aws_service_name": "autoscaling.amazonaws.com",
-                                                        "custom_suffix": "orders"})
+    request_id = request_role(
+        stack, "service-linked", {"aws_service_name": "autoscaling.amazonaws.com", "custom_suffix": "orders"}
+    )
     role = approve_and_check(stack, aws, request_id)
     assert role["Path"].startswith("/aws-service-role/autoscaling.amazonaws.com/")
 
@@ -108,18 +118,26 @@ def test_saml_role(stack: BotStack, aws: boto3.Session) -> None:
 
 
 def test_oidc_github_role(stack: BotStack, aws: boto3.Session) -> None:
-    request_id = request_role(stack, "oidc", {"role_name": "web-deploy", "github_repo": "acme/web",
-                                              "github_ref_type": "environment", "github_ref": "prod"})
+    request_id = request_role(
+        stack,
+        "oidc",
+        {"role_name": "web-deploy", "github_repo": "acme/web", "github_ref_type": "environment", "github_ref": "prod"},
+    )
     role = approve_and_check(stack, aws, request_id)
     condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
     assert condition[f"{GITHUB_HOST}:sub"] == "repo:acme/web:environment:prod"
 
 
 def test_custom_trust_role(stack: BotStack, aws: boto3.Session) -> None:
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"AWS": f"arn:aws:iam::{account(aws)}:root"}}]}
-    request_id = request_role(stack, "custom", {"role_name": "custom-trust",
-                                                "trust_policy_document": json.dumps(trust)})
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{account(aws)}:root"}}
+        ],
+    }
+    request_id = request_role(
+        stack, "custom", {"role_name": "custom-trust", "trust_policy_document": json.dumps(trust)}
+    )
     role = approve_and_check(stack, aws, request_id)
     assert role["AssumeRolePolicyDocument"] == trust
 
@@ -133,8 +151,9 @@ def test_forged_and_stale_signatures_get_401(stack: BotStack) -> None:
 
 def test_bad_field_comes_back_as_an_error_on_that_field(stack: BotStack, aws: boto3.Session) -> None:
     view = open_modal(stack, REQUESTER, "user")
-    errors = submit(stack, REQUESTER, view, {"account_id": account(aws), "role_name": "has spaces",
-                                             "justification": "x"})
+    errors = submit(
+        stack, REQUESTER, view, {"account_id": account(aws), "role_name": "has spaces", "justification": "x"}
+    )
     assert errors["response_action"] == "errors"
     assert "letters, digits" in errors["errors"]["role_name"]
     assert stack.runtime.store.count() == 0
@@ -167,8 +186,11 @@ def test_reject_requires_a_reason_and_tells_the_requester(stack: BotStack) -> No
 
 def test_high_risk_request_needs_two_distinct_approvers(make_stack: Callable[..., BotStack]) -> None:
     high = make_stack(policy=Policy(approvals=Approvals(high_risk_approvals=2)))
-    request_id = request_role(high, "user", {
-        "role_name": "admin-break-glass", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})
+    request_id = request_role(
+        high,
+        "user",
+        {"role_name": "admin-break-glass", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+    )
     click(high, APPROVER, "approve", request_id)
     click(high, APPROVER, "approve", request_id)
     assert high.runtime.store.get(request_id).status == "submitted"
@@ -186,8 +208,9 @@ def test_slow_aws_does_not_delay_the_ack(stack: BotStack, aws: boto3.Session) ->
 
     aws.events.register("before-call.iam.CreateRole", hold_aws)
     record = stack.runtime.store.get(request_id)
-    reply = stack.driver.click(APPROVER, "approve", request_id, message={"ts": record.message_ts},
-                               channel=record.channel)
+    reply = stack.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
     assert reply.status == 200
     stack.listeners.idle(10)
     assert stack.runtime.store.get(request_id).status == "provisioning"

@@ -16,9 +16,16 @@ def break_database(stack: BotStack) -> None:
 def test_a_failing_submission_is_answered_with_an_error_in_the_form(stack: BotStack) -> None:
     view = open_modal(stack, REQUESTER, "service")
     break_database(stack)
-    reply = stack.driver.submit(REQUESTER, view, {"account_id": stack.runtime.bot.accounts()[0][0],
-                                                   "role_name": "etl", "service_principal": "glue.amazonaws.com",
-                                                   "justification": "Nightly ETL."})
+    reply = stack.driver.submit(
+        REQUESTER,
+        view,
+        {
+            "account_id": stack.runtime.bot.accounts()[0][0],
+            "role_name": "etl",
+            "service_principal": "glue.amazonaws.com",
+            "justification": "Nightly ETL.",
+        },
+    )
     assert reply.status == 200
     assert reply.json() == {"response_action": "errors", "errors": {"role_type": SORRY}}
     assert "Traceback" not in reply.body

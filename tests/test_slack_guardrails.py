@@ -20,14 +20,23 @@ def account_of(aws: boto3.Session) -> str:
 def test_violations_are_field_errors_and_nothing_is_recorded(
     make_stack: Callable[..., BotStack], aws: boto3.Session
 ) -> None:
-    guardrails = Guardrails(role_name_prefix="app-", forbidden_managed_policies=["AdministratorAccess"],
-                            max_session_duration=7200)
+    guardrails = Guardrails(
+        role_name_prefix="app-", forbidden_managed_policies=["AdministratorAccess"], max_session_duration=7200
+    )
     stack = make_stack(policy=Policy(guardrails=guardrails))
     view = open_modal(stack, REQUESTER, "user")
-    answer = submit(stack, REQUESTER, view, {
-        "account_id": account_of(aws), "role_name": "ops-admin", "max_session_duration": "43200",
-        "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"], "justification": "Because.",
-    })
+    answer = submit(
+        stack,
+        REQUESTER,
+        view,
+        {
+            "account_id": account_of(aws),
+            "role_name": "ops-admin",
+            "max_session_duration": "43200",
+            "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+            "justification": "Because.",
+        },
+    )
     assert answer is not None and answer["response_action"] == "errors"
     errors = answer["errors"]
     assert "app-" in errors["role_name"]
@@ -39,10 +48,19 @@ def test_violations_are_field_errors_and_nothing_is_recorded(
 def test_refused_high_risk_is_a_field_error(make_stack: Callable[..., BotStack], aws: boto3.Session) -> None:
     stack = make_stack(policy=Policy(guardrails=Guardrails(high_risk="refuse")))
     view = open_modal(stack, REQUESTER, "oidc")
-    answer = submit(stack, REQUESTER, view, {
-        "account_id": account_of(aws), "role_name": "any-repo", "github_repo": "acme/web",
-        "subjects": "repo:acme/*", "allow_high_risk": True, "justification": "Every repository deploys.",
-    })
+    answer = submit(
+        stack,
+        REQUESTER,
+        view,
+        {
+            "account_id": account_of(aws),
+            "role_name": "any-repo",
+            "github_repo": "acme/web",
+            "subjects": "repo:acme/*",
+            "allow_high_risk": True,
+            "justification": "Every repository deploys.",
+        },
+    )
     assert answer is not None and "does not allow" in " ".join(answer["errors"].values())
     assert stack.runtime.store.count() == 0
 

@@ -12,8 +12,9 @@ from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, dms, reque
 def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] | None:
     """Open the App Home tab as ``user``; the view the bot published for them (None if it published none)."""
     stack.slack.clear()
-    reply = stack.driver.event({"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab,
-                                "event_ts": "1764350000.000100"})
+    reply = stack.driver.event(
+        {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab, "event_ts": "1764350000.000100"}
+    )
     assert reply.status == 200, reply.body
     stack.settle()
     published = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == user]
@@ -23,8 +24,9 @@ def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] |
 
 def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
     """(action_id, value) of every button in the actions blocks."""
-    return [(e["action_id"], e.get("value", "")) for b in view["blocks"] if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        (e["action_id"], e.get("value", "")) for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
 
 
 def test_requester_sees_only_their_requests(stack: BotStack) -> None:
@@ -39,8 +41,9 @@ def test_requester_sees_only_their_requests(stack: BotStack) -> None:
     assert "Waiting for your approval" not in shown
     assert open_home(stack, REQUESTER, tab="messages") is None
 
-    new_request = next(e for b in view["blocks"] for e in [b.get("accessory") or {}]
-                       if e.get("action_id") == "open_request_modal")
+    new_request = next(
+        e for b in view["blocks"] for e in [b.get("accessory") or {}] if e.get("action_id") == "open_request_modal"
+    )
     assert stack.driver.click(REQUESTER, "open_request_modal", new_request["value"], view=view).status == 200
     chooser = stack.slack.wait_for("views.open").params["view"]
     assert [b["block_id"] for b in chooser["blocks"] if b["type"] == "input"] == ["role_type"]

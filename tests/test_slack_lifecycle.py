@@ -102,8 +102,9 @@ def test_cancelling_an_approved_request_is_refused_clearly(stack: BotStack, aws:
 # --- failure and retry -------------------------------------------------------------------------
 
 
-def test_failed_provisioning_is_retried_by_an_approver_once_fixed(stack: BotStack, aws: boto3.Session,
-                                                                  create_role_calls: list[str]) -> None:
+def test_failed_provisioning_is_retried_by_an_approver_once_fixed(
+    stack: BotStack, aws: boto3.Session, create_role_calls: list[str]
+) -> None:
     account = aws.client("sts").get_caller_identity()["Account"]
     missing = f"arn:aws:iam::{account}:policy/team-s3-reader"
     request_id = request_role(stack, "user", {"role_name": "needs-fixing", "managed_policy_arns": [missing]})
@@ -138,8 +139,9 @@ def test_failed_provisioning_is_retried_by_an_approver_once_fixed(stack: BotStac
 # --- racing clicks -----------------------------------------------------------------------------
 
 
-def test_approvers_clicking_at_once_create_the_role_once(make_stack: Callable[..., BotStack], aws: boto3.Session,
-                                                         create_role_calls: list[str]) -> None:
+def test_approvers_clicking_at_once_create_the_role_once(
+    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: list[str]
+) -> None:
     stack = make_stack(approvers=[APPROVER, SECOND_APPROVER, THIRD_APPROVER])
     request_id = request_role(stack, "user", {"role_name": "raced"})
     record = stack.runtime.store.get(request_id)
@@ -149,8 +151,9 @@ def test_approvers_clicking_at_once_create_the_role_once(make_stack: Callable[..
 
     def press_approve(user: str) -> None:
         start.wait()
-        reply = stack.driver.click(user, "approve", request_id, message={"ts": record.message_ts},
-                                   channel=record.channel)
+        reply = stack.driver.click(
+            user, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+        )
         statuses.append(reply.status)
 
     threads = [threading.Thread(target=press_approve, args=(user,)) for user in clickers]
@@ -178,8 +181,9 @@ def test_approvers_clicking_at_once_create_the_role_once(make_stack: Callable[..
 
 
 @pytest.mark.parametrize("left_in", ["approved", "provisioning"])
-def test_a_restart_finishes_what_the_last_run_left_once(make_stack: Callable[..., BotStack], aws: boto3.Session,
-                                                        create_role_calls: list[str], left_in: str) -> None:
+def test_a_restart_finishes_what_the_last_run_left_once(
+    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: list[str], left_in: str
+) -> None:
     before = make_stack()
     request_id = request_role(before, "user", {"role_name": "interrupted"})
     before.runtime.workflow.approve(request_id, APPROVER)

@@ -19,8 +19,13 @@ LONG_NAME = "ReadOnly-" + "x" * 100
 """A customer managed policy whose name is longer than an option's text may be (its ARN still fits a value)."""
 
 
-def options(stack: BotStack, action_id: str, typed: str, view: dict[str, Any] | None = None,
-            answers: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def options(
+    stack: BotStack,
+    action_id: str,
+    typed: str,
+    view: dict[str, Any] | None = None,
+    answers: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     reply = stack.driver.options(REQUESTER, action_id, typed, view=view, answers=answers)
     assert reply.status == 200, reply.body
     listed = reply.json()["options"]
@@ -35,8 +40,9 @@ def values(listed: list[dict[str, Any]]) -> list[str]:
     return [option["value"] for option in listed]
 
 
-def test_managed_policy_search_lists_aws_managed_policies(make_stack: Callable[..., BotStack],
-                                                          aws: boto3.Session) -> None:
+def test_managed_policy_search_lists_aws_managed_policies(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
     aws.client("iam").create_policy(PolicyName=LONG_NAME, PolicyDocument=POLICY)
     stack = make_stack()
     view = open_modal(stack, REQUESTER, "user")

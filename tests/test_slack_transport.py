@@ -39,8 +39,9 @@ def test_rate_limited_posts_are_retried_and_arrive(stack: BotStack, slept: list[
     assert len(updates) >= 2 and '"approve"' not in str(updates[-1].params["blocks"])
 
 
-def test_secrets_never_reach_the_logs(make_stack: Callable[..., BotStack], caplog: pytest.LogCaptureFixture,
-                                      slept: list[float], aws: boto3.Session) -> None:
+def test_secrets_never_reach_the_logs(
+    make_stack: Callable[..., BotStack], caplog: pytest.LogCaptureFixture, slept: list[float], aws: boto3.Session
+) -> None:
     caplog.set_level(logging.DEBUG)
     stack = make_stack()
     stack.slack.fail_next("chat.postMessage", status=429, retry_after=1)
@@ -65,8 +66,13 @@ def test_secrets_never_reach_the_logs(make_stack: Callable[..., BotStack], caplo
 
 
 def test_the_request_url_answers_slacks_challenge_and_only_to_signed_requests(stack: BotStack) -> None:
-    body = json.dumps({"token": "unused", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-                       "type": "url_verification"})
+    body = json.dumps(
+        {
+            "token": "unused",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    )
     reply = stack.driver.post(body, "application/json")
     assert reply.status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in reply.body
     assert stack.driver.post(body, "application/json", secret="forged").status == 401

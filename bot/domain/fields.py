@@ -165,9 +165,7 @@ def unique(values: list[str], *, label: str) -> list[str]:
 
 def is_tag_text(text: str) -> bool:
     """AWS's tag character set: letters, separators, numbers and _ . : / = + - @."""
-    return all(
-        char in TAG_PUNCTUATION or unicodedata.category(char)[0] in "LZN" for char in text
-    )
+    return all(char in TAG_PUNCTUATION or unicodedata.category(char)[0] in "LZN" for char in text)
 
 
 class Tag(BaseModel):
@@ -218,9 +216,7 @@ def check_tags(tags: list[Tag], max_tags: int) -> list[Tag]:
         check_tag(tag)
         folded = tag.key.casefold()
         if folded in seen:
-            raise rule_error(
-                f"Tag keys must be unique ignoring case: “{seen[folded]}” and “{tag.key}” clash."
-            )
+            raise rule_error(f"Tag keys must be unique ignoring case: “{seen[folded]}” and “{tag.key}” clash.")
         seen[folded] = tag.key
     return tags
 
@@ -236,15 +232,11 @@ def check_tag(tag: Tag) -> None:
         raise rule_error(f"Tag key “{tag.key}” starts with aws:, which AWS reserves for itself.")
     if tag.key.lower().startswith(PROVENANCE_TAG_PREFIX):
         raise rule_error(
-            f"Tag key “{tag.key}” starts with {PROVENANCE_TAG_PREFIX}, which the bot reserves for "
-            "its provenance tags."
+            f"Tag key “{tag.key}” starts with {PROVENANCE_TAG_PREFIX}, which the bot reserves for its provenance tags."
         )
     for label, text in (("key", tag.key), ("value", tag.value)):
         if not is_tag_text(text):
-            raise rule_error(
-                f"Tag {label} “{text[:40]}” may only contain letters, digits, spaces and "
-                "_ . : / = + - @."
-            )
+            raise rule_error(f"Tag {label} “{text[:40]}” may only contain letters, digits, spaces and _ . : / = + - @.")
 
 
 RoleName = Annotated[str, BeforeValidator(blank_to_none), AfterValidator(check_role_name)]

@@ -162,9 +162,7 @@ class AssumableRoleRequest(RoleRequestBase):
         if not 3600 <= value <= 43200:
             # Python can't print integers of thousands of digits; don't try to show those.
             got = f"; got {value} s" if abs(value) < 10**12 else ""
-            raise rule_error(
-                f"Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours){got}."
-            )
+            raise rule_error(f"Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours){got}.")
         return value
 
     @field_validator("managed_policy_arns")
@@ -172,9 +170,7 @@ class AssumableRoleRequest(RoleRequestBase):
     def _managed_policies(cls, value: list[str], info: ValidationInfo) -> list[str]:
         quota = limits_of(info).managed_policies_per_role
         if len(value) > quota:
-            raise rule_error(
-                f"This account allows {quota} managed policies per role; the request has {len(value)}."
-            )
+            raise rule_error(f"This account allows {quota} managed policies per role; the request has {len(value)}.")
         return unique(value, label="Managed policies")
 
     @field_validator("inline_policy")
@@ -404,8 +400,7 @@ class SamlRoleRequest(AssumableRoleRequest):
         if not match:
             raise field_error(
                 "provider_arn",
-                f"“{self.provider_arn}” is not a SAML provider ARN, e.g. "
-                "arn:aws:iam::111122223333:saml-provider/Okta.",
+                f"“{self.provider_arn}” is not a SAML provider ARN, e.g. arn:aws:iam::111122223333:saml-provider/Okta.",
             )
         if match.group(1) != self.account_id:
             raise field_error(
@@ -430,9 +425,9 @@ class OidcRoleRequest(AssumableRoleRequest):
 
     role_type: Literal[RoleType.OIDC] = RoleType.OIDC
     provider: OptionalText = None
-    audiences: Annotated[
-        list[str], BeforeValidator(split_list), AfterValidator(lambda v: v or [STS_AUDIENCE])
-    ] = [STS_AUDIENCE]
+    audiences: Annotated[list[str], BeforeValidator(split_list), AfterValidator(lambda v: v or [STS_AUDIENCE])] = [
+        STS_AUDIENCE
+    ]
     subjects: TextList = []
     github_repo: OptionalText = None
     github_ref_type: Annotated[
@@ -556,9 +551,7 @@ class CustomTrustRoleRequest(AssumableRoleRequest):
     trust_field: ClassVar[str] = "trust_policy_document"
 
     role_type: Literal[RoleType.CUSTOM] = RoleType.CUSTOM
-    trust_policy_document: Annotated[
-        dict[str, Any], BeforeValidator(lambda v: parse_document(v, label="Trust policy"))
-    ]
+    trust_policy_document: Annotated[dict[str, Any], BeforeValidator(lambda v: parse_document(v, label="Trust policy"))]
 
     @field_validator("trust_policy_document")
     @classmethod

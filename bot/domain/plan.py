@@ -31,11 +31,7 @@ class PlanStep:
 
     def describe(self) -> str:
         """One line for people, e.g. ``AttachRolePolicy PolicyArn=arn:aws:iam::aws:policy/X``."""
-        shown = [
-            f"{name}={self.params[name]}"
-            for name in SHOWN_PARAMS.get(self.action, ())
-            if name in self.params
-        ]
+        shown = [f"{name}={self.params[name]}" for name in SHOWN_PARAMS.get(self.action, ()) if name in self.params]
         if self.action == "CreateRole" and self.params.get("Tags"):
             shown.append(f"Tags={len(self.params['Tags'])}")
         return " ".join([self.action, *shown])

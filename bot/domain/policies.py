@@ -49,8 +49,7 @@ def parse_document(value: Any, *, label: str) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as error:
             raise rule_error(
-                f"{label} is not valid JSON: {error.msg} at line {error.lineno}, "
-                f"column {error.colno}."
+                f"{label} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
             ) from None
         except (ValueError, RecursionError):
             raise rule_error(f"{label} can't be read: it nests too deeply or has a number too long.") from None
@@ -161,9 +160,7 @@ def check_permissions_policy(document: Any, *, max_chars: int) -> dict[str, Any]
         check_condition(statement, where=where)
     size = policy_size(document)
     if size > max_chars:
-        raise rule_error(
-            f"Inline policy is {size} characters (without whitespace); AWS allows {max_chars} per role."
-        )
+        raise rule_error(f"Inline policy is {size} characters (without whitespace); AWS allows {max_chars} per role.")
     return document
 
 

@@ -166,9 +166,11 @@ def linter_findings(policy: dict[str, Any]) -> list[Finding]:
     if document is None:
         return []
     try:
-        issues = parliament().analyze_policy_string(
-            json.dumps(document), include_community_auditors=True, ignore_private_auditors=True
-        ).findings
+        issues = (
+            parliament()
+            .analyze_policy_string(json.dumps(document), include_community_auditors=True, ignore_private_auditors=True)
+            .findings
+        )
         details = linter_details(issues)
     except Exception:
         return []

@@ -51,9 +51,7 @@ def managed_policy_findings(arns: list[str], account: str) -> list[Finding]:
         match = MANAGED_POLICY_RE.fullmatch(arn)
         if match and match.group(1) in DANGEROUS_MANAGED_POLICIES:
             title, explanation = DANGEROUS_MANAGED_POLICIES[match.group(1)]
-            findings.append(
-                Finding(Severity.HIGH, title, explanation.format(account=account), "managed_policy_arns")
-            )
+            findings.append(Finding(Severity.HIGH, title, explanation.format(account=account), "managed_policy_arns"))
     return findings
 
 
@@ -139,8 +137,7 @@ HIGH_RISK_SERVICES = {
 """Services whose every-action wildcard includes a way to more power (why, in a few words)."""
 
 REVIEWED_ACTIONS = frozenset(
-    {action.lower() for escalation in ESCALATIONS for action in escalation.actions}
-    | {"iam:passrole", "sts:assumerole"}
+    {action.lower() for escalation in ESCALATIONS for action in escalation.actions} | {"iam:passrole", "sts:assumerole"}
 )
 """Actions our own checks judge (by resource and condition too); the linter's lists leave them out."""
 
@@ -268,9 +265,7 @@ def escalation_findings(policy: dict[str, Any]) -> list[Finding]:
         broad = any(is_broad(statement) for statement in statements)
         explanation = f"{escalation.explanation} Allowed: {listing(granted)} on {scope_of(statements)}."
         findings.append(
-            Finding(
-                Severity.HIGH if broad else Severity.WARNING, escalation.title, explanation, "inline_policy"
-            )
+            Finding(Severity.HIGH if broad else Severity.WARNING, escalation.title, explanation, "inline_policy")
         )
     return findings
 
@@ -330,4 +325,3 @@ def service_linked_finding(request: ServiceLinkedRoleRequest) -> Finding:
         "the bot can't show them. The service's documentation lists what the role may do.",
         "aws_service_name",
     )
-

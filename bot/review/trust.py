@@ -190,9 +190,7 @@ def subject_findings(request: RoleRequest, statement: dict[str, Any], host: str)
             )
         elif github and has_wildcard(repo):
             findings.append(
-                Finding(
-                    Severity.HIGH, "Subject matches many repositories", repositories_text(subject, repo), concern
-                )
+                Finding(Severity.HIGH, "Subject matches many repositories", repositories_text(subject, repo), concern)
             )
         else:
             what = f"every workflow run in {repo}" if github else f"every identity of {host}"

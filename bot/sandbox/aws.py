@@ -18,8 +18,10 @@ SAML_METADATA = (
     'entityID="https://idp.example.com/sandbox"><IDPSSODescriptor '
     'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor use="signing">'
     '<KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>'
-    + "MIIC" + "A" * 800 + "=="
-    + '</X509Certificate></X509Data></KeyInfo></KeyDescriptor><SingleSignOnService '
+    + "MIIC"
+    + "A" * 800
+    + "=="
+    + "</X509Certificate></X509Data></KeyInfo></KeyDescriptor><SingleSignOnService "
     'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>'
     "</IDPSSODescriptor></EntityDescriptor>"
 )
@@ -60,7 +62,8 @@ def start_sandbox_aws() -> SandboxAws:
     )
     iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
     boundary = iam.create_policy(
-        PolicyName="iam-role-bot-boundary", PolicyDocument=json.dumps(BOUNDARY_DOCUMENT),
+        PolicyName="iam-role-bot-boundary",
+        PolicyDocument=json.dumps(BOUNDARY_DOCUMENT),
         Description="Permissions boundary for roles created by iam-role-bot (sandbox)",
     )["Policy"]["Arn"]
     account_id = session.client("sts").get_caller_identity()["Account"]

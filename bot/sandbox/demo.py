@@ -56,7 +56,7 @@ class Demo:
         """Print what the people saw since the last step."""
         self.stack.settle()
         calls = self.slack.calls()
-        shown = self.transcript.render(calls[self.seen:])
+        shown = self.transcript.render(calls[self.seen :])
         self.seen = len(calls)
         if shown:
             self.out(shown)
@@ -70,8 +70,11 @@ class Demo:
         self.driver.command(user, role_type)
         view = self.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
         self.show()
-        typed = ", ".join(f"{field}={value if len(str(value)) < 40 else str(value)[:37] + '…'}"
-                          for field, value in answers.items() if field != "justification")
+        typed = ", ".join(
+            f"{field}={value if len(str(value)) < 40 else str(value)[:37] + '…'}"
+            for field, value in answers.items()
+            if field != "justification"
+        )
         self.out(f"    (@{PEOPLE[user]} fills in {typed})")
         reply = self.driver.submit(user, view, {"account_id": self.aws.account_id, **answers})
         errors = (reply.json() or {}).get("errors") if reply.body else None
@@ -106,46 +109,79 @@ class Demo:
         out("iam-role-bot demo — the real bot against a sandbox: moto as AWS, a local fake Slack.")
         out(f"Approvers: @bob and @dana. AWS account (simulated): {self.aws.account_id}.")
 
-        ec2 = self.request("U0ALICE", "service", {
-            "role_name": "orders-api-ec2", "service_principal": "ec2.amazonaws.com",
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"],
-            "justification": "EC2 instances of the orders API need Session Manager access.",
-        })
+        ec2 = self.request(
+            "U0ALICE",
+            "service",
+            {
+                "role_name": "orders-api-ec2",
+                "service_principal": "ec2.amazonaws.com",
+                "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"],
+                "justification": "EC2 instances of the orders API need Session Manager access.",
+            },
+        )
         if ec2:
             self.click("U0BOB", "approve", ec2)
 
-        gha = self.request("U0CAROL", "oidc", {
-            "role_name": "web-deploy", "github_repo": "acme/web", "github_ref_type": "branch", "github_ref": "main",
-            "inline_policy": EXAMPLE_POLICY, "justification": "GitHub Actions deploys the web assets from main.",
-        })
+        gha = self.request(
+            "U0CAROL",
+            "oidc",
+            {
+                "role_name": "web-deploy",
+                "github_repo": "acme/web",
+                "github_ref_type": "branch",
+                "github_ref": "main",
+                "inline_policy": EXAMPLE_POLICY,
+                "justification": "GitHub Actions deploys the web assets from main.",
+            },
+        )
         if gha:
             self.click("U0CAROL", "approve", gha)
             self.click("U0DANA", "approve", gha)
 
-        self.request("U0CAROL", "oidc", {
-            "role_name": "any-repo", "provider": "token.actions.githubusercontent.com",
-            "justification": "Quick test.",
-        })
+        self.request(
+            "U0CAROL",
+            "oidc",
+            {
+                "role_name": "any-repo",
+                "provider": "token.actions.githubusercontent.com",
+                "justification": "Quick test.",
+            },
+        )
 
-        admin = self.request("U0ALICE", "user", {
-            "role_name": "alice-admin", "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
-            "justification": "Debugging production.",
-        })
+        admin = self.request(
+            "U0ALICE",
+            "user",
+            {
+                "role_name": "alice-admin",
+                "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+                "justification": "Debugging production.",
+            },
+        )
         if admin:
             self.reject("U0BOB", admin, "Too broad: request read-only access plus the specific actions you need.")
 
-        mfa = self.request("U0ALICE", "user", {
-            "role_name": "support-readonly", "require_mfa": True,
-            "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-            "justification": "Support engineers investigate incidents read-only.",
-        })
+        mfa = self.request(
+            "U0ALICE",
+            "user",
+            {
+                "role_name": "support-readonly",
+                "require_mfa": True,
+                "managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+                "justification": "Support engineers investigate incidents read-only.",
+            },
+        )
         if mfa:
             self.click("U0DANA", "approve", mfa)
 
-        slr = self.request("U0BOB", "service-linked", {
-            "aws_service_name": "autoscaling.amazonaws.com", "custom_suffix": "orders",
-            "justification": "Auto Scaling for the orders fleet.",
-        })
+        slr = self.request(
+            "U0BOB",
+            "service-linked",
+            {
+                "aws_service_name": "autoscaling.amazonaws.com",
+                "custom_suffix": "orders",
+                "justification": "Auto Scaling for the orders fleet.",
+            },
+        )
         if slr:
             self.click("U0BOB", "approve", slr)
             self.click("U0DANA", "approve", slr)
@@ -172,8 +208,10 @@ class Demo:
             self.out(f"      managed policies: {', '.join(policies) or '-'}   inline: {', '.join(inline) or '-'}")
             if "iam-role-bot:request-id" in tags:
                 approvers = " ".join("@" + PEOPLE.get(u, u) for u in tags.get("iam-role-bot:approvers", "").split())
-                self.out(f"      tags: request {tags['iam-role-bot:request-id']}, requested by "
-                         f"@{PEOPLE.get(tags.get('iam-role-bot:requester', ''), '?')}, approved by {approvers}")
+                self.out(
+                    f"      tags: request {tags['iam-role-bot:request-id']}, requested by "
+                    f"@{PEOPLE.get(tags.get('iam-role-bot:requester', ''), '?')}, approved by {approvers}"
+                )
 
 
 def run_demo(out: Callable[[str], None] = print) -> None:

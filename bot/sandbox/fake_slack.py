@@ -134,9 +134,7 @@ class FakeSlack:
 
     # -- configuration -----------------------------------------------------------------------
 
-    def add_user(
-        self, user_id: str, *, name: str | None = None, real_name: str | None = None
-    ) -> None:
+    def add_user(self, user_id: str, *, name: str | None = None, real_name: str | None = None) -> None:
         """Make ``users.info`` return this name / real name for ``user_id``."""
         with self._cond:
             self._users[user_id] = _user(user_id, name=name, real_name=real_name)
@@ -225,9 +223,7 @@ class FakeSlack:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def _handle(
-        self, method: str, params: dict[str, Any], token: str | None
-    ) -> tuple[int, dict[str, str], Response]:
+    def _handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, str], Response]:
         """Record a call and decide the answer: (HTTP status, extra headers, JSON body)."""
         for field in _JSON_FIELDS:
             if isinstance(params.get(field), str):
@@ -245,9 +241,7 @@ class FakeSlack:
         if pause:
             time.sleep(pause)
         if failure is not None:
-            headers = (
-                {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-            )
+            headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
             return failure.status, headers, {"ok": False, "error": failure.error}
         responder = self._responders.get(method)
         return 200, {}, responder(params) if responder else {"ok": True}

@@ -88,9 +88,7 @@ class SlackDriver:
         self.signing_secret = signing_secret
         self.counter = itertools.count(1)
 
-    def post(
-        self, body: str, content_type: str, *, timestamp: int | None = None, secret: str | None = None
-    ) -> Reply:
+    def post(self, body: str, content_type: str, *, timestamp: int | None = None, secret: str | None = None) -> Reply:
         """POST a body, signed (with another secret or an old timestamp to test refusals)."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         headers = {
@@ -108,12 +106,21 @@ class SlackDriver:
     def trigger_id(self) -> str:
         return f"{next(self.counter)}.{int(time.time())}.sandbox"
 
-    def command(self, user_id: str, text: str = "", *, command: str = "/iam-role", channel_id: str = "C0GENERAL",
-                **kwargs: Any) -> Reply:
+    def command(
+        self, user_id: str, text: str = "", *, command: str = "/iam-role", channel_id: str = "C0GENERAL", **kwargs: Any
+    ) -> Reply:
         form = {
-            "token": "unused", "team_id": TEAM["id"], "team_domain": TEAM["domain"], "channel_id": channel_id,
-            "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": command,
-            "text": text, "api_app_id": "A0SANDBOX", "response_url": "https://hooks.slack.invalid/commands/1",
+            "token": "unused",
+            "team_id": TEAM["id"],
+            "team_domain": TEAM["domain"],
+            "channel_id": channel_id,
+            "channel_name": "general",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0SANDBOX",
+            "response_url": "https://hooks.slack.invalid/commands/1",
             "trigger_id": self.trigger_id(),
         }
         return self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded", **kwargs)
@@ -124,40 +131,71 @@ class SlackDriver:
 
     def base_payload(self, kind: str, user_id: str) -> dict[str, Any]:
         return {
-            "type": kind, "team": TEAM, "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM["id"]},
-            "api_app_id": "A0SANDBOX", "token": "unused", "trigger_id": self.trigger_id(),
+            "type": kind,
+            "team": TEAM,
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM["id"]},
+            "api_app_id": "A0SANDBOX",
+            "token": "unused",
+            "trigger_id": self.trigger_id(),
         }
 
-    def click(self, user_id: str, action_id: str, value: str | None = None, *, message: dict[str, Any] | None = None,
-              channel: str | None = None, view: dict[str, Any] | None = None,
-              selected_option: str | None = None) -> Reply:
+    def click(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str | None = None,
+        *,
+        message: dict[str, Any] | None = None,
+        channel: str | None = None,
+        view: dict[str, Any] | None = None,
+        selected_option: str | None = None,
+    ) -> Reply:
         """A button press (or select choice) in a message, modal or App Home."""
         action: dict[str, Any] = {"action_id": action_id, "block_id": action_id, "action_ts": str(time.time())}
         if selected_option is not None:
-            action.update(type="static_select", selected_option={
-                "text": {"type": "plain_text", "text": selected_option}, "value": selected_option})
+            action.update(
+                type="static_select",
+                selected_option={"text": {"type": "plain_text", "text": selected_option}, "value": selected_option},
+            )
         else:
             action.update(type="button", value=value, text={"type": "plain_text", "text": action_id})
         payload = self.base_payload("block_actions", user_id) | {"actions": [action]}
         if message is not None:
-            payload |= {"container": {"type": "message", "message_ts": message.get("ts"), "channel_id": channel},
-                        "message": message, "channel": {"id": channel}, "response_url": "https://hooks.slack.invalid/1"}
+            payload |= {
+                "container": {"type": "message", "message_ts": message.get("ts"), "channel_id": channel},
+                "message": message,
+                "channel": {"id": channel},
+                "response_url": "https://hooks.slack.invalid/1",
+            }
         if view is not None:
             payload |= {"container": {"type": "view", "view_id": view.get("id")}, "view": view}
         return self.interact(payload)
 
     def submit(self, user_id: str, view: dict[str, Any], answers: dict[str, Any], **kwargs: Any) -> Reply:
         """Press a modal's submit button with its inputs holding ``answers`` (keyed by block id)."""
-        submitted = view | {"id": view.get("id", "V0SUBMIT"), "state": view_state(view, answers),
-                            "hash": "h", "private_metadata": view.get("private_metadata", "")}
+        submitted = view | {
+            "id": view.get("id", "V0SUBMIT"),
+            "state": view_state(view, answers),
+            "hash": "h",
+            "private_metadata": view.get("private_metadata", ""),
+        }
         payload = self.base_payload("view_submission", user_id) | {"view": submitted}
         return self.interact(payload, **kwargs)
 
-    def options(self, user_id: str, action_id: str, value: str, *, view: dict[str, Any] | None = None,
-                answers: dict[str, Any] | None = None) -> Reply:
+    def options(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str,
+        *,
+        view: dict[str, Any] | None = None,
+        answers: dict[str, Any] | None = None,
+    ) -> Reply:
         """An options load for an external select, typed ``value``, in a modal holding ``answers``."""
         payload = self.base_payload("block_suggestion", user_id) | {
-            "action_id": action_id, "block_id": action_id, "value": value,
+            "action_id": action_id,
+            "block_id": action_id,
+            "value": value,
             "container": {"type": "view", "view_id": "V0SUGGEST"},
         }
         if view is not None:
@@ -165,8 +203,15 @@ class SlackDriver:
         return self.interact(payload)
 
     def event(self, event: dict[str, Any], **kwargs: Any) -> Reply:
-        body = json.dumps({
-            "token": "unused", "team_id": TEAM["id"], "api_app_id": "A0SANDBOX", "type": "event_callback",
-            "event_id": f"Ev{next(self.counter):08d}", "event_time": int(time.time()), "event": event,
-        })
+        body = json.dumps(
+            {
+                "token": "unused",
+                "team_id": TEAM["id"],
+                "api_app_id": "A0SANDBOX",
+                "type": "event_callback",
+                "event_id": f"Ev{next(self.counter):08d}",
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        )
         return self.post(body, "application/json", **kwargs)

@@ -71,8 +71,9 @@ class BotStack:
             self.config, aws_session=aws_session, sandbox=sandbox, listener_executor=self.listeners
         )
         self.server = make_http_server(self.runtime.app, host="127.0.0.1", port=0)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                         name="bot-http").start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="bot-http"
+        ).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}{EVENTS_PATH}"
         self.driver = SlackDriver(self.url, self.signing_secret)
 

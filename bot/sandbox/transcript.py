@@ -84,8 +84,9 @@ class Transcript:
         if call.method == "chat.postEphemeral":
             user = names.get(params.get("user", ""), params.get("user"))
             channel = self.channels.get(params.get("channel", ""), params.get("channel"))
-            return f"[only @{user} sees, in {channel}]\n" + blocks_text(params.get("blocks"), params.get("text", ""),
-                                                                          names)
+            return f"[only @{user} sees, in {channel}]\n" + blocks_text(
+                params.get("blocks"), params.get("text", ""), names
+            )
         if call.method in ("views.open", "views.update", "views.push"):
             view = params.get("view") or {}
             verb = "modal opens" if call.method != "views.update" else "modal changes"
