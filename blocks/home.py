@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from blocks import ids
 from blocks.cards import RequestCard
 from blocks.kit import SECTION_TEXT_MAX, Block, and_more, button, context, divider, header, mention, section, take_lines
 from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
@@ -32,7 +33,7 @@ def home_view(
         section(
             f"Hi {mention(user_id)}! Request an AWS IAM role here or with `/iam-role`. "
             "An approver reviews it, then the bot creates it.",
-            accessory=button("New request", "open_request_modal", "new", style="primary"),
+            accessory=button("New request", ids.OPEN_REQUEST_FORM, "new", style="primary"),
         ),
     ]
     if is_approver:

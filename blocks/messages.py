@@ -5,6 +5,7 @@ Each builder returns ``(text, blocks)``: ``text`` is the notification fallback.
 
 import re
 
+from blocks import ids
 from blocks.cards import RequestCard
 from blocks.kit import (
     FIELD_TEXT_MAX,
@@ -166,7 +167,7 @@ def created_reply(card: RequestCard) -> Rendered:
 def failed_reply(card: RequestCard) -> Rendered:
     """The failure and a **Retry** button for approvers."""
     text, blocks = notice(f"⚠️ Provisioning failed: {failure(card)}")
-    retry = button("Retry", "retry", card.id, style="primary")
+    retry = button("Retry", ids.RETRY, card.id, style="primary")
     return text, [*blocks, context("Approvers can retry once the cause is fixed."), actions(retry)]
 
 
@@ -205,7 +206,7 @@ def submitted_dm(card: RequestCard) -> Rendered:
         blocks += [section(text) for text in findings]
     cancel = button(
         "Cancel request",
-        "cancel",
+        ids.CANCEL,
         card.id,
         confirm=confirm_dialog("Cancel this request?", f"{card.id} will be withdrawn.", "Cancel request"),
     )

@@ -8,6 +8,8 @@ what was typed when the bot re-renders the form for another role type.
 from dataclasses import dataclass
 from typing import Any
 
+from blocks import ids
+from blocks.ids import REJECT_CALLBACK_ID, REQUEST_CALLBACK_ID
 from blocks.kit import (
     PLACEHOLDER_MAX,
     SECTION_TEXT_MAX,
@@ -24,10 +26,6 @@ from blocks.kit import (
 from bot.domain.errors import FIELD_LABELS
 from bot.domain.fields import NAME_CHARS_SENTENCE
 from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
-
-REQUEST_CALLBACK_ID = "role_request"
-REJECT_CALLBACK_ID = "reject_request"
-REASON_BLOCK = "reason"
 
 
 @dataclass(frozen=True)
@@ -161,8 +159,8 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
     services = service_hint(service_principals)
     optional = {"optional": True}
     return {
-        "account_id": field_input(
-            "account_id", account_element(accounts), hint="The AWS account the role will be created in."
+        ids.ACCOUNT: field_input(
+            ids.ACCOUNT, account_element(accounts), hint="The AWS account the role will be created in."
         ),
         "justification": field_input(
             "justification",
@@ -189,8 +187,8 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
         "max_session_duration": field_input(
             "max_session_duration", session_element(), hint="How long one sign-in to the role lasts.", **optional
         ),
-        "managed_policy_arns": field_input(
-            "managed_policy_arns",
+        ids.MANAGED_POLICIES: field_input(
+            ids.MANAGED_POLICIES,
             external_element(placeholder="Search policies", min_query_length=2, multi=True),
             hint="Type at least 2 characters to search AWS managed and your account's policies.",
             **optional,
@@ -229,9 +227,7 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             **optional,
         ),
         "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), **optional),
-        "service_principal": field_input(
-            "service_principal", external_element(placeholder="Choose a service"), hint=services
-        ),
+        ids.SERVICE: field_input(ids.SERVICE, external_element(placeholder="Choose a service"), hint=services),
         "restrict_source_account": field_input(
             "restrict_source_account",
             flag_element(
@@ -246,8 +242,8 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="Only when the service acts for this resource (aws:SourceArn).",
             **optional,
         ),
-        "aws_service_name": field_input(
-            "aws_service_name",
+        ids.LINKED_SERVICE: field_input(
+            ids.LINKED_SERVICE,
             external_element(placeholder="Choose a service"),
             hint="Type to search services that use service-linked roles, e.g. autoscaling.amazonaws.com, "
             "elasticbeanstalk.amazonaws.com.",
@@ -258,14 +254,14 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="Appended to the role's name; some services don't accept one.",
             **optional,
         ),
-        "provider_arn": field_input(
-            "provider_arn",
+        ids.SAML_PROVIDER: field_input(
+            ids.SAML_PROVIDER,
             external_element(placeholder="Choose a SAML provider"),
             hint="The SAML providers of the target account (choose the account first).",
         ),
         "audience": field_input("audience", text_element(placeholder=SAML_AUDIENCE), **optional),
-        "provider": field_input(
-            "provider",
+        ids.OIDC_PROVIDER: field_input(
+            ids.OIDC_PROVIDER,
             external_element(placeholder="GitHub Actions"),
             hint="Leave empty for GitHub Actions.",
             **optional,
@@ -350,7 +346,7 @@ def request_modal(
     chosen = CHOICES_BY_VALUE.get(role_type or "")
     initial = next((opt for opt in options if chosen and opt["value"] == chosen.value), None)
     hint = f"{chosen.description}." if chosen else "Who or what will use the role? The form then asks what it needs."
-    type_select = field_input("role_type", select_element(options, initial=initial), hint=hint, dispatch=True)
+    type_select = field_input(ids.ROLE_TYPE, select_element(options, initial=initial), hint=hint, dispatch=True)
     if chosen is None:
         types = "\n".join(f"• *{choice.label}* — {choice.description}" for choice in ROLE_TYPE_CHOICES)
         intro = "Request an AWS IAM role. An approver reviews it before the bot creates it; you get a DM at each step."
@@ -416,9 +412,9 @@ def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
             section(prefix + fit(summary, SECTION_TEXT_MAX - len(prefix))),
             {
                 "type": "input",
-                "block_id": REASON_BLOCK,
+                "block_id": ids.REASON,
                 "label": plain("Reason"),
-                "element": {**text_element(multiline=True, max_length=TEXT_INPUT_MAX), "action_id": REASON_BLOCK},
+                "element": {**text_element(multiline=True, max_length=TEXT_INPUT_MAX), "action_id": ids.REASON},
                 "hint": plain("The requester reads this: say what to change to get it approved."),
             },
         ],
@@ -428,5 +424,5 @@ def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
 def read_reject_reason(view: dict[str, Any]) -> str | None:
     """The reason typed in the rejection form, or None if it is empty."""
     values = (view.get("state") or {}).get("values") or {}
-    reason = state_value(values.get(REASON_BLOCK, {}).get(REASON_BLOCK, {}))
+    reason = state_value(values.get(ids.REASON, {}).get(ids.REASON, {}))
     return reason or None

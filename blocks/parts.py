@@ -1,5 +1,6 @@
 """Pieces of a request shared by messages and the App Home: status, outcome, findings, decision buttons."""
 
+from blocks import ids
 from blocks.cards import FindingCard, RequestCard
 from blocks.kit import (
     SECTION_TEXT_MAX,
@@ -130,8 +131,8 @@ def decision_buttons(card: RequestCard) -> Block:
         else None
     )
     return actions(
-        button("Approve", "approve", card.id, style="primary", confirm=confirm),
-        button("Reject", "reject", card.id, style="danger"),
+        button("Approve", ids.APPROVE, card.id, style="primary", confirm=confirm),
+        button("Reject", ids.REJECT, card.id, style="danger"),
     )
 
 
