@@ -55,7 +55,7 @@ WARMUP = 20
 
 def bodies(stack: BotStack, account: Account, kind: str, count: int, tag: str) -> list[tuple[str, str]]:
     """``count`` distinct signed-request bodies of one kind (Approve clicks each on a new request)."""
-    modal = stack.runtime.bot.request_modal("user")
+    modal = stack.runtime.bot.presenter.request_modal("user")
     makers: dict[str, Callable[[int], tuple[str, str]]] = {
         "slash command": lambda i: capture(lambda driver: driver.command(REQUESTER, "user")),
         "Approve click": lambda i: approve_click_body(

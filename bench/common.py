@@ -418,7 +418,7 @@ def bot_stack(workdir: Path, session: boto3.Session, slack_url: str, policy: Pol
     instant_access_analyzer(session)
     stack = BotStack(workdir, approvers=APPROVERS, aws_session=session, policy=policy, sandbox=False)
     stack.runtime.client.base_url = slack_url
-    stack.runtime.catalog.search(stack.runtime.bot.accounts()[0][0], "warm")
+    stack.runtime.catalog.search(stack.runtime.bot.choices.account_ids()[0], "warm")
     freeze_startup_objects()  # as ``iam-role-bot serve`` does once started
     return stack
 

@@ -60,7 +60,7 @@ def main() -> None:
         try:
             catalog, account_id = stack.runtime.catalog, account.id
             size = len(catalog.search(account_id, "", limit=1_000_000))
-            modal = stack.runtime.bot.request_modal("user")
+            modal = stack.runtime.bot.presenter.request_modal("user")
             for query in (*QUERIES, *EXTRA_QUERIES):
                 in_process = Stats.of(sample(lambda q=query: option_list(catalog.search(account_id, q)), 500))
                 request = capture(

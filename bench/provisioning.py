@@ -164,7 +164,7 @@ def direct(iam: Any, calls: list[Call]) -> float:
 
 def plan_calls(stack: BotStack, role_type: str, name: str, account: Account) -> list[Call]:
     """The request's plan as the executor would run it (with the bot's provenance tags)."""
-    request, _ = stack.runtime.bot.validate(form_data(role_type, name, account))
+    request, _ = stack.runtime.bot.intake.validate(form_data(role_type, name, account))
     tags = stack.runtime.bot.executor.provenance_tags("R-0", REQUESTER, [APPROVER])
     return [(step.action, step.params) for step in request.plan(tags)]
 

@@ -13,10 +13,13 @@ from bot.analyzer import AccessAnalyzer
 from bot.app import build_app, web_client
 from bot.aws import AccountSessions
 from bot.catalog import PolicyCatalog
+from bot.choices import Choices
 from bot.config import Config
 from bot.directory import UsergroupMembers
 from bot.executor import Executor
+from bot.intake import Intake
 from bot.notifier import Notifier
+from bot.presenter import Presenter
 from bot.service import RoleBot
 from bot.store import Store
 from bot.workflow import Workflow
@@ -55,15 +58,13 @@ def build_runtime(
         config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
     )
     catalog = PolicyCatalog(sessions)
-    notifier = Notifier(client, store=store, config=config, approvers_for=workflow.approvers_for, sandbox=sandbox)
-    bot = RoleBot(
-        config=config,
-        store=store,
-        workflow=workflow,
-        executor=Executor(sessions),
-        notifier=notifier,
-        catalog=catalog,
-        home_account_id=sessions.home_account_id,
+    choices = Choices(config, catalog, home_account_id=sessions.home_account_id)
+    presenter = Presenter(
+        store=store, config=config, choices=choices, approvers_for=workflow.approvers_for, sandbox=sandbox
+    )
+    intake = Intake(
+        config,
+        choices,
         validate_policy=None
         if sandbox
         else AccessAnalyzer(
@@ -71,7 +72,15 @@ def build_runtime(
             region=settings.aws_region,
         ),
     )
-    warming = [catalog.warm(account_id) for account_id, _ in bot.accounts()]
+    bot = RoleBot(
+        store=store,
+        workflow=workflow,
+        executor=Executor(sessions),
+        notifier=Notifier(client, store=store, config=config, presenter=presenter),
+        intake=intake,
+        presenter=presenter,
+    )
+    warming = [catalog.warm(account_id) for account_id in choices.account_ids()]
     app = build_app(settings, client, bot, listener_executor)
     return Runtime(config, store, workflow, sessions, catalog, client, bot, app, warming)
 

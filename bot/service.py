@@ -11,115 +11,68 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from blocks import messages, modals
-from blocks.cards import RequestCard
-from bot.catalog import PolicyCatalog
-from bot.config import Config
-from bot.domain import SERVICE_PRINCIPALS, RequestInvalid, RoleRequest, parse_role_request
-from bot.domain.services import SERVICE_LINKED_ROLE_NAMES
+from bot.choices import Choices
 from bot.executor import Executor, ProvisioningError
-from bot.guardrails import apply_guardrails, check_guardrails
+from bot.intake import Intake
+from bot.lifecycle import BOT_ACTOR, Sentence, Status
 from bot.notifier import Notifier
-from bot.review import Finding, Severity, is_high_risk, review
-from bot.store import RequestRecord, Status, Store
+from bot.presenter import Presenter
+from bot.review import is_high_risk
+from bot.store import Event, RequestRecord, Store
 from bot.workflow import ActionRefused, Workflow
 
 log = logging.getLogger(__name__)
 
-BOT_ACTOR = "iam-role-bot"
 REPOST_AFTER_SECONDS = 60
 """A request still without an approval message this long after submission (Slack failed) is posted again."""
 
 
 class RoleBot:
-    """Wires validation, review, the workflow, the executor and the notifier together."""
+    """The use cases, on top of intake, the workflow, the executor and the notifier.
+
+    Listeners call these methods, ``choices`` (what the form offers) and ``presenter`` (how things look);
+    they never reach the store, the workflow or the notifier themselves.
+    """
 
     def __init__(
         self,
         *,
-        config: Config,
         store: Store,
         workflow: Workflow,
         executor: Executor,
         notifier: Notifier,
-        catalog: PolicyCatalog,
-        home_account_id: str,
-        validate_policy: Callable[[str, str], list[dict[str, Any]]] | None = None,
+        intake: Intake,
+        presenter: Presenter,
         workers: int = 4,
     ) -> None:
-        self.config = config
         self.store = store
         self.workflow = workflow
         self.executor = executor
         self.notifier = notifier
-        self.catalog = catalog
-        self.home_account_id = home_account_id
-        self.validate_policy = validate_policy
+        self.intake = intake
+        self.choices: Choices = intake.choices
+        self.presenter = presenter
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision")
         self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
         """Posts that provisioning is under way while the provisioning thread works in AWS."""
         self.pending: set[Future[None]] = set()
 
-    # --- what requesters may ask for -------------------------------------------------------
+    # --- asking for a role -----------------------------------------------------------------
 
-    def accounts(self) -> list[tuple[str, str]]:
-        """Target accounts to offer: (id, label), the configured ones allowed by the guardrails."""
-        allowed = self.config.policy.guardrails.allowed_accounts
-        configured = [(a.id, f"{a.name} ({a.id})") for a in self.config.policy.accounts]
-        if not configured:
-            configured = [(self.home_account_id, f"This account ({self.home_account_id})")]
-        return [(id_, label) for id_, label in configured if not allowed or id_ in allowed]
+    def open_request_form(self, trigger_id: str, user: str, role_type: str | None = None) -> None:
+        self.notifier.open_view(trigger_id, self.presenter.request_modal(role_type), user)
 
-    def request_modal(self, role_type: str | None) -> dict[str, Any]:
-        return modals.request_modal(role_type, accounts=self.accounts(), service_principals=list(SERVICE_PRINCIPALS))
+    def switch_form_type(self, view: dict[str, Any], role_type: str) -> None:
+        """Redraw an open request form for another role type.
 
-    def service_choices(self, query: str, *, linked: bool = False) -> list[tuple[str, str]]:
-        """Curated service principals matching ``query``, plus what was typed if it looks like one.
-
-        ``linked``: services with a service-linked role (labelled with the role's name) instead of
-        services that assume ordinary roles.
+        A ``hash_conflict`` (the form changed meanwhile, e.g. two quick switches) is logged, not raised.
         """
-        curated = SERVICE_LINKED_ROLE_NAMES.items() if linked else SERVICE_PRINCIPALS
-        words = query.lower().split()
-        matches = [(f"{label} ({p})", p) for p, label in curated if all(w in f"{p} {label}".lower() for w in words)]
-        typed = query.strip().lower()
-        if typed.endswith(".amazonaws.com") and typed not in {p for _, p in matches}:
-            matches.insert(0, (typed, typed))
-        return matches
-
-    def provider_choices(self, account_id: str, kind: str, query: str) -> list[tuple[str, str]]:
-        arns = self.catalog.providers(account_id)[kind]
-        return [(arn.split("/", 1)[-1], arn) for arn in arns if query.lower() in arn.lower()]
-
-    def known_accounts(self) -> set[str]:
-        return {self.home_account_id, *(a.id for a in self.config.policy.accounts)}
-
-    def validate(self, data: dict[str, Any]) -> tuple[RoleRequest, list[Finding]]:
-        """The request as the bot will carry it out, and its review; ``RequestInvalid`` otherwise."""
-        guardrails = self.config.policy.guardrails
-        request = apply_guardrails(parse_role_request(data, self.config.limits), guardrails)
-        errors = check_guardrails(request, guardrails, configured_accounts=[a for a, _ in self.accounts()])
-        if errors:
-            raise RequestInvalid(errors)
-        findings = review(
-            request,
-            home_account_id=self.home_account_id,
-            known_accounts=self.known_accounts(),
-            validate_policy=self.validate_policy,
-        )
-        if guardrails.high_risk == "refuse" and is_high_risk(findings):
-            refusals: dict[str, str] = {}
-            for finding in findings:
-                if finding.severity == Severity.HIGH:
-                    refusals[finding.concerns] = f"{refusals.get(finding.concerns, '')} {finding.title}.".strip()
-            raise RequestInvalid(
-                {field: f"{text} Your organisation does not allow this." for field, text in refusals.items()}
-            )
-        return request, findings
+        modal = self.presenter.request_modal(role_type)
+        self.notifier.call("views.update", view_id=view["id"], hash=view.get("hash"), view=modal)
 
     def submit(self, data: dict[str, Any], requester: str) -> RequestRecord:
         """Validate and record a request (fast: fits in Slack's 3 seconds); announce it later."""
-        request, findings = self.validate(data)
+        request, findings = self.intake.validate(data)
         return self.workflow.submit(
             request, requester, findings=[f.to_dict() for f in findings], high_risk=is_high_risk(findings)
         )
@@ -128,33 +81,31 @@ class RoleBot:
         """Post a recorded request for approval and confirm it to the requester."""
         return self.notifier.submitted(record)
 
-    # --- what people see ------------------------------------------------------------------
+    # --- looking --------------------------------------------------------------------------
 
-    def cards(self, records: list[RequestRecord]) -> list[RequestCard]:
-        return [self.notifier.card(record) for record in records]
+    def requests_of(self, user: str, limit: int = 20) -> list[RequestRecord]:
+        """The user's own latest requests."""
+        return self.store.for_requester(user, limit=limit)
 
-    def refusal(self, text: str) -> tuple[str, list[dict[str, Any]]]:
-        return messages.refusal(text)
-
-    def status_message(self, request_id: str, user: str) -> tuple[str, list[dict[str, Any]]]:
-        """One request and its history, for its requester and its approvers only."""
+    def history(self, request_id: str, user: str) -> tuple[RequestRecord, list[Event]]:
+        """One request and its history, for its requester and its approvers only (else ``ActionRefused``)."""
         record = self.store.get(request_id)
         if record is None or (user != record.requester and user not in self.workflow.approvers_for(record)):
-            return messages.refusal(f"No request {request_id} of yours (or awaiting you) was found.")
-        events = [
-            (e.at, e.actor, e.kind, str(e.details.get("reason") or e.details.get("error") or ""))
-            for e in self.store.events(request_id)
-        ]
-        return messages.request_status(self.notifier.card(record), events)
+            raise ActionRefused(f"No request {request_id} of yours (or awaiting you) was found.")
+        return record, self.store.events(request_id)
 
     def publish_home(self, user: str) -> None:
         awaiting = [r for r in self.store.pending(limit=None) if self.workflow.may_approve(r, user) is None]
         is_approver = bool(awaiting) or any(
-            user in self.workflow.approvers_for_account(account) for account, _ in self.accounts()
+            user in self.workflow.approvers_for_account(account) for account in self.choices.account_ids()
         )
         self.notifier.publish_home(
             user, mine=self.store.for_requester(user, limit=10), awaiting=awaiting, is_approver=is_approver
         )
+
+    def refuse(self, user: str, reason: Sentence | str, *, channel: str | None = None) -> None:
+        """Tell only ``user`` why nothing happened (an ephemeral in ``channel``, else a DM)."""
+        self.notifier.refuse(user, reason, channel=channel)
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -170,14 +121,25 @@ class RoleBot:
             return
 
         def announce() -> None:
-            self.notifier.approval_recorded(approval.record, user)
-            self.notifier.approved(approval.record)
+            self.notifier.approved(approval.record, user)
 
         claimed = self.workflow.claim_provisioning(request_id, BOT_ACTOR)
         if claimed:
             self.start(claimed, announce=announce)
         else:
             announce()
+
+    def may_reject(self, request_id: str, user: str) -> Sentence | None:
+        """None if ``user`` may reject the request now (before the reason form opens), else why not."""
+        return self.workflow.may_decide(request_id, user)
+
+    def open_rejection_form(self, trigger_id: str, request_id: str, user: str) -> None:
+        """Ask an approver why they reject the request; ``ActionRefused`` if they may not reject it."""
+        refusal = self.workflow.may_decide(request_id, user)
+        record = self.store.get(request_id)
+        if refusal or record is None:
+            raise ActionRefused(refusal or f"There is no request {request_id}.")
+        self.notifier.open_view(trigger_id, self.presenter.reject_modal(record), user)
 
     def reject(self, request_id: str, user: str, reason: str) -> None:
         self.notifier.rejected(self.workflow.reject(request_id, user, reason))
@@ -188,7 +150,7 @@ class RoleBot:
         except ActionRefused as refused:
             decided = self.store.get(request_id)
             if decided is not None and decided.status != Status.SUBMITTED:
-                raise ActionRefused(f"{refused.message} It can no longer be cancelled.") from refused
+                raise ActionRefused(refused.reason.then(" It can no longer be cancelled.")) from refused
             raise
         self.notifier.cancelled(record)
 
@@ -237,16 +199,13 @@ class RoleBot:
         """The request carried out in AWS and marked created, or marked failed with why."""
         try:
             request = record.request
-            errors = check_guardrails(
-                request, self.config.policy.guardrails, configured_accounts=[a for a, _ in self.accounts()]
-            )
+            errors = self.intake.guardrail_errors(request)
             if errors:
                 raise ProvisioningError(
                     "The request no longer meets the guardrails: " + " ".join(errors.values()), step="preflight"
                 )
-            approvers = [e.actor for e in self.store.events(record.id) if e.kind == "approval"]
             result = self.executor.provision(
-                request, request_id=record.id, requester=record.requester, approvers=list(dict.fromkeys(approvers))
+                request, request_id=record.id, requester=record.requester, approvers=self.workflow.approved_by(record)
             )
         except ProvisioningError as error:
             return self.workflow.mark_failed(record.id, error.message)

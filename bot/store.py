@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,25 +25,13 @@ from typing import Any
 import sqlite_utils
 
 from bot.domain import RoleRequest, request_from_json, request_to_json
+from bot.lifecycle import EventKind, Status
 
 BUSY_TIMEOUT_SECONDS = 10.0
 FIRST_NUMBER = 1001
 """Requests are numbered R-1001, R-1002, ..."""
 
 Tracer = Callable[[str, Any], None]
-
-
-class Status(StrEnum):
-    """Where a request is in its life; the allowed moves between them live in ``bot.workflow``."""
-
-    SUBMITTED = "submitted"
-    APPROVED = "approved"
-    PROVISIONING = "provisioning"
-    CREATED = "created"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
 
 
 class SchemaTooNew(RuntimeError):
@@ -91,6 +78,7 @@ class Event:
     at: float
     actor: str
     kind: str
+    """A ``bot.lifecycle.EventKind`` (the store keeps whatever it is given)."""
     details: dict[str, Any]
 
 
@@ -330,7 +318,7 @@ class Store:
                 }
             )
             details = {"risk": risk, "required_approvals": required_approvals}
-            self._insert_event(request_id, now, requester, "submitted", details)
+            self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
             return self._get(request_id)
 
     def get(self, request_id: str) -> RequestRecord | None:

@@ -18,32 +18,26 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain import RequestInvalid, RoleRequest
-from bot.store import RequestRecord, Status, Store
-
-SYSTEM_ACTOR = "iam-role-bot"
-
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
-    Status.APPROVED: frozenset({Status.PROVISIONING}),
-    Status.PROVISIONING: frozenset({Status.CREATED, Status.FAILED}),
-    Status.FAILED: frozenset({Status.PROVISIONING}),
-    Status.CREATED: frozenset(),
-    Status.REJECTED: frozenset(),
-    Status.CANCELLED: frozenset(),
-    Status.EXPIRED: frozenset(),
-}
-"""Every allowed status change; ``Workflow`` makes no other."""
-
-HANDOFF_KINDS = ("provisioning", "retried", "resumed")
-"""Events that hand a request in ``provisioning`` to a run of the bot (``details["run"]``)."""
+from bot.lifecycle import (
+    BOT_ACTOR,
+    HANDOFF_KINDS,
+    TRANSITIONS,
+    EventKind,
+    Person,
+    Sentence,
+    Status,
+    approved_by,
+    people,
+)
+from bot.store import RequestRecord, Store
 
 
 class ActionRefused(Exception):
-    """An action that was not carried out; ``message`` tells the person who tried, e.g. in an ephemeral."""
+    """An action that was not carried out; ``reason`` tells the person who tried (the presenter renders it)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, reason: Sentence | str) -> None:
+        self.reason = reason if isinstance(reason, Sentence) else Sentence.of(reason)
+        super().__init__(str(self.reason))
 
 
 @dataclass(frozen=True)
@@ -61,12 +55,6 @@ class Approval:
     @property
     def remaining(self) -> int:
         return max(0, self.needed - len(self.approvals))
-
-
-def mentions(users: Collection[str]) -> str:
-    """``<@U1>``, ``<@U1> and <@U2>``, ``<@U1>, <@U2> and <@U3>``."""
-    tags = [f"<@{user}>" for user in users]
-    return ", ".join(tags[:-1]) + " and " + tags[-1] if len(tags) > 1 else "".join(tags)
 
 
 class Workflow:
@@ -109,55 +97,61 @@ class Workflow:
     def approvers_for(self, record: RequestRecord) -> frozenset[str]:
         return self.approvers_for_account(record.account_id)
 
-    def may_approve(self, record: RequestRecord, user: str) -> str | None:
+    def may_approve(self, record: RequestRecord, user: str) -> Sentence | None:
         """None if ``user`` may approve the request now, else why not (for them to read)."""
         return self._approval_refusal(record, user, self.approvers_for(record))
 
-    def may_decide(self, request_id: str, user: str) -> str | None:
+    def may_decide(self, request_id: str, user: str) -> Sentence | None:
         """None if ``user`` may reject the request now (e.g. before opening the reason form), else why not."""
         record = self.store.get(request_id)
         if record is None:
-            return f"There is no request {request_id}."
+            return Sentence.of(f"There is no request {request_id}.")
         if record.status != Status.SUBMITTED:
             return self._outcome(record)
         if user not in self.approvers_for(record):
             return self._only_approvers(record, "reject")
         return None
 
-    def _approval_refusal(self, record: RequestRecord, user: str, approvers: frozenset[str]) -> str | None:
+    def _approval_refusal(self, record: RequestRecord, user: str, approvers: frozenset[str]) -> Sentence | None:
         if record.status != Status.SUBMITTED:
             return self._outcome(record)
         if user == record.requester:
-            return "You can't approve your own request."
+            return Sentence.of("You can't approve your own request.")
         if user not in approvers:
             return self._only_approvers(record, "approve")
         votes = self._votes(record, approvers)
         if user in votes:
             more = record.required_approvals - len(votes)
-            return f"You have already approved {record.id}; it needs {more} more approval(s) from other approvers."
+            return Sentence.of(
+                f"You have already approved {record.id}; it needs {more} more approval(s) from other approvers."
+            )
         return None
 
-    def _only_approvers(self, record: RequestRecord, verb: str) -> str:
-        return f"Only the approvers of account {record.account_id} can {verb} {record.id}."
+    def _only_approvers(self, record: RequestRecord, verb: str) -> Sentence:
+        return Sentence.of(f"Only the approvers of account {record.account_id} can {verb} {record.id}.")
 
     def _votes(self, record: RequestRecord, approvers: frozenset[str]) -> list[str]:
         """Distinct people whose approval counts: current approvers other than the requester."""
-        voters = (e.actor for e in self.store.events(record.id) if e.kind == "approval")
-        return [user for user in dict.fromkeys(voters) if user in approvers and user != record.requester]
+        voters = ((e.actor, e.kind) for e in self.store.events(record.id))
+        return approved_by(voters, approvers=approvers, requester=record.requester)
 
-    def _outcome(self, record: RequestRecord) -> str:
-        """What became of a request no longer awaiting a decision, e.g. "R-1042 was already approved by <@U1>."."""
+    def approved_by(self, record: RequestRecord) -> list[str]:
+        """Who approved the request so far (the card, the provenance tag): see ``lifecycle.approved_by``."""
+        return self._votes(record, self.approvers_for(record))
+
+    def _outcome(self, record: RequestRecord) -> Sentence:
+        """What became of a request no longer awaiting a decision, e.g. "R-1042 was already approved by U1."."""
         events = self.store.events(record.id)
         last = {event.kind: event for event in events}
         if record.status in (Status.REJECTED, Status.CANCELLED):
-            decided = last.get(record.status.value)
-            who = f" by <@{decided.actor}>" if decided else ""
-            return f"{record.id} was already {record.status.value}{who}."
+            decided = last.get(EventKind(record.status.value))
+            who: tuple[str | Person, ...] = (" by ", Person(decided.actor)) if decided else ()
+            return Sentence.of(f"{record.id} was already {record.status.value}", *who, ".")
         if record.status == Status.EXPIRED:
-            return f"{record.id} expired before it got enough approvals."
-        approved = last.get("approved")
-        who = f" by {mentions(approved.details.get('approvers') or [approved.actor])}" if approved else ""
-        return f"{record.id} was already approved{who}."
+            return Sentence.of(f"{record.id} expired before it got enough approvals.")
+        approved = last.get(EventKind.APPROVED)
+        who = (" by ", *people(approved.details.get("approvers") or [approved.actor])) if approved else ()
+        return Sentence.of(f"{record.id} was already approved", *who, ".")
 
     # --- submitting and deciding -------------------------------------------------------------
 
@@ -194,12 +188,12 @@ class Workflow:
             refusal = self._approval_refusal(record, user, approvers)
             if refusal:
                 raise ActionRefused(refusal)
-            self.store.add_event(record.id, user, "approval")
+            self.store.add_event(record.id, user, EventKind.APPROVAL)
             votes = self._votes(record, approvers)
             completed = len(votes) >= record.required_approvals
             if completed:
                 approved = self._move(
-                    record.id, Status.SUBMITTED, Status.APPROVED, user, "approved", {"approvers": votes}
+                    record.id, Status.SUBMITTED, Status.APPROVED, user, EventKind.APPROVED, {"approvers": votes}
                 )
                 assert approved is not None, "we hold the write lock and saw the request submitted"
                 record = approved
@@ -213,7 +207,7 @@ class Workflow:
         refusal = self.may_decide(request_id, user)
         if refusal:
             raise ActionRefused(refusal)
-        return self._decide(request_id, user, Status.SUBMITTED, Status.REJECTED, "rejected", {"reason": reason})
+        return self._decide(request_id, user, Status.SUBMITTED, Status.REJECTED, EventKind.REJECTED, {"reason": reason})
 
     def cancel(self, request_id: str, user: str) -> RequestRecord:
         """The requester (or an approver) withdraws a request still awaiting approval."""
@@ -222,7 +216,7 @@ class Workflow:
             raise ActionRefused(self._outcome(record))
         if user != record.requester and user not in self.approvers_for(record):
             raise ActionRefused(f"Only the requester or an approver can cancel {record.id}.")
-        return self._decide(request_id, user, Status.SUBMITTED, Status.CANCELLED, "cancelled")
+        return self._decide(request_id, user, Status.SUBMITTED, Status.CANCELLED, EventKind.CANCELLED)
 
     def expire_due(self, now: float | None = None) -> list[RequestRecord]:
         """Expire requests that have awaited approval for ``expire_after_hours``."""
@@ -230,7 +224,9 @@ class Workflow:
         cutoff = (self.clock() if now is None else now) - hours * 3600
         expired = []
         for record in self.store.by_status(Status.SUBMITTED, before=cutoff, limit=None):
-            moved = self._move(record.id, Status.SUBMITTED, Status.EXPIRED, SYSTEM_ACTOR, "expired", {"hours": hours})
+            moved = self._move(
+                record.id, Status.SUBMITTED, Status.EXPIRED, BOT_ACTOR, EventKind.EXPIRED, {"hours": hours}
+            )
             if moved:
                 expired.append(moved)
         return expired
@@ -245,9 +241,11 @@ class Workflow:
         for candidate in self.store.by_status(Status.SUBMITTED, before=cutoff, limit=None):
             with self.store.transaction():
                 record = self._get(candidate.id)
-                if record.status != Status.SUBMITTED or any(e.kind == "reminded" for e in self.store.events(record.id)):
+                if record.status != Status.SUBMITTED or any(
+                    e.kind == EventKind.REMINDED for e in self.store.events(record.id)
+                ):
                     continue
-                self.store.add_event(record.id, SYSTEM_ACTOR, "reminded")
+                self.store.add_event(record.id, BOT_ACTOR, EventKind.REMINDED)
             due.append(record)
         return due
 
@@ -255,7 +253,9 @@ class Workflow:
 
     def claim_provisioning(self, request_id: str, actor: str) -> RequestRecord | None:
         """approved -> provisioning; None if someone else (another click, ``resume_interrupted``) got there first."""
-        return self._move(request_id, Status.APPROVED, Status.PROVISIONING, actor, "provisioning", {"run": self.run})
+        return self._move(
+            request_id, Status.APPROVED, Status.PROVISIONING, actor, EventKind.PROVISIONING, {"run": self.run}
+        )
 
     def retry(self, request_id: str, user: str) -> RequestRecord:
         """An approver tries a failed request again (failed -> provisioning); the caller provisions it."""
@@ -264,26 +264,26 @@ class Workflow:
             raise ActionRefused(self._not_retryable(record))
         if user not in self.approvers_for(record):
             raise ActionRefused(self._only_approvers(record, "retry"))
-        moved = self._move(record.id, Status.FAILED, Status.PROVISIONING, user, "retried", {"run": self.run})
+        moved = self._move(record.id, Status.FAILED, Status.PROVISIONING, user, EventKind.RETRIED, {"run": self.run})
         if moved is None:
             raise ActionRefused(self._not_retryable(self._get(request_id)))
         return moved
 
-    def _not_retryable(self, record: RequestRecord) -> str:
-        retried = [e for e in self.store.events(record.id) if e.kind == "retried"]
+    def _not_retryable(self, record: RequestRecord) -> Sentence:
+        retried = [e for e in self.store.events(record.id) if e.kind == EventKind.RETRIED]
         if retried and record.status in (Status.PROVISIONING, Status.CREATED):
-            return f"{record.id} was already retried by <@{retried[-1].actor}>."
-        return f"Only a failed request can be retried; {record.id} is {record.status.value}."
+            return Sentence.of(f"{record.id} was already retried by ", Person(retried[-1].actor), ".")
+        return Sentence.of(f"Only a failed request can be retried; {record.id} is {record.status.value}.")
 
     def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
         """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
-        return self._finish(request_id, Status.CREATED, "created", result, result=result)
+        return self._finish(request_id, Status.CREATED, EventKind.CREATED, result, result=result)
 
     def mark_failed(self, request_id: str, error: str) -> RequestRecord:
         """provisioning -> failed, with why (an approver may retry)."""
-        return self._finish(request_id, Status.FAILED, "failed", {"error": error}, error=error)
+        return self._finish(request_id, Status.FAILED, EventKind.FAILED, {"error": error}, error=error)
 
-    def resume_interrupted(self, actor: str = SYSTEM_ACTOR) -> list[RequestRecord]:
+    def resume_interrupted(self, actor: str = BOT_ACTOR) -> list[RequestRecord]:
         """At start-up: the requests a previous process left approved or provisioning, each returned once.
 
         Every event that hands a request in ``provisioning`` to a process (``provisioning``,
@@ -310,7 +310,7 @@ class Workflow:
                     record = claimed
                 elif was != Status.PROVISIONING or self._handoff_run(record) == self.run:
                     continue
-                self.store.add_event(record.id, actor, "resumed", {"run": self.run, "from": was.value})
+                self.store.add_event(record.id, actor, EventKind.RESUMED, {"run": self.run, "from": was.value})
             resumed.append(record)
         return resumed
 
@@ -323,7 +323,14 @@ class Workflow:
         return record
 
     def _move(
-        self, request_id: str, old: Status, new: Status, actor: str, kind: str, details: dict[str, Any], **outcome: Any
+        self,
+        request_id: str,
+        old: Status,
+        new: Status,
+        actor: str,
+        kind: EventKind,
+        details: dict[str, Any],
+        **outcome: Any,
     ) -> RequestRecord | None:
         if new not in TRANSITIONS[old]:
             raise ValueError(f"{old} -> {new} is not a transition")
@@ -332,7 +339,13 @@ class Workflow:
         )
 
     def _decide(
-        self, request_id: str, user: str, old: Status, new: Status, kind: str, details: dict[str, Any] | None = None
+        self,
+        request_id: str,
+        user: str,
+        old: Status,
+        new: Status,
+        kind: EventKind,
+        details: dict[str, Any] | None = None,
     ) -> RequestRecord:
         moved = self._move(request_id, old, new, user, kind, details or {})
         if moved is None:
@@ -340,9 +353,9 @@ class Workflow:
         return moved
 
     def _finish(
-        self, request_id: str, new: Status, kind: str, details: dict[str, Any], **outcome: Any
+        self, request_id: str, new: Status, kind: EventKind, details: dict[str, Any], **outcome: Any
     ) -> RequestRecord:
-        moved = self._move(request_id, Status.PROVISIONING, new, SYSTEM_ACTOR, kind, details, **outcome)
+        moved = self._move(request_id, Status.PROVISIONING, new, BOT_ACTOR, kind, details, **outcome)
         if moved is None:
             status = self._get(request_id).status.value
             raise ActionRefused(f"{request_id} is {status}, not provisioning; it can't be marked {new.value}.")

@@ -93,7 +93,11 @@ def submit(stack: BotStack, user: str, view: dict[str, Any], answers: dict[str, 
 def request_role(stack: BotStack, role_type: str, answers: dict[str, Any], user: str = REQUESTER) -> str:
     """A whole submission; returns the new request's id."""
     view = open_modal(stack, user, role_type)
-    answers = {"account_id": stack.runtime.bot.accounts()[0][0], "justification": "Needed for tests.", **answers}
+    answers = {
+        "account_id": stack.runtime.bot.choices.account_ids()[0],
+        "justification": "Needed for tests.",
+        **answers,
+    }
     errors = submit(stack, user, view, answers)
     assert errors is None, errors
     record = stack.runtime.store.for_requester(user, limit=1)[0]

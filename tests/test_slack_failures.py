@@ -20,7 +20,7 @@ def test_a_failing_submission_is_answered_with_an_error_in_the_form(stack: BotSt
         REQUESTER,
         view,
         {
-            "account_id": stack.runtime.bot.accounts()[0][0],
+            "account_id": stack.runtime.bot.choices.account_ids()[0],
             "role_name": "etl",
             "service_principal": "glue.amazonaws.com",
             "justification": "Nightly ETL.",

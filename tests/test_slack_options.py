@@ -71,7 +71,7 @@ def test_service_principal_search_offers_curated_ones_and_what_was_typed(stack: 
 
 
 def test_provider_selects_list_the_accounts_providers(stack: BotStack, aws: boto3.Session) -> None:
-    account = stack.runtime.bot.accounts()[0][0]
+    account = stack.runtime.bot.choices.account_ids()[0]
     saml = open_modal(stack, REQUESTER, "saml")
     listed = options(stack, "provider_arn", "", view=saml, answers={"account_id": account})
     assert values(listed) == [f"arn:aws:iam::{account}:saml-provider/Okta"]

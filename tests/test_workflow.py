@@ -10,6 +10,8 @@ import pytest
 
 from bot.config import Account, Approvals, Config, Policy, Settings
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
+from bot.lifecycle import Sentence
+from bot.presenter import slack_mention
 from bot.store import RequestRecord, Status, Store
 from bot.workflow import TRANSITIONS, ActionRefused, Workflow
 
@@ -78,10 +80,15 @@ def kinds(store: Store, request_id: str) -> list[str]:
     return [event.kind for event in store.events(request_id)]
 
 
+def as_slack(reason: Sentence | None) -> str | None:
+    """What the person reads in Slack: the workflow names people, the presenter mentions them."""
+    return None if reason is None else reason.render(slack_mention)
+
+
 def refusal(action: Callable[[], Any]) -> str:
     with pytest.raises(ActionRefused) as refused:
         action()
-    return refused.value.message
+    return refused.value.reason.render(slack_mention)
 
 
 # --- the state machine -------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def test_every_forbidden_transition_is_refused(workflow: Workflow, store: Store,
     try:
         outcome = ACTIONS[action][2](workflow, request_id)
     except ActionRefused as refused:
-        assert request_id in refused.message
+        assert request_id in str(refused.reason)
     else:
         assert outcome in (None, [])  # claim_provisioning and expire_due say "nothing" instead of refusing
 
@@ -200,7 +207,7 @@ def test_marking_a_request_that_is_not_provisioning_is_refused(workflow: Workflo
 
 def test_an_unknown_request_is_refused(workflow: Workflow) -> None:
     assert refusal(lambda: workflow.approve("R-9999", "UAPP1")) == "There is no request R-9999."
-    assert workflow.may_decide("R-9999", "UAPP1") == "There is no request R-9999."
+    assert as_slack(workflow.may_decide("R-9999", "UAPP1")) == "There is no request R-9999."
 
 
 # --- who may do what ---------------------------------------------------------------------------
@@ -220,7 +227,7 @@ def test_self_approval_is_refused_even_for_an_approver(workflow: Workflow, store
     request_id = submit(workflow, requester="UAPP1")
     record = store.get(request_id)
 
-    assert workflow.may_approve(record, "UAPP1") == "You can't approve your own request."
+    assert as_slack(workflow.may_approve(record, "UAPP1")) == "You can't approve your own request."
     assert refusal(lambda: workflow.approve(request_id, "UAPP1")) == "You can't approve your own request."
     assert kinds(store, request_id) == ["submitted"]
     assert workflow.may_approve(record, "UAPP2") is None
@@ -284,7 +291,7 @@ def test_the_loser_is_told_what_happened(workflow: Workflow, store: Store) -> No
     assert refusal(lambda: workflow.approve(approved, "UAPP2")) == f"{approved} was already approved by <@UAPP1>."
     assert refusal(lambda: workflow.cancel(approved, "UREQ")) == f"{approved} was already approved by <@UAPP1>."
     assert refusal(lambda: workflow.approve(rejected, "UAPP1")) == f"{rejected} was already rejected by <@UAPP2>."
-    assert workflow.may_decide(cancelled, "UAPP1") == f"{cancelled} was already cancelled by <@UREQ>."
+    assert as_slack(workflow.may_decide(cancelled, "UAPP1")) == f"{cancelled} was already cancelled by <@UREQ>."
     assert refusal(lambda: workflow.approve(expired, "UAPP1")) == f"{expired} expired before it got enough approvals."
 
 
@@ -292,7 +299,8 @@ def test_may_decide_allows_an_approver_only_while_submitted(workflow: Workflow) 
     request_id = submit(workflow)
     assert workflow.may_decide(request_id, "UAPP1") is None
     assert (
-        workflow.may_decide(request_id, "UREQ") == f"Only the approvers of account {ACCOUNT} can reject {request_id}."
+        as_slack(workflow.may_decide(request_id, "UREQ"))
+        == f"Only the approvers of account {ACCOUNT} can reject {request_id}."
     )
 
 
@@ -307,7 +315,7 @@ def test_a_high_risk_request_needs_distinct_approvers(workflow: Workflow, store:
     first = workflow.approve(request_id, "UAPP1")
     assert (first.completed, first.approvals, first.needed, first.remaining) == (False, ["UAPP1"], 2, 1)
     assert first.record.status == Status.SUBMITTED
-    assert workflow.may_approve(first.record, "UAPP1") == (
+    assert as_slack(workflow.may_approve(first.record, "UAPP1")) == (
         f"You have already approved {request_id}; it needs 1 more approval(s) from other approvers."
     )
     assert refusal(lambda: workflow.approve(request_id, "UAPP1")).startswith("You have already approved")
@@ -362,7 +370,7 @@ def test_twenty_approvers_at_once_make_exactly_one_approval(workflow: Workflow, 
     won = [r for r in results if not isinstance(r, ActionRefused)]
     assert len(won) == 1 and won[0].completed
     winner = won[0].approvals[0]
-    lost = [r.message for r in results if isinstance(r, ActionRefused)]
+    lost = [as_slack(r.reason) for r in results if isinstance(r, ActionRefused)]
     assert lost == [f"{request_id} was already approved by <@{winner}>."] * 19
     assert kinds(store, request_id) == ["submitted", "approval", "approved"]
 
@@ -372,7 +380,7 @@ def test_the_same_approver_clicking_twenty_times_votes_once(workflow: Workflow, 
     results = run_together(20, lambda i: workflow.approve(request_id, "UAPP1"))
 
     assert sum(not isinstance(r, ActionRefused) for r in results) == 1
-    assert all(r.message.startswith("You have already approved") for r in results if isinstance(r, ActionRefused))
+    assert all(str(r.reason).startswith("You have already approved") for r in results if isinstance(r, ActionRefused))
     assert kinds(store, request_id) == ["submitted", "approval"]
 
 
@@ -393,7 +401,7 @@ def test_racing_retries_have_one_winner(workflow: Workflow, store: Store) -> Non
     won = [r for r in results if isinstance(r, RequestRecord)]
     assert len(won) == 1
     winner = store.events(request_id)[-1].actor
-    assert {r.message for r in results if isinstance(r, ActionRefused)} == {
+    assert {as_slack(r.reason) for r in results if isinstance(r, ActionRefused)} == {
         f"{request_id} was already retried by <@{winner}>."
     }
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from blocks import modals
+from blocks import ids
 from bot.service import RoleBot
 from bot.workflow import ActionRefused
 
@@ -20,20 +20,16 @@ def from_home(body: dict[str, Any]) -> bool:
 
 
 def register(app: App, bot: RoleBot) -> None:
-    def refuse(body: dict[str, Any], text: str) -> None:
+    def refuse(body: dict[str, Any], refused: ActionRefused) -> None:
         """Tell only the person who clicked why nothing happened."""
         user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id")
-        if channel:
-            bot.notifier.ephemeral(channel, user, text)
-        else:
-            bot.notifier.dm(user, bot.refusal(text))
+        bot.refuse(user, refused.reason, channel=(body.get("channel") or {}).get("id"))
 
     def guarded(body: dict[str, Any], action: Callable[[str, str], None]) -> None:
         try:
             action(clicked_value(body), body["user"]["id"])
         except ActionRefused as refused:
-            refuse(body, refused.message)
+            refuse(body, refused)
         if from_home(body):
             bot.publish_home(body["user"]["id"])
 
@@ -44,32 +40,25 @@ def register(app: App, bot: RoleBot) -> None:
 
         return listener
 
-    for action_id, act in (("approve", bot.approve), ("retry", bot.retry), ("cancel", bot.cancel)):
+    for action_id, act in ((ids.APPROVE, bot.approve), (ids.RETRY, bot.retry), (ids.CANCEL, bot.cancel)):
         app.action(action_id)(decision(act))
 
-    @app.action("reject")
+    @app.action(ids.REJECT)
     def reject(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        request_id, user = clicked_value(body), body["user"]["id"]
-        refusal = bot.workflow.may_decide(request_id, user)
-        if refusal:
-            refuse(body, refusal)
+        try:
+            bot.open_rejection_form(body["trigger_id"], clicked_value(body), body["user"]["id"])
+        except ActionRefused as refused:
+            refuse(body, refused)
             if from_home(body):
-                bot.publish_home(user)
-            return
-        record = bot.store.get(request_id)
-        summary = record.request.summary() if record else request_id
-        bot.notifier.open_view(body["trigger_id"], modals.reject_modal(request_id, summary), user)
+                bot.publish_home(body["user"]["id"])
 
-    @app.action("role_type")
+    @app.action(ids.ROLE_TYPE)
     def switch_type(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        role_type = body["actions"][0]["selected_option"]["value"]
-        view = body["view"]
-        # a hash_conflict (the form changed meanwhile, e.g. two quick switches) is logged, not raised
-        bot.notifier.call("views.update", view_id=view["id"], hash=view.get("hash"), view=bot.request_modal(role_type))
+        bot.switch_form_type(body["view"], body["actions"][0]["selected_option"]["value"])
 
-    @app.action("open_request_modal")
+    @app.action(ids.OPEN_REQUEST_FORM)
     def open_form(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        bot.notifier.open_view(body["trigger_id"], bot.request_modal(None), body["user"]["id"])
+        bot.open_request_form(body["trigger_id"], body["user"]["id"])

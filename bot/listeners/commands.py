@@ -4,9 +4,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from blocks import messages
 from bot.domain import RoleType
 from bot.service import RoleBot
+from bot.workflow import ActionRefused
 
 ROLE_TYPES = {role_type.value for role_type in RoleType}
 
@@ -25,14 +25,15 @@ def register(app: App, bot: RoleBot) -> None:
         user = command["user_id"]
         if word in ROLE_TYPES or word in ("", "new"):
             ack()
-            role_type = word if word in ROLE_TYPES else None
-            bot.notifier.open_view(command["trigger_id"], bot.request_modal(role_type), user)
-        elif word == "list":
-            text, blocks = messages.request_list(bot.cards(bot.store.for_requester(user, limit=20)))
-            ack(text=text, blocks=blocks, response_type="ephemeral")
+            bot.open_request_form(command["trigger_id"], user, word if word in ROLE_TYPES else None)
+            return
+        if word == "list":
+            text, blocks = bot.presenter.request_list(bot.requests_of(user))
         elif word == "status" and rest.strip():
-            text, blocks = bot.status_message(request_id_of(rest), user)
-            ack(text=text, blocks=blocks, response_type="ephemeral")
+            try:
+                text, blocks = bot.presenter.status(*bot.history(request_id_of(rest), user))
+            except ActionRefused as refused:
+                text, blocks = bot.presenter.refusal(refused.reason)
         else:
-            text, blocks = messages.help_message()
-            ack(text=text, blocks=blocks, response_type="ephemeral")
+            text, blocks = bot.presenter.help()
+        ack(text=text, blocks=blocks, response_type="ephemeral")

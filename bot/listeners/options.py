@@ -4,34 +4,37 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from blocks import ids
 from blocks.options import option_list
 from bot.service import RoleBot
 
 
-def chosen_account(body: dict[str, Any], bot: RoleBot) -> str:
-    """The target account selected in the modal, else the first the requester may choose."""
+def chosen_account(body: dict[str, Any]) -> str | None:
+    """The target account selected in the modal, if any (else the choices use the first offered)."""
     values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
-    selected = (values.get("account_id", {}).get("account_id") or {}).get("selected_option")
-    return selected["value"] if selected else bot.accounts()[0][0]
+    selected = (values.get(ids.ACCOUNT, {}).get(ids.ACCOUNT) or {}).get("selected_option")
+    return selected["value"] if selected else None
 
 
 def register(app: App, bot: RoleBot) -> None:
-    @app.options("managed_policy_arns")
+    choices = bot.choices
+
+    @app.options(ids.MANAGED_POLICIES)
     def managed_policies(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(bot.catalog.search(chosen_account(body, bot), body.get("value", ""))))
+        ack(options=option_list(choices.policies(chosen_account(body), body.get("value", ""))))
 
-    @app.options("service_principal")
+    @app.options(ids.SERVICE)
     def services(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(bot.service_choices(body.get("value", ""))))
+        ack(options=option_list(choices.services(body.get("value", ""))))
 
-    @app.options("aws_service_name")
+    @app.options(ids.LINKED_SERVICE)
     def linked_services(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(bot.service_choices(body.get("value", ""), linked=True)))
+        ack(options=option_list(choices.services(body.get("value", ""), linked=True)))
 
-    @app.options("provider_arn")
+    @app.options(ids.SAML_PROVIDER)
     def saml_providers(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(bot.provider_choices(chosen_account(body, bot), "saml", body.get("value", ""))))
+        ack(options=option_list(choices.providers(chosen_account(body), "saml", body.get("value", ""))))
 
-    @app.options("provider")
+    @app.options(ids.OIDC_PROVIDER)
     def oidc_providers(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(bot.provider_choices(chosen_account(body, bot), "oidc", body.get("value", ""))))
+        ack(options=option_list(choices.providers(chosen_account(body), "oidc", body.get("value", ""))))

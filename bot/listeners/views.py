@@ -4,8 +4,9 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from blocks import modals
+from blocks import ids, modals
 from bot.domain import RequestInvalid
+from bot.presenter import slack_text
 from bot.service import RoleBot
 from bot.workflow import ActionRefused
 
@@ -17,13 +18,13 @@ def errors_for_view(errors: dict[str, str], view: dict[str, Any]) -> dict[str, s
     shown = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
     result: dict[str, str] = {}
     for field, message in errors.items():
-        block = field if field in shown else "role_type"
+        block = field if field in shown else ids.ROLE_TYPE
         result[block] = " ".join(filter(None, [result.get(block), message]))[:MAX_ERROR_CHARS]
     return result
 
 
 def register(app: App, bot: RoleBot) -> None:
-    @app.view("role_request")
+    @app.view(ids.REQUEST_CALLBACK_ID)
     def submit_request(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             record = bot.submit(modals.read_request_state(view), body["user"]["id"])
@@ -33,19 +34,19 @@ def register(app: App, bot: RoleBot) -> None:
         ack()
         bot.announce(record)
 
-    @app.view("reject_request")
+    @app.view(ids.REJECT_CALLBACK_ID)
     def submit_rejection(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         request_id, user = view["private_metadata"], body["user"]["id"]
         reason = modals.read_reject_reason(view)
-        refusal = bot.workflow.may_decide(request_id, user)
+        refusal = bot.may_reject(request_id, user)
         if not reason:
-            ack(response_action="errors", errors={"reason": "Say why, so the requester can fix the request."})
+            ack(response_action="errors", errors={ids.REASON: "Say why, so the requester can fix the request."})
         elif refusal:
-            ack(response_action="errors", errors={"reason": refusal})
+            ack(response_action="errors", errors={ids.REASON: slack_text(refusal)})
         else:
             ack()
             try:
                 bot.reject(request_id, user, reason)
             except ActionRefused as refused:
-                bot.notifier.dm(user, bot.refusal(refused.message))
+                bot.refuse(user, refused.reason)
             bot.publish_home(user)  # the approver's App Home no longer offers the request

@@ -1,0 +1,123 @@
+"""The words of a request's life, in one place: statuses, the moves between them, event kinds, the bot's
+name as an actor, who approved a request, and sentences that name people without saying how.
+
+    submitted -> approved -> provisioning -> created | failed
+    submitted -> rejected | cancelled | expired
+    failed -> provisioning (an approver retries)
+
+Pure: no I/O, no Slack. ``bot.workflow`` makes the moves, ``bot.store`` keeps them, the notifier and
+the presenter say them.
+"""
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a request is in its life; ``TRANSITIONS`` lists the allowed moves."""
+
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    PROVISIONING = "provisioning"
+    CREATED = "created"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
+    Status.APPROVED: frozenset({Status.PROVISIONING}),
+    Status.PROVISIONING: frozenset({Status.CREATED, Status.FAILED}),
+    Status.FAILED: frozenset({Status.PROVISIONING}),
+    Status.CREATED: frozenset(),
+    Status.REJECTED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+}
+"""Every allowed status change; ``Workflow`` makes no other."""
+
+
+class EventKind(StrEnum):
+    """What one line of a request's history records (the ``kind`` column of ``events``)."""
+
+    SUBMITTED = "submitted"
+    APPROVAL = "approval"
+    """One approver's vote (a high-risk request needs several)."""
+    APPROVED = "approved"
+    """The vote that completed the approvals; ``details["approvers"]``."""
+    REJECTED = "rejected"
+    """``details["reason"]``."""
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REMINDED = "reminded"
+    PROVISIONING = "provisioning"
+    RETRIED = "retried"
+    RESUMED = "resumed"
+    CREATED = "created"
+    """``details`` = what was made."""
+    FAILED = "failed"
+    """``details["error"]``."""
+
+
+HANDOFF_KINDS = frozenset({EventKind.PROVISIONING, EventKind.RETRIED, EventKind.RESUMED})
+"""Events that hand a request in ``provisioning`` to a run of the bot (``details["run"]``)."""
+DECISION_KINDS = frozenset({EventKind.APPROVED, EventKind.REJECTED, EventKind.CANCELLED, EventKind.EXPIRED})
+"""Events that end a request's wait for approval."""
+
+BOT_ACTOR = "iam-role-bot"
+"""The actor of what the bot does by itself: expiring, reminding, provisioning, resuming."""
+
+
+def approved_by(
+    voters: Iterable[tuple[str, EventKind | str]], *, approvers: Collection[str], requester: str
+) -> list[str]:
+    """Who approved a request, in order: distinct voters who are its approvers now, never its requester.
+
+    ``voters`` are ``(actor, kind)`` of the request's events; only ``approval`` votes count. This one
+    answer feeds the vote count, the card and the provenance tag on the role.
+    """
+    votes = (actor for actor, kind in voters if kind == EventKind.APPROVAL)
+    return [user for user in dict.fromkeys(votes) if user in approvers and user != requester]
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone named in a sentence; how the name reads (in Slack, a mention) is the presenter's choice."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """Text for a person to read that may name people, e.g. "R-1042 was already approved by <someone>."."""
+
+    parts: tuple[str | Person, ...]
+
+    @classmethod
+    def of(cls, *parts: str | Person) -> "Sentence":
+        return cls(parts)
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The sentence with each person written by ``name(user_id)``."""
+        return "".join(name(part.id) if isinstance(part, Person) else part for part in self.parts)
+
+    def __str__(self) -> str:
+        """The sentence with people as their bare ids (logs, exceptions)."""
+        return self.render(str)
+
+    def then(self, more: str) -> "Sentence":
+        return Sentence((*self.parts, more))
+
+
+def people(users: Collection[str]) -> tuple[str | Person, ...]:
+    """``A``, ``A and B``, ``A, B and C``, as sentence parts."""
+    named = [Person(user) for user in users]
+    parts: list[str | Person] = []
+    for index, person in enumerate(named):
+        if index:
+            parts.append(" and " if index == len(named) - 1 else ", ")
+        parts.append(person)
+    return tuple(parts)

@@ -1,0 +1,111 @@
+"""How the bot's state looks in Slack: request cards, the request form, refusals, a request's status.
+
+The bridge between the bot and ``blocks/``: it turns stored requests into ``RequestCard``s (the data
+``blocks/`` renders) and the workflow's sentences into Slack text, where people become mentions. It
+reads the store but changes nothing and sends nothing (that is the notifier's job).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from blocks import messages, modals
+from blocks.cards import FindingCard, RequestCard
+from blocks.kit import Rendered
+from bot.choices import Choices
+from bot.config import Config
+from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, to_pretty_json
+from bot.lifecycle import DECISION_KINDS, Sentence, approved_by
+from bot.store import Event, RequestRecord, Store
+
+
+def slack_mention(user_id: str) -> str:
+    """A person as Slack shows them: ``<@U…>`` (``blocks`` escapes everything but well-formed mentions)."""
+    return f"<@{user_id}>"
+
+
+def slack_text(sentence: Sentence | str) -> str:
+    """A sentence for Slack, its people as mentions."""
+    return sentence.render(slack_mention) if isinstance(sentence, Sentence) else sentence
+
+
+class Presenter:
+    """Renders requests and refusals for Slack (``approvers_for``: who may approve a request now)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        config: Config,
+        choices: Choices,
+        approvers_for: Callable[[RequestRecord], frozenset[str]],
+        sandbox: bool = False,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.choices = choices
+        self.approvers_for = approvers_for
+        self.sandbox = sandbox
+
+    def card(self, record: RequestRecord) -> RequestCard:
+        """Everything ``blocks/`` needs to show a request, from the store."""
+        request = record.request
+        events = self.store.events(record.id)
+        approvers = self.approvers_for(record)
+        decision = next((e for e in reversed(events) if e.kind in DECISION_KINDS), None)
+        account = self.config.account(record.account_id)
+        inline = request.inline_policy if isinstance(request, AssumableRoleRequest) else None
+        trust = request.trust_policy()
+        return RequestCard(
+            id=record.id,
+            role_type=record.role_type,
+            role_name=record.role_name,
+            account_id=record.account_id,
+            account_label=account.name if account else "this account",
+            requester=record.requester,
+            summary=request.summary(),
+            justification=request.justification,
+            status=record.status,
+            plan=[step.describe() for step in request.plan()],
+            trust_policy_json=to_pretty_json(trust) if trust else None,
+            inline_policy_json=to_pretty_json(inline) if inline else None,
+            findings=[FindingCard(**finding) for finding in record.findings],
+            approvers=sorted(approvers - {record.requester}),  # who can approve it
+            approvals=approved_by(((e.actor, e.kind) for e in events), approvers=approvers, requester=record.requester),
+            needed=record.required_approvals,
+            decided_by=decision.actor if decision else None,
+            reason=decision.details.get("reason") if decision else None,
+            result=record.result,
+            error=record.error,
+            created_at=record.created_at,
+            sandbox=self.sandbox,
+        )
+
+    def cards(self, records: list[RequestRecord]) -> list[RequestCard]:
+        return [self.card(record) for record in records]
+
+    def request_modal(self, role_type: str | None) -> dict[str, Any]:
+        """The request form, for ``role_type`` (None: the type select alone)."""
+        return modals.request_modal(
+            role_type, accounts=self.choices.accounts(), service_principals=list(SERVICE_PRINCIPALS)
+        )
+
+    def reject_modal(self, record: RequestRecord) -> dict[str, Any]:
+        return modals.reject_modal(record.id, record.request.summary())
+
+    def refusal(self, reason: Sentence | str) -> Rendered:
+        """Why the bot didn't do something, for the person who asked."""
+        return messages.refusal(slack_text(reason))
+
+    def request_list(self, records: list[RequestRecord]) -> Rendered:
+        return messages.request_list(self.cards(records))
+
+    def status(self, record: RequestRecord, events: list[Event]) -> Rendered:
+        """One request and its history."""
+        history = [
+            (e.at, e.actor, e.kind, str(e.details.get("reason") or e.details.get("error") or "")) for e in events
+        ]
+        return messages.request_status(self.card(record), history)
+
+    @staticmethod
+    def help() -> Rendered:
+        return messages.help_message()
