@@ -1143,6 +1143,20 @@ def test_plan_steps_describe_themselves_in_one_line() -> None:
         "create_instance_profile",
         "add_role_to_instance_profile",
     ]
+    assert [step.doing() for step in plan] == [
+        "create the role app",
+        f"attach the managed policy {READ_ONLY}",
+        "put the inline policy app-inline",
+        "create the instance profile app",
+        "add the role to the instance profile app",
+    ]
+    assert [step.makes for step in plan] == [
+        ("CreateRole", "app"),
+        ("AttachRolePolicy", READ_ONLY),
+        None,  # PutRolePolicy overwrites, so a re-run repeats it
+        ("CreateInstanceProfile", "app"),
+        ("AddRoleToInstanceProfile", "app"),
+    ]
     assert parse("service-linked", custom_suffix="x").plan()[0].describe() == (
         "CreateServiceLinkedRole AWSServiceName=autoscaling.amazonaws.com CustomSuffix=x"
     )

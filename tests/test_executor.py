@@ -20,7 +20,8 @@ from bot.aws import AccountSessions, role_session_name
 from bot.config import Account
 from bot.config import Executor as ExecutorSettings
 from bot.domain import Limits, RoleRequest, parse_role_request
-from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain, switch_role_url
+from bot.domain.urls import switch_role_url
+from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain
 
 HOME = "123456789012"
 MEMBER = "210987654321"
@@ -139,7 +140,7 @@ def base_session(aws: boto3.Session) -> boto3.Session:
 @pytest.fixture
 def executor(base_session: boto3.Session) -> Executor:
     sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session, region=REGION)
-    return Executor(sessions, waiter_delay=0.05, waiter_max_attempts=3)
+    return Executor(sessions)
 
 
 @pytest.fixture
@@ -363,16 +364,6 @@ def test_provenance_tags_join_approvers_with_spaces_and_refuse_bad_values(execut
         executor.provenance_tags("42", "U1", ["U2,U3"])
 
 
-def test_provenance_tag_keys_are_configurable(base_session: boto3.Session, name: str, iam: Any) -> None:
-    keys = ("acme:ticket", "acme:by", "acme:ok-by")
-    sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
-    Executor(sessions, provenance_keys=keys).provision(
-        REQUESTS["service-lambda"](name), request_id="T-1", requester="U1", approvers=["U2"]
-    )
-    tags = {tag["Key"]: tag["Value"] for tag in iam.list_role_tags(RoleName=name)["Tags"]}
-    assert tags == {"acme:ticket": "T-1", "acme:by": "U1", "acme:ok-by": "U2"}
-
-
 # --- pre-checks: errors surface before side effects --------------------------------------------
 
 
@@ -394,13 +385,11 @@ def test_missing_references_are_reported_before_anything_is_created(
     request = parse_role_request(data)
     rid = request_id()
 
-    problems = executor.preflight(request, request_id=rid)
-    assert len(problems) == 1 and problem in problems[0] and HOME in problems[0]
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, request, rid)
 
     assert caught.value.step == "preflight"
-    assert problem in caught.value.message
+    assert problem in caught.value.message and HOME in caught.value.message
     assert leftovers(iam, name) == []
 
 
@@ -409,9 +398,11 @@ def test_the_accounts_real_quota_is_checked_before_anything_is_created(executor:
     data = {**user_request(name).model_dump(), "managed_policy_arns": arns}
     request = parse_role_request(data, Limits(managed_policies_per_role=20))
 
-    problems = executor.preflight(request, request_id=request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
 
-    assert problems == ["This account allows 10 managed policies per role; the request has 12."]
+    assert caught.value.step == "preflight"
+    assert caught.value.message == "This account allows 10 managed policies per role; the request has 12."
     assert leftovers(iam, name) == []
 
 
@@ -448,10 +439,11 @@ def test_an_unreachable_member_account_is_a_preflight_problem(base_session: boto
     base_session.events.register("before-send.sts.AssumeRole", lambda request, **_: refuse(request))
     request = parse_role_request({**user_request(name).model_dump(), "account_id": MEMBER})
 
-    problems = Executor(sessions).preflight(request, request_id=request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(Executor(sessions), request, request_id())
 
-    assert len(problems) == 1
-    assert "sts:AssumeRole" in problems[0] and MEMBER in problems[0]
+    assert caught.value.step == "preflight"
+    assert "sts:AssumeRole" in caught.value.message and MEMBER in caught.value.message
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -722,11 +714,10 @@ def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, 
     existing = iam.create_service_linked_role(AWSServiceName="ecs.amazonaws.com")["Role"]["RoleName"]
     request = service_linked("ecs.amazonaws.com")
 
-    problems = executor.preflight(request, request_id=request_id())
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, request, request_id())
 
-    assert len(problems) == 1 and f"{existing} for ecs.amazonaws.com already exists" in problems[0]
+    assert f"{existing} for ecs.amazonaws.com already exists" in caught.value.message
     assert caught.value.step == "preflight"
     assert "cannot tell whether it made it" in caught.value.message
 
@@ -736,9 +727,11 @@ def test_a_service_linked_preflight_reports_a_missing_permission(
 ) -> None:
     Fault(base_session, "ListRoles", aws_error("AccessDenied", "not authorized", 403))
 
-    problems = executor.preflight(service_linked("lambda.amazonaws.com"), request_id=request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, service_linked("lambda.amazonaws.com"), request_id())
 
-    assert len(problems) == 1 and "iam:ListRoles" in problems[0]
+    assert caught.value.step == "preflight"
+    assert "iam:ListRoles" in caught.value.message
 
 
 def test_a_service_linked_role_made_by_a_lost_first_attempt_counts_as_made(

@@ -1,6 +1,7 @@
 """AWS limits and quotas that role requests are checked against."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 PROVENANCE_TAG_PREFIX = "iam-role-bot:"
 AWS_MAX_TAGS_PER_ROLE = 50
@@ -31,3 +32,19 @@ LENIENT_LIMITS = Limits(
     reserved_tags=0,
 )
 """Used to load requests that were validated when stored, whatever the quotas are today."""
+
+
+Quota = Literal["managed policies", "trust policy", "inline policy"]
+
+OVER_QUOTA: dict[Quota, str] = {
+    "managed policies": "This account allows {allowed} managed policies per role; the request has {has}.",
+    "trust policy": "This account allows trust policies of {allowed} characters (not counting spaces); "
+    "the request's has {has}.",
+    "inline policy": "This account allows {allowed} characters (not counting spaces) of inline policy per role; "
+    "the request's has {has}.",
+}
+
+
+def over_quota(quota: Quota, *, allowed: int | str, has: int) -> str:
+    """The one sentence for a request over an account quota (said at validation, pre-check and failure)."""
+    return OVER_QUOTA[quota].format(allowed=allowed, has=has)

@@ -41,7 +41,7 @@ from bot.domain.fields import (
     split_list,
     unique,
 )
-from bot.domain.limits import Limits
+from bot.domain.limits import Limits, over_quota
 from bot.domain.plan import PlanStep
 from bot.domain.policies import (
     check_permissions_policy,
@@ -170,7 +170,7 @@ class AssumableRoleRequest(RoleRequestBase):
     def _managed_policies(cls, value: list[str], info: ValidationInfo) -> list[str]:
         quota = limits_of(info).managed_policies_per_role
         if len(value) > quota:
-            raise rule_error(f"This account allows {quota} managed policies per role; the request has {len(value)}.")
+            raise rule_error(over_quota("managed policies", allowed=quota, has=len(value)))
         return unique(value, label="Managed policies")
 
     @field_validator("inline_policy")

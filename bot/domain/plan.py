@@ -1,19 +1,55 @@
 """The plan: the exact, ordered AWS calls a request will make.
 
 The approver sees it and the executor carries it out, so both work from one source of truth.
+``ACTIONS`` says, once per IAM operation, how a step reads for people and how a re-run recognises
+a step an earlier run already did.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SHOWN_PARAMS = {
-    "CreateRole": ("RoleName", "Path", "MaxSessionDuration", "PermissionsBoundary"),
-    "AttachRolePolicy": ("PolicyArn",),
-    "PutRolePolicy": ("PolicyName",),
-    "CreateInstanceProfile": ("InstanceProfileName", "Path"),
-    "AddRoleToInstanceProfile": ("InstanceProfileName", "RoleName"),
-    "CreateServiceLinkedRole": ("AWSServiceName", "CustomSuffix"),
+
+@dataclass(frozen=True)
+class Action:
+    """What one IAM operation of a plan does."""
+
+    shown: tuple[str, ...]
+    """The parameters ``PlanStep.describe`` shows."""
+    doing: str
+    """The end of "the bot tried to …", with ``{Param}`` placeholders."""
+    made: str | None = None
+    """The parameter naming what the call makes, so a re-run skips it once made; None: always call
+    (PutRolePolicy overwrites, so repeating it is safe)."""
+    answer: str | None = None
+    """The key of the answer (and of its ``Get…`` call's) holding what was made, e.g. ``Role``."""
+    provenance_tags: bool = False
+    """The executor adds the provenance tags to the call (the plan shows them on CreateRole only)."""
+
+
+ACTIONS: dict[str, Action] = {
+    "CreateRole": Action(
+        ("RoleName", "Path", "MaxSessionDuration", "PermissionsBoundary"),
+        "create the role {RoleName}",
+        made="RoleName",
+        answer="Role",
+    ),
+    "AttachRolePolicy": Action(("PolicyArn",), "attach the managed policy {PolicyArn}", made="PolicyArn"),
+    "PutRolePolicy": Action(("PolicyName",), "put the inline policy {PolicyName}"),
+    "CreateInstanceProfile": Action(
+        ("InstanceProfileName", "Path"),
+        "create the instance profile {InstanceProfileName}",
+        made="InstanceProfileName",
+        answer="InstanceProfile",
+        provenance_tags=True,
+    ),
+    "AddRoleToInstanceProfile": Action(
+        ("InstanceProfileName", "RoleName"),
+        "add the role to the instance profile {InstanceProfileName}",
+        made="InstanceProfileName",
+    ),
+    "CreateServiceLinkedRole": Action(
+        ("AWSServiceName", "CustomSuffix"), "create the service-linked role for {AWSServiceName}", answer="Role"
+    ),
 }
 
 
@@ -27,18 +63,30 @@ class PlanStep:
     @property
     def method(self) -> str:
         """The boto3 client method, e.g. ``create_role`` for ``CreateRole``."""
-        return "".join("_" + c.lower() if c.isupper() else c for c in self.action).lstrip("_")
+        return snake_case(self.action)
+
+    @property
+    def kind(self) -> Action:
+        return ACTIONS[self.action]
 
     def describe(self) -> str:
         """One line for people, e.g. ``AttachRolePolicy PolicyArn=arn:aws:iam::aws:policy/X``."""
-        shown = [f"{name}={self.params[name]}" for name in SHOWN_PARAMS.get(self.action, ()) if name in self.params]
+        shown = [f"{name}={self.params[name]}" for name in self.kind.shown if name in self.params]
         if self.action == "CreateRole" and self.params.get("Tags"):
             shown.append(f"Tags={len(self.params['Tags'])}")
         return " ".join([self.action, *shown])
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "params": self.params}
+    def doing(self) -> str:
+        """What the step does, as the end of "the bot tried to …"."""
+        return self.kind.doing.format_map(self.params)
+
+    @property
+    def makes(self) -> tuple[str, str] | None:
+        """(action, name) of what the step makes, the key a re-run checks; None if it makes nothing to check."""
+        made = self.kind.made
+        return (self.action, self.params[made]) if made else None
 
 
-def plan_to_json(plan: list[PlanStep]) -> str:
-    return json.dumps([step.to_dict() for step in plan], indent=2)
+def snake_case(name: str) -> str:
+    """``CreateRole`` -> ``create_role``: a boto3 method or answer name from an IAM one."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")

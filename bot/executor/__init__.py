@@ -1,0 +1,61 @@
+"""Executor: carries out an approved request's plan in AWS — exactly once, completely, or not at all.
+
+It knows nothing of Slack. ``provision`` checks first that everything the plan refers to exists,
+then runs the plan: assumable roles in ``roles``, service-linked roles in ``service_linked``; AWS
+errors are told in plain words by ``errors``.
+
+Anything that is not an AWS error (a bug, an interrupt) is not caught: like a crash, it leaves the
+work half done, and running the request again finishes it.
+"""
+
+import logging
+
+from botocore.client import BaseClient
+
+from bot.aws import AccountSessions
+from bot.domain import RoleRequest, ServiceLinkedRoleRequest
+from bot.domain.fields import is_tag_text
+from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
+from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult
+from bot.executor.roles import provision_role
+from bot.executor.service_linked import provision_service_linked
+
+__all__ = ["PROVENANCE_KEYS", "Executor", "ProvisionResult", "ProvisioningError", "explain"]
+
+log = logging.getLogger(__name__)
+
+WAITER_CONFIG: dict[str, int] = {"Delay": 1, "MaxAttempts": 20}
+"""How long to wait for IAM's eventual consistency to show a new role or instance profile."""
+
+
+class Executor:
+    """Creates approved roles in their target accounts."""
+
+    def __init__(self, sessions: AccountSessions) -> None:
+        self.sessions = sessions
+
+    @staticmethod
+    def provenance_tags(request_id: str, requester: str, approvers: list[str]) -> dict[str, str]:
+        """The tags that mark a role as made by the bot for this request; values fit AWS's tag rules."""
+        values = (request_id, requester, " ".join(approvers))
+        for key, value in zip(PROVENANCE_KEYS, values, strict=True):
+            if len(value) > 256 or not is_tag_text(value):
+                raise ValueError(f"{value!r} can't be the value of tag {key}: AWS's tag rules forbid it")
+        return dict(zip(PROVENANCE_KEYS, values, strict=True))
+
+    def provision(
+        self, request: RoleRequest, *, request_id: str, requester: str, approvers: list[str]
+    ) -> ProvisionResult:
+        """Carry out the request's plan; raise ``ProvisioningError`` with nothing left behind."""
+        tags = self.provenance_tags(request_id, requester, approvers)
+        iam = self._client(request, request_id)
+        if isinstance(request, ServiceLinkedRoleRequest):
+            return provision_service_linked(iam, request, request_id=request_id, waiter_config=WAITER_CONFIG)
+        return provision_role(iam, request, request_id=request_id, tags=tags, waiter_config=WAITER_CONFIG)
+
+    def _client(self, request: RoleRequest, request_id: str) -> BaseClient:
+        try:
+            return self.sessions.iam_client(request.account_id, session_name=f"iam-role-bot-{request_id}")
+        except AWS_ERRORS as error:
+            message = explain(error, doing="act in the account", account_id=request.account_id)
+            raise ProvisioningError(message, step="preflight", code=error_code(error)) from error

@@ -1,0 +1,50 @@
+"""What both kinds of role share: reading IAM (lookups, pages, tags), provenance, and the result."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from bot.executor.errors import error_code
+
+PROVENANCE_KEYS = ("iam-role-bot:request-id", "iam-role-bot:requester", "iam-role-bot:approvers")
+"""Tag keys for the request id, the requester and the approvers (space-separated)."""
+REQUEST_ID_TAG = PROVENANCE_KEYS[0]
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What was created: the role, its instance profile (EC2) and the console switch-role link."""
+
+    role_arn: str
+    role_name: str
+    instance_profile_arn: str | None = None
+    switch_role_url: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def lookup(call: Any, **params: Any) -> dict[str, Any] | None:
+    """The answer of a Get* call, or None when AWS says NoSuchEntity."""
+    try:
+        return call(**params)
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return None
+        raise
+
+
+def paginate(iam: BaseClient, method: str, key: str, **params: Any) -> list[Any]:
+    """Every item under ``key`` of a paginated IAM list call."""
+    return [item for page in iam.get_paginator(method).paginate(**params) for item in page[key]]
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+def made_for(resource: dict[str, Any], request_id: str) -> bool:
+    """The resource carries the request's provenance tag: the bot made it for this request."""
+    return tags_of(resource).get(REQUEST_ID_TAG) == request_id

@@ -1,0 +1,240 @@
+"""Assumable roles (every type but service-linked): survey what exists, apply the plan, roll back.
+
+What the bot creates carries provenance tags, so a re-run of the same request completes the
+missing steps, while a same-named role or instance profile it did not make for this request is
+reported and never adopted or changed. On an AWS failure after CreateRole it deletes what belongs
+to the request, in the order AWS requires, and reports the original error in plain words.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from bot.domain import AssumableRoleRequest, OidcRoleRequest, PlanStep, SamlRoleRequest, policy_size
+from bot.domain.limits import over_quota
+from bot.domain.plan import snake_case
+from bot.domain.urls import switch_role_url
+from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
+from bot.executor.iam import REQUEST_ID_TAG, ProvisionResult, lookup, made_for, paginate, tags_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """What of the request exists in AWS and belongs to it (its tags name the request)."""
+
+    made: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """What AWS answered for each step already done, by ``PlanStep.makes``."""
+    problems: list[str] = field(default_factory=list)
+
+    def role(self, request: AssumableRoleRequest) -> dict[str, Any] | None:
+        return self.made.get(("CreateRole", request.role_name))
+
+    def profile(self, request: AssumableRoleRequest) -> dict[str, Any] | None:
+        return self.made.get(("CreateInstanceProfile", request.role_name))
+
+
+def provision_role(
+    iam: BaseClient,
+    request: AssumableRoleRequest,
+    *,
+    request_id: str,
+    tags: dict[str, str],
+    waiter_config: dict[str, int],
+) -> ProvisionResult:
+    """Carry out the plan, completing an earlier run's; on an AWS error, roll back and raise."""
+    progress = survey(iam, request, request_id)
+    if progress.problems:
+        raise ProvisioningError(" ".join(progress.problems), step="preflight")
+    tag_list = [{"Key": key, "Value": value} for key, value in tags.items()]
+    plan = request.plan(tags)
+    step = plan[0]
+    try:
+        for step in plan:
+            apply(iam, step, progress, request_id, tag_list)
+        step = plan[0]
+        iam.get_waiter("role_exists").wait(RoleName=request.role_name, WaiterConfig=waiter_config)
+        if progress.profile(request) is not None:
+            step = next(item for item in plan if item.action == "CreateInstanceProfile")
+            iam.get_waiter("instance_profile_exists").wait(
+                InstanceProfileName=request.role_name, WaiterConfig=waiter_config
+            )
+    except AWS_ERRORS as error:
+        problem = failed(error, step=step.action, doing=step.doing(), request=request)
+        problem.message += " " + roll_back(iam, request, request_id)
+        log.warning("Request %s failed at %s: %s", request_id, step.action, problem.message)
+        raise problem from error
+    role, profile = progress.role(request), progress.profile(request)
+    assert role is not None
+    log.info("Request %s: role %s is ready", request_id, role["Arn"])
+    return ProvisionResult(
+        role_arn=role["Arn"],
+        role_name=request.role_name,
+        instance_profile_arn=profile["Arn"] if profile else None,
+        switch_role_url=switch_role_url(request),
+    )
+
+
+def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
+    """What already exists of the request, and what would stop it, before anything is changed."""
+    progress = Progress()
+    try:
+        _survey_role(iam, request, request_id, progress)
+        _survey_references(iam, request, progress)
+        _survey_quotas(iam, request, progress)
+    except AWS_ERRORS as error:
+        progress.problems.append(explain(error, doing="check the request", account_id=request.account_id))
+    return progress
+
+
+def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest, request_id: str) -> str:
+    other = tags_of(resource).get(REQUEST_ID_TAG)
+    whose = f" (it was made for request {other})" if other else ""
+    article = "An" if kind[0] in "aeiou" else "A"
+    return (
+        f"{article} {kind} named {request.role_name} already exists in account {request.account_id} and was not "
+        f"made by the bot for request {request_id}{whose}; the bot will not adopt or change it. "
+        f"Choose another role name, or remove the existing {kind} first."
+    )
+
+
+def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str, progress: Progress) -> None:
+    name = request.role_name
+    found = lookup(iam.get_role, RoleName=name)
+    if found and not made_for(found["Role"], request_id):
+        progress.problems.append(_foreign("role", found["Role"], request, request_id))
+    elif found:
+        progress.made["CreateRole", name] = found["Role"]
+        for policy in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+            progress.made["AttachRolePolicy", policy["PolicyArn"]] = policy
+    if not request.needs_instance_profile:
+        return
+    profile = lookup(iam.get_instance_profile, InstanceProfileName=name)
+    if profile and not made_for(profile["InstanceProfile"], request_id):
+        progress.problems.append(_foreign("instance profile", profile["InstanceProfile"], request, request_id))
+    elif profile:
+        progress.made["CreateInstanceProfile", name] = profile["InstanceProfile"]
+        if any(role["RoleName"] == name for role in profile["InstanceProfile"].get("Roles", [])):
+            progress.made["AddRoleToInstanceProfile", name] = profile["InstanceProfile"]
+
+
+def _survey_references(iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> None:
+    account = request.account_id
+    for arn in request.managed_policy_arns:
+        if lookup(iam.get_policy, PolicyArn=arn) is None:
+            progress.problems.append(f"The managed policy {arn} does not exist in account {account}.")
+    boundary = request.permissions_boundary_arn
+    if boundary and lookup(iam.get_policy, PolicyArn=boundary) is None:
+        progress.problems.append(f"The permissions boundary {boundary} does not exist in account {account}.")
+    if isinstance(request, SamlRoleRequest) and not lookup(iam.get_saml_provider, SAMLProviderArn=request.provider_arn):
+        progress.problems.append(
+            f"The SAML provider {request.provider_arn} does not exist in account {account}; "
+            "add it in IAM (Identity providers) first."
+        )
+    if isinstance(request, OidcRoleRequest) and not lookup(
+        iam.get_open_id_connect_provider, OpenIDConnectProviderArn=request.provider_arn
+    ):
+        progress.problems.append(
+            f"The OIDC provider {request.provider_host} is not registered in account {account}; "
+            "add it in IAM (Identity providers) first."
+        )
+
+
+def _survey_quotas(iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> None:
+    """The account's real quotas (they are adjustable, so the request's may be out of date)."""
+    quotas = iam.get_account_summary()["SummaryMap"]
+    managed = quotas.get("AttachedPoliciesPerRoleQuota")
+    if managed is not None and len(request.managed_policy_arns) > managed:
+        progress.problems.append(over_quota("managed policies", allowed=managed, has=len(request.managed_policy_arns)))
+    trust = quotas.get("AssumeRolePolicySizeQuota")
+    if trust is not None and policy_size(request.trust_policy()) > trust:
+        progress.problems.append(over_quota("trust policy", allowed=trust, has=policy_size(request.trust_policy())))
+    inline = quotas.get("RolePolicySizeQuota")
+    if inline is not None and request.inline_policy and policy_size(request.inline_policy) > inline:
+        progress.problems.append(over_quota("inline policy", allowed=inline, has=policy_size(request.inline_policy)))
+
+
+def apply(iam: BaseClient, step: PlanStep, progress: Progress, request_id: str, tags: list[dict[str, str]]) -> None:
+    """Run one step unless an earlier run of the request already did it (``bot.domain.plan.ACTIONS``)."""
+    if step.makes in progress.made:
+        return
+    params = {"Tags": tags, **step.params} if step.kind.provenance_tags else step.params
+    log.info("Request %s: %s", request_id, step.describe())
+    try:
+        answer = getattr(iam, step.method)(**params)
+    except ClientError as error:
+        answer = _own_existing(iam, step, error, request_id)
+    if step.makes is not None:
+        progress.made[step.makes] = answer[step.kind.answer] if step.kind.answer else answer
+
+
+def _own_existing(iam: BaseClient, step: PlanStep, error: ClientError, request_id: str) -> dict[str, Any]:
+    """After EntityAlreadyExists (e.g. a retried call whose first answer was lost): the entity if ours.
+
+    Anything else re-raises ``error``. The entity is read back with its ``Get…`` call (GetRole,
+    GetInstanceProfile), named like the answer's key.
+    """
+    answer, made = step.kind.answer, step.kind.made
+    if error_code(error) != "EntityAlreadyExists" or answer is None or made is None:
+        raise error
+    found = getattr(iam, f"get_{snake_case(answer)}")(**{made: step.params[made]})
+    if made_for(found[answer], request_id):
+        return found
+    raise error
+
+
+def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> str:
+    """Delete the request's role and instance profile in the order AWS requires; say what is left.
+
+    What to delete is looked up in AWS by name and tag, not remembered: a call whose answer was
+    lost may have created something all the same.
+    """
+    name = request.role_name
+    left: list[str] = []
+
+    def undo(what: str, call: Any, **params: Any) -> None:
+        try:
+            call(**params)
+        except AWS_ERRORS as error:
+            if error_code(error) != "NoSuchEntity":
+                log.warning("Rollback could not remove %s: %s", what, error)
+                left.append(what)
+
+    try:
+        role = lookup(iam.get_role, RoleName=name)
+        role_ours = role is not None and made_for(role["Role"], request_id)
+        profile = lookup(iam.get_instance_profile, InstanceProfileName=name) if request.needs_instance_profile else None
+        profile_ours = profile is not None and made_for(profile["InstanceProfile"], request_id)
+        profiles = attached = inline = []
+        if role_ours:
+            profiles = paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name)
+            attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+            inline = paginate(iam, "list_role_policies", "PolicyNames", RoleName=name)
+    except AWS_ERRORS as error:
+        log.warning("Rollback could not look up what request %s made: %s", request_id, error)
+        return f"The bot could not check what it had made; the role {name} may still be there. Remove it by hand."
+    for item in profiles:
+        undo(
+            f"the role in instance profile {item['InstanceProfileName']}",
+            iam.remove_role_from_instance_profile,
+            InstanceProfileName=item["InstanceProfileName"],
+            RoleName=name,
+        )
+    if profile_ours:
+        undo(f"the instance profile {name}", iam.delete_instance_profile, InstanceProfileName=name)
+    for item in attached:
+        arn = item["PolicyArn"]
+        undo(f"the managed policy {arn}", iam.detach_role_policy, RoleName=name, PolicyArn=arn)
+    for policy_name in inline:
+        undo(f"the inline policy {policy_name}", iam.delete_role_policy, RoleName=name, PolicyName=policy_name)
+    if role_ours:
+        undo(f"the role {name}", iam.delete_role, RoleName=name)
+    if left:
+        return f"The bot could not undo everything; still there: {', '.join(left)}. Remove them by hand."
+    if role_ours or profile_ours:
+        return "The bot removed what it had made; nothing is left behind."
+    return "The bot had made nothing, so nothing is left behind."
