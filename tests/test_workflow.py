@@ -338,6 +338,8 @@ def test_only_distinct_current_approvers_count(workflow: Workflow, store: Store)
     assert refusal(lambda: workflow.approve(request_id, "UAPP1")).startswith("You have already approved")
     approval = workflow.approve(request_id, "UAPP2")
     assert (approval.completed, approval.approvals) == (True, ["UAPP1", "UAPP2"])
+    # the same answer the card and the role's provenance tag get
+    assert workflow.approved_by(approval.record) == ["UAPP1", "UAPP2"]
 
 
 # --- racing clicks -------------------------------------------------------------------------------
