@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from blocks import ids
 from bot.config import Policy
 from bot.guardrails import Guardrails
 from bot.sandbox.aws import SandboxAws, start_sandbox_aws
@@ -95,9 +96,9 @@ class Demo:
 
     def reject(self, user: str, request_id: str, reason: str) -> None:
         since = time.time()
-        self.click(user, "reject", request_id)
+        self.click(user, ids.REJECT, request_id)
         view = self.slack.wait_for(
-            "views.open", lambda c: c.at >= since and c.params["view"].get("callback_id") == "reject_request"
+            "views.open", lambda c: c.at >= since and c.params["view"].get("callback_id") == ids.REJECT_CALLBACK_ID
         )
         self.step(f"@{PEOPLE[user]} gives the reason: “{reason}”")
         self.driver.submit(user, view.params["view"], {"reason": reason})
@@ -120,7 +121,7 @@ class Demo:
             },
         )
         if ec2:
-            self.click("U0BOB", "approve", ec2)
+            self.click("U0BOB", ids.APPROVE, ec2)
 
         gha = self.request(
             "U0CAROL",
@@ -135,8 +136,8 @@ class Demo:
             },
         )
         if gha:
-            self.click("U0CAROL", "approve", gha)
-            self.click("U0DANA", "approve", gha)
+            self.click("U0CAROL", ids.APPROVE, gha)
+            self.click("U0DANA", ids.APPROVE, gha)
 
         self.request(
             "U0CAROL",
@@ -171,7 +172,7 @@ class Demo:
             },
         )
         if mfa:
-            self.click("U0DANA", "approve", mfa)
+            self.click("U0DANA", ids.APPROVE, mfa)
 
         slr = self.request(
             "U0BOB",
@@ -183,8 +184,8 @@ class Demo:
             },
         )
         if slr:
-            self.click("U0BOB", "approve", slr)
-            self.click("U0DANA", "approve", slr)
+            self.click("U0BOB", ids.APPROVE, slr)
+            self.click("U0DANA", ids.APPROVE, slr)
         self.show()
         self.report_roles()
 
