@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot import review as review_module
-from bot.domain import CustomTrustRoleRequest, RoleRequest, parse_role_request
+from bot.domain import CustomTrustRoleRequest, RequestInvalid, RoleRequest, parse_role_request
 from bot.review import (
     IDENTITY_POLICY,
     TRUST_POLICY,
@@ -272,7 +272,8 @@ def test_third_party_account_without_external_id() -> None:
     assert (finding.severity, finding.concerns) == (HIGH, "trusted_account_ids")
     role = f"arn:aws:iam::{THIRD_PARTY}:role/vendor"
     assert the(review(request(trusted_principal_arns=[role])), title).concerns == "trusted_principal_arns"
-    assert review(request(trusted_account_ids=[THIRD_PARTY], external_id="ours-123")) == []
+    with_external_id = review(request(trusted_account_ids=[THIRD_PARTY], external_id="ours-123"))
+    assert [(f.severity, f.title) for f in with_external_id] == [(WARNING, "Account outside the organisation")]
     assert found(review(request(trusted_account_ids=[THIRD_PARTY]), known_accounts=[THIRD_PARTY]), title) == []
     assert found(review(request(trusted_account_ids=[THIRD_PARTY]), home_account_id=THIRD_PARTY), title) == []
 
@@ -361,17 +362,18 @@ def test_saml_without_audience() -> None:
     assert review(request("saml")) == []
 
 
-def test_anyone_as_principal() -> None:
+def test_anyone_as_principal_is_refused() -> None:
     root = f"arn:aws:iam::{ACCOUNT}:root"
     valid = trusting({"Effect": "Allow", "Principal": {"AWS": root}, "Action": "sts:AssumeRole"})
     assert review(valid) == []
     assert isinstance(valid, CustomTrustRoleRequest)
     for principal in ("*", {"AWS": "*"}):
-        # the domain refuses these; a request from before that rule, or built around it, is still caught
+        # the domain refuses these; a request built around that rule is refused by the review too
         statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
         stored = valid.model_copy(update={"trust_policy_document": document(statement)})
-        finding = the(review(stored), "Anyone can assume this role")
-        assert (finding.severity, finding.concerns) == (HIGH, "trust_policy_document")
+        with pytest.raises(RequestInvalid) as refused:
+            review(stored)
+        assert "anyone" in refused.value.errors["trust_policy_document"]
 
 
 def test_confused_deputy_keys_where_the_service_supports_them() -> None:

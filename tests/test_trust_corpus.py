@@ -1,0 +1,74 @@
+"""The trust corpus through the submission path of the form: every case must reach its expected outcome.
+
+One bot (real runtime, moto over HTTP, a real SQLite file) validates every request the way a
+submitted modal is validated: parsing, guardrails, review. ``high`` also means the workflow will
+want two distinct approvers (the default ``high_risk = "require_approvals"``).
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from bot.config import Account, Policy
+from bot.domain import RequestInvalid
+from bot.review import Finding, Severity, is_high_risk
+from bot.sandbox.stack import BotStack
+from tests.corpus.trust import ACCOUNT, BENIGN, OURS, RISKY, Case
+from tests.e2e import APPROVER, SECOND_APPROVER
+
+
+@pytest.fixture(scope="module")
+def corpus_bot(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
+    """A bot configured with two accounts of the organisation (the moto account and ``OURS``)."""
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+        environment.setenv("AWS_ACCESS_KEY_ID", "testing")
+        environment.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        environment.delenv("AWS_PROFILE", raising=False)
+        session = boto3.Session(region_name="us-east-1")
+        assert session.client("sts").get_caller_identity()["Account"] == ACCOUNT
+        accounts = [Account(id=ACCOUNT, name="prod"), Account(id=OURS, name="shared")]
+        stack = BotStack(
+            Path(tmp_path_factory.mktemp("corpus")),
+            approvers=[APPROVER, SECOND_APPROVER],
+            policy=Policy(accounts=accounts),
+            aws_session=session,
+            sandbox=True,
+        )
+        for thread in stack.runtime.warming:
+            thread.join(timeout=30)
+        yield stack
+        stack.close()
+
+
+def outcome(findings: list[Finding]) -> str:
+    if is_high_risk(findings):
+        return "high"
+    return "warning" if any(finding.severity == Severity.WARNING for finding in findings) else "clean"
+
+
+def judged(bot: BotStack, case: Case) -> tuple[str, list[str]]:
+    try:
+        _, findings = bot.runtime.bot.validate(case.fields)
+    except RequestInvalid as refused:
+        return "refused", list(refused.errors.values())
+    return outcome(findings), [f"{finding.severity}: {finding.title}" for finding in findings]
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(RISKY) >= 40 and len(BENIGN) >= 20
+    assert len({case.name for case in RISKY + BENIGN}) == len(RISKY) + len(BENIGN)
+
+
+@pytest.mark.parametrize("case", RISKY, ids=[case.name for case in RISKY])
+def test_risky_trust(corpus_bot: BotStack, case: Case) -> None:
+    result, said = judged(corpus_bot, case)
+    assert result == case.expected, said
+
+
+@pytest.mark.parametrize("case", BENIGN, ids=[case.name for case in BENIGN])
+def test_benign_trust(corpus_bot: BotStack, case: Case) -> None:
+    result, said = judged(corpus_bot, case)
+    assert result == case.expected, said
