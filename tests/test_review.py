@@ -376,6 +376,126 @@ def test_anyone_as_principal_is_refused() -> None:
         assert "anyone" in refused.value.errors["trust_policy_document"]
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"Null": {f"{GITHUB}:sub": "false"}},
+        {"StringNotEquals": {f"{GITHUB}:sub": "repo:evil/x:ref:refs/heads/main"}},
+        {"StringLikeIfExists": {f"{GITHUB}:sub": "repo:acme/web:*"}},
+        {"ForAllValues:StringEquals": {f"{GITHUB}:sub": "repo:acme/web:ref:refs/heads/main"}},
+    ],
+)
+def test_subject_conditions_that_restrict_nothing_are_high(condition: dict[str, Any]) -> None:
+    findings = review(trusting(oidc_trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}, **condition})))
+    assert is_high_risk(findings)
+    assert {f.title for f in findings} & {"No subject restriction", "Subject matches everything"}
+
+
+@pytest.mark.parametrize(
+    ("host", "subject"),
+    [
+        (f"{GITHUB}/acme-enterprise", "repo:*"),
+        ("gitlab.com", "project_path:*"),
+        ("gitlab.com", "project_path:acme*"),
+        ("app.terraform.io", "organization:*:project:infra:workspace:prod:run_phase:apply"),
+        ("oidc.circleci.com/org/abc", "org/*"),
+        ("api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc", "*"),
+    ],
+)
+def test_shared_issuers_must_pin_the_organisation(host: str, subject: str) -> None:
+    principal = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"}
+    statement = {
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringLike": {f"{host}:sub": subject}},
+    }
+    findings = review(trusting(statement))
+    assert is_high_risk(findings), findings
+    high = [f for f in findings if f.severity == HIGH]
+    assert all(f.concerns == "trust_policy_document" for f in high)
+
+
+def test_a_subject_fixing_the_organisation_is_only_a_wildcard_warning() -> None:
+    statement = oidc_trust({"StringLike": {f"{GITHUB}:sub": "repo:acme/web:*"}})
+    assert [(f.severity, f.title) for f in review(trusting(statement))] == [(WARNING, "Subject uses a wildcard")]
+    gitlab = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/gitlab.com"}
+    pinned = {**statement, "Principal": gitlab, "Condition": {"StringLike": {"gitlab.com:sub": "project_path:acme/*"}}}
+    assert [(f.severity, f.title) for f in review(trusting(pinned))] == [(WARNING, "Subject uses a wildcard")]
+
+
+def test_a_deny_that_keeps_strangers_out_is_taken_into_account() -> None:
+    open_trust = oidc_trust({"StringLike": {f"{GITHUB}:sub": "repo:*"}})
+    deny = {**open_trust, "Effect": "Deny", "Condition": {"StringNotLike": {f"{GITHUB}:sub": "repo:acme/web:*"}}}
+    assert is_high_risk(review(trusting(open_trust)))
+    assert not found(review(trusting(open_trust, deny)), "Subject matches many repositories")
+
+
+def test_the_enterprise_issuer_stays_high_with_allow_high_risk_ticked() -> None:
+    subject = oidc(provider=f"{GITHUB}/acme-enterprise", subjects=["repo:*"], allow_high_risk=True)
+    assert is_high_risk(review(subject))
+
+
+@pytest.mark.parametrize(
+    ("operator", "value"),
+    [
+        ("StringLike", "*"),
+        ("StringLike", "partner-*"),
+        ("StringNotEquals", "x"),
+        ("StringEqualsIfExists", "partner-1"),
+        ("StringEqualsIgnoreCase", "partner-1"),
+        ("Null", "false"),
+    ],
+)
+def test_only_an_exact_external_id_counts(operator: str, value: str) -> None:
+    principal = {"AWS": f"arn:aws:iam::{THIRD_PARTY}:root"}
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    loose = the(
+        review(trusting({**statement, "Condition": {operator: {"sts:ExternalId": value}}})),
+        "Third-party account without an external ID",
+    )
+    assert (loose.severity, loose.concerns) == (HIGH, "trust_policy_document")
+    exact = review(trusting({**statement, "Condition": {"StringEquals": {"sts:ExternalId": "partner-1"}}}))
+    assert [(f.severity, f.title) for f in exact] == [(WARNING, "Account outside the organisation")]
+
+
+@pytest.mark.parametrize(
+    ("principal", "words"),
+    [
+        ({"AWS": "arn:aws:iam::*:root"}, "wildcard"),
+        ({"AWS": f"arn:aws:iam::{THIRD_PARTY}:role/*"}, "wildcard"),
+        ({"Service": "*.amazonaws.com"}, "wildcard"),
+        ({"AWS": "someone"}, "not an AWS principal"),
+        ({"Federated": "login.evil.example"}, "not an identity provider"),
+        ({"Federated": "cognito-identity.amazonaws.com"}, "identity pool"),
+    ],
+)
+def test_principals_that_cannot_be_submitted(principal: dict[str, str], words: str) -> None:
+    action = "sts:AssumeRoleWithWebIdentity" if "Federated" in principal else "sts:AssumeRole"
+    with pytest.raises(RequestInvalid) as refused:
+        review(trusting({"Effect": "Allow", "Principal": principal, "Action": action}))
+    assert words in refused.value.errors["trust_policy_document"]
+
+
+def test_web_identity_needs_its_application_pinned() -> None:
+    google = {
+        "Effect": "Allow",
+        "Principal": {"Federated": "accounts.google.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+    }
+    assert the(review(trusting(google)), "Any application of the identity provider").severity == HIGH
+    pinned = {**google, "Condition": {"StringEquals": {"accounts.google.com:aud": "1234.apps.googleusercontent.com"}}}
+    assert review(trusting(pinned)) == []
+    cognito = {
+        **google,
+        "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Condition": {"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:pool"}},
+    }
+    assert the(review(trusting(cognito)), "Cognito guests and signed-in users alike").severity == HIGH
+    signed_in = {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"}}
+    assert review(trusting({**cognito, "Condition": {**cognito["Condition"], **signed_in}})) == []
+
+
 def test_confused_deputy_keys_where_the_service_supports_them() -> None:
     title = "No confused-deputy protection"
     finding = the(review(request("service", service_principal="states.amazonaws.com")), title)

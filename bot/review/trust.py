@@ -359,7 +359,7 @@ def subject_findings(request: AssumableRoleRequest, provider_arn: str, host: str
             return [outsider]
     findings = []
     for item in subjects:
-        if not item.is_pattern:
+        if not item.is_pattern or not admits(document, caller, action, {key: expand(item.value, "outsider")}):
             continue
         subject = item.value
         concern = trust_concern(request, subject)

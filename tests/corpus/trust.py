@@ -419,6 +419,6 @@ BENIGN = [
                 "Condition": {"StringNotEquals": {f"{GITHUB}:sub": MAIN}},
             },
         ),
-        "warning",
+        "clean",
     ),
 ]
