@@ -9,16 +9,26 @@ workflow chooses its own audience) — plus leaving each of them out. ``Null``, 
 
 import contextlib
 import itertools
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.policies import as_list
-from bot.review.evaluator import ContextValue, Operator, Principal, Request, is_allowed, policy_text
+from bot.review.evaluator import (
+    ContextValue,
+    Operator,
+    Principal,
+    Request,
+    conditions_match,
+    is_allowed,
+    policy_text,
+    statement_applies,
+)
 
-MAX_PROBES = 512
-"""Bound on the contexts tried per question; trust policies name few keys, so this is rarely reached."""
+MAX_PROBES = 256
+"""Combinations tried per statement and question at most; a policy needing more is taken to let the caller in."""
 ABSENT = None
 WILDCARD_RE = re.compile(r"[*?]")
 FAR_DATES = ("0", "4102444800")
@@ -44,17 +54,21 @@ class ConditionValue:
         return self.operator.base != "Null" and not self.operator.negated
 
 
-def condition_values(document: Mapping[str, Any]) -> list[ConditionValue]:
-    """Every (operator, key in lower case, value) of the Allow statements' conditions."""
+def condition_values(document: Mapping[str, Any], effect: str | None = "Allow") -> list[ConditionValue]:
+    """Every (operator, key in lower case, value) of the conditions of the ``effect`` statements (None: all)."""
     return [
         ConditionValue(Operator.parse(name), key.lower(), policy_text(value))
-        for statement in as_list(document.get("Statement", []))
-        if isinstance(statement, Mapping) and statement.get("Effect") == "Allow"
+        for statement in statements_of(document)
+        if effect is None or statement.get("Effect") == effect
         for name, block in (statement.get("Condition") or {}).items()
         if isinstance(block, Mapping)
         for key, values in block.items()
         for value in as_list(values)
     ]
+
+
+def statements_of(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [statement for statement in as_list(document.get("Statement", [])) if isinstance(statement, Mapping)]
 
 
 def expand(pattern: str, first: str = "x") -> str:
@@ -82,23 +96,57 @@ def candidates(values: list[ConditionValue], key: str) -> list[ContextValue | No
     return list(dict.fromkeys(found))
 
 
-def contexts(
-    document: Mapping[str, Any], fixed: Mapping[str, ContextValue | None]
-) -> Iterator[dict[str, ContextValue]]:
-    """Request contexts with ``fixed`` keys as given (None: left out) and every choice for the others."""
-    values = condition_values(document)
-    fixed = {key.lower(): value for key, value in fixed.items()}
-    others = sorted({item.key for item in values} - set(fixed))
-    choices = [candidates(values, key) for key in others]
-    for combination in itertools.islice(itertools.product(*choices), MAX_PROBES):
-        chosen = {**fixed, **dict(zip(others, combination, strict=True))}
-        yield {key: value for key, value in chosen.items() if value is not ABSENT}
+def on_keys(condition: Mapping[str, Any], keys: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The part of a Condition element that compares ``keys`` (lower case)."""
+    return {
+        name: {key: values for key, values in block.items() if key.lower() in keys}
+        for name, block in condition.items()
+        if isinstance(block, Mapping) and any(key.lower() in keys for key in block)
+    }
 
 
 def admits(
     document: Mapping[str, Any], principal: Principal, action: str, fixed: Mapping[str, ContextValue | None]
 ) -> bool:
-    """Whether ``principal`` calling ``action`` with the ``fixed`` keys gets in with some choice of the others."""
-    return any(
-        is_allowed(document, Request(action, principal, context=context)) for context in contexts(document, fixed)
-    )
+    """Whether ``principal`` calling ``action`` with the ``fixed`` keys gets in with some choice of the others.
+
+    Keys of one statement are AND-ed and each condition compares one key, so for each Allow statement
+    the values that satisfy it are found key by key; only their combinations (with the keys Deny
+    statements look at) are tried against the whole document. That keeps a policy with many keys
+    from costing a product of all values (submission must answer within Slack's three seconds).
+    """
+    fixed = {key.lower(): value for key, value in fixed.items()}
+    fixed_context = {key: value for key, value in fixed.items() if value is not ABSENT}
+    values = condition_values(document, effect=None)
+    deny_keys = {item.key for item in condition_values(document, effect="Deny")} - set(fixed)
+    caller = Request(action, principal)
+    for statement in statements_of(document):
+        condition = statement.get("Condition") or {}
+        if statement.get("Effect") != "Allow" or not isinstance(condition, Mapping):
+            continue
+        if not statement_applies({k: v for k, v in statement.items() if k != "Condition"}, caller):
+            continue
+        if not conditions_match(on_keys(condition, set(fixed)), fixed_context):
+            continue
+        keys = sorted({key.lower() for block in condition.values() if isinstance(block, Mapping) for key in block})
+        choices: list[tuple[str, list[ContextValue | None]]] = []
+        for key in [key for key in keys if key not in fixed]:
+            keeps = [value for value in candidates(values, key) if satisfies(condition, key, value)]
+            if not keeps:
+                break
+            choices.append((key, keeps))
+        else:
+            choices += [(key, candidates(values, key)) for key in sorted(deny_keys - set(keys))]
+            if math.prod(len(keeps) for _, keeps in choices) > MAX_PROBES:
+                return True
+            names = [key for key, _ in choices]
+            for combination in itertools.product(*(keeps for _, keeps in choices)):
+                chosen = {key: value for key, value in zip(names, combination, strict=True) if value is not ABSENT}
+                if is_allowed(document, Request(action, principal, context={**fixed_context, **chosen})):
+                    return True
+    return False
+
+
+def satisfies(condition: Mapping[str, Any], key: str, value: ContextValue | None) -> bool:
+    """Whether sending ``value`` for ``key`` (None: not sending it) passes the condition's tests of that key."""
+    return conditions_match(on_keys(condition, {key}), {} if value is ABSENT else {key: value})
