@@ -150,3 +150,17 @@ def admits(
 def satisfies(condition: Mapping[str, Any], key: str, value: ContextValue | None) -> bool:
     """Whether sending ``value`` for ``key`` (None: not sending it) passes the condition's tests of that key."""
     return conditions_match(on_keys(condition, {key}), {} if value is ABSENT else {key: value})
+
+
+def only_exact_values_pass(document: Mapping[str, Any], principal: Principal, action: str, key: str) -> bool:
+    """Whether a caller gets in only with a value the policy names exactly (StringEquals) for ``key``.
+
+    Tried: leaving the key out, a guess, a value each pattern matches, each named value in another case.
+    """
+    key = key.lower()
+    named = [item for item in condition_values(document) if item.key == key]
+    exact = {item.value for item in named if item.restricts and not item.is_pattern}
+    guesses: list[ContextValue | None] = [ABSENT, "outsider-guess"]
+    guesses += [expand(item.value, "outsider") for item in named if item.is_pattern]
+    guesses += [item.value.swapcase() for item in named]
+    return not any(admits(document, principal, action, {key: guess}) for guess in guesses if guess not in exact)

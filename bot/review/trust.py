@@ -23,7 +23,7 @@ from bot.review.issuers import (
     SharedIssuer,
     shared_issuer,
 )
-from bot.review.probes import admits, condition_values, expand
+from bot.review.probes import admits, condition_values, expand, only_exact_values_pass
 
 AWS_PRINCIPAL_RE = re.compile(
     r"(?P<bare>\d{12})|arn:aws[a-z-]*:(?:iam::(?P<account>\d{12}):(?P<resource>root|(?:user|role)/[\w+=,.@/-]+)"
@@ -31,9 +31,7 @@ AWS_PRINCIPAL_RE = re.compile(
 )
 SERVICE_PRINCIPAL_RE = re.compile(r"[a-z0-9][a-z0-9.-]*\.(amazonaws\.com|amazonaws\.com\.cn|amazon\.com)")
 PROVIDER_RE = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(?P<kind>oidc-provider|saml-provider)/(?P<name>[^*?\s]+)")
-ASSUME_ACTIONS = {"AWS": "sts:AssumeRole", "Service": "sts:AssumeRole"}
 OUTSIDER_ACCOUNT = "000000000000"
-OUTSIDER_GUESS = "outsider-guess"
 
 CONFUSED_DEPUTY_SERVICES = frozenset(
     {
@@ -124,18 +122,9 @@ def principal_problem(request: AssumableRoleRequest, kind: str, value: str) -> s
 
 def audience_pinned(request: AssumableRoleRequest, provider: str) -> bool:
     """Whether only the audiences (app or pool ids) the trust names exactly get in."""
-    key = WEB_IDENTITY_PROVIDERS[provider].audience_key
-    document = request.trust_policy()
     caller = Principal("Federated", provider)
-    exact = {item.value for item in condition_values(document) if item.key == key and not item.is_pattern}
-    guesses = [None, OUTSIDER_GUESS] + [
-        expand(item.value, "outsider") for item in condition_values(document) if item.key == key and item.is_pattern
-    ]
-    return not any(
-        admits(document, caller, "sts:AssumeRoleWithWebIdentity", {key: guess})
-        for guess in guesses
-        if guess not in exact
-    )
+    key = WEB_IDENTITY_PROVIDERS[provider].audience_key
+    return only_exact_values_pass(request.trust_policy(), caller, "sts:AssumeRoleWithWebIdentity", key)
 
 
 # --- findings for the approver ------------------------------------------------------------------
@@ -205,15 +194,8 @@ def account_findings(request: AssumableRoleRequest, value: str, owned: Collectio
 
 
 def external_id_pinned(request: AssumableRoleRequest, caller: Principal) -> bool:
-    """Whether only the external ids the trust names exactly get in: none missing, guessed, or matching a pattern."""
-    document = request.trust_policy()
-    key = "sts:externalid"
-    named = [item for item in condition_values(document) if item.key == key]
-    exact = {item.value for item in named if item.restricts and not item.is_pattern}
-    guesses = [None, OUTSIDER_GUESS]
-    guesses += [expand(item.value, "outsider") for item in named if item.is_pattern]
-    guesses += [item.value.swapcase() for item in named]
-    return not any(admits(document, caller, "sts:AssumeRole", {key: guess}) for guess in guesses if guess not in exact)
+    """Whether only the external ids the trust names exactly get in."""
+    return only_exact_values_pass(request.trust_policy(), caller, "sts:AssumeRole", "sts:ExternalId")
 
 
 def mfa_required(request: AssumableRoleRequest, caller: Principal) -> bool:
@@ -390,8 +372,10 @@ def foreign_tenant_finding(
     key = f"{host}:sub".lower()
     named = [item for item in condition_values(document) if item.key == key and item.restricts]
     own = {issuer.pinned_tenant(item.value, pattern=item.is_pattern) for item in named} - {None}
-    probes: list[tuple[str, str | None]] = [(issuer.foreign_subject, None)]
-    probes += [(expand(item.value, TENANT_BREAKER), item.value) for item in named if item.is_pattern]
+    probes: list[tuple[str, str | None]] = [
+        (expand(item.value, TENANT_BREAKER), item.value) for item in named if item.is_pattern
+    ]
+    probes.append((issuer.foreign_subject, None))
     caller = Principal("Federated", provider_arn)
     for probe, pattern in probes:
         if issuer.pinned_tenant(probe, pattern=False) in own:
