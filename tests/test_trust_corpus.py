@@ -5,7 +5,8 @@ submitted modal is validated: parsing, guardrails, review. ``high`` also means t
 want two distinct approvers (the default ``high_risk = "require_approvals"``).
 """
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -15,8 +16,8 @@ from bot.config import Account, Policy
 from bot.domain import RequestInvalid
 from bot.review import Finding, Severity, is_high_risk
 from bot.sandbox.stack import BotStack
-from tests.corpus.trust import ACCOUNT, BENIGN, OURS, RISKY, Case
-from tests.e2e import APPROVER, SECOND_APPROVER
+from tests.corpus.trust import ACCOUNT, BENIGN, OURS, RISKY, Case, trust
+from tests.e2e import APPROVER, REQUESTER, SECOND_APPROVER, open_modal, submit
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +73,20 @@ def test_risky_trust(corpus_bot: BotStack, case: Case) -> None:
 def test_benign_trust(corpus_bot: BotStack, case: Case) -> None:
     result, said = judged(corpus_bot, case)
     assert result == case.expected, said
+
+
+def test_a_refused_trust_is_a_field_error_in_the_modal(make_stack: Callable[..., BotStack]) -> None:
+    """Signed HTTP through Bolt: the refusal comes back next to the trust policy, and nothing is recorded."""
+    stack = make_stack()
+    view = open_modal(stack, REQUESTER, "custom")
+    document = {"Version": "2012-10-17", "Statement": [trust({"AWS": "arn:aws:iam::*:root"})]}
+    answers = {
+        "account_id": stack.runtime.bot.accounts()[0][0],
+        "role_name": "everyone",
+        "trust_policy_document": json.dumps(document),
+        "justification": "Partners.",
+    }
+    answer = submit(stack, REQUESTER, view, answers)
+    assert answer is not None and answer["response_action"] == "errors"
+    assert "wildcard" in answer["errors"]["trust_policy_document"]
+    assert stack.runtime.store.count() == 0
