@@ -52,7 +52,7 @@ def outcome(findings: list[Finding]) -> str:
 
 def judged(bot: BotStack, case: Case) -> tuple[str, list[str]]:
     try:
-        _, findings = bot.runtime.bot.validate(case.fields)
+        _, findings = bot.runtime.bot.intake.validate(case.fields)
     except RequestInvalid as refused:
         return "refused", list(refused.errors.values())
     return outcome(findings), [f"{finding.severity}: {finding.title}" for finding in findings]
@@ -81,7 +81,7 @@ def test_a_refused_trust_is_a_field_error_in_the_modal(make_stack: Callable[...,
     view = open_modal(stack, REQUESTER, "custom")
     document = {"Version": "2012-10-17", "Statement": [trust({"AWS": "arn:aws:iam::*:root"})]}
     answers = {
-        "account_id": stack.runtime.bot.accounts()[0][0],
+        "account_id": stack.runtime.bot.choices.account_ids()[0],
         "role_name": "everyone",
         "trust_policy_document": json.dumps(document),
         "justification": "Partners.",
