@@ -225,3 +225,13 @@ def test_set_operators_on_multivalued_keys(operator: str, values: list[str] | No
 def test_a_multivalued_key_without_qualifier_matches_when_any_value_does() -> None:
     assert when({"StringEquals": {"k": "b"}}, k=["a", "b"])
     assert not when({"StringNotEquals": {"k": "b"}}, k=["a", "b"])
+
+
+def test_sessions_and_account_ids_belong_to_their_account() -> None:
+    session = Principal("AWS", f"arn:aws:sts::{ACCOUNT}:assumed-role/ci/run-1")
+    assert session.account == ACCOUNT
+    assert Principal("AWS", OTHER).account == OTHER
+    assert Principal("Service", "ec2.amazonaws.com").account is None
+    assert is_allowed(trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), Request("sts:AssumeRole", session))
+    china = Principal("AWS", f"arn:aws-cn:iam::{ACCOUNT}:role/ci")
+    assert not is_allowed(trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), Request("sts:AssumeRole", china))
