@@ -350,9 +350,9 @@ WEB_API_METHODS = (
 
 def _fake_slack(conn: Connection) -> None:
     """Serve a ``FakeSlack``; answer how many calls of a method it had, or take a latency for every method."""
-    from bot.sandbox.fake_slack import FakeSlack
+    from bot.sandbox.stack import sandbox_slack
 
-    with FakeSlack() as fake:
+    with sandbox_slack() as fake:
         conn.send(fake.url)
         while (message := conn.recv()) is not None:
             command, argument = message

@@ -75,11 +75,13 @@ def limit_problems(stack: BotStack) -> list[str]:
 
 
 def open_modal(stack: BotStack, user: str, text: str) -> dict[str, Any]:
-    """``/iam-role TEXT`` and the modal the bot opened in answer."""
+    """``/iam-role TEXT`` and the modal the bot opened in answer, as Slack holds it (with its ``id`` and ``hash``)."""
     since = time.time()
     reply = stack.driver.command(user, text)
     assert reply.status == 200, reply.body
-    return stack.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
+    opened = stack.slack.wait_for("views.open", lambda c: c.at >= since)
+    assert opened.response.get("ok"), opened.response
+    return opened.response["view"]
 
 
 def submit(stack: BotStack, user: str, view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any] | None:

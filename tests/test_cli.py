@@ -15,6 +15,7 @@ from bot.cli import main
 from bot.domain import parse_role_request
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver
+from bot.sandbox.stack import sandbox_slack
 from bot.store import Store
 
 SECRET = "cli-test-signing-secret"
@@ -86,7 +87,7 @@ def test_bad_policy_file_stops_start_up_with_the_setting_named(tmp_path: Path) -
 def served(tmp_path: Path) -> Iterator[tuple[SlackDriver, FakeSlack, subprocess.Popen[str], Path]]:
     """``iam-role-bot serve --sandbox`` in its own process, configured only through the environment."""
     port = free_port()
-    with FakeSlack() as slack:
+    with sandbox_slack() as slack:
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": TOKEN,

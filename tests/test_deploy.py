@@ -12,6 +12,8 @@ from cfnlint.api import lint
 from cfnlint.decode.cfn_yaml import load as load_cfn
 from cfnlint.rules import Match
 
+from bot.sandbox.fake_slack import METHOD_SCOPES
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 CFN = DEPLOY / "cloudformation"
 TEMPLATES = ("bot-role.yml", "permissions-boundary.yml", "executor-role.yml")
@@ -48,7 +50,10 @@ REQUIRED_DENIES = {
     "iam:DeletePolicyVersion",
 }
 Templates = dict[str, dict[str, Any]]
-BOT_SCOPES = {"commands", "chat:write", "im:write", "users:read", "usergroups:read"}
+OPTIONAL_SCOPES = {"usergroups:read": "usergroups.users.list"}
+"""Scopes the manifest leaves to the installer, and the one method each is for (only with a user group)."""
+WEB_API_CALL = re.compile(r"""["']((?:chat|views|users|usergroups|conversations|files|auth)\.[A-Za-z.]+)["']""")
+SDK_CALL = re.compile(r"\bclient\.((?:chat|views|users|usergroups|conversations|files)_[a-z_]+)\(")
 SECRET_RE = re.compile(r"token|secret|password|xox[abpe]-|xapp-", re.IGNORECASE)
 
 BROKEN_TEMPLATE = """
@@ -320,10 +325,30 @@ def test_manifest_features_and_settings(manifest: dict[str, Any]) -> None:
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
 
 
-def test_manifest_scopes_are_exactly_what_the_bot_needs(manifest: dict[str, Any]) -> None:
+def web_api_methods_called() -> set[str]:
+    """Every Web API method the production code names (``"chat.postMessage"`` or ``client.chat_postMessage(``)."""
+    code = DEPLOY.parent / "bot"
+    methods: set[str] = set()
+    for path in code.rglob("*.py"):
+        if "sandbox" in path.parts:
+            continue
+        text = path.read_text()
+        methods |= set(WEB_API_CALL.findall(text))
+        methods |= {name.replace("_", ".") for name in SDK_CALL.findall(text)}
+    return methods
+
+
+def test_manifest_scopes_are_exactly_what_the_bot_calls(manifest: dict[str, Any]) -> None:
+    """Derived from the code: each method the bot calls needs the scope Slack's method page names (METHOD_SCOPES)."""
+    called = web_api_methods_called()
+    assert {"chat.postMessage", "chat.update", "views.open", "usergroups.users.list"} <= called
+    needed = {METHOD_SCOPES[method] for method in called} - {None}
     scopes = manifest["oauth_config"]["scopes"]
-    assert sorted(scopes["bot"]) == sorted(BOT_SCOPES)
+    assert set(scopes["bot"]) == {"commands"} | (needed - set(OPTIONAL_SCOPES))
     assert "user" not in scopes
+    for scope, method in OPTIONAL_SCOPES.items():
+        assert METHOD_SCOPES[method] == scope
+        assert re.search(rf"#.*\b{re.escape(scope)}\b", (DEPLOY / "slack-app-manifest.yml").read_text())
 
 
 def test_manifest_documents_http_mode_urls() -> None:

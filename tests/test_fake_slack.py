@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -13,14 +14,17 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import MANIFEST, FakeSlack, manifest_scopes, new_trigger_id
+from bot.sandbox.slack_driver import InputRefused, element_state
 
 TOKEN = "xoxb-sandbox-token"
+EVERY_SCOPE = ("commands", "chat:write", "im:write", "users:read", "usergroups:read")
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
+    """Slack's rules, with the bot in channel C1 and a token holding every scope the fake knows of."""
+    with FakeSlack(channels=["C1"], scopes=EVERY_SCOPE) as fake:
         yield fake
 
 
@@ -80,10 +84,12 @@ def test_views_open_records_the_json_view(client: WebClient, fake: FakeSlack) ->
         "title": {"type": "plain_text", "text": "Request a role"},
         "blocks": [],
     }
-    response = client.views_open(trigger_id="123.456", view=view)
+    trigger_id = new_trigger_id()
+    response = client.views_open(trigger_id=trigger_id, view=view)
 
     call = fake.last("views.open")
-    assert call.params == {"trigger_id": "123.456", "view": view}
+    assert call.params == {"trigger_id": trigger_id, "view": view}
+    assert call.response["view"]["id"] == response["view"]["id"]
     assert response["view"]["id"].startswith("V")
     assert response["view"]["hash"]
     assert response["view"]["callback_id"] == "request_role"
@@ -142,12 +148,13 @@ def test_rate_limit_without_retry_handler_surfaces(client: WebClient, fake: Fake
 
 
 def test_error_injection_surfaces_as_slack_api_error_once(client: WebClient, fake: FakeSlack) -> None:
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": []}
     fake.fail_next("views.open", error="expired_trigger_id")
     with pytest.raises(SlackApiError) as caught:
-        client.views_open(trigger_id="1.2", view={"type": "modal", "blocks": []})
+        client.views_open(trigger_id=new_trigger_id(), view=view)
     assert caught.value.response.status_code == 200
     assert caught.value.response["error"] == "expired_trigger_id"
-    assert client.views_open(trigger_id="1.3", view={"type": "modal", "blocks": []})["ok"]
+    assert client.views_open(trigger_id=new_trigger_id(), view=view)["ok"]
 
 
 def test_last_without_calls_names_what_was_seen(client: WebClient, fake: FakeSlack) -> None:
@@ -157,11 +164,12 @@ def test_last_without_calls_names_what_was_seen(client: WebClient, fake: FakeSla
 
 
 def test_wait_for_sees_a_call_made_later_from_another_thread(client: WebClient, fake: FakeSlack) -> None:
-    timer = threading.Timer(0.05, client.chat_update, kwargs={"channel": "C1", "ts": "1.2", "text": "Approved"})
+    ts = client.chat_postMessage(channel="C1", text="Waiting")["ts"]
+    timer = threading.Timer(0.05, client.chat_update, kwargs={"channel": "C1", "ts": ts, "text": "Approved"})
     timer.start()
     call = fake.wait_for("chat.update", lambda c: c.params["text"] == "Approved", timeout=2)
     timer.join()
-    assert call.params["ts"] == "1.2"
+    assert call.params["ts"] == ts
 
 
 def test_wait_for_times_out_with_a_helpful_message(client: WebClient, fake: FakeSlack) -> None:
@@ -187,3 +195,226 @@ def test_clear_forgets_calls(client: WebClient, fake: FakeSlack) -> None:
     client.auth_test()
     fake.clear()
     assert fake.calls() == []
+
+
+# --- Slack's rules: each of these passes a lax fake and must be refused by this one --------------
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def option(text: str = "o", value: str = "v") -> dict[str, Any]:
+    return {"text": plain(text), "value": value}
+
+
+def actions(*elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def button(**changes: Any) -> dict[str, Any]:
+    return {"type": "button", "text": plain("Go"), "action_id": "go", "value": "1", **changes}
+
+
+def select(options: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
+    return {"type": "static_select", "action_id": "pick", "options": options, **changes}
+
+
+def modal(**changes: Any) -> dict[str, Any]:
+    return {"type": "modal", "title": plain("Request"), "submit": plain("Send"), "blocks": [], **changes}
+
+
+def text_input(**changes: Any) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": "doc", **changes}
+    return {"type": "input", "block_id": "doc", "label": plain("Document"), "element": element}
+
+
+def refusal(call: Callable[[], Any]) -> SlackApiError:
+    with pytest.raises(SlackApiError) as caught:
+        call()
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([{"type": "divider"}] * 51, "/blocks"),
+        ([{"type": "header", "text": plain("h" * 151)}], "/blocks/0/text/text"),
+        ([section("s" * 3001)], "/blocks/0/text/text"),
+        ([{"type": "section", "fields": [plain("f")] * 11}], "/blocks/0/fields"),
+        ([{"type": "section", "fields": [plain("f" * 2001)]}], "/blocks/0/fields/0/text"),
+        ([actions(button(text=plain("b" * 76)))], "/blocks/0/elements/0/text/text"),
+        ([actions(button(value="v" * 2001))], "/blocks/0/elements/0/value"),
+        ([actions(button(action_id="a" * 256))], "/blocks/0/elements/0/action_id"),
+        ([actions(select([option(value=f"v{i}") for i in range(101)]))], "/blocks/0/elements/0/options"),
+        ([actions(select([option(text="o" * 76)]))], "/blocks/0/elements/0/options/0/text/text"),
+        ([actions(select([option(value="v" * 151)]))], "/blocks/0/elements/0/options/0/value"),
+        ([actions(select([option()], placeholder=plain("p" * 151)))], "/blocks/0/elements/0/placeholder/text"),
+        (
+            [actions({"type": "checkboxes", "action_id": "c", "options": [option()] * 11})],
+            "/blocks/0/elements/0/options",
+        ),
+        ([section("a") | {"block_id": "b" * 256}], "/blocks/0/block_id"),
+        ([section("a") | {"block_id": "x"}, section("b") | {"block_id": "x"}], "/blocks/1/block_id"),
+        ([section("")], "/blocks/0/text/text"),
+        ([{"type": "sectoin", "text": plain("typo")}], "/blocks/0"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_block_over_a_limit_is_invalid_blocks_naming_where(
+    client: WebClient, blocks: list[dict[str, Any]], pointer: str
+) -> None:
+    error = refusal(lambda: client.chat_postMessage(channel="C1", text="x", blocks=blocks))
+    assert error.response["error"] == "invalid_blocks"
+    assert any(f"[json-pointer:{pointer}]" in line for line in error.response["response_metadata"]["messages"])
+
+
+def test_blocks_at_their_limits_are_accepted(client: WebClient) -> None:
+    blocks = [
+        {"type": "header", "text": plain("h" * 150)},
+        section("s" * 3000),
+        actions(button(text=plain("b" * 75), value="v" * 2000), select([option("o" * 75, f"{i}") for i in range(100)])),
+        *[{"type": "divider"}] * 47,
+    ]
+    assert client.chat_postMessage(channel="C1", text="x", blocks=blocks)["ok"]
+
+
+def test_a_message_whose_blocks_hold_too_much_text_in_total_is_msg_blocks_too_long(client: WebClient) -> None:
+    assert client.chat_postMessage(channel="C1", text="x", blocks=[section("s" * 2700)] * 4)["ok"]  # 10,800
+    error = refusal(lambda: client.chat_postMessage(channel="C1", text="x", blocks=[section("s" * 2300)] * 5))
+    assert error.response["error"] == "msg_blocks_too_long"  # 11,500: every block within its own limit
+
+
+def test_message_text_over_40000_characters_is_msg_too_long(client: WebClient) -> None:
+    assert refusal(lambda: client.chat_postMessage(channel="C1", text="t" * 40_001)).response["error"] == "msg_too_long"
+
+
+def test_chat_update_is_checked_like_a_post_and_needs_a_message_that_exists(client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="x")["ts"]
+    error = refusal(lambda: client.chat_update(channel="C1", ts=ts, text="x", blocks=[section("s" * 3001)]))
+    assert error.response["error"] == "invalid_blocks"
+    assert (
+        refusal(lambda: client.chat_update(channel="C1", ts="1.2", text="x")).response["error"] == "message_not_found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("view", "pointer"),
+    [
+        (modal(blocks=[{"type": "divider"}] * 101), "/blocks"),
+        (modal(title=plain("t" * 25)), "/view/title/text"),
+        (modal(submit=plain("s" * 25)), "/view/submit/text"),
+        (modal(close=plain("c" * 25)), "/view/close/text"),
+        (modal(private_metadata="m" * 3001), "/view/private_metadata"),
+        (modal(callback_id="c" * 256), "/view/callback_id"),
+        (modal(blocks=[text_input(max_length=3001)]), "/blocks/0/element/max_length"),
+        (modal(blocks=[text_input(min_length=3001)]), "/blocks/0/element/min_length"),
+        (modal(blocks=[text_input(placeholder=plain("p" * 151))]), "/blocks/0/element/placeholder/text"),
+        (
+            modal(
+                blocks=[
+                    {
+                        "type": "input",
+                        "label": plain("r"),
+                        "element": {"type": "radio_buttons", "options": [option()] * 11},
+                    }
+                ]
+            ),
+            "/blocks/0/element/options",
+        ),
+        ({key: value for key, value in modal(blocks=[text_input()]).items() if key != "submit"}, "/view/submit"),
+        (modal(blocks=[section("s" * 2900) | {"block_id": f"b{i}"} for i in range(90)]), "/view"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_view_over_a_limit_is_invalid_arguments_naming_where(
+    client: WebClient, view: dict[str, Any], pointer: str
+) -> None:
+    error = refusal(lambda: client.views_open(trigger_id=new_trigger_id(), view=view))
+    assert error.response["error"] == "invalid_arguments"
+    assert any(f"[json-pointer:{pointer}]" in line for line in error.response["response_metadata"]["messages"])
+
+
+def test_a_trigger_id_is_good_once_and_for_three_seconds(client: WebClient) -> None:
+    trigger_id = new_trigger_id()
+    assert client.views_open(trigger_id=trigger_id, view=modal())["ok"]
+    assert refusal(lambda: client.views_open(trigger_id=trigger_id, view=modal())).response["error"] == (
+        "exchanged_trigger_id"
+    )
+    number, _, suffix = new_trigger_id().split(".")
+    stale = f"{number}.{time.time_ns() // 1_000_000 - 3_100}.{suffix}"
+    assert refusal(lambda: client.views_open(trigger_id=stale, view=modal())).response["error"] == "expired_trigger_id"
+    assert refusal(lambda: client.views_open(trigger_id="made-up", view=modal())).response["error"] == (
+        "invalid_trigger_id"
+    )
+
+
+def test_views_update_with_a_stale_hash_is_hash_conflict(client: WebClient, fake: FakeSlack) -> None:
+    opened = client.views_open(trigger_id=new_trigger_id(), view=modal())["view"]
+    first = client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal(title=plain("One")))["view"]
+    assert first["hash"] != opened["hash"] and fake.view_hash(opened["id"]) == first["hash"]
+
+    stale = refusal(lambda: client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal()))
+    assert stale.response["error"] == "hash_conflict"
+    assert client.views_update(view_id=opened["id"], hash=first["hash"], view=modal())["ok"]
+    assert client.views_update(view_id=opened["id"], view=modal())["ok"]  # no hash: last write wins
+    assert refusal(lambda: client.views_update(view_id="V404", view=modal())).response["error"] == "not_found"
+
+
+def test_the_bot_posts_only_where_it_is_a_member(client: WebClient, fake: FakeSlack) -> None:
+    fake.add_channel("C2", member=False)
+    fake.add_channel("C3", archived=True)
+    for channel, error in (("C404", "channel_not_found"), ("C2", "not_in_channel"), ("C3", "is_archived")):
+        assert refusal(lambda c=channel: client.chat_postMessage(channel=c, text="x")).response["error"] == error
+        assert (
+            refusal(lambda c=channel: client.chat_postEphemeral(channel=c, user="U1", text="x")).response["error"]
+            == error
+        )
+    assert client.chat_postMessage(channel="U1", text="a DM by user id")["channel"] == "DU1"
+
+
+def test_methods_need_the_manifests_scopes() -> None:
+    assert manifest_scopes(MANIFEST) == {"commands", "chat:write"}
+    with FakeSlack() as fake:
+        client = WebClient(token=TOKEN, base_url=fake.url)
+        error = refusal(lambda: client.users_info(user="U1"))
+        assert (error.response["error"], error.response["needed"]) == ("missing_scope", "users:read")
+        assert refusal(lambda: client.conversations_open(users="U1")).response["error"] == "missing_scope"
+        assert refusal(lambda: client.usergroups_users_list(usergroup="S1")).response["needed"] == "usergroups:read"
+        assert refusal(lambda: client.api_call("chat.delete")).response["error"] == "unknown_method"
+    with FakeSlack(scopes=manifest_scopes() | {"usergroups:read"}) as fake:
+        fake.set_usergroup("S1", ["U1"])
+        assert WebClient(token=TOKEN, base_url=fake.url).usergroups_users_list(usergroup="S1")["users"] == ["U1"]
+
+
+def test_chat_post_message_is_rate_limited_per_channel_by_default(client: WebClient, fake: FakeSlack) -> None:
+    for _ in range(3):  # the burst
+        client.chat_postMessage(channel="C1", text="x")
+    error = refusal(lambda: client.chat_postMessage(channel="C1", text="x"))
+    assert error.response.status_code == 429
+    assert error.response["error"] == "ratelimited"
+    assert int(error.response.headers["Retry-After"]) >= 1
+    assert client.chat_postMessage(channel="U1", text="another channel has its own allowance")["ok"]
+
+
+def test_the_rate_limit_refills_at_its_rate() -> None:
+    with FakeSlack(channels=["C1"], post_rate=20, post_burst=1) as fake:
+        client = WebClient(token=TOKEN, base_url=fake.url)
+        client.chat_postMessage(channel="C1", text="x")
+        assert refusal(lambda: client.chat_postMessage(channel="C1", text="x")).response.status_code == 429
+        time.sleep(0.06)
+        assert client.chat_postMessage(channel="C1", text="x")["ok"]
+
+
+def test_the_driver_refuses_what_the_input_would_not_take() -> None:
+    element = {"type": "plain_text_input", "action_id": "doc", "max_length": 10, "min_length": 2}
+    assert element_state(element, "x" * 10) == {"type": "plain_text_input", "value": "x" * 10}
+    with pytest.raises(InputRefused, match="at most 10"):
+        element_state(element, "x" * 11)
+    with pytest.raises(InputRefused, match="at least 2"):
+        element_state(element, "x")
+    assert element_state(element, None)["value"] is None  # left empty: optional inputs are Slack's call

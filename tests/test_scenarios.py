@@ -56,17 +56,19 @@ def approve_and_check(stack: BotStack, aws: boto3.Session, request_id: str) -> d
 def test_user_role_end_to_end_with_type_switch(stack: BotStack, aws: boto3.Session) -> None:
     view = open_modal(stack, REQUESTER, "")
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["role_type"]
-    reply = stack.driver.click(REQUESTER, "role_type", view=view | {"id": "V1", "hash": "h1"}, selected_option="user")
+    reply = stack.driver.click(REQUESTER, "role_type", view=view, selected_option="user")
     assert reply.status == 200
-    updated = stack.slack.wait_for("views.update").params
-    assert updated["view_id"] == "V1" and updated["hash"] == "h1"
+    update = stack.slack.wait_for("views.update")
+    updated = update.params
+    assert updated["view_id"] == view["id"] and updated["hash"] == view["hash"]
+    assert update.response["ok"], update.response
     blocks = {b["block_id"] for b in updated["view"]["blocks"]}
     assert {"role_name", "trusted_account_ids", "require_mfa"} <= blocks
 
     errors = submit(
         stack,
         REQUESTER,
-        updated["view"],
+        update.response["view"],
         {
             "role_type": "user",
             "account_id": account(aws),

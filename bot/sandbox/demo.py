@@ -15,12 +15,12 @@ from blocks import ids
 from bot.config import Policy
 from bot.guardrails import Guardrails
 from bot.sandbox.aws import SandboxAws, start_sandbox_aws
-from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack
+from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, COMMAND_CHANNEL, BotStack
 from bot.sandbox.transcript import Transcript
 
 PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DANA": "dana"}
 APPROVERS = ["U0BOB", "U0DANA"]
-CHANNELS = {APPROVAL_CHANNEL: "#iam-approvals", ANNOUNCE_CHANNEL: "#iam-roles-created", "C0GENERAL": "#general"}
+CHANNELS = {APPROVAL_CHANNEL: "#iam-approvals", ANNOUNCE_CHANNEL: "#iam-roles-created", COMMAND_CHANNEL: "#general"}
 EXAMPLE_POLICY = (
     '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], '
     '"Resource": "arn:aws:s3:::acme-web-assets/*"}]}'

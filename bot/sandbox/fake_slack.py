@@ -10,21 +10,34 @@ Point slack_sdk at it with ``WebClient(token=..., base_url=fake.url)``::
 Bodies may be form-encoded or JSON; ``blocks``, ``attachments`` and ``view`` sent as JSON strings
 are decoded so tests can assert on them as data. Failures (errors, HTTP 429 with ``Retry-After``)
 and slowness can be injected per method.
+
+It is as strict as Slack where the bot could get it wrong: payloads are checked against Block Kit's
+rules (``block_kit_rules``), a message's total text is budgeted (``msg_blocks_too_long``), trigger
+ids expire after 3 s and are used once, ``views.update`` compares hashes, the bot posts only where
+it is a member, methods need the manifest's scopes, and ``chat.postMessage`` is rate-limited per
+channel. Each rule cites the Slack page it follows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from bot.sandbox import block_kit_rules
 
 BOT_USER_ID = "UBOTUSER"
 BOT_ID = "BBOT"
@@ -36,6 +49,36 @@ WORKSPACE_URL = "https://sandbox.slack.com/"
 _JSON_FIELDS = ("blocks", "attachments", "view")
 _FIRST_TS_MICROS = 1_764_350_000_000_000
 _TS_STEP_MICROS = 100
+MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-app-manifest.yml"
+
+TRIGGER_TTL_SECONDS = 3.0
+"""https://docs.slack.dev/interactivity/handling-user-interaction ("trigger_id ... expires in 3 seconds");
+a trigger is also exchanged only once (views.open: ``exchanged_trigger_id``)."""
+
+POST_RATE_PER_SECOND = 1.0
+POST_BURST = 3
+"""https://docs.slack.dev/apis/web-api/rate-limits ("Posting messages: 1 per second [per channel]. Short
+bursts >1 allowed"): a token bucket per channel, refilled at 1/s, holding 3 (the burst is not
+documented; 3 is a guess on the strict side)."""
+
+METHOD_SCOPES: dict[str, str | None] = {
+    # each method's "Scopes" on https://docs.slack.dev/reference/methods/<method>
+    "auth.test": None,
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.getPermalink": None,
+    "views.open": None,
+    "views.push": None,
+    "views.update": None,
+    "views.publish": None,
+    "conversations.open": "im:write",
+    "users.info": "users:read",
+    "usergroups.users.list": "usergroups:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+}
+"""The bot token scope each method needs (None: no scope). A method not listed is unknown_method."""
 
 Response = dict[str, Any]
 
@@ -48,6 +91,34 @@ class Call:
     params: dict[str, Any]
     token: str | None
     at: float
+    response: dict[str, Any] = field(default_factory=dict)
+    """What the fake answered (e.g. the view with its ``id`` and ``hash`` for views.open)."""
+
+
+def new_trigger_id() -> str:
+    """A trigger id as Slack gives one with each interaction; this fake reads its issue time back from it."""
+    return f"{next(_trigger_numbers)}.{time.time_ns() // 1_000_000}.{secrets.token_hex(6)}"
+
+
+_trigger_numbers = itertools.count(1)
+
+
+def manifest_scopes(path: Path = MANIFEST) -> frozenset[str]:
+    """The bot token scopes the app manifest asks for."""
+    manifest = yaml.safe_load(path.read_text())
+    return frozenset(manifest["oauth_config"]["scopes"]["bot"])
+
+
+@dataclass
+class _Channel:
+    member: bool
+    archived: bool
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
 
 
 @dataclass
@@ -59,10 +130,30 @@ class _Failure:
 
 
 class FakeSlack:
-    """Slack Web API fake on 127.0.0.1 (ephemeral port), served from a daemon thread."""
+    """Slack Web API fake on 127.0.0.1 (ephemeral port), served from a daemon thread.
 
-    def __init__(self) -> None:
+    ``scopes`` are the bot token's (default: the app manifest's); ``channels`` the channels the bot is
+    in (more with ``add_channel``); ``post_rate``/``post_burst`` rate-limit ``chat.postMessage`` per
+    channel (default Slack's; tests and the demo may loosen them to run fast).
+    """
+
+    def __init__(
+        self,
+        *,
+        scopes: Iterable[str] | None = None,
+        channels: Iterable[str] = (),
+        post_rate: float = POST_RATE_PER_SECOND,
+        post_burst: int = POST_BURST,
+    ) -> None:
         self._cond = threading.Condition()
+        self.scopes = frozenset(manifest_scopes() if scopes is None else scopes)
+        self.post_rate = post_rate
+        self.post_burst = post_burst
+        self._channels: dict[str, _Channel] = {channel: _Channel(member=True, archived=False) for channel in channels}
+        self._buckets: dict[str, _Bucket] = {}
+        self._triggers_used: set[str] = set()
+        self._view_hashes: dict[str, str] = {}
+        self._messages: set[tuple[str, str]] = set()
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
         self._delays: dict[str, float] = {}
@@ -78,10 +169,10 @@ class FakeSlack:
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
-            "views.open": self._view_response,
-            "views.push": self._view_response,
-            "views.update": self._view_response,
-            "views.publish": self._view_response,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
@@ -138,6 +229,11 @@ class FakeSlack:
         """Make ``users.info`` return this name / real name for ``user_id``."""
         with self._cond:
             self._users[user_id] = _user(user_id, name=name, real_name=real_name)
+
+    def add_channel(self, channel_id: str, *, member: bool = True, archived: bool = False) -> None:
+        """Make ``channel_id`` exist; ``member``: the bot is in it; ``archived``: it was archived."""
+        with self._cond:
+            self._channels[channel_id] = _Channel(member=member, archived=archived)
 
     def set_usergroup(self, group_id: str, user_ids: list[str]) -> None:
         """Make ``usergroups.users.list`` return ``user_ids`` for ``group_id``."""
@@ -225,26 +321,108 @@ class FakeSlack:
 
     def _handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, str], Response]:
         """Record a call and decide the answer: (HTTP status, extra headers, JSON body)."""
-        for field in _JSON_FIELDS:
-            if isinstance(params.get(field), str):
+        for field_name in _JSON_FIELDS:
+            if isinstance(params.get(field_name), str):
                 with contextlib.suppress(ValueError):  # if not JSON, keep it as sent
-                    params[field] = json.loads(params[field])
+                    params[field_name] = json.loads(params[field_name])
         with self._cond:
-            self._calls.append(Call(method, params, token, time.time()))
-            self._cond.notify_all()
             pause = self._delays.get(method, 0.0)
             failure = self._failures.get(method)
             if failure is not None:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     del self._failures[method]
-        if pause:
-            time.sleep(pause)
         if failure is not None:
             headers = {} if failure.retry_after is None else {"Retry-After": str(failure.retry_after)}
-            return failure.status, headers, {"ok": False, "error": failure.error}
+            status, body = failure.status, {"ok": False, "error": failure.error}
+        else:
+            try:
+                status, headers, body = 200, {}, self._answer(method, params)
+            except _Refused as refused:
+                status, headers, body = refused.status, refused.headers, {"ok": False, **refused.body}
+        with self._cond:
+            self._calls.append(Call(method, params, token, time.time(), body))
+            self._cond.notify_all()
+        if pause:
+            time.sleep(pause)
+        return status, headers, body
+
+    def _answer(self, method: str, params: dict[str, Any]) -> Response:
+        """Slack's answer to a call that was not failed on purpose; ``_Refused`` for what Slack refuses."""
         responder = self._responders.get(method)
-        return 200, {}, responder(params) if responder else {"ok": True}
+        if responder is None or method not in METHOD_SCOPES:
+            raise _Refused("unknown_method")
+        needed = METHOD_SCOPES[method]
+        if needed is not None and needed not in self.scopes:
+            # https://docs.slack.dev/authentication/tokens: missing_scope names what was needed and provided
+            raise _Refused("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+        return responder(params)
+
+    # -- the rules Slack enforces ------------------------------------------------------------
+
+    def _check_message(self, params: dict[str, Any]) -> None:
+        """A chat.* message: text within 40,000 characters, valid blocks, total block text within budget."""
+        text = params.get("text")
+        if not text and not params.get("blocks") and not params.get("attachments"):
+            raise _Refused("no_text")  # https://docs.slack.dev/reference/methods/chat.postMessage
+        if isinstance(text, str) and len(text) > block_kit_rules.MESSAGE_TEXT_MAX:
+            raise _Refused("msg_too_long")
+        problems = block_kit_rules.message_problems(params)
+        if problems:
+            raise _Refused("invalid_blocks", response_metadata={"messages": problems})
+        if block_kit_rules.blocks_text_size(params.get("blocks")) > block_kit_rules.MESSAGE_BLOCKS_TEXT_MAX:
+            raise _Refused("msg_blocks_too_long")
+
+    def _check_channel(self, params: dict[str, Any]) -> str:
+        """The channel a message goes to: a DM (a user id) always works; a channel must exist, be open and have the bot.
+
+        https://docs.slack.dev/reference/methods/chat.postMessage (errors channel_not_found,
+        not_in_channel, is_archived; posting to a user id lands in the app's DM with them).
+        """
+        channel = _channel_id(str(params.get("channel") or ""))
+        if channel.startswith("D"):
+            return channel
+        with self._cond:
+            known = self._channels.get(channel)
+        if known is None:
+            raise _Refused("channel_not_found")
+        if known.archived:
+            raise _Refused("is_archived")
+        if not known.member:
+            raise _Refused("not_in_channel")
+        return channel
+
+    def _take_post_token(self, channel: str) -> None:
+        """One message's worth of the channel's rate limit, or HTTP 429 with ``Retry-After`` (whole seconds)."""
+        now = time.monotonic()
+        with self._cond:
+            bucket = self._buckets.setdefault(channel, _Bucket(tokens=float(self.post_burst), updated=now))
+            bucket.tokens = min(float(self.post_burst), bucket.tokens + (now - bucket.updated) * self.post_rate)
+            bucket.updated = now
+            if bucket.tokens < 1:
+                wait = (1 - bucket.tokens) / self.post_rate
+                raise _Refused("ratelimited", status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            bucket.tokens -= 1
+
+    def _exchange_trigger(self, params: dict[str, Any]) -> None:
+        """A trigger id is good for one view, within 3 s of the interaction that gave it."""
+        trigger_id = str(params.get("trigger_id") or "")
+        parts = trigger_id.split(".")
+        if len(parts) != 3 or not parts[1].isdigit():
+            raise _Refused("invalid_trigger_id")
+        if time.time() * 1000 - int(parts[1]) > TRIGGER_TTL_SECONDS * 1000:
+            raise _Refused("expired_trigger_id")
+        with self._cond:
+            if trigger_id in self._triggers_used:
+                raise _Refused("exchanged_trigger_id")
+            self._triggers_used.add(trigger_id)
+
+    @staticmethod
+    def _check_view(params: dict[str, Any]) -> None:
+        """https://docs.slack.dev/reference/methods/views.open: a bad view is ``invalid_arguments``."""
+        problems = block_kit_rules.view_problems(params.get("view"))
+        if problems:
+            raise _Refused("invalid_arguments", response_metadata={"messages": problems})
 
     def _new_ts(self) -> str:
         with self._cond:
@@ -272,6 +450,9 @@ class FakeSlack:
         }
 
     def _chat_post_message(self, params: dict[str, Any]) -> Response:
+        channel = self._check_channel(params)
+        self._check_message(params)
+        self._take_post_token(channel)
         ts = self._new_ts()
         message: dict[str, Any] = {
             "type": "message",
@@ -282,26 +463,30 @@ class FakeSlack:
             "text": params.get("text", ""),
             "ts": ts,
         }
-        for field in ("blocks", "attachments", "thread_ts"):
-            if field in params:
-                message[field] = params[field]
-        return {
-            "ok": True,
-            "channel": _channel_id(params.get("channel", "")),
-            "ts": ts,
-            "message": message,
-        }
+        for name in ("blocks", "attachments", "thread_ts"):
+            if name in params:
+                message[name] = params[name]
+        with self._cond:
+            self._messages.add((channel, ts))
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _chat_update(self, params: dict[str, Any]) -> Response:
+        channel = self._check_channel(params)
+        self._check_message(params)
+        with self._cond:
+            if (channel, params.get("ts")) not in self._messages:
+                raise _Refused("message_not_found")  # https://docs.slack.dev/reference/methods/chat.update
         return {
             "ok": True,
-            "channel": params.get("channel"),
+            "channel": channel,
             "ts": params.get("ts"),
             "text": params.get("text", ""),
             "message": {"text": params.get("text", ""), "blocks": params.get("blocks", [])},
         }
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> Response:
+        self._check_channel(params)
+        self._check_message(params)
         return {"ok": True, "message_ts": self._new_ts()}
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> Response:
@@ -313,9 +498,33 @@ class FakeSlack:
             "permalink": f"{WORKSPACE_URL}archives/{channel}/p{ts}",
         }
 
-    def _view_response(self, params: dict[str, Any]) -> Response:
+    def _views_open(self, params: dict[str, Any]) -> Response:
+        self._check_view(params)
+        self._exchange_trigger(params)
+        return self._view_response(params, self._new_view_id())
+
+    def _views_update(self, params: dict[str, Any]) -> Response:
+        """https://docs.slack.dev/reference/methods/views.update: a ``hash`` other than the view's current one is
+        ``hash_conflict`` (the view changed meanwhile); an unknown ``view_id`` is ``not_found``."""
+        self._check_view(params)
+        view_id = str(params.get("view_id") or "")
+        with self._cond:
+            current = self._view_hashes.get(view_id)
+        if current is None:
+            raise _Refused("not_found")
+        if params.get("hash") and params["hash"] != current:
+            raise _Refused("hash_conflict")
+        return self._view_response(params, view_id)
+
+    def _views_publish(self, params: dict[str, Any]) -> Response:
+        self._check_view(params)
+        return self._view_response(params, f"VHOME{params.get('user_id', '')}")
+
+    def _view_response(self, params: dict[str, Any], view_id: str) -> Response:
         submitted = params.get("view")
-        view_id = params.get("view_id") or self._new_view_id()
+        view_hash = f"{int(time.time())}.{secrets.token_hex(4)}"
+        with self._cond:
+            self._view_hashes[view_id] = view_hash
         view = {
             "team_id": TEAM_ID,
             "app_id": APP_ID,
@@ -325,9 +534,14 @@ class FakeSlack:
             "previous_view_id": None,
             **(submitted if isinstance(submitted, dict) else {}),
             "id": view_id,
-            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "hash": view_hash,
         }
         return {"ok": True, "view": view}
+
+    def view_hash(self, view_id: str) -> str | None:
+        """The current hash of a view this fake handed out (what Slack sends in the next interaction)."""
+        with self._cond:
+            return self._view_hashes.get(view_id)
 
     def _conversations_open(self, params: dict[str, Any]) -> Response:
         if params.get("channel"):
@@ -356,6 +570,16 @@ class FakeSlack:
         if users is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(users)}
+
+
+class _Refused(Exception):
+    """Slack refuses a call: ``{"ok": false, "error": error, **extra}`` with an HTTP status and headers."""
+
+    def __init__(self, error: str, *, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.headers = headers or {}
+        self.body: dict[str, Any] = {"error": error, **extra}
 
 
 def _channel_id(channel: str) -> str:

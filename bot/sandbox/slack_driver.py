@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from bot.sandbox.fake_slack import new_trigger_id
+
 TEAM = {"id": "T0001", "domain": "sandbox"}
 
 
@@ -40,7 +42,10 @@ def element_state(element: dict[str, Any], answer: Any) -> dict[str, Any]:
     """The ``state.values`` entry Slack sends for one input element holding ``answer``."""
     kind = element["type"]
     if kind in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
-        return {"type": kind, "value": None if answer is None else str(answer)}
+        value = None if answer is None else str(answer)
+        if kind == "plain_text_input" and value:
+            check_length(element, value)
+        return {"type": kind, "value": value}
     options = {o["value"]: o for o in element.get("options", [])}
     for group in element.get("option_groups", []):
         options.update({o["value"]: o for o in group["options"]})
@@ -57,6 +62,23 @@ def element_state(element: dict[str, Any], answer: Any) -> dict[str, Any]:
         values = [] if answer in (None, False) else list(answer)
         return {"type": kind, "selected_options": [option(v) for v in values]}
     raise ValueError(f"the driver can't fill a {kind} element")
+
+
+class InputRefused(ValueError):
+    """Slack's client would not let the person submit this value (e.g. longer than the input's ``max_length``)."""
+
+
+def check_length(element: dict[str, Any], value: str) -> None:
+    """A plain_text_input holds at most ``max_length`` (and, filled in, at least ``min_length``) characters.
+
+    https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element: "If the user
+    provides more, they will receive an error" — the client refuses to submit, so the bot never sees it.
+    """
+    longest, shortest = element.get("max_length"), element.get("min_length")
+    if longest is not None and len(value) > longest:
+        raise InputRefused(f"{element.get('action_id')}: {len(value)} characters, the input takes at most {longest}")
+    if shortest is not None and len(value) < shortest:
+        raise InputRefused(f"{element.get('action_id')}: {len(value)} characters, the input needs at least {shortest}")
 
 
 def initial_answer(element: dict[str, Any]) -> Any:
@@ -104,7 +126,7 @@ class SlackDriver:
             return Reply(error.code, error.read().decode())
 
     def trigger_id(self) -> str:
-        return f"{next(self.counter)}.{int(time.time())}.sandbox"
+        return new_trigger_id()
 
     def command(
         self, user_id: str, text: str = "", *, command: str = "/iam-role", channel_id: str = "C0GENERAL", **kwargs: Any
@@ -172,11 +194,14 @@ class SlackDriver:
         return self.interact(payload)
 
     def submit(self, user_id: str, view: dict[str, Any], answers: dict[str, Any], **kwargs: Any) -> Reply:
-        """Press a modal's submit button with its inputs holding ``answers`` (keyed by block id)."""
+        """Press a modal's submit button with its inputs holding ``answers`` (keyed by block id).
+
+        Raises ``InputRefused`` for an answer Slack's client would not submit.
+        """
         submitted = view | {
             "id": view.get("id", "V0SUBMIT"),
             "state": view_state(view, answers),
-            "hash": "h",
+            "hash": view.get("hash", "h"),
             "private_metadata": view.get("private_metadata", ""),
         }
         payload = self.base_payload("view_submission", user_id) | {"view": submitted}

@@ -20,6 +20,21 @@ from bot.sandbox.slack_driver import SlackDriver
 
 APPROVAL_CHANNEL = "C0APPROVALS"
 ANNOUNCE_CHANNEL = "C0ANNOUNCE"
+COMMAND_CHANNEL = "C0GENERAL"
+FAST_POST_RATE = 1000.0
+"""Messages per second per channel the sandbox's fake Slack allows (Slack: about 1): the demo and
+the tests post a whole approval's messages within milliseconds; tests of the rate limit itself
+use ``FakeSlack``'s strict default."""
+
+
+def sandbox_slack(**options: Any) -> FakeSlack:
+    """A ``FakeSlack`` (not started) where the bot is in the approvals, notifications and command channels."""
+    settings: dict[str, Any] = {
+        "channels": (APPROVAL_CHANNEL, ANNOUNCE_CHANNEL, COMMAND_CHANNEL),
+        "post_rate": FAST_POST_RATE,
+        "post_burst": int(FAST_POST_RATE),
+    }
+    return FakeSlack(**(settings | options))
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -50,9 +65,10 @@ class BotStack:
         policy: Policy | None = None,
         aws_session: boto3.Session | None = None,
         sandbox: bool = True,
+        slack: FakeSlack | None = None,
         **settings: Any,
     ) -> None:
-        self.slack = FakeSlack().start()
+        self.slack = (slack or sandbox_slack()).start()
         self.signing_secret = secrets.token_hex(16)
         self.settings = Settings(
             _env_file=None,
