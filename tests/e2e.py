@@ -61,11 +61,21 @@ def call_problems(call: Call) -> list[str]:
 
 
 def limit_problems(stack: BotStack) -> list[str]:
-    """Every problem of everything the stack's bot sent to Slack, each named by where it was sent."""
+    """Every problem of everything the stack's bot sent to Slack, each named by where it was sent.
+
+    Calls the fake Slack refused count too, unless the test set ``stack.expected_refusals`` (errors
+    it provokes on purpose).
+    """
     problems = [
         f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: {problem}"
         for call in stack.slack.calls()
         for problem in call_problems(call)
+    ]
+    problems += [
+        f"{call.method} to {call.params.get('channel') or call.params.get('user_id') or ''}: Slack refused it: "
+        f"{call.response.get('error')} {call.response.get('response_metadata', '')}"
+        for call in stack.slack.refused()
+        if call.response.get("error") not in getattr(stack, "expected_refusals", ())
     ]
     replies = getattr(stack.driver, "replies", [])
     problems += [

@@ -154,6 +154,7 @@ class FakeSlack:
         self._triggers_used: set[str] = set()
         self._view_hashes: dict[str, str] = {}
         self._messages: set[tuple[str, str]] = set()
+        self._refused: list[Call] = []
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
         self._delays: dict[str, float] = {}
@@ -282,10 +283,16 @@ class FakeSlack:
                 raise AssertionError(f"no {method} call; methods seen: {self._methods_seen()}")
             return matching[-1]
 
+    def refused(self) -> list[Call]:
+        """Calls Slack's rules refused (not failures injected with ``fail_next``), in arrival order."""
+        with self._cond:
+            return list(self._refused)
+
     def clear(self) -> None:
         """Forget recorded calls (injected failures, delays, users and groups are kept)."""
         with self._cond:
             self._calls.clear()
+            self._refused.clear()
 
     def wait_for(
         self,
@@ -340,8 +347,11 @@ class FakeSlack:
                 status, headers, body = 200, {}, self._answer(method, params)
             except _Refused as refused:
                 status, headers, body = refused.status, refused.headers, {"ok": False, **refused.body}
+        call = Call(method, params, token, time.time(), body)
         with self._cond:
-            self._calls.append(Call(method, params, token, time.time(), body))
+            self._calls.append(call)
+            if failure is None and not body.get("ok"):
+                self._refused.append(call)
             self._cond.notify_all()
         if pause:
             time.sleep(pause)
