@@ -22,13 +22,20 @@ VIEW_BLOCKS_MAX = 100
 PLACEHOLDER_MAX = 150
 TEXT_INPUT_MAX = 3000
 STATIC_OPTIONS_MAX = 100
+MESSAGE_TEXT_BUDGET = 11_000
+"""Characters of text in all of one message's blocks together. Only per-field limits are
+documented, but Slack refuses a message whose blocks hold more than about 13,000 characters
+(``msg_blocks_too_long``: https://github.com/slackapi/bolt-js/issues/2509, #2867); this stays clear."""
 ELLIPSIS = "…"
 ZERO_WIDTH_SPACE = "\u200b"
+FENCE = "```"
 ESCAPED_SIZE = {"&": len("&amp;"), "<": len("&lt;"), ">": len("&gt;")}
 
 Block = dict[str, Any]
 Rendered = tuple[str, list[Block]]
 """A message: the notification fallback text and its blocks."""
+Note = Callable[[int], str]
+"""What replaces the cut end of a text, given how many characters were left out."""
 
 
 def escape(text: str) -> str:
@@ -58,35 +65,75 @@ def truncation_note(remaining: int) -> str:
     return f"{ELLIPSIS} (truncated, {remaining:,} more characters)"
 
 
-def shorten(raw: str, budget: int, extra: int = 0) -> tuple[str, int]:
-    """Like ``cut``, but when ``raw`` doesn't fit, leaves room for a truncation note plus ``extra`` characters."""
+def in_thread_note(remaining: int) -> str:
+    """For a message whose full texts follow in its thread (the approval message)."""
+    return f"{ELLIPSIS} ({remaining:,} more characters; full text in the thread)"
+
+
+def shorten(raw: str, budget: int, extra: int = 0, note: Note = truncation_note) -> tuple[str, int]:
+    """Like ``cut``, but when ``raw`` doesn't fit, leaves room for ``note`` plus ``extra`` characters."""
     escaped, remaining = cut(raw, budget)
     if remaining:
-        escaped, remaining = cut(raw, budget - extra - len(truncation_note(len(raw))))
+        escaped, remaining = cut(raw, max(0, budget - extra - len(note(len(raw)))))
     return escaped, remaining
 
 
-def fit(raw: str, budget: int) -> str:
-    """``raw`` escaped, cut with a truncation note if its escaped form is over ``budget``."""
-    escaped, remaining = shorten(raw, budget)
-    return escaped + (truncation_note(remaining) if remaining else "")
+def fit(raw: str, budget: int, note: Note = truncation_note) -> str:
+    """``raw`` escaped, cut with ``note`` if its escaped form is over ``budget``."""
+    escaped, remaining = shorten(raw, budget, note=note)
+    return escaped + (note(remaining) if remaining else "")
 
 
-def code_block(raw: str, budget: int) -> str:
+def escaped_pieces(raw: str, size: int) -> list[str]:
+    """``raw`` escaped, in consecutive pieces of at most ``size`` characters (an entity is never split)."""
+    pieces = []
+    while raw:
+        piece, remaining = cut(raw, size)
+        pieces.append(piece)
+        raw = raw[len(raw) - remaining :] if remaining else ""
+    return pieces
+
+
+def unfenced(raw: str) -> str:
+    """``raw`` with any ````` broken up (zero-width spaces), so it can't close the code block it is shown in."""
+    return raw.replace(FENCE, f"`{ZERO_WIDTH_SPACE}`{ZERO_WIDTH_SPACE}`")
+
+
+def code_block(raw: str, budget: int, note: Note = truncation_note) -> str:
     """``raw`` as an escaped code block of at most ``budget`` characters, noting any truncation below it."""
-    fence = "```"
-    raw = raw.replace(fence, f"`{ZERO_WIDTH_SPACE}`{ZERO_WIDTH_SPACE}`")
-    escaped, remaining = shorten(raw, budget - 2 * len(fence), extra=len("\n__"))
-    return f"{fence}{escaped}{fence}" + (f"\n_{truncation_note(remaining)}_" if remaining else "")
+    raw = unfenced(raw)
+    escaped, remaining = shorten(raw, budget - 2 * len(FENCE), extra=len("\n__"), note=note)
+    return f"{FENCE}{escaped}{FENCE}" + (f"\n_{note(remaining)}_" if remaining else "")
 
 
-def quote(raw: str, budget: int) -> str:
+def quote(raw: str, budget: int, note: Note = truncation_note) -> str:
     """``raw`` as an escaped mrkdwn block quote of at most ``budget`` characters."""
     lines = [line.rstrip() for line in raw.strip().splitlines()] or [""]
     if 2 * len(lines) > budget // 4:
         lines = [" ".join(line for line in lines if line)]
-    body = fit("\n".join(lines), budget - 2 * len(lines))
+    body = fit("\n".join(lines), budget - 2 * len(lines), note)
     return "\n".join(f"> {line}" for line in body.split("\n"))
+
+
+def text_size(blocks: Any) -> int:
+    """Characters of text in ``blocks``: every text object's ``text``, anywhere (what Slack's total counts)."""
+    if isinstance(blocks, list):
+        return sum(text_size(item) for item in blocks)
+    if isinstance(blocks, dict):
+        own = len(blocks["text"]) if blocks.get("type") in ("plain_text", "mrkdwn") else 0
+        return own + sum(text_size(value) for value in blocks.values() if isinstance(value, (dict, list)))
+    return 0
+
+
+def share(budget: int, wants: list[int]) -> list[int]:
+    """``budget`` split among ``wants``: whoever wants less than an equal share gets it all, the rest split evenly."""
+    given = [0] * len(wants)
+    left = max(0, budget)
+    order = sorted(range(len(wants)), key=lambda index: wants[index])
+    for rank, index in enumerate(order):
+        given[index] = min(wants[index], left // (len(wants) - rank))
+        left -= given[index]
+    return given
 
 
 def and_more(n: int) -> str:
@@ -95,15 +142,18 @@ def and_more(n: int) -> str:
 
 def take_lines(lines: list[str], budget: int, more: Callable[[int], str] = and_more) -> str:
     """As many whole (already escaped) ``lines`` as fit in ``budget``, then ``more(n)`` for the n left out."""
+    if len("\n".join(lines)) <= budget:
+        return "\n".join(lines)
     kept: list[str] = []
     used = 0
     for index, line in enumerate(lines):
         left = len(lines) - index - 1
         reserve = len("\n" + more(left + 1)) if left else 0
-        if used + len(line) + 1 + reserve > budget:
+        needed = used + (1 if kept else 0) + len(line)  # a newline between lines, none after the last
+        if needed + reserve > budget:
             return "\n".join([*kept, more(len(lines) - index)])
         kept.append(line)
-        used += len(line) + 1
+        used = needed
     return "\n".join(kept)
 
 

@@ -1,6 +1,7 @@
 """Slack's documented Block Kit limits, checked recursively on raw dicts.
 
-Slack refuses a whole message or view over a single limit (``invalid_blocks``), and slack_sdk
+Slack refuses a whole message or view over a single limit (``invalid_blocks``), or a message whose
+blocks hold too much text in all (``msg_blocks_too_long``, see ``MESSAGE_TEXT_BUDGET``), and slack_sdk
 checks only its model classes, not dicts; so every builder's output is checked here in tests.
 Each problem names where it is, e.g. ``blocks[3].fields[2]: text is 2105 characters (max 2000)``.
 """
@@ -14,6 +15,7 @@ from blocks.kit import (
     FIELD_TEXT_MAX,
     HEADER_MAX,
     MESSAGE_BLOCKS_MAX,
+    MESSAGE_TEXT_BUDGET,
     MESSAGE_TEXT_MAX,
     MODAL_TITLE_MAX,
     OPTION_TEXT_MAX,
@@ -23,6 +25,7 @@ from blocks.kit import (
     STATIC_OPTIONS_MAX,
     TEXT_INPUT_MAX,
     VIEW_BLOCKS_MAX,
+    text_size,
 )
 
 ID_MAX = 255
@@ -180,6 +183,8 @@ def message_problems(text: str, blocks: list[dict[str, Any]]) -> list[str]:
     checker = Checker()
     checker.length("", "text", text, MESSAGE_TEXT_MAX)
     checker.blocks(blocks, MESSAGE_BLOCKS_MAX)
+    if (total := text_size(blocks)) > MESSAGE_TEXT_BUDGET:
+        checker.add("blocks", f"{total:,} characters of text in all (max {MESSAGE_TEXT_BUDGET:,}: msg_blocks_too_long)")
     return checker.problems
 
 

@@ -3,12 +3,16 @@
 Each builder returns ``(text, blocks)``: ``text`` is the notification fallback.
 """
 
+import json
 import re
+from dataclasses import dataclass
 
 from blocks import ids
-from blocks.cards import RequestCard
+from blocks.cards import FindingCard, RequestCard
 from blocks.kit import (
+    ELLIPSIS,
     FIELD_TEXT_MAX,
+    MESSAGE_TEXT_BUDGET,
     SECTION_TEXT_MAX,
     Block,
     Rendered,
@@ -20,17 +24,22 @@ from blocks.kit import (
     date,
     divider,
     escape,
+    escaped_pieces,
     fallback_text,
     fields_section,
     fit,
     header,
+    in_thread_note,
     link,
     mention,
     mentions,
     quote,
     section,
+    share,
     take_lines,
+    text_size,
     truncate,
+    unfenced,
 )
 from blocks.modals import ROLE_TYPE_CHOICES, role_type_label
 from blocks.parts import (
@@ -40,6 +49,7 @@ from blocks.parts import (
     decider,
     decision_buttons,
     failure,
+    findings_by_severity,
     findings_sections,
     headline,
     one_line,
@@ -101,9 +111,111 @@ def approval_progress(card: RequestCard) -> str:
     return f"Needs {card.needed} approvals ({so_far})"
 
 
-def approval_message(card: RequestCard) -> Rendered:
-    """The request as approvers see it: who, what, why, the review, the exact AWS calls, and the decision."""
-    blocks: list[Block] = [
+IN_THREAD = "in the thread"
+"""Ends every note that says a part of the approval message was cut and follows in full in its thread."""
+BUDGET_MARGIN = 200
+"""Characters of the budget kept back: a cut text's note and a findings group's heading may overrun their share."""
+OVERFLOW_SECTION_MAX = SECTION_TEXT_MAX - 100
+OVERFLOW_SECTIONS_PER_MESSAGE = 3
+
+
+@dataclass(frozen=True)
+class LongText:
+    """A part of the approval message that may not fit: shown within its share of the message's
+    budget, with a note where it was cut, and posted in full in the thread (``approval_overflow``)."""
+
+    title: str
+    raw: str
+    style: str
+    """``code`` (a code block), ``quote`` (a block quote) or ``plain`` (escaped mrkdwn, no title)."""
+
+    def blocks(self, budget: int) -> list[Block]:
+        heading = f"*{self.title}*\n" if self.style != "plain" else ""
+        room = min(budget, SECTION_TEXT_MAX) - len(heading)
+        if self.style == "code":
+            return [section(heading + code_block(self.raw, room, in_thread_note))]
+        if self.style == "quote":
+            return [section(heading + quote(self.raw, room, in_thread_note))]
+        return [section(fit(self.raw, room, in_thread_note))]
+
+    def full(self) -> list[Rendered]:
+        """The whole text as thread replies: escaped pieces of at most a section each (code blocks for code)."""
+        if self.style == "code":
+            pieces = escaped_pieces(unfenced(self.raw), OVERFLOW_SECTION_MAX)
+            return in_parts(f"{self.title} (full text)", [f"```{piece}```" for piece in pieces])
+        return in_parts(f"{self.title} (full text)", escaped_pieces(self.raw, OVERFLOW_SECTION_MAX))
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The review's findings as a part of the approval message; the full list goes to the thread when cut."""
+
+    findings: list[FindingCard]
+
+    def blocks(self, budget: int) -> list[Block]:
+        texts = findings_sections(
+            self.findings, budget, lambda n: f"_{ELLIPSIS}and {n} more: all findings {IN_THREAD}_"
+        )
+        return [section(text) for text in texts]
+
+    def full(self) -> list[Rendered]:
+        texts = [
+            f"{heading}\n{chunk}"
+            for heading, lines in findings_by_severity(self.findings)
+            for chunk in pack_lines(lines, OVERFLOW_SECTION_MAX - len(heading))
+        ]
+        return in_parts("Review findings (all of them)", texts)
+
+
+def pack_lines(lines: list[str], budget: int) -> list[str]:
+    """``lines`` joined into as few texts of at most ``budget`` characters as they fit in (a longer line is cut)."""
+    texts: list[str] = []
+    for line in lines:
+        line = truncate(line, budget)
+        if texts and len(texts[-1]) + 1 + len(line) <= budget:
+            texts[-1] += "\n" + line
+        else:
+            texts.append(line)
+    return texts
+
+
+def in_parts(title: str, texts: list[str]) -> list[Rendered]:
+    """``texts`` (section-sized mrkdwn) as messages of a few sections each, titled ``title (part i of n)``."""
+    batches = [
+        texts[i : i + OVERFLOW_SECTIONS_PER_MESSAGE] for i in range(0, len(texts), OVERFLOW_SECTIONS_PER_MESSAGE)
+    ]
+    replies = []
+    for number, batch in enumerate(batches, 1):
+        heading = f"{title}, part {number} of {len(batches)}" if len(batches) > 1 else title
+        replies.append(rendered(heading, [context(f"*{escape(heading)}*"), *(section(text) for text in batch)]))
+    return replies
+
+
+def approval_parts(card: RequestCard) -> list[LongText | Findings]:
+    """The parts of the approval message that grow with the request, in the order they are shown."""
+    parts: list[LongText | Findings] = [
+        LongText("Summary", card.summary, "plain"),
+        LongText("Justification", card.justification, "quote"),
+    ]
+    if card.findings:
+        parts.append(Findings(card.findings))
+    if card.plan:
+        calls = len(card.plan)
+        parts.append(LongText(f"Plan: {calls} AWS call{'s' if calls > 1 else ''}", "\n".join(card.plan), "code"))
+    if card.trust_policy_json:
+        parts.append(LongText("Trust policy", card.trust_policy_json, "code"))
+    if card.inline_policy_json:
+        parts.append(LongText("Inline policy", card.inline_policy_json, "code"))
+    return parts
+
+
+def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Findings]]:
+    """The approval message's blocks within ``MESSAGE_TEXT_BUDGET``, and the parts that had to be cut.
+
+    The fixed blocks (who, where, the decision) come first; the growing parts share what they leave
+    (``share``: a short part is shown whole, the long ones split the rest evenly).
+    """
+    head: list[Block] = [
         header(f"🔐 IAM role request {card.id}"),
         fields_section(
             [
@@ -113,28 +225,42 @@ def approval_message(card: RequestCard) -> Rendered:
                 ("Role name", fit(card.role_name, FIELD_TEXT_MAX - 20)),
             ]
         ),
-        section(fit(card.summary, SECTION_TEXT_MAX)),
-        section("*Justification*\n" + quote(card.justification, SECTION_TEXT_MAX - 20)),
     ]
-    findings = findings_sections(card.findings)
-    blocks += [section(text) for text in findings] or [context("Review: nothing to flag.")]
-    if card.plan:
-        calls = len(card.plan)
-        blocks.append(titled_code(f"Plan: {calls} AWS call{'s' if calls > 1 else ''}", "\n".join(card.plan)))
-    if card.trust_policy_json:
-        blocks.append(titled_code("Trust policy", card.trust_policy_json))
-    if card.inline_policy_json:
-        blocks.append(titled_code("Inline policy", card.inline_policy_json))
+    nothing_flagged = [] if card.findings else [context("Review: nothing to flag.")]
+    tail: list[Block] = []
     who = [f"Approvers: {mentions(card.approvers)}"] if card.approvers else []
     who += [progress] if (progress := approval_progress(card)) else []
     if who:
-        blocks.append(context(" · ".join(who)))
+        tail.append(context(" · ".join(who)))
     decided = outcome(card)
-    blocks.append(decision_buttons(card) if decided is None else section(decided))
+    tail.append(decision_buttons(card) if decided is None else section(decided))
     if card.sandbox:
-        blocks.append(context(SANDBOX_NOTE))
+        tail.append(context(SANDBOX_NOTE))
+    parts = approval_parts(card)
+    wants = [text_size(part.blocks(3 * SECTION_TEXT_MAX)) for part in parts]
+    left = MESSAGE_TEXT_BUDGET - BUDGET_MARGIN - text_size(head + nothing_flagged + tail)
+    shown = [part.blocks(budget) for part, budget in zip(parts, share(left, wants), strict=True)]
+    cut = [part for part, blocks in zip(parts, shown, strict=True) if IN_THREAD in json.dumps(blocks)]
+    summary, justification, *rest = shown
+    blocks = [*head, *summary, *justification, *nothing_flagged, *(b for part in rest for b in part), *tail]
+    return blocks, cut
+
+
+def approval_message(card: RequestCard) -> Rendered:
+    """The request as approvers see it: who, what, why, the review, the exact AWS calls, and the decision.
+
+    Within Slack's budget for a whole message; a part that doesn't fit is cut with a note saying so,
+    and ``approval_overflow`` gives its full text for the thread.
+    """
+    blocks, _ = approval_layout(card)
     text = f"IAM role request {card.id} from {mention(card.requester)}: {fit(card.summary, SUMMARY_FALLBACK_MAX)}"
     return rendered(text, blocks)
+
+
+def approval_overflow(card: RequestCard) -> list[Rendered]:
+    """Thread replies with the full text of every part the approval message had to cut (none if all fit)."""
+    _, cut = approval_layout(card)
+    return [reply for part in cut for reply in part.full()]
 
 
 # --- thread replies ------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Pieces of a request shared by messages and the App Home: status, outcome, findings, decision buttons."""
 
+from collections.abc import Callable
+
 from blocks import ids
 from blocks.cards import FindingCard, RequestCard
 from blocks.kit import (
     SECTION_TEXT_MAX,
     Block,
     actions,
+    and_more,
     button,
     confirm_dialog,
     date,
@@ -151,14 +154,27 @@ def finding_line(finding: FindingCard) -> str:
     return line + (f" _({escape(where)})_" if where else "")
 
 
-def findings_sections(findings: list[FindingCard]) -> list[str]:
-    """One mrkdwn text per severity present, most severe first, each within a section's limit."""
-    texts = []
+def findings_by_severity(findings: list[FindingCard]) -> list[tuple[str, list[str]]]:
+    """``(heading, lines)`` per severity present, most severe first."""
     order = [*SEVERITIES, *sorted({f.severity for f in findings} - set(SEVERITIES))]
+    groups = []
     for severity in order:
-        group = [finding_line(f) for f in findings if f.severity == severity]
-        if group:
-            heading = f"*{SEVERITIES.get(severity, escape(severity.capitalize()))}*"
-            body = take_lines(group, SECTION_TEXT_MAX - len(heading) - 1)
-            texts.append(f"{heading}\n{body}")
+        lines = [finding_line(f) for f in findings if f.severity == severity]
+        if lines:
+            groups.append((f"*{SEVERITIES.get(severity, escape(severity.capitalize()))}*", lines))
+    return groups
+
+
+def findings_sections(
+    findings: list[FindingCard], budget: int = 3 * SECTION_TEXT_MAX, more: Callable[[int], str] = and_more
+) -> list[str]:
+    """One mrkdwn text per severity present, most severe first, each within a section's limit and all
+    within ``budget`` characters; ``more(n)`` stands for the n findings left out of a group."""
+    texts = []
+    left = budget
+    for heading, lines in findings_by_severity(findings):
+        room = min(SECTION_TEXT_MAX, left) - len(heading) - 1
+        text = f"{heading}\n{take_lines(lines, room, more)}"
+        texts.append(text)
+        left -= len(text)
     return texts

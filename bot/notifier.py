@@ -97,13 +97,18 @@ class Notifier:
         return record
 
     def post_for_approval(self, record: RequestRecord, card: RequestCard | None = None) -> RequestRecord:
-        """Post the approval message and remember where; if Slack failed, the record as it was."""
+        """Post the approval message and remember where, then the full text of any part it had to cut in its
+        thread; if Slack failed, the record as it was."""
         channel = self.config.settings.approval_channel_id
         if not channel:
             return record
-        posted = self.post(channel, messages.approval_message(card or self.presenter.card(record)))
+        card = card or self.presenter.card(record)
+        posted = self.post(channel, messages.approval_message(card))
         if posted and posted.get("ok"):
-            return self.store.set_message(record.id, posted["channel"], posted["ts"])
+            record = self.store.set_message(record.id, posted["channel"], posted["ts"])
+            for reply in messages.approval_overflow(card):  # the full text of what the message had to cut
+                self.thread(record, reply)
+            return record
         log.warning("Could not post %s for approval; housekeeping will try again", record.id)
         return record
 

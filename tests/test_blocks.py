@@ -2,6 +2,7 @@
 buttons the listeners route on, escaped user text, and the form's state read back as request data."""
 
 import functools
+import html
 import json
 import re
 from collections.abc import Callable
@@ -460,9 +461,30 @@ def test_long_policies_are_cut_with_the_number_of_characters_left_out() -> None:
     blocks = messages.approval_message(card(inline_policy_json=inline))[1]
     section = next(text for text in all_texts(blocks) if text.startswith("*Inline policy*"))
     shown = section.split("```")[1].replace("&quot;", '"')
-    left = int(re.search(r"truncated, ([\d,]+) more characters", section)[1].replace(",", ""))
+    left = int(re.search(r"([\d,]+) more characters; full text in the thread", section)[1].replace(",", ""))
     assert len(section) <= 3000
     assert inline.startswith(shown) and len(shown) + left == len(inline)
+
+
+@pytest.mark.parametrize("status", ["submitted", "failed"])
+def test_a_maximal_request_fits_one_message_and_its_cut_parts_follow_whole_in_the_thread(status: str) -> None:
+    """Slack refuses a message over ~13k characters of text in all (msg_blocks_too_long), however each field fits."""
+    request = maximal_card(status=status)
+    check_message(messages.approval_message(request))
+    replies = messages.approval_overflow(request)
+    for reply in replies:
+        check_message(reply)
+    said = "\n".join(text for reply in replies for text in all_texts(reply))
+    shown = "".join(
+        piece
+        for reply in replies
+        if "Inline policy (full text" in reply[0]
+        for text in all_texts(reply[1])
+        for piece in re.findall(r"```(.*?)```", text, re.DOTALL)
+    )
+    assert html.unescape(shown) == request.inline_policy_json
+    assert all(finding.title[:100].replace("<", "&lt;")[:50] in said for finding in request.findings)
+    assert not messages.approval_overflow(card())  # a typical request fits whole: nothing follows
 
 
 def test_justification_is_quoted_and_escaped() -> None:
