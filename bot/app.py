@@ -2,6 +2,7 @@
 
 import json
 import logging
+import secrets
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -36,7 +37,11 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
     Listeners run on ``listener_executor`` (default: ``LISTENER_THREADS`` threads); the HTTP answer
     goes out as soon as a listener acks, and the rest of its work carries on there.
     """
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    # Without a signing secret (Socket Mode needs none) Bolt would check HTTP requests against an
+    # empty key, which anyone can sign with; a random key nobody knows refuses them all instead.
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else secrets.token_hex(32)
+    )
     app = App(
         client=client,
         signing_secret=secret,

@@ -24,15 +24,7 @@ def serve(sandbox: bool) -> None:
     config = load_config()
     settings = config.settings
     logging.getLogger().setLevel(settings.log_level)
-    missing = [
-        name
-        for name, value in (
-            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
-            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
-            ("APPROVAL_CHANNEL_ID", settings.approval_channel_id),
-        )
-        if not value
-    ]
+    missing = settings.missing_to_serve()
     if missing:
         raise ConfigError("missing settings: " + ", ".join(missing) + " (see .env.example)")
     aws_session = None

@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     def _split(cls, value: Any) -> Any:
         return split_ids(value)
 
+    def missing_to_serve(self) -> list[str]:
+        """The settings ``serve`` needs that are unset, by variable name.
+
+        The signing secret only in HTTP mode: in Socket Mode Slack's payloads come over the app
+        token's WebSocket and carry no signature.
+        """
+        required = [("SLACK_BOT_TOKEN", self.slack_bot_token), ("APPROVAL_CHANNEL_ID", self.approval_channel_id)]
+        if not self.slack_app_token:
+            required.insert(1, ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+        return [name for name, value in required if not value]
+
 
 class Account(BaseModel):
     """A target account requests may be made for."""

@@ -76,3 +76,12 @@ def test_policy_file_mistakes_are_named(tmp_path: Path, text: str, named: str) -
 def test_a_missing_policy_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="POLICY_FILE"):
         load_policy(tmp_path / "absent.toml")
+
+
+def test_the_signing_secret_is_needed_only_in_http_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("APPROVAL_CHANNEL_ID", "C1")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    assert load_config().settings.missing_to_serve() == ["SLACK_SIGNING_SECRET"]
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    assert load_config().settings.missing_to_serve() == []

@@ -3,14 +3,20 @@ reach the logs, and the limits check run on every stack at teardown does catch a
 
 import json
 import logging
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
 from slack_sdk.http_retry import builtin_handlers
 
-from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from bot.config import Config, Policy, Settings
+from bot.http import EVENTS_PATH, make_http_server
+from bot.runtime import build_runtime
+from bot.sandbox.slack_driver import SlackDriver
+from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack, sandbox_slack
 from tests.e2e import APPROVER, REQUESTER, click, dms, limit_problems, request_role, said
 
 
@@ -87,3 +93,30 @@ def test_the_limits_check_catches_an_oversized_message(stack: BotStack) -> None:
     assert any("51 blocks (max 50)" in p for p in problems)
     assert any("text is 50000 characters" in p for p in problems)
     stack.slack.clear()  # lest the teardown check fail this test
+
+
+def test_socket_mode_needs_no_signing_secret_and_then_no_http_request_verifies(
+    tmp_path: Path, aws: boto3.Session
+) -> None:
+    """Socket Mode payloads are not signed; with no secret set, a request signed with an empty key (what Bolt
+    would check against) must still be refused on the HTTP port the health check shares."""
+    with sandbox_slack() as slack:
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-sandbox",
+            slack_app_token="xapp-sandbox",
+            slack_api_url=slack.url,
+            approval_channel_id=APPROVAL_CHANNEL,
+            database_path=str(tmp_path / "socket.db"),
+        )
+        assert settings.missing_to_serve() == []
+        runtime = build_runtime(Config(settings, Policy()), aws_session=aws)
+        server = make_http_server(runtime.app, host="127.0.0.1", port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            driver = SlackDriver(f"http://127.0.0.1:{server.server_port}{EVENTS_PATH}", signing_secret="")
+            assert driver.command(REQUESTER, "help").status == 401
+        finally:
+            server.shutdown()
+            server.server_close()
+            runtime.bot.shutdown()
