@@ -28,7 +28,10 @@ class UsergroupMembers:
         try:
             users = frozenset(self.client.usergroups_users_list(usergroup=group_id).get("users", []))
         except SlackApiError as error:
-            log.warning("could not read user group %s: %s", group_id, error.response.get("error"))
+            if error.response.get("error") == "missing_scope":
+                log.error("cannot read user group %s: add the usergroups:read scope to the Slack app", group_id)
+            else:
+                log.warning("could not read user group %s: %s", group_id, error.response.get("error"))
             return frozenset()
         with self.lock:
             self.cache[group_id] = (time.monotonic(), users)

@@ -8,11 +8,14 @@ from typing import Any
 import boto3
 import pytest
 
+from bot.config import Approvals, Policy
+from bot.sandbox.fake_slack import manifest_scopes
 from bot.sandbox.slack_driver import InputRefused
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack, sandbox_slack
-from tests.e2e import REQUESTER, open_modal, request_role, said, submit, thread_replies
+from tests.e2e import REQUESTER, click, open_modal, request_role, said, submit, thread_replies
 from tests.test_scenarios import account, approve_and_check
 
+GROUP_APPROVER = "U0GRACE"
 TEXT_INPUT_MAX = 3000
 """https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element: max_length ≤ 3000."""
 
@@ -105,3 +108,33 @@ def test_announcements_need_the_bot_in_the_notifications_channel(make_stack: Any
     approve_and_check(stack, aws, request_id)
     announcement = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == ANNOUNCE_CHANNEL)
     assert announcement.response["error"] == "not_in_channel"
+
+
+def test_user_group_approvers_need_the_optional_usergroups_read_scope(
+    make_stack: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The manifest leaves usergroups:read out (only a user group needs it). Granted, the group's members approve;
+    missing, nobody in the group counts (fail closed): the request is refused at submission for want of
+    approvers, and the log names the scope to add."""
+    policy = Policy(approvals=Approvals(approver_usergroup="S0APPROVERS"))
+    with_scope = sandbox_slack(scopes=manifest_scopes() | {"usergroups:read"})
+    with_scope.set_usergroup("S0APPROVERS", [GROUP_APPROVER])
+    granted = make_stack(slack=with_scope, approvers=[], policy=policy)
+    request_id = request_role(granted, "service", {"role_name": "group-ok", "service_principal": "ec2.amazonaws.com"})
+    click(granted, GROUP_APPROVER, "approve", request_id)
+    assert granted.runtime.store.get(request_id).status == "created"
+
+    without_scope = sandbox_slack()
+    without_scope.set_usergroup("S0APPROVERS", [GROUP_APPROVER])
+    missing = make_stack(slack=without_scope, approvers=[], policy=policy)
+    missing.expected_refusals = ("missing_scope",)
+    view = open_modal(missing, REQUESTER, "service")
+    answers = {
+        "account_id": missing.runtime.bot.accounts()[0][0],
+        "justification": "Needed for tests.",
+        "role_name": "group-missing",
+        "service_principal": "ec2.amazonaws.com",
+    }
+    errors = submit(missing, REQUESTER, view, answers)
+    assert errors and "approver" in errors["errors"]["account_id"], errors
+    assert any(r.levelname == "ERROR" and "usergroups:read" in r.getMessage() for r in caplog.records)
