@@ -212,8 +212,9 @@ def view_problems(view: Any) -> list[str]:
         problems.text("/view/title", view.get("title"), MODAL_TEXT_MAX)
         problems.text("/view/submit", view.get("submit"), MODAL_TEXT_MAX, required=False)
         problems.text("/view/close", view.get("close"), MODAL_TEXT_MAX, required=False)
-        blocks = view.get("blocks") if isinstance(view.get("blocks"), list) else []
-        if "submit" not in view and any(block.get("type") == "input" for block in blocks):
+        blocks = view.get("blocks")
+        has_inputs = isinstance(blocks, list) and any(block.get("type") == "input" for block in blocks)
+        if "submit" not in view and has_inputs:
             problems.add("/view/submit", "is required when the view has input blocks")  # docs.slack.dev/reference/views
     problems.at_most("/view/private_metadata", view.get("private_metadata"), PRIVATE_METADATA_MAX)
     for name in ("callback_id", "external_id"):
