@@ -130,7 +130,7 @@ def test_user_group_approvers_need_the_optional_usergroups_read_scope(
     missing.expected_refusals = ("missing_scope",)
     view = open_modal(missing, REQUESTER, "service")
     answers = {
-        "account_id": missing.runtime.bot.accounts()[0][0],
+        "account_id": missing.runtime.bot.choices.account_ids()[0],
         "justification": "Needed for tests.",
         "role_name": "group-missing",
         "service_principal": "ec2.amazonaws.com",
