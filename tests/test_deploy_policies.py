@@ -165,6 +165,8 @@ def test_a_bounded_role_cannot_run_code_as_other_roles(bounded: Callable[..., bo
     assert not bounded("lambda:UpdateFunctionConfiguration", function)
     assert not bounded("codebuild:StartBuild", "arn:aws:codebuild:eu-west-1:111122223333:project/release")
     assert not bounded("ecs:ExecuteCommand", "arn:aws:ecs:eu-west-1:111122223333:task/prod/abc")
+    assert not bounded("states:UpdateStateMachine", "arn:aws:states:eu-west-1:111122223333:stateMachine:payouts")
+    assert not bounded("glue:UpdateDevEndpoint", "arn:aws:glue:eu-west-1:111122223333:devEndpoint/etl")
     assert not bounded("ssm:SendCommand", "arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc", **HANDED_OVER)
     assert not bounded("ssm:StartSession", "arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc")
     assert not bounded("cloudformation:CreateStackSet")
