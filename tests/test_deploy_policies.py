@@ -104,8 +104,6 @@ INTRINSICS: dict[str, Callable[[Stack, Any], Any]] = {
     "Fn::Join": lambda stack, argument: argument[0].join(stack.resolve(argument[1])),
     "Fn::Equals": lambda stack, argument: stack.resolve(argument[0]) == stack.resolve(argument[1]),
     "Fn::Not": lambda stack, argument: not stack.resolve(argument[0]),
-    "Fn::Or": lambda stack, argument: any(stack.resolve(argument)),
-    "Condition": lambda stack, name: stack.conditions[name],
 }
 
 
