@@ -45,7 +45,7 @@ def role_arn(name: str, account: str = ACCOUNT, path: str = ROLE_PATH) -> str:
 class Stack:
     """One template with parameter values, its conditions decided, its intrinsic functions resolved."""
 
-    def __init__(self, name: str, **overrides: str | list[str]) -> None:
+    def __init__(self, name: str, partition: str = "aws", **overrides: str | list[str]) -> None:
         self.template = load_cfn(str(CFN / name))
         declared = self.template.get("Parameters", {})
         values: dict[str, Any] = {key: spec.get("Default", "") for key, spec in declared.items()}
@@ -54,7 +54,7 @@ class Stack:
         for key, spec in declared.items():
             if spec["Type"] == "CommaDelimitedList" and isinstance(values[key], str):
                 values[key] = values[key].split(",")
-        self.values = values | {"AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::NoValue": NO_VALUE}
+        self.values = values | {"AWS::AccountId": ACCOUNT, "AWS::Partition": partition, "AWS::NoValue": NO_VALUE}
         self.conditions = {key: self.resolve(value) for key, value in self.template.get("Conditions", {}).items()}
 
     def resolve(self, node: Any) -> Any:
@@ -75,7 +75,7 @@ class Stack:
         resource = self.template["Resources"][name]
         assert resource["Type"] == "AWS::IAM::ManagedPolicy", f"no test value for Ref {name}"
         props = self.resolve(resource["Properties"])
-        return f"arn:aws:iam::{ACCOUNT}:policy{props['Path']}{props['ManagedPolicyName']}"
+        return f"arn:{self.values['AWS::Partition']}:iam::{ACCOUNT}:policy{props['Path']}{props['ManagedPolicyName']}"
 
     def sub(self, argument: Any) -> str:
         text, names = (argument, {}) if isinstance(argument, str) else (argument[0], self.resolve(argument[1]))
@@ -303,6 +303,20 @@ def test_only_the_bot_role_assumes_executors_and_only_in_member_accounts(
     assert may(MEMBER) is member_may
     assert not may(STRANGER)
     assert not may(MEMBER, "OrganizationAccountAccessRole")
+
+
+@pytest.mark.parametrize("partition", ["aws-us-gov", "aws-cn"])
+def test_every_arn_follows_the_partition(partition: str) -> None:
+    """Built with ``AWS::Partition``: in GovCloud or China the same rules hold for that partition's ARNs."""
+    policy = Stack("bot-role.yml", partition).policy("BotRole")
+    boundary = Stack("permissions-boundary.yml", partition).boundary()
+    role = f"arn:{partition}:iam::{ACCOUNT}:role{ROLE_PATH}app-task"
+    own_boundary = {"iam:PermissionsBoundary": f"arn:{partition}:iam::{ACCOUNT}:policy/iam-role-bot-boundary"}
+    assert is_allowed(policy, Request("iam:CreateRole", resource=role, context=own_boundary))
+    admin = {**own_boundary, "iam:PolicyARN": f"arn:{partition}:iam::aws:policy/AdministratorAccess"}
+    assert not is_allowed(policy, Request("iam:AttachRolePolicy", resource=role, context=admin))
+    assert not is_allowed(boundary, Request("sts:AssumeRole", resource=f"arn:{partition}:iam::{ACCOUNT}:role/x"))
+    assert is_allowed(boundary, Request("iam:PassRole", resource=role))
 
 
 def test_the_role_policies_fit_the_inline_quota() -> None:
