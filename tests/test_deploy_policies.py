@@ -26,10 +26,11 @@ BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/iam-role-bot-boundary"
 REQUEST_TAG = "iam-role-bot:request-id"
 HANDED_OVER = {"aws:ResourceTag/iam-role-bot:bounded-workload": "true"}
 ADMINISTRATOR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+BOT_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/iam-role-bot-BotRole-ABC"
 PARAMETERS = {
     "MemberAccountIds": [MEMBER],
     "AllowedServiceLinkedServices": ["autoscaling.amazonaws.com"],
-    "BotRoleArn": f"arn:aws:iam::{ACCOUNT}:role/iam-role-bot-BotRole-ABC",
+    "BotRoleArn": BOT_ROLE_ARN,
     "ExternalId": "shared-secret",
 }
 NO_VALUE = object()
@@ -352,7 +353,7 @@ def test_an_account_cannot_be_the_extra_trusted_principal() -> None:
 
 def test_the_executor_trusts_only_the_bot_role_with_the_external_id() -> None:
     trust = Stack("executor-role.yml").trust("ExecutorRole")
-    bot_role = Principal("AWS", PARAMETERS["BotRoleArn"])  # type: ignore[arg-type]
+    bot_role = Principal("AWS", BOT_ROLE_ARN)
     assert is_allowed(trust, Request("sts:AssumeRole", bot_role, context={"sts:ExternalId": "shared-secret"}))
     assert not is_allowed(trust, Request("sts:AssumeRole", bot_role, context={"sts:ExternalId": "guess"}))
     other = Principal("AWS", f"arn:aws:iam::{ACCOUNT}:role/other")
