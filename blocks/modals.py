@@ -157,7 +157,6 @@ def service_hint(service_principals: list[tuple[str, str]]) -> str:
 def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple[str, str]]) -> dict[str, Block]:
     """Every form field's input block, by request field name."""
     services = service_hint(service_principals)
-    optional = {"optional": True}
     return {
         ids.ACCOUNT: field_input(
             ids.ACCOUNT, account_element(accounts), hint="The AWS account the role will be created in."
@@ -176,57 +175,57 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             "path",
             text_element(max_length=512, placeholder="/"),
             hint="Groups roles in the ARN, e.g. /team/app/. Leave empty for /.",
-            **optional,
+            optional=True,
         ),
         "description": field_input(
             "description",
             text_element(multiline=True, max_length=1000),
             hint="Shown in the AWS console next to the role.",
-            **optional,
+            optional=True,
         ),
         "max_session_duration": field_input(
-            "max_session_duration", session_element(), hint="How long one sign-in to the role lasts.", **optional
+            "max_session_duration", session_element(), hint="How long one sign-in to the role lasts.", optional=True
         ),
         ids.MANAGED_POLICIES: field_input(
             ids.MANAGED_POLICIES,
             external_element(placeholder="Search policies", min_query_length=2, multi=True),
             hint="Type at least 2 characters to search AWS managed and your account's policies.",
-            **optional,
+            optional=True,
         ),
         "inline_policy": field_input(
             "inline_policy",
             text_element(multiline=True, max_length=TEXT_INPUT_MAX, placeholder=INLINE_POLICY_EXAMPLE),
             hint="A JSON policy document for permissions only this role needs.",
-            **optional,
+            optional=True,
         ),
         "permissions_boundary_arn": field_input(
             "permissions_boundary_arn",
             text_element(placeholder="arn:aws:iam::111122223333:policy/boundary"),
             hint="A managed policy that caps what the role can ever do.",
-            **optional,
+            optional=True,
         ),
         "tags": field_input(
-            "tags", text_element(multiline=True), hint="One key=value per line, e.g. team=payments", **optional
+            "tags", text_element(multiline=True), hint="One key=value per line, e.g. team=payments", optional=True
         ),
         "trusted_account_ids": field_input(
             "trusted_account_ids",
             text_element(placeholder="111122223333, 444455556666"),
             hint="12-digit account IDs, comma-separated; empty = this account",
-            **optional,
+            optional=True,
         ),
         "trusted_principal_arns": field_input(
             "trusted_principal_arns",
             text_element(multiline=True, placeholder="arn:aws:iam::111122223333:role/deployer"),
             hint="Only these roles or users, one ARN per line, instead of a whole account.",
-            **optional,
+            optional=True,
         ),
         "external_id": field_input(
             "external_id",
             text_element(max_length=1224),
             hint="For a third party: the ID they gave you, so nobody else can use them to reach this role.",
-            **optional,
+            optional=True,
         ),
-        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), **optional),
+        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), optional=True),
         ids.SERVICE: field_input(ids.SERVICE, external_element(placeholder="Choose a service"), hint=services),
         "restrict_source_account": field_input(
             "restrict_source_account",
@@ -234,13 +233,13 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
                 "Only when acting for this account (aws:SourceAccount)",
                 "Guards against confused deputies; not every service supports it",
             ),
-            **optional,
+            optional=True,
         ),
         "source_arn": field_input(
             "source_arn",
             text_element(placeholder="arn:aws:sns:us-east-1:111122223333:my-topic"),
             hint="Only when the service acts for this resource (aws:SourceArn).",
-            **optional,
+            optional=True,
         ),
         ids.LINKED_SERVICE: field_input(
             ids.LINKED_SERVICE,
@@ -252,42 +251,42 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             "custom_suffix",
             text_element(max_length=64),
             hint="Appended to the role's name; some services don't accept one.",
-            **optional,
+            optional=True,
         ),
         ids.SAML_PROVIDER: field_input(
             ids.SAML_PROVIDER,
             external_element(placeholder="Choose a SAML provider"),
             hint="The SAML providers of the target account (choose the account first).",
         ),
-        "audience": field_input("audience", text_element(placeholder=SAML_AUDIENCE), **optional),
+        "audience": field_input("audience", text_element(placeholder=SAML_AUDIENCE), optional=True),
         ids.OIDC_PROVIDER: field_input(
             ids.OIDC_PROVIDER,
             external_element(placeholder="GitHub Actions"),
             hint="Leave empty for GitHub Actions.",
-            **optional,
+            optional=True,
         ),
         "github_repo": field_input(
             "github_repo",
             text_element(placeholder="ORG/REPO"),
             hint="The repository the workflow runs in.",
-            **optional,
+            optional=True,
         ),
         "github_ref_type": field_input(
             "github_ref_type",
             select_element([option(label, value) for value, label in GITHUB_REF_TYPES]),
             hint="Empty = any workflow of the repository.",
-            **optional,
+            optional=True,
         ),
-        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), **optional),
+        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), optional=True),
         "subjects": field_input(
             "subjects",
             text_element(multiline=True, placeholder="repo:ORG/REPO:ref:refs/heads/main"),
             hint="One sub per line; * and ? match patterns.",
-            **optional,
+            optional=True,
         ),
-        "audiences": field_input("audiences", text_element(placeholder=STS_AUDIENCE), **optional),
+        "audiences": field_input("audiences", text_element(placeholder=STS_AUDIENCE), optional=True),
         "allow_high_risk": field_input(
-            "allow_high_risk", flag_element("Allow high risk (no or wildcard subject)"), **optional
+            "allow_high_risk", flag_element("Allow high risk (no or wildcard subject)"), optional=True
         ),
         "trust_policy_document": field_input(
             "trust_policy_document",

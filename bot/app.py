@@ -18,8 +18,7 @@ from bot.service import RoleBot
 def web_client(settings: Settings) -> WebClient:
     """The bot's Web API client: Slack's API (or ``SLACK_API_URL``), retrying rate-limited calls."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
-    client = WebClient(token=token, **kwargs)
+    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     return client
 

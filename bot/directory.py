@@ -26,7 +26,7 @@ class UsergroupMembers:
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
         try:
-            users = frozenset(self.client.usergroups_users_list(usergroup=group_id).get("users", []))
+            users: frozenset[str] = frozenset(self.client.usergroups_users_list(usergroup=group_id).get("users", []))
         except SlackApiError as error:
             if error.response.get("error") == "missing_scope":
                 log.error("cannot read user group %s: add the usergroups:read scope to the Slack app", group_id)

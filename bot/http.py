@@ -1,7 +1,7 @@
 """HTTP mode: a small threaded WSGI server for ``POST /slack/events`` and ``GET /healthz``."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def bolt_request(raw_body: str, query: str, headers: dict[str, str | list[str]]) -> BoltRequest:
+def bolt_request(raw_body: str, query: str, headers: dict[str, str | Sequence[str]]) -> BoltRequest:
     """A BoltRequest; a slash command whose text contains "payload" is parsed as the command it is.
 
     Bolt takes any form body containing the substring "payload" for interactivity and parses it
@@ -49,7 +49,9 @@ class SlackWsgi:
         return self.respond(start_response, response.status, response.headers, response.body)
 
     @staticmethod
-    def respond(start_response: "StartResponse", status: int, headers: dict[str, list[str]], body: str) -> list[bytes]:
+    def respond(
+        start_response: "StartResponse", status: int, headers: Mapping[str, Sequence[str]], body: str
+    ) -> list[bytes]:
         data = body.encode()
         flat = [
             (name, value) for name, values in headers.items() for value in values if name.lower() != "content-length"

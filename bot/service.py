@@ -55,7 +55,7 @@ class RoleBot:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision")
         self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
         """Posts that provisioning is under way while the provisioning thread works in AWS."""
-        self.pending: set[Future[None]] = set()
+        self.pending: set[Future[RequestRecord]] = set()
 
     # --- asking for a role -----------------------------------------------------------------
 

@@ -278,11 +278,11 @@ class Store:
         return list(self._db().query(sql, params))
 
     def _insert_event(self, request_id: str, at: float, actor: str, kind: str, details: dict[str, Any]) -> Event:
-        events = self._db().table("events")
-        events.insert(
-            {"request_id": request_id, "at": at, "actor": actor, "kind": kind, "details_json": json.dumps(details)}
-        )
-        return Event(events.last_pk, request_id, at, actor, kind, details)
+        row = {"request_id": request_id, "at": at, "actor": actor, "kind": kind, "details_json": json.dumps(details)}
+        event_id = self._db().table("events").insert(row).last_pk
+        if event_id is None:  # sqlite-utils sets it after every insert; typed Optional for before the first
+            raise RuntimeError("SQLite gave no id for the new event")
+        return Event(event_id, request_id, at, actor, kind, details)
 
     def create_request(
         self,

@@ -27,11 +27,12 @@ from bot.domain import (
     parse_role_request,
 )
 from bot.domain.errors import FIELD_LABELS
+from bot.domain.models import RoleRequestBase
 
 ACCOUNT = "111122223333"
 ACCOUNTS = [(ACCOUNT, f"Payments prod ({ACCOUNT})")]
 SERVICES = [("ec2.amazonaws.com", "EC2"), ("lambda.amazonaws.com", "Lambda")]
-MODELS = {
+MODELS: dict[str, type[RoleRequestBase]] = {
     "user": UserRoleRequest,
     "service": ServiceRoleRequest,
     "service-linked": ServiceLinkedRoleRequest,
@@ -95,7 +96,8 @@ def card(**changes: Any) -> RequestCard:
 @functools.cache
 def big_policy(chars: int) -> str:
     """Pretty JSON of about ``chars`` characters."""
-    statements, text = [], ""
+    statements: list[dict[str, Any]] = []
+    text = ""
     while len(text) < chars:
         statements.append({"Effect": "Allow", "Action": f"s3:GetObject{len(statements)}", "Resource": "*"})
         text = json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 FIELD_LABELS = {
     "role_type": "Role type",
@@ -62,7 +63,7 @@ class RequestInvalid(ValueError):
         self.errors = errors
 
 
-def locate(error: dict[str, Any]) -> tuple[str, tuple[int | str, ...]]:
+def locate(error: ErrorDetails) -> tuple[str, tuple[int | str, ...]]:
     """The request field an error is about, and where inside that field (e.g. ``(0, "key")`` of tags).
 
     A cross-field rule names its field in the context; otherwise it is the first field name in the
@@ -86,7 +87,7 @@ def item_label(label: str, inside: tuple[int | str, ...]) -> str:
     return f"{label} ({', '.join(parts)})" if parts else label
 
 
-def message_of(error: dict[str, Any], field: str, inside: tuple[int | str, ...], role_type: str | None) -> str:
+def message_of(error: ErrorDetails, field: str, inside: tuple[int | str, ...], role_type: str | None) -> str:
     """One sentence for the requester about ``error`` on ``field``."""
     if error["type"] == "request_rule":
         return str(error["msg"])

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bot.domain import RoleRequest
+from bot.domain import AssumableRoleRequest
 from bot.review.findings import Finding, Severity
 
 IDENTITY_POLICY = "IDENTITY_POLICY"
@@ -27,7 +27,7 @@ ACCESS_ANALYZER_SEVERITY = {
 }
 
 
-def access_analyzer_findings(request: RoleRequest, validate_policy: ValidatePolicy) -> list[Finding]:
+def access_analyzer_findings(request: AssumableRoleRequest, validate_policy: ValidatePolicy) -> list[Finding]:
     """Access Analyzer's findings on both policies; one info finding if it can't be reached."""
     documents = [(request.trust_policy(), TRUST_POLICY, "trust policy", request.trust_field)]
     if request.inline_policy:

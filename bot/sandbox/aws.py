@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import boto3
 from moto import mock_aws
+from moto.core.models import MockAWS
 
 SANDBOX_REGION = "us-east-1"
 GITHUB_HOST = "token.actions.githubusercontent.com"
@@ -39,7 +40,7 @@ BOUNDARY_DOCUMENT = {
 class SandboxAws:
     """A started moto account; ``stop()`` discards it."""
 
-    mock: mock_aws
+    mock: MockAWS
     account_id: str
     boundary_arn: str
     session: boto3.Session

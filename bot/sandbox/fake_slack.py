@@ -39,6 +39,7 @@ import yaml
 
 from bot.sandbox import block_kit_rules
 
+LOOPBACK = "127.0.0.1"
 BOT_USER_ID = "UBOTUSER"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
@@ -221,8 +222,7 @@ class FakeSlack:
         """Base URL for ``WebClient(base_url=...)``, e.g. ``http://127.0.0.1:PORT/api/``."""
         if self._server is None:
             raise RuntimeError("FakeSlack is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"http://{LOOPBACK}:{self._server.server_port}/api/"
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -616,7 +616,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, fake: FakeSlack) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((LOOPBACK, 0), _Handler)
         self.fake = fake
 
 

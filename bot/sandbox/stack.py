@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from pydantic import SecretStr
 
 from bot.app import LISTENER_THREADS
 from bot.config import Config, Policy, Settings
@@ -72,8 +73,8 @@ class BotStack:
         self.signing_secret = secrets.token_hex(16)
         self.settings = Settings(
             _env_file=None,
-            slack_bot_token="xoxb-sandbox",
-            slack_signing_secret=self.signing_secret,
+            slack_bot_token=SecretStr("xoxb-sandbox"),
+            slack_signing_secret=SecretStr(self.signing_secret),
             slack_api_url=self.slack.url,
             approval_channel_id=APPROVAL_CHANNEL,
             notifications_channel_id=ANNOUNCE_CHANNEL,
