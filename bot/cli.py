@@ -1,6 +1,7 @@
 """The ``iam-role-bot`` command: serve, demo, and the admin's view of requests."""
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -11,6 +12,15 @@ from datetime import UTC, datetime
 from bot.config import ConfigError, load_config
 
 HOUSEKEEPING_SECONDS = 300
+SANDBOX_MISSING = (
+    "iam-role-bot: the sandbox (demo, serve --sandbox) needs moto, which the production package leaves out: "
+    "pip install 'iam-role-bot[sandbox]' (in a clone: pip install '.[sandbox]', or ./run demo)"
+)
+
+
+def sandbox_installed() -> bool:
+    """Whether the ``sandbox`` extra (moto, the in-memory AWS) is installed; production images leave it out."""
+    return importlib.util.find_spec("moto") is not None
 
 
 def stamp(at: float) -> str:
@@ -120,6 +130,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if (args.command == "demo" or (args.command == "serve" and args.sandbox)) and not sandbox_installed():
+        print(SANDBOX_MISSING, file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("slack_bolt").setLevel(logging.INFO)
     try:

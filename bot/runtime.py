@@ -38,7 +38,7 @@ class Runtime:
     bot: RoleBot
     app: App
     warming: list[threading.Thread]
-    """Background fetches of each account's policy catalogue started with the bot."""
+    """Background fetches of each account's policy catalogue started with the bot (none without ``warm_catalog``)."""
 
 
 def build_runtime(
@@ -48,8 +48,14 @@ def build_runtime(
     aws_session: boto3.Session | None = None,
     sandbox: bool = False,
     listener_executor: ThreadExecutor | None = None,
+    warm_catalog: bool = True,
 ) -> Runtime:
-    """Build the bot; ``client``, ``aws_session`` and ``listener_executor`` replace the defaults."""
+    """Build the bot; ``client``, ``aws_session`` and ``listener_executor`` replace the defaults.
+
+    ``warm_catalog`` fetches every account's policy catalogue in the background now, so the form's
+    first policy search is instant; without it the first search fetches it (ListPolicies alone). On
+    moto that fetch lists ~1,500 AWS managed policies, which tests that never search can skip.
+    """
     settings = config.settings
     client = client or web_client(settings)
     store = Store(settings.database_path)
@@ -80,7 +86,7 @@ def build_runtime(
         intake=intake,
         presenter=presenter,
     )
-    warming = [catalog.warm(account_id) for account_id in choices.account_ids()]
+    warming = [catalog.warm(account_id) for account_id in choices.account_ids()] if warm_catalog else []
     app = build_app(settings, client, bot, listener_executor)
     return Runtime(config, store, workflow, sessions, catalog, client, bot, app, warming)
 

@@ -85,13 +85,23 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
 def make_stack(tmp_path: Path, aws: boto3.Session) -> Iterator[Callable[..., BotStack]]:
     """``make_stack(**kwargs)``: a started ``BotStack`` on the test's moto account and database file.
 
+    The policy catalogue is not fetched at start (``warm_catalog=False``): listing moto's ~1,500
+    managed policies took most of each stack's start and close, and only the options searches read
+    it (tests/test_slack_options.py turns it on).
+
     At teardown each stack is closed, then everything its bot sent to Slack (Web API calls and HTTP
     answers) is checked against Slack's limits.
     """
     stacks: list[BotStack] = []
 
     def make(**kwargs: Any) -> BotStack:
-        options = {"approvers": [APPROVER, SECOND_APPROVER], "aws_session": aws, "sandbox": False, **kwargs}
+        options = {
+            "approvers": [APPROVER, SECOND_APPROVER],
+            "aws_session": aws,
+            "sandbox": False,
+            "warm_catalog": False,
+            **kwargs,
+        }
         made = BotStack(tmp_path, **options)
         made.driver = RecordingDriver(made.url, made.signing_secret)
         stacks.append(made)

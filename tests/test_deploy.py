@@ -2,6 +2,7 @@
 
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from cfnlint.rules import Match
 
 from bot.sandbox.fake_slack import METHOD_SCOPES
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
 CFN = DEPLOY / "cloudformation"
 TEMPLATES = ("bot-role.yml", "permissions-boundary.yml", "executor-role.yml")
 # (template, logical id of the role the bot acts as)
@@ -387,6 +389,17 @@ def test_dockerfile_runtime_settings() -> None:
     assert any("/data" in v for v in by_kind["VOLUME"])
     assert any("DATABASE_PATH=/data/iam-role-bot.db" in e for e in by_kind["ENV"])
     assert any(a.startswith("PYTHON_IMAGE=python:3.11-slim") for a in by_kind["ARG"])
+
+
+def test_dockerfile_installs_the_bare_package_without_the_sandbox() -> None:
+    installs = [args for ins, args in dockerfile_instructions() if ins == "RUN" and "pip install" in args]
+    assert installs
+    for args in installs:
+        targets = re.findall(r"pip install\s+(\S+)", args)
+        assert targets == ["."], args
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [dep for dep in project["dependencies"] if dep.startswith("moto")]
+    assert any(dep.startswith("moto") for dep in project["optional-dependencies"]["sandbox"])
 
 
 def test_dockerfile_bakes_in_no_secrets() -> None:

@@ -3,10 +3,12 @@ and answered in the HTTP body: managed policies from the moto server, service pr
 providers of the account chosen in the form.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pytest
 
 from blocks.kit import OPTION_TEXT_MAX, OPTION_VALUE_MAX
 from blocks.options import OPTIONS_MAX
@@ -17,6 +19,12 @@ from tests.e2e import REQUESTER, open_modal
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}'
 LONG_NAME = "ReadOnly-" + "x" * 100
 """A customer managed policy whose name is longer than an option's text may be (its ARN still fits a value)."""
+
+
+@pytest.fixture
+def make_stack(make_stack: Callable[..., BotStack]) -> Callable[..., BotStack]:
+    """Stacks that fetch the policy catalogue at start, as ``serve`` does: what these searches read."""
+    return functools.partial(make_stack, warm_catalog=True)
 
 
 def options(
@@ -45,6 +53,7 @@ def test_managed_policy_search_lists_aws_managed_policies(
 ) -> None:
     aws.client("iam").create_policy(PolicyName=LONG_NAME, PolicyDocument=POLICY)
     stack = make_stack()
+    assert stack.runtime.warming, "the catalogue is fetched at start-up, as in production"
     view = open_modal(stack, REQUESTER, "user")
 
     listed = options(stack, "managed_policy_arns", "ReadOnly", view=view)

@@ -5,9 +5,10 @@ The demo, the end-to-end tests and the benchmarks all run the bot this way.
 
 import secrets
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from pydantic import SecretStr
@@ -38,14 +39,17 @@ def sandbox_slack(**options: Any) -> FakeSlack:
     return FakeSlack(**(settings | options))
 
 
+T = TypeVar("T")
+
+
 class TrackedExecutor(ThreadPoolExecutor):
     """A thread pool that can tell when everything submitted to it has finished."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
-        self.futures: set[Future] = set()
+        self.futures: set[Future[Any]] = set()
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future = super().submit(fn, *args, **kwargs)
         self.futures.add(future)
         future.add_done_callback(self.futures.discard)
@@ -56,7 +60,10 @@ class TrackedExecutor(ThreadPoolExecutor):
 
 
 class BotStack:
-    """Starts the bot with its Web API pointed at a ``FakeSlack``; ``driver`` sends it signed requests."""
+    """Starts the bot with its Web API pointed at a ``FakeSlack``; ``driver`` sends it signed requests.
+
+    ``warm_catalog`` as in ``build_runtime``: on, as in production, unless a test does without it.
+    """
 
     def __init__(
         self,
@@ -67,6 +74,7 @@ class BotStack:
         aws_session: boto3.Session | None = None,
         sandbox: bool = True,
         slack: FakeSlack | None = None,
+        warm_catalog: bool = True,
         **settings: Any,
     ) -> None:
         self.slack = (slack or sandbox_slack()).start()
@@ -85,7 +93,11 @@ class BotStack:
         self.config = Config(self.settings, policy or Policy())
         self.listeners = TrackedExecutor()
         self.runtime: Runtime = build_runtime(
-            self.config, aws_session=aws_session, sandbox=sandbox, listener_executor=self.listeners
+            self.config,
+            aws_session=aws_session,
+            sandbox=sandbox,
+            listener_executor=self.listeners,
+            warm_catalog=warm_catalog,
         )
         self.server = make_http_server(self.runtime.app, host="127.0.0.1", port=0)
         threading.Thread(
