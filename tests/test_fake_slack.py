@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -369,11 +370,10 @@ def test_the_bot_posts_only_where_it_is_a_member(client: WebClient, fake: FakeSl
     fake.add_channel("C2", member=False)
     fake.add_channel("C3", archived=True)
     for channel, error in (("C404", "channel_not_found"), ("C2", "not_in_channel"), ("C3", "is_archived")):
-        assert refusal(lambda c=channel: client.chat_postMessage(channel=c, text="x")).response["error"] == error
-        assert (
-            refusal(lambda c=channel: client.chat_postEphemeral(channel=c, user="U1", text="x")).response["error"]
-            == error
-        )
+        post = functools.partial(client.chat_postMessage, channel=channel, text="x")
+        post_ephemeral = functools.partial(client.chat_postEphemeral, channel=channel, user="U1", text="x")
+        assert refusal(post).response["error"] == error
+        assert refusal(post_ephemeral).response["error"] == error
     assert client.chat_postMessage(channel="U1", text="a DM by user id")["channel"] == "DU1"
 
 
