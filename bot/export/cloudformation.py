@@ -38,9 +38,11 @@ def cloudformation_template(role: CreatedRole) -> str:
     if role.one("CreateServiceLinkedRole") is not None:
         resources = {ROLE: service_linked_role(role)}
         imports: list[dict[str, Any]] = []
+        outputs = {"RoleName": {"Value": {"Ref": ROLE}}}  # the type has no Arn attribute
         note = " AWS::IAM::ServiceLinkedRole cannot be imported into a stack; this template records the role."
     else:
         resources, imports = assumable_role(role)
+        outputs = {"RoleArn": {"Value": {"Fn::GetAtt": [ROLE, "Arn"]}}}
         note = (
             " The instance profile's provenance tags are not in the template (AWS::IAM::InstanceProfile has no Tags)."
             if INSTANCE_PROFILE in resources
@@ -51,7 +53,7 @@ def cloudformation_template(role: CreatedRole) -> str:
         "Description": role.summary() + "." + note,
         "Metadata": {"iam-role-bot": {"request-id": role.request_id, "ResourcesToImport": imports}},
         "Resources": resources,
-        "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": [ROLE, "Arn"]}}},
+        "Outputs": outputs,
     }
     return json.dumps(template, indent=2, ensure_ascii=False) + "\n"
 
