@@ -290,6 +290,33 @@ def created_reply(card: RequestCard) -> Rendered:
     return notice("✅ Role created.", section(result_lines(card)))
 
 
+def role_as_code_comment(card: RequestCard) -> str:
+    """The text above the uploaded CloudFormation and Terraform files (plain text: Slack shows it as is)."""
+    return (
+        f"The role of {card.id} as code: CloudFormation (import it into a stack) and Terraform "
+        "(its import blocks adopt the role). `iam-role-bot requests export` prints them again."
+    )
+
+
+def role_as_code_failed_reply(card: RequestCard) -> Rendered:
+    return notice(
+        f"⚠️ Slack did not take the role's code as a file; the role is fine. An admin can print it with "
+        f"`iam-role-bot requests export {escape(card.id)} --format terraform` (or `cloudformation`)."
+    )
+
+
+def git_export_failed_reply(card: RequestCard, error: str) -> Rendered:
+    return notice(
+        f"⚠️ The role's code could not be committed to the export repository; the role is fine and the bot "
+        f"will keep trying. Git said: {escape(fit(error, 1000))}"
+    )
+
+
+def git_exported_reply(card: RequestCard, path: str, commit: str | None) -> Rendered:
+    at = f" in commit `{escape(commit[:12])}`" if commit else ""
+    return notice(f"✅ The role's code is now in the export repository at `{escape(path)}`{at}.")
+
+
 def failed_reply(card: RequestCard) -> Rendered:
     """The failure and a **Retry** button for approvers."""
     text, blocks = notice(f"⚠️ Provisioning failed: {failure(card)}")

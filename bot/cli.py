@@ -112,6 +112,26 @@ def show_request(request_id: str) -> int:
     return 0
 
 
+def export_request(request_id: str, format: str) -> int:
+    """Print a created role as code, exactly as its request's thread got it."""
+    from bot.export import export_role
+    from bot.role_code import created_role
+    from bot.store import Store
+
+    store = Store(load_config().settings.database_path)
+    record = store.get(request_id.upper())
+    if record is None:
+        print(f"no request {request_id}", file=sys.stderr)
+        return 1
+    try:
+        role = created_role(store, record)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(export_role(role, format), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="iam-role-bot", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -125,6 +145,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", help="only requests in this status")
     listing.add_argument("--limit", type=int, default=50)
     requests.add_parser("show", help="one request with its events").add_argument("id")
+    export = requests.add_parser("export", help="a created role as CloudFormation or Terraform (with import blocks)")
+    export.add_argument("id")
+    export.add_argument("--format", choices=["cloudformation", "terraform"], required=True)
     return root
 
 
@@ -145,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.sandbox)
         elif args.action == "list":
             list_requests(args.status, args.limit)
+        elif args.action == "export":
+            return export_request(args.id, args.format)
         else:
             return show_request(args.id)
     except ConfigError as error:

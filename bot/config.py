@@ -6,6 +6,7 @@ guardrails, expiry, quotas. ``load_config`` validates both and raises ``ConfigEr
 setting and what is wrong, so a bad setting stops start-up with a clear message.
 """
 
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,47 @@ class Quotas(BaseModel):
     inline_policy_max_chars: int = Field(default=10240, ge=100, le=10240)
 
 
+EXPORT_PLACEHOLDERS = frozenset({"account_id", "role_name", "request_id"})
+
+
+class GitExport(BaseModel):
+    """``[export]``: a git repository that receives every created role as code (one file per role)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str | None = None
+    """Anything ``git clone`` takes (URL or path); without it nothing is committed."""
+    branch: str = "main"
+    path_template: str = "roles/{account_id}/{role_name}.tf"
+    format: Literal["terraform", "cloudformation"] = "terraform"
+    timeout_seconds: float = Field(default=60, gt=0, le=600)
+    """Each git command is stopped after this long (a hung remote must not hold a worker)."""
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not value or value.startswith(("-", "/")) or ".." in value or any(c in value for c in " ~^:?*[\\"):
+            raise ValueError(f"“{value}” is not a branch name git accepts")
+        return value
+
+    @field_validator("path_template")
+    @classmethod
+    def _path_template(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as error:
+            raise ValueError(f"path_template: {error}") from None
+        unknown = names - EXPORT_PLACEHOLDERS
+        if unknown:
+            raise ValueError(f"path_template knows only {sorted(EXPORT_PLACEHOLDERS)}, not {sorted(unknown)}")
+        if "role_name" not in names:
+            raise ValueError("path_template must contain {role_name}: one file per role")
+        parts = value.split("/")
+        if value.startswith("/") or ".." in parts or ".git" in parts:
+            raise ValueError("path_template must be a relative path inside the repository")
+        return value
+
+
 class Policy(BaseModel):
     """The TOML policy file."""
 
@@ -138,6 +180,7 @@ class Policy(BaseModel):
     executor: Executor = Executor()
     guardrails: Guardrails = Guardrails()
     limits: Quotas = Quotas()
+    export: GitExport = GitExport()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from blocks import home, messages
 from blocks.cards import RequestCard
@@ -139,6 +139,34 @@ class Notifier:
         channel = self.config.settings.notifications_channel_id
         if channel:
             self.post(channel, messages.created_announcement(card))
+
+    def role_as_code(self, record: RequestRecord, files: list[tuple[str, str]]) -> None:
+        """Upload the role's code files into the request's thread; if Slack refuses, say so there instead.
+
+        ``files_upload_v2`` runs files.getUploadURLExternal, the upload and files.completeUploadExternal
+        (https://docs.slack.dev/reference/methods/files.getUploadURLExternal,
+        https://docs.slack.dev/reference/methods/files.completeUploadExternal); it needs ``files:write``.
+        """
+        if not (record.channel and record.message_ts):
+            return
+        card = self.presenter.card(record)
+        try:
+            self.client.files_upload_v2(
+                channel=record.channel,
+                thread_ts=record.message_ts,
+                initial_comment=messages.role_as_code_comment(card),
+                file_uploads=[{"filename": name, "title": name, "content": content} for name, content in files],
+            )
+        except (SlackApiError, SlackRequestError, OSError) as error:
+            said = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
+            log.warning("Slack file upload for %s failed: %s", record.id, said)
+            self.thread(record, messages.role_as_code_failed_reply(card))
+
+    def git_export_failed(self, record: RequestRecord, error: str) -> None:
+        self.thread(record, messages.git_export_failed_reply(self.presenter.card(record), error))
+
+    def git_exported(self, record: RequestRecord, path: str, commit: str | None) -> None:
+        self.thread(record, messages.git_exported_reply(self.presenter.card(record), path, commit))
 
     def failed(self, record: RequestRecord) -> None:
         self.told_everyone(record, messages.failed_reply, messages.failed_dm)

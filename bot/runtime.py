@@ -17,9 +17,11 @@ from bot.choices import Choices
 from bot.config import Config
 from bot.directory import UsergroupMembers
 from bot.executor import Executor
+from bot.git_export import GitRepository
 from bot.intake import Intake
 from bot.notifier import Notifier
 from bot.presenter import Presenter
+from bot.role_code import RoleCode
 from bot.service import RoleBot
 from bot.store import Store
 from bot.workflow import Workflow
@@ -78,13 +80,16 @@ def build_runtime(
             region=settings.aws_region,
         ),
     )
+    notifier = Notifier(client, store=store, config=config, presenter=presenter)
+    export = config.policy.export
     bot = RoleBot(
         store=store,
         workflow=workflow,
         executor=Executor(sessions),
-        notifier=Notifier(client, store=store, config=config, presenter=presenter),
+        notifier=notifier,
         intake=intake,
         presenter=presenter,
+        role_code=RoleCode(store, notifier, GitRepository(export) if export.repository else None),
     )
     warming = [catalog.warm(account_id) for account_id in choices.account_ids()] if warm_catalog else []
     app = build_app(settings, client, bot, listener_executor)

@@ -18,6 +18,7 @@ from bot.lifecycle import BOT_ACTOR, Sentence, Status
 from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.review import is_high_risk
+from bot.role_code import RoleCode
 from bot.store import Event, RequestRecord, Store
 from bot.workflow import ActionRefused, Workflow
 
@@ -44,6 +45,7 @@ class RoleBot:
         intake: Intake,
         presenter: Presenter,
         workers: int = 4,
+        role_code: RoleCode | None = None,
     ) -> None:
         self.store = store
         self.workflow = workflow
@@ -52,6 +54,8 @@ class RoleBot:
         self.intake = intake
         self.choices: Choices = intake.choices
         self.presenter = presenter
+        self.role_code = role_code or RoleCode(store, notifier)
+        """Gives each created role's code to its thread (and to git when configured)."""
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision")
         self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
         """Posts that provisioning is under way while the provisioning thread works in AWS."""
@@ -186,6 +190,7 @@ class RoleBot:
                 log.exception("announcing that %s is being provisioned failed", record.id)
         if outcome.status == Status.CREATED:
             self.notifier.created(outcome)
+            self.role_code.published(outcome)
         else:
             self.notifier.failed(outcome)
         return outcome
@@ -222,7 +227,7 @@ class RoleBot:
         return records
 
     def housekeeping(self, now: float | None = None) -> None:
-        """Expire requests that waited too long, post those Slack failed to post, remind approvers."""
+        """Expire overdue requests, post those Slack failed to post, remind approvers, retry git exports."""
         now = time.time() if now is None else now
         for record in self.workflow.expire_due(now):
             self.notifier.expired(record)
@@ -231,6 +236,7 @@ class RoleBot:
                 self.notifier.post_for_approval(record)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
+        self.role_code.retry_failed()
 
     def drain(self, timeout: float = 60) -> None:
         """Wait for provisioning under way (tests, the demo, shutdown)."""

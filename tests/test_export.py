@@ -141,7 +141,7 @@ def second_account(aws: boto3.Session) -> boto3.Session:
 @pytest.fixture(scope="module")
 def executor(aws: boto3.Session) -> Executor:
     sessions = AccountSessions(ExecutorSettings(), [], base_session=aws, region=REGION)
-    return Executor(sessions, waiter_delay=0.05, waiter_max_attempts=3)
+    return Executor(sessions)
 
 
 def create(executor: Executor, request: RoleRequest) -> CreatedRole:

@@ -21,8 +21,11 @@ class ProvisionResult:
     role_name: str
     instance_profile_arn: str | None = None
     switch_role_url: str | None = None
+    provenance_tags: dict[str, str] | None = None
+    """The tags the role (and its instance profile) got; the role's exported code carries the same.
+    None for a service-linked role (it cannot be tagged)."""
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

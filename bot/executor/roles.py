@@ -76,6 +76,7 @@ def provision_role(
         role_name=request.role_name,
         instance_profile_arn=profile["Arn"] if profile else None,
         switch_role_url=switch_role_url(request),
+        provenance_tags=tags,
     )
 
 

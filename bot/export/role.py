@@ -26,11 +26,13 @@ class CreatedRole:
         return self.role_arn.split(":")[4]
 
     def plan(self) -> list[PlanStep]:
-        """The IAM calls that made the role, as the executor made them."""
+        """The IAM calls that made the role, as the executor made them: with the provenance tags on the
+        steps it adds them to (``Action.provenance_tags``), and a service-linked role as created."""
         steps = self.request.plan(self.provenance_tags)
         if isinstance(self.request, ServiceLinkedRoleRequest):
             return [self._service_linked_as_created(steps[0])]
-        return steps
+        tags = [{"Key": key, "Value": value} for key, value in self.provenance_tags.items()]
+        return [PlanStep(s.action, {"Tags": tags, **s.params}) if s.kind.provenance_tags else s for s in steps]
 
     def _service_linked_as_created(self, step: PlanStep) -> PlanStep:
         """The executor drops CustomSuffix when the service refuses it; the ARN tells whether it did."""
@@ -54,8 +56,3 @@ class CreatedRole:
             f"IAM role {self.role_name} in account {self.account_id}, created by iam-role-bot "
             f"for request {self.request_id}"
         )
-
-    @property
-    def instance_profile_tags(self) -> list[dict[str, str]]:
-        """The executor tags the instance profile with the provenance tags only (``Executor._apply``)."""
-        return [{"Key": key, "Value": value} for key, value in self.provenance_tags.items()]

@@ -84,7 +84,8 @@ def assumable_role(role: CreatedRole) -> list[str]:
         attributes = [("name", quoted(profile_name)), ("path", quoted(profile["Path"]))]
         if role.steps("AddRoleToInstanceProfile"):
             attributes.append(("role", role_ref))
-        attributes.append(("tags", tag_map(role.instance_profile_tags)))
+        if profile.get("Tags"):
+            attributes.append(("tags", tag_map(profile["Tags"])))
         blocks += resource("aws_iam_instance_profile", label, profile_name, attributes)
     return blocks
 

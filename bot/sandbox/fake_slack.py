@@ -163,6 +163,7 @@ class FakeSlack:
         self._usergroups: dict[str, list[str]] = {}
         self._next_ts_micros = _FIRST_TS_MICROS
         self._next_view = 0
+        self._uploads: dict[str, _Upload] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._responders: dict[str, Callable[[dict[str, Any]], Response]] = {
@@ -178,6 +179,8 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -320,6 +323,15 @@ class FakeSlack:
                         f"{method} params seen: {same}"
                     )
                 self._cond.wait(remaining)
+
+    def shared_files(self) -> list[SharedFile]:
+        """Files shared by files.completeUploadExternal, in order, with the bytes that were uploaded."""
+        with self._cond:
+            return [
+                SharedFile(u.file_id, u.filename, u.title, u.data or b"", u.channel, u.thread_ts)
+                for u in self._uploads.values()
+                if u.completed
+            ]
 
     def _methods_seen(self) -> list[str]:
         return [c.method for c in self._calls]
@@ -581,6 +593,97 @@ class FakeSlack:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(users)}
 
+    # -- file uploads ------------------------------------------------------------------------
+    # files_upload_v2 (slack_sdk) = files.getUploadURLExternal, a POST of the bytes to the upload URL,
+    # files.completeUploadExternal. Arguments and errors as documented at
+    # https://docs.slack.dev/reference/methods/files.getUploadURLExternal and
+    # https://docs.slack.dev/reference/methods/files.completeUploadExternal ("can only be called once";
+    # thread_ts needs the one channel). Slack documents only that a non-200 answer to the upload is a
+    # failure; the fake refuses bytes that differ from the announced length, and a completion of a file
+    # whose bytes never arrived (file_not_found).
+
+    def _files_get_upload_url_external(self, params: dict[str, Any]) -> Response:
+        filename = params.get("filename")
+        if not isinstance(filename, str) or not filename:
+            raise _Refused("invalid_arguments")
+        try:
+            length = int(params.get("length", 0))
+        except (TypeError, ValueError):
+            raise _Refused("invalid_arguments") from None
+        if length <= 0:
+            raise _Refused("missing_argument")  # "Typically only occurs when the length provided is 0."
+        if len(str(params.get("alt_txt") or "")) > 1000:
+            raise _Refused("alt_txt_too_large")
+        with self._cond:
+            file_id = f"F{len(self._uploads) + 1:010d}"
+            self._uploads[file_id] = _Upload(file_id, filename, length)
+        upload_url = self.url.removesuffix("api/") + f"upload/v1/{file_id}"
+        return {"ok": True, "upload_url": upload_url, "file_id": file_id}
+
+    def _receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The upload URL's answer: (HTTP status, body)."""
+        with self._cond:
+            upload = self._uploads.get(file_id)
+            if upload is None or upload.completed:
+                return 404, "not found"
+            if len(data) != upload.length:
+                return 400, f"length mismatch: announced {upload.length}, received {len(data)}"
+            upload.data = data
+            self._cond.notify_all()
+        return 200, f"OK - {len(data)}"
+
+    def _files_complete_upload_external(self, params: dict[str, Any]) -> Response:
+        files = params.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                raise _Refused("invalid_arguments") from None
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            raise _Refused("invalid_arguments")
+        channel = params.get("channel_id") or None
+        thread_ts = params.get("thread_ts") or None
+        if thread_ts and (not channel or params.get("channels")):
+            raise _Refused("invalid_arguments")  # a reply goes to exactly one channel, named by channel_id
+        if channel is not None:
+            channel = self._check_channel({"channel": channel})  # channel_not_found, not_in_channel, is_archived
+        with self._cond:
+            uploads = [self._uploads.get(str(f["id"])) for f in files]
+            if any(u is None or u.completed or u.data is None for u in uploads):
+                raise _Refused("file_not_found")
+            shared = []
+            for upload, given in zip(uploads, files, strict=True):
+                assert upload is not None
+                upload.completed = True
+                upload.title = str(given.get("title") or upload.filename)
+                upload.channel, upload.thread_ts = channel, thread_ts
+                shared.append({"id": upload.file_id, "title": upload.title})
+            self._cond.notify_all()
+        return {"ok": True, "files": shared}
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file shared through files.completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    title: str
+    content: bytes
+    channel: str | None
+    thread_ts: str | None
+
+
+@dataclass
+class _Upload:
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    completed: bool = False
+    title: str = ""
+    channel: str | None = None
+    thread_ts: str | None = None
+
 
 class _Refused(Exception):
     """Slack refuses a call: ``{"ok": false, "error": error, **extra}`` with an HTTP status and headers."""
@@ -625,6 +728,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
+        if url.path.startswith("/upload/v1/"):
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, text = self.server.fake._receive_upload(url.path.removeprefix("/upload/v1/"), raw)
+            self._reply_text(status, text)
+            return
         if not url.path.startswith("/api/"):
             self._reply(404, {}, {"ok": False, "error": "not_found"})
             return
@@ -656,6 +764,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _reply_text(self, status: int, text: str) -> None:
+        body = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 

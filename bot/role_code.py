@@ -1,0 +1,110 @@
+"""The role as code for a stored request: what the CLI prints, the request's thread gets and git keeps.
+
+It reads the request, its approvals and what AWS answered from the store, renders both formats
+(``bot.export``) and hands them on. Nothing here undoes or changes a role: a failed upload or push
+is told in the thread, and a failed push is recorded (``git_export_failed``) and tried again on
+housekeeping until an attempt succeeds (``git_exported``).
+"""
+
+import logging
+
+from bot.executor import Executor
+from bot.export import FORMATS, CreatedRole, export_role, file_name
+from bot.git_export import GitExportError, GitRepository
+from bot.lifecycle import BOT_ACTOR, EventKind, Status
+from bot.notifier import Notifier
+from bot.store import Event, RequestRecord, Store
+
+log = logging.getLogger(__name__)
+
+EXPORTED = "git_exported"
+EXPORT_FAILED = "git_export_failed"
+
+
+def created_role(store: Store, record: RequestRecord) -> CreatedRole:
+    """What the export needs, for a request whose role was created (``ValueError`` otherwise).
+
+    The provenance tags are the ones the executor reported (``ProvisionResult.provenance_tags``); a role
+    created before it reported them gets them rebuilt from the approvers its approval recorded.
+    """
+    if record.status != Status.CREATED or not record.result:
+        raise ValueError(f"{record.id} is {record.status}: only a created role can be exported")
+    tags = record.result.get("provenance_tags")
+    if tags is None:
+        tags = Executor.provenance_tags(record.id, record.requester, recorded_approvers(store.events(record.id)))
+    return CreatedRole(
+        request=record.request,
+        request_id=record.id,
+        provenance_tags=tags,
+        role_arn=record.result["role_arn"],
+        instance_profile_arn=record.result.get("instance_profile_arn"),
+    )
+
+
+def recorded_approvers(events: list[Event]) -> list[str]:
+    """The approvers the request's ``approved`` event recorded (the last one, after retries)."""
+    approved = [event for event in events if event.kind == EventKind.APPROVED]
+    return list(approved[-1].details.get("approvers", [])) if approved else []
+
+
+def commit_message(role: CreatedRole, requester: str, approvers: list[str]) -> str:
+    return (
+        f"{role.role_name} in {role.account_id}: created by iam-role-bot (request {role.request_id})\n\n"
+        f"Request: {role.request_id}\nRequester: {requester}\nApprovers: {', '.join(approvers) or 'none'}\n"
+    )
+
+
+class RoleCode:
+    """Gives a created role's code to the thread and, when configured, to the git repository."""
+
+    def __init__(self, store: Store, notifier: Notifier, repository: GitRepository | None = None) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.repository = repository
+
+    def published(self, record: RequestRecord) -> None:
+        """Right after "created": the files in the thread, then the commit. Never raises."""
+        try:
+            role = created_role(self.store, record)
+            files = [(file_name(role, format), export_role(role, format)) for format in FORMATS]
+        except Exception:
+            log.exception("exporting %s failed", record.id)
+            return
+        self.notifier.role_as_code(record, files)
+        self.commit(record, role)
+
+    def commit(self, record: RequestRecord, role: CreatedRole | None = None) -> None:
+        """Commit and push the role's file; record the outcome, and say a failure (or a late success) once."""
+        if self.repository is None:
+            return
+        role = role or created_role(self.store, record)
+        events = self.store.events(record.id)
+        approvers = recorded_approvers(events)
+        outcomes = [event.kind for event in events if event.kind in (EXPORTED, EXPORT_FAILED)]
+        failing = bool(outcomes) and outcomes[-1] == EXPORT_FAILED
+        settings = self.repository.settings
+        try:
+            path = self.repository.path_for(
+                account_id=role.account_id, role_name=role.role_name, request_id=role.request_id
+            )
+            done = self.repository.commit(
+                path, export_role(role, settings.format), commit_message(role, record.requester, approvers)
+            )
+        except GitExportError as error:
+            log.warning("git export of %s failed: %s", record.id, error.message)
+            self.store.add_event(record.id, BOT_ACTOR, EXPORT_FAILED, {"error": error.message})
+            if not failing:
+                self.notifier.git_export_failed(record, error.message)
+            return
+        self.store.add_event(record.id, BOT_ACTOR, EXPORTED, {"path": done.path, "commit": done.commit})
+        if failing:
+            self.notifier.git_exported(record, done.path, done.commit)
+
+    def retry_failed(self) -> None:
+        """Housekeeping: commit again every created role whose last git export failed."""
+        if self.repository is None:
+            return
+        for record in self.store.by_status(Status.CREATED, limit=None):
+            kinds = [event.kind for event in self.store.events(record.id) if event.kind in (EXPORTED, EXPORT_FAILED)]
+            if kinds and kinds[-1] == EXPORT_FAILED:
+                self.commit(record)
