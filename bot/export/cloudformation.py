@@ -38,7 +38,7 @@ def cloudformation_template(role: CreatedRole) -> str:
     if role.one("CreateServiceLinkedRole") is not None:
         resources = {ROLE: service_linked_role(role)}
         imports: list[dict[str, Any]] = []
-        outputs = {"RoleName": {"Value": {"Ref": ROLE}}}  # the type has no Arn attribute
+        outputs: dict[str, Any] = {"RoleName": {"Value": {"Ref": ROLE}}}  # the type has no Arn attribute
         note = " AWS::IAM::ServiceLinkedRole cannot be imported into a stack; this template records the role."
     else:
         resources, imports = assumable_role(role)
