@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain import Limits
@@ -168,6 +177,14 @@ class GitExport(BaseModel):
         if value.startswith("/") or ".." in parts or ".git" in parts:
             raise ValueError("path_template must be a relative path inside the repository")
         return value
+
+
+    @model_validator(mode="after")
+    def _extension_matches_format(self) -> "GitExport":
+        wanted = {"terraform": ".tf", "cloudformation": ".json"}[self.format]
+        if not self.path_template.endswith(wanted):
+            raise ValueError(f"path_template must end in {wanted} for format {self.format!r}")
+        return self
 
 
 class Policy(BaseModel):

@@ -66,7 +66,9 @@ class GitRepository:
 
     def commit(self, path: str, content: str, message: str) -> Committed:
         """Write ``content`` at ``path`` on the branch, commit with ``message`` and push."""
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
+        attempts = 0
+        while True:
+            attempts += 1
             with tempfile.TemporaryDirectory(prefix="iam-role-bot-export-") as workdir:
                 clone = Path(workdir) / "repo"
                 self._clone(clone)
@@ -80,9 +82,8 @@ class GitRepository:
                 pushed = self._run(clone, "push", "-q", "origin", f"HEAD:refs/heads/{self.settings.branch}")
                 if pushed.returncode == 0:
                     return Committed(path, self._git(clone, "rev-parse", "HEAD").strip())
-                if attempt == PUSH_ATTEMPTS or "rejected" not in pushed.stderr:
+                if attempts == PUSH_ATTEMPTS or "rejected" not in pushed.stderr:
                     raise self._failed("push", pushed)
-        raise AssertionError("unreachable")
 
     def _clone(self, clone: Path) -> None:
         branch = self.settings.branch

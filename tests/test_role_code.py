@@ -253,7 +253,15 @@ def test_credentials_in_the_repository_url_are_masked() -> None:
 
 
 @pytest.mark.parametrize(
-    "template", ["/etc/{role_name}", "../{role_name}.tf", "roles/{account}.tf", "roles/x.tf", ".git/{role_name}"]
+    "template",
+    [
+        "/etc/{role_name}",
+        "../{role_name}.tf",
+        "roles/{account}.tf",
+        "roles/x.tf",
+        ".git/{role_name}",
+        "roles/{role_name}.json",
+    ],
 )
 def test_the_path_template_is_checked_at_start_up(template: str) -> None:
     with pytest.raises(ValueError):

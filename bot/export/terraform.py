@@ -145,5 +145,8 @@ def heredoc(document: str) -> str:
 
 
 def tag_map(tags: list[dict[str, str]]) -> str:
-    items = "\n".join(f"    {quoted(tag['Key'])} = {quoted(tag['Value'])}" for tag in tags)
+    """A map of tags, its ``=`` aligned as ``terraform fmt`` does."""
+    keys = [quoted(tag["Key"]) for tag in tags]
+    width = max(len(key) for key in keys)
+    items = "\n".join(f"    {key.ljust(width)} = {quoted(tag['Value'])}" for key, tag in zip(keys, tags, strict=True))
     return "{\n" + items + "\n  }"
