@@ -178,7 +178,6 @@ class GitExport(BaseModel):
             raise ValueError("path_template must be a relative path inside the repository")
         return value
 
-
     @model_validator(mode="after")
     def _extension_matches_format(self) -> "GitExport":
         wanted = {"terraform": ".tf", "cloudformation": ".json"}[self.format]

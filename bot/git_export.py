@@ -24,6 +24,9 @@ USER_INFO = re.compile(r"(?<=://)[^/@\s]+@")
 AUTHOR = ("iam-role-bot", "iam-role-bot@users.noreply.localhost")
 PUSH_ATTEMPTS = 3
 """A push refused because another commit landed first is tried again from a fresh clone."""
+OVERTAKEN = ("(fetch first)", "(non-fast-forward)")
+"""How git push says the branch moved on meanwhile."""
+GIT_SAYS = re.compile(r"^(fatal:|error:| ! )")
 
 
 class GitExportError(Exception):
@@ -82,7 +85,7 @@ class GitRepository:
                 pushed = self._run(clone, "push", "-q", "origin", f"HEAD:refs/heads/{self.settings.branch}")
                 if pushed.returncode == 0:
                     return Committed(path, self._git(clone, "rev-parse", "HEAD").strip())
-                if attempts == PUSH_ATTEMPTS or "rejected" not in pushed.stderr:
+                if attempts == PUSH_ATTEMPTS or not any(reason in pushed.stderr for reason in OVERTAKEN):
                     raise self._failed("push", pushed)
 
     def _clone(self, clone: Path) -> None:
@@ -125,7 +128,8 @@ class GitRepository:
 
     @staticmethod
     def _failed(what: str, done: subprocess.CompletedProcess[str]) -> GitExportError:
-        """The error with git's last line of output (it names the cause), credentials masked."""
+        """The error with the line where git names the cause (not its hints), credentials masked."""
         lines = (done.stderr or done.stdout).strip().splitlines()
-        said = masked(lines[-1]) if lines else "no output"
+        cause = next((line for line in lines if GIT_SAYS.match(line)), lines[-1] if lines else "no output")
+        said = masked(cause.strip())
         return GitExportError(f"git {what} failed (exit {done.returncode}): {said}")

@@ -228,6 +228,37 @@ def test_an_unchanged_role_makes_no_second_commit(tmp_path: Path) -> None:
     assert git(tmp_path / "r.git", "log", "--format=%s", "main").split() == ["changed", "first"]
 
 
+def test_a_push_overtaken_by_another_commit_is_made_again_on_top_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer pushes between the bot's commit and its push (a post-commit hook does it, once): git
+    refuses the bot's push ("fetch first"), and the bot commits again from a fresh clone of the new branch."""
+    remote = bare_repository(tmp_path / "r.git")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "post-commit").write_text(
+        f"""#!/bin/sh
+[ -e {tmp_path}/overtaken ] && exit 0
+touch {tmp_path}/overtaken
+unset $(git rev-parse --local-env-vars)
+git clone -q --branch main {remote} {tmp_path}/other && cd {tmp_path}/other &&
+git -c user.name=o -c user.email=o@o commit -q --allow-empty -m other && git push -q origin HEAD:refs/heads/main
+"""
+    )
+    (hooks / "post-commit").chmod(0o755)
+    (tmp_path / "gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    repository = GitRepository(GitExport(repository=str(remote)))
+    (tmp_path / "overtaken").touch()  # the hook stands aside for the first commit
+    repository.commit("README", "roles\n", "start")
+    (tmp_path / "overtaken").unlink()
+
+    done = repository.commit("roles/a.tf", "x\n", "the role")
+
+    assert git(remote, "log", "--format=%s", "main").splitlines() == ["the role", "other", "start"]
+    assert done.commit == git(remote, "rev-parse", "main").strip()
+
+
 def test_a_role_name_cannot_walk_out_of_the_repository(tmp_path: Path) -> None:
     """IAM allows a role named ".." ([\\w+=,.@-]+): the path it makes is refused, not written."""
     repository = GitRepository(GitExport(repository=str(tmp_path / "r.git"), path_template="{role_name}/main.tf"))
