@@ -1,5 +1,6 @@
 """Renders what the bot said in Slack (the fake Slack's recorded calls) as readable text."""
 
+import json
 import re
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -91,10 +92,22 @@ class Transcript:
             view = params.get("view") or {}
             verb = "modal opens" if call.method != "views.update" else "modal changes"
             return f"[{verb}: {text_of(view.get('title'))}]\n" + blocks_text(view.get("blocks"), "", names)
+        if call.method == "files.completeUploadExternal":
+            return self.files(call)
         if call.method == "views.publish":
             user = names.get(params.get("user_id", ""), params.get("user_id"))
             return f"[App Home of @{user}]\n" + blocks_text((params.get("view") or {}).get("blocks"), "", names)
         return None
+
+    def files(self, call: Call) -> str:
+        """Files shared into a conversation: their titles, under the comment that introduces them."""
+        params = call.params
+        files = params.get("files")
+        files = json.loads(files) if isinstance(files, str) else files or []
+        channel = str(params.get("channel_id") or "")
+        place = self.channels.get(channel, channel) + (" › thread" if params.get("thread_ts") else "")
+        titles = ", ".join(str(f.get("title") or f.get("id")) for f in files if isinstance(f, dict))
+        return f"[{place}]\n{plain(str(params.get('initial_comment') or ''), self.names)}\n📎 {titles}"
 
     def render(self, calls: Iterable[Call]) -> str:
         parts = [self.describe(call) for call in calls]
