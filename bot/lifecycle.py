@@ -60,6 +60,11 @@ class EventKind(StrEnum):
     """``details`` = what was made."""
     FAILED = "failed"
     """``details["error"]``."""
+    GIT_EXPORTED = "git_exported"
+    """The role's code reached the ``[export]`` repository; ``details["path"]``, ``details["commit"]``
+    (None when the file was already exactly this)."""
+    GIT_EXPORT_FAILED = "git_export_failed"
+    """Committing or pushing the role's code failed (housekeeping tries again); ``details["error"]``."""
 
 
 HANDOFF_KINDS = frozenset({EventKind.PROVISIONING, EventKind.RETRIED, EventKind.RESUMED})

@@ -17,9 +17,6 @@ from bot.store import Event, RequestRecord, Store
 
 log = logging.getLogger(__name__)
 
-EXPORTED = "git_exported"
-EXPORT_FAILED = "git_export_failed"
-
 
 def created_role(store: Store, record: RequestRecord) -> CreatedRole:
     """What the export needs, for a request whose role was created (``ValueError`` otherwise).
@@ -45,6 +42,12 @@ def recorded_approvers(events: list[Event]) -> list[str]:
     """The approvers the request's ``approved`` event recorded (the last one, after retries)."""
     approved = [event for event in events if event.kind == EventKind.APPROVED]
     return list(approved[-1].details.get("approvers", [])) if approved else []
+
+
+def export_failing(events: list[Event]) -> bool:
+    """Whether the request's last git export failed (none has succeeded since)."""
+    outcomes = [e.kind for e in events if e.kind in (EventKind.GIT_EXPORTED, EventKind.GIT_EXPORT_FAILED)]
+    return bool(outcomes) and outcomes[-1] == EventKind.GIT_EXPORT_FAILED
 
 
 def commit_message(role: CreatedRole, requester: str, approvers: list[str]) -> str:
@@ -80,8 +83,7 @@ class RoleCode:
         role = role or created_role(self.store, record)
         events = self.store.events(record.id)
         approvers = recorded_approvers(events)
-        outcomes = [event.kind for event in events if event.kind in (EXPORTED, EXPORT_FAILED)]
-        failing = bool(outcomes) and outcomes[-1] == EXPORT_FAILED
+        failing = export_failing(events)
         settings = self.repository.settings
         try:
             path = self.repository.path_for(
@@ -92,11 +94,12 @@ class RoleCode:
             )
         except GitExportError as error:
             log.warning("git export of %s failed: %s", record.id, error.message)
-            self.store.add_event(record.id, BOT_ACTOR, EXPORT_FAILED, {"error": error.message})
+            self.store.add_event(record.id, BOT_ACTOR, EventKind.GIT_EXPORT_FAILED, {"error": error.message})
             if not failing:
                 self.notifier.git_export_failed(record, error.message)
             return
-        self.store.add_event(record.id, BOT_ACTOR, EXPORTED, {"path": done.path, "commit": done.commit})
+        details = {"path": done.path, "commit": done.commit}
+        self.store.add_event(record.id, BOT_ACTOR, EventKind.GIT_EXPORTED, details)
         if failing:
             self.notifier.git_exported(record, done.path, done.commit)
 
@@ -105,6 +108,5 @@ class RoleCode:
         if self.repository is None:
             return
         for record in self.store.by_status(Status.CREATED, limit=None):
-            kinds = [event.kind for event in self.store.events(record.id) if event.kind in (EXPORTED, EXPORT_FAILED)]
-            if kinds and kinds[-1] == EXPORT_FAILED:
+            if export_failing(self.store.events(record.id)):
                 self.commit(record)

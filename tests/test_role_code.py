@@ -18,7 +18,8 @@ from bot.cli import main
 from bot.config import GitExport, Policy
 from bot.export import export_role, file_name
 from bot.git_export import GitExportError, GitRepository, masked
-from bot.role_code import EXPORT_FAILED, EXPORTED, created_role
+from bot.lifecycle import EventKind
+from bot.role_code import created_role
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.stack import BotStack
 from tests.e2e import APPROVER, REQUESTER, click, request_role, said, thread_replies
@@ -193,7 +194,7 @@ def test_each_created_role_is_one_commit_naming_request_requester_and_approvers(
         assert f"Request: {request_id}" in message
         assert f"Requester: {REQUESTER}" in message
         assert f"Approvers: {APPROVER}" in message
-        assert [e.details["path"] for e in store.events(request_id) if e.kind == EXPORTED] == [path]
+        assert [e.details["path"] for e in store.events(request_id) if e.kind == EventKind.GIT_EXPORTED] == [path]
 
 
 def test_a_failed_push_is_told_once_retried_on_housekeeping_and_never_undoes_the_role(
@@ -206,7 +207,7 @@ def test_a_failed_push_is_told_once_retried_on_housekeeping_and_never_undoes_the
 
     failures = [c for c in thread_replies(stack, request_id) if "could not be committed" in said(c)]
     assert len(failures) == 1
-    assert [e.kind for e in stack.runtime.store.events(request_id)].count(EXPORT_FAILED) == 2
+    assert [e.kind for e in stack.runtime.store.events(request_id)].count(EventKind.GIT_EXPORT_FAILED) == 2
     assert aws.client("iam").get_role(RoleName="git-later")["Role"]["RoleName"] == "git-later"
 
     bare_repository(missing)
