@@ -2,6 +2,7 @@
 files.getUploadURLExternal / upload / files.completeUploadExternal), a commit in a git repository
 (a local bare one), and the CLI. A failed upload or push never undoes the role."""
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -157,6 +158,17 @@ def test_the_thread_gets_both_files_of_exactly_the_created_role(stack: BotStack)
         "iam-role-bot:approvers": APPROVER,
     }
     assert "iam-role-bot requests export" in stack.slack.last("files.completeUploadExternal").params["initial_comment"]
+
+
+def test_a_role_created_before_results_kept_its_tags_gets_them_from_its_approval(stack: BotStack) -> None:
+    request_id = create(stack, "older-role")
+    record = stack.runtime.store.get(request_id)
+    kept = created_role(stack.runtime.store, record).provenance_tags
+    older = dataclasses.replace(
+        record, result={key: value for key, value in record.result.items() if key != "provenance_tags"}
+    )
+
+    assert created_role(stack.runtime.store, older).provenance_tags == kept
 
 
 def test_a_failed_upload_is_told_in_the_thread_and_the_role_stays(stack: BotStack, aws) -> None:
