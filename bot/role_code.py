@@ -8,7 +8,7 @@ housekeeping until an attempt succeeds (``git_exported``).
 
 import logging
 
-from bot.executor import Executor
+from bot.executor import PROVENANCE_KEYS, Executor
 from bot.export import FORMATS, CreatedRole, export_role, file_name
 from bot.git_export import GitExportError, GitRepository
 from bot.lifecycle import BOT_ACTOR, EventKind, Status
@@ -39,7 +39,7 @@ def created_role(store: Store, record: RequestRecord) -> CreatedRole:
 
 
 def recorded_approvers(events: list[Event]) -> list[str]:
-    """The approvers the request's ``approved`` event recorded (the last one, after retries)."""
+    """The approvers the request's ``approved`` event recorded."""
     approved = [event for event in events if event.kind == EventKind.APPROVED]
     return list(approved[-1].details.get("approvers", [])) if approved else []
 
@@ -50,10 +50,14 @@ def export_failing(events: list[Event]) -> bool:
     return bool(outcomes) and outcomes[-1] == EventKind.GIT_EXPORT_FAILED
 
 
-def commit_message(role: CreatedRole, requester: str, approvers: list[str]) -> str:
+def commit_message(role: CreatedRole) -> str:
+    """Names the request, the requester and the approvers, as the role's provenance tags do."""
+    _, requester_key, approvers_key = PROVENANCE_KEYS
+    approvers = role.provenance_tags.get(approvers_key, "").split()
     return (
         f"{role.role_name} in {role.account_id}: created by iam-role-bot (request {role.request_id})\n\n"
-        f"Request: {role.request_id}\nRequester: {requester}\nApprovers: {', '.join(approvers) or 'none'}\n"
+        f"Request: {role.request_id}\nRequester: {role.provenance_tags.get(requester_key, '')}\n"
+        f"Approvers: {', '.join(approvers) or 'none'}\n"
     )
 
 
@@ -81,17 +85,13 @@ class RoleCode:
         if self.repository is None:
             return
         role = role or created_role(self.store, record)
-        events = self.store.events(record.id)
-        approvers = recorded_approvers(events)
-        failing = export_failing(events)
+        failing = export_failing(self.store.events(record.id))
         settings = self.repository.settings
         try:
             path = self.repository.path_for(
                 account_id=role.account_id, role_name=role.role_name, request_id=role.request_id
             )
-            done = self.repository.commit(
-                path, export_role(role, settings.format), commit_message(role, record.requester, approvers)
-            )
+            done = self.repository.commit(path, export_role(role, settings.format), commit_message(role))
         except GitExportError as error:
             log.warning("git export of %s failed: %s", record.id, error.message)
             self.store.add_event(record.id, BOT_ACTOR, EventKind.GIT_EXPORT_FAILED, {"error": error.message})
