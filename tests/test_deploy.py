@@ -55,7 +55,9 @@ Templates = dict[str, dict[str, Any]]
 OPTIONAL_SCOPES = {"usergroups:read": "usergroups.users.list"}
 """Scopes the manifest leaves to the installer, and the one method each is for (only with a user group)."""
 WEB_API_CALL = re.compile(r"""["']((?:chat|views|users|usergroups|conversations|files|auth)\.[A-Za-z.]+)["']""")
-SDK_CALL = re.compile(r"\bclient\.((?:chat|views|users|usergroups|conversations|files)_[a-z_]+)\(")
+SDK_CALL = re.compile(r"\bclient\.((?:chat|views|users|usergroups|conversations|files)_[a-z0-9_]+)\(")
+SDK_HELPERS = {"files_upload_v2": {"files.getUploadURLExternal", "files.completeUploadExternal"}}
+"""slack_sdk methods that make several Web API calls, and the calls they make."""
 SECRET_RE = re.compile(r"token|secret|password|xox[abpe]-|xapp-", re.IGNORECASE)
 
 BROKEN_TEMPLATE = """
@@ -336,7 +338,8 @@ def web_api_methods_called() -> set[str]:
             continue
         text = path.read_text()
         methods |= set(WEB_API_CALL.findall(text))
-        methods |= {name.replace("_", ".") for name in SDK_CALL.findall(text)}
+        for name in SDK_CALL.findall(text):
+            methods |= SDK_HELPERS.get(name, {name.replace("_", ".")})
     return methods
 
 

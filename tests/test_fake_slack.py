@@ -378,7 +378,7 @@ def test_the_bot_posts_only_where_it_is_a_member(client: WebClient, fake: FakeSl
 
 
 def test_methods_need_the_manifests_scopes() -> None:
-    assert manifest_scopes(MANIFEST) == {"commands", "chat:write"}
+    assert manifest_scopes(MANIFEST) == {"commands", "chat:write", "files:write"}
     with FakeSlack() as fake:
         client = WebClient(token=TOKEN, base_url=fake.url)
         error = refusal(lambda: client.users_info(user="U1"))

@@ -64,7 +64,7 @@ def upload(url: str, data: bytes) -> int:
 
 @pytest.fixture
 def slack() -> FakeSlack:
-    with FakeSlack() as fake:
+    with FakeSlack(channels=["C1"]) as fake:
         yield fake
 
 

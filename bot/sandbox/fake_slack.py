@@ -661,6 +661,7 @@ class FakeSlack:
             self._cond.notify_all()
         return {"ok": True, "files": shared}
 
+
 @dataclass(frozen=True)
 class SharedFile:
     """A file shared through files.completeUploadExternal."""
