@@ -8,7 +8,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,7 +63,7 @@ def upload(url: str, data: bytes) -> int:
 
 
 @pytest.fixture
-def slack() -> FakeSlack:
+def slack() -> Iterator[FakeSlack]:
     with FakeSlack(channels=["C1"]) as fake:
         yield fake
 
@@ -163,6 +163,7 @@ def test_the_thread_gets_both_files_of_exactly_the_created_role(stack: BotStack)
 def test_a_role_created_before_results_kept_its_tags_gets_them_from_its_approval(stack: BotStack) -> None:
     request_id = create(stack, "older-role")
     record = stack.runtime.store.get(request_id)
+    assert record is not None
     kept = created_role(stack.runtime.store, record).provenance_tags
     older = dataclasses.replace(
         record, result={key: value for key, value in record.result.items() if key != "provenance_tags"}
