@@ -320,7 +320,7 @@ def test_a_read_form_validates_into_the_request_it_shows() -> None:
         role_type=wire("static_select", selected_option=picked("service")),
         account_id=wire("static_select", selected_option=picked(ACCOUNT)),
         role_name=wire("plain_text_input", value="web-servers"),
-        service_principal=wire("external_select", selected_option=picked("ec2.amazonaws.com")),
+        service_principal=wire("external_select", selected_option=picked("ecs-tasks.amazonaws.com")),
         restrict_source_account=wire("checkboxes", selected_options=[picked("true")]),
         max_session_duration=wire("static_select", selected_option=picked("14400")),
         tags=wire("plain_text_input", value="team=payments\nenv=prod"),

@@ -87,7 +87,9 @@ def trust(role_type: str = "user", **fields: Any) -> dict[str, Any] | None:
     return parse(role_type, **fields).trust_policy()
 
 
-def allow(principal: dict[str, Any], action: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+def allow(
+    principal: dict[str, Any], action: str | list[str], condition: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The trust policy with one Allow statement, as the bot should build it."""
     statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
     if condition:
@@ -217,12 +219,10 @@ def test_oidc_role_for_another_provider_with_exact_and_pattern_subjects() -> Non
     assert policy == allow(
         {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"},
         "sts:AssumeRoleWithWebIdentity",
+        # One operator for every subject: AWS ANDs operators, so splitting them would match no token.
         {
-            "StringEquals": {
-                f"{host}:aud": ["sts.amazonaws.com", "my-app"],
-                f"{host}:sub": "system:serviceaccount:prod:api",
-            },
-            "StringLike": {f"{host}:sub": "system:serviceaccount:jobs:*"},
+            "StringEquals": {f"{host}:aud": ["sts.amazonaws.com", "my-app"]},
+            "StringLike": {f"{host}:sub": ["system:serviceaccount:prod:api", "system:serviceaccount:jobs:*"]},
         },
     )
 
@@ -338,7 +338,8 @@ def test_max_session_duration_typed_as_text() -> None:
     ],
 )
 def test_managed_policy_arns_aws_accepts(arn: str) -> None:
-    assert parse(managed_policy_arns=[arn]).managed_policy_arns == [arn]
+    partition = arn.split(":")[1]
+    assert parse(managed_policy_arns=[arn], partition=partition).managed_policy_arns == [arn]
 
 
 @pytest.mark.parametrize(
@@ -1177,7 +1178,8 @@ def test_summary_of_a_user_role() -> None:
     )
     assert request.summary() == (
         f"Role `/team/ops-admin` in {ACCOUNT}, assumable by {ROOT} (with external ID and MFA); "
-        "with 1 managed policy and an inline policy; bounded by boundary; sessions up to 120 min."
+        "with 1 managed policy and an inline policy; bounded by boundary; sessions up to 120 min "
+        "(60 min when reached by role chaining)."
     )
 
 
@@ -1207,7 +1209,7 @@ RICH: dict[str, dict[str, Any]] = {
     },
     "service": {
         "service_principal": "ec2.amazonaws.com",
-        "restrict_source_account": True,
+        "more_service_principals": ["ssm.amazonaws.com"],
         "managed_policy_arns": [READ_ONLY],
         "permissions_boundary_arn": BOUNDARY,
         "path": "/apps/",
@@ -1298,7 +1300,7 @@ def test_missing_audience_is_sts(audiences: Any) -> None:
 
 def test_junk_audiences_are_refused_not_replaced_by_the_default() -> None:
     assert_rejected("audiences", "Audiences must be a list", "oidc", audiences=0)
-    assert_rejected("audience", "Audience must be text", "saml", audience=0)
+    assert_rejected("audience", "SAML audiences must be a list", "saml", audience=0)
 
 
 def test_blank_items_of_a_list_are_dropped() -> None:
@@ -1316,11 +1318,18 @@ def test_curated_service_principals_cover_the_common_services() -> None:
         assert f"{common}.amazonaws.com" in principals
 
 
+SPECIAL_SERVICE_TRUSTS = {
+    "edgelambda.amazonaws.com": allow(
+        {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]}, "sts:AssumeRole"
+    ),
+    "pods.eks.amazonaws.com": allow({"Service": "pods.eks.amazonaws.com"}, ["sts:AssumeRole", "sts:TagSession"]),
+}
+
+
 @pytest.mark.parametrize(("principal", "label"), SERVICE_PRINCIPALS)
 def test_each_curated_service_is_a_valid_choice_for_a_slack_select(principal: str, label: str) -> None:
-    assert parse("service", service_principal=principal).trust_policy() == allow(
-        {"Service": principal}, "sts:AssumeRole"
-    )
+    expected = SPECIAL_SERVICE_TRUSTS.get(principal) or allow({"Service": principal}, "sts:AssumeRole")
+    assert parse("service", service_principal=principal).trust_policy() == expected
     assert 0 < len(label) <= 75 and len(principal) <= 150
     assert "amazonaws" not in label
 

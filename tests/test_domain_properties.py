@@ -27,6 +27,7 @@ from bot.domain import (
     request_to_json,
 )
 from bot.domain.errors import FIELD_LABELS
+from bot.domain.services import ServiceTrust, service_trust
 
 settings.register_profile("domain", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOMAIN = settings.get_profile("domain")
@@ -52,7 +53,8 @@ TRUST_ACTIONS = [
 
 accounts = st.text("0123456789", min_size=12, max_size=12)
 names = st.text(NAME_CHARS, min_size=1, max_size=64)
-arn_paths = st.lists(st.text(PATH_CHARS, min_size=1, max_size=10), max_size=2).map(
+# AWS allows no wildcard inside a principal ARN, so paths in ARNs here have none.
+arn_paths = st.lists(st.text(PATH_CHARS.replace("*", "").replace("?", ""), min_size=1, max_size=10), max_size=2).map(
     lambda parts: "".join(f"{part}/" for part in parts)
 )
 role_paths = st.lists(st.text(PATH_CHARS, min_size=1, max_size=20), max_size=5).map(
@@ -71,6 +73,8 @@ principal_arns = st.one_of(
 service_principals = st.sampled_from([principal for principal, _ in SERVICE_PRINCIPALS]) | st.from_regex(
     r"[a-z0-9][a-z0-9-]{0,20}(\.[a-z0-9-]{1,10})?\.amazonaws\.com", fullmatch=True
 )
+SOURCE_KEYS_UNKNOWN = ServiceTrust("typed", "typed in", (), "", sends_source_keys=True)
+"""A service principal typed in: nothing says it doesn't send the keys, so the bot accepts them."""
 tag_keys = st.text(TAG_CHARS, min_size=1, max_size=128).filter(
     lambda key: not key.lower().startswith(("aws:", "iam-role-bot:"))
 )
@@ -137,7 +141,10 @@ def valid_requests(draw: st.DrawFn, role_type: str | None = None) -> dict[str, A
             "require_mfa": st.booleans(),
         }
     elif role_type == "service":
-        fields["service_principal"] = service_principals
+        # Confused-deputy keys only for services that send them (else the role could never be assumed).
+        fields["service_principal"] = service_principals.filter(
+            lambda key: (service_trust(key) or SOURCE_KEYS_UNKNOWN).sends_source_keys
+        )
         optional |= {
             "restrict_source_account": st.booleans(),
             "source_arn": st.none() | st.builds(f"arn:aws:sns:us-east-1:{account}:{{}}".format, names),
@@ -173,14 +180,18 @@ def oidc_trust(account: str) -> st.SearchStrategy[dict[str, st.SearchStrategy[An
     narrow = st.just(
         {
             "provider": providers,
-            "subjects": st.lists(st.text(SUBJECT_CHARS, min_size=1, max_size=60), min_size=1, max_size=3),
+            # Subjects that name one repository, which GitHub's shared issuer needs (others don't mind).
+            "subjects": st.lists(
+                st.text(SUBJECT_CHARS, min_size=1, max_size=60).map("repo:acme/web:{}".format), min_size=1, max_size=3
+            ),
             "audiences": st.lists(st.sampled_from(["sts.amazonaws.com", "my-app"]), max_size=2),
         }
     )
     risky = st.just(
         {
             "provider": providers,
-            "subjects": st.lists(st.sampled_from(["*", "repo:acme/*", "repo:*", "a*"]), max_size=2),
+            # At least one: a GitHub trust without any subject is refused outright, ticked or not.
+            "subjects": st.lists(st.sampled_from(["*", "repo:acme/*", "repo:*", "a*"]), min_size=1, max_size=2),
             "allow_high_risk": st.just(True),
         }
     )

@@ -23,8 +23,10 @@ POLICY_ARN_RE = re.compile(
     rf"arn:{PARTITION}:iam::(?:aws|[0-9]{{12}}):policy/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,128}}"
 )
 PRINCIPAL_ARN_RE = re.compile(
-    rf"arn:{PARTITION}:iam::([0-9]{{12}}):(?:root|(?:user|role)/(?:[\x21-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,64}})"
+    rf"arn:{PARTITION}:iam::([0-9]{{12}}):(?:root|(?:user|role)/(?:[\x21-\x29\x2B-\x3E\x40-\x7E]+/)?[A-Za-z0-9+=,.@_-]{{1,64}})"
 )
+"""A user or role ARN; no * or ? in its path, since AWS refuses wildcards inside a principal
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html)."""
 SERVICE_PRINCIPAL_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.amazonaws\.com(?:\.cn)?")
 EXTERNAL_ID_RE = re.compile(r"[A-Za-z0-9+=,.@:/_-]{2,1224}")
 TAG_PUNCTUATION = set("_.:/=+-@")

@@ -34,26 +34,38 @@ from bot.domain.fields import (
     blank_to_none,
     check_name_chars,
     check_tags,
-    default_if_blank,
     field_error,
     parse_tags,
     rule_error,
     split_list,
     unique,
 )
+from bot.domain.github import has_wildcard, pins_owner_or_repository
 from bot.domain.limits import Limits, over_quota
+from bot.domain.partitions import DEFAULT_PARTITION, PartitionName, arn_partition, partition_of
 from bot.domain.plan import PlanStep
 from bot.domain.policies import (
     check_permissions_policy,
+    check_policy_chars,
     check_trust_policy,
     check_trust_size,
     parse_document,
     to_json,
 )
-from bot.domain.services import EC2_PRINCIPALS, service_linked_role_name
+from bot.domain.services import CONFUSED_DEPUTY_DOC, EC2_PRINCIPALS, service_linked_role_name, service_trust
+from bot.domain.webidentity import (
+    COGNITO,
+    COGNITO_AMR_CHOICES,
+    COGNITO_POOL_ID_RE,
+    WEB_IDENTITY_PROVIDERS,
+    WebIdentityProvider,
+)
 
 POLICY_VERSION = "2012-10-17"
-SAML_AUDIENCE = "https://signin.aws.amazon.com/saml"
+SAML_AUDIENCE = partition_of(DEFAULT_PARTITION).saml_audience
+ROLE_CHAINING_DOC = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining"
+)
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 SAML_PROVIDER_RE = re.compile(rf"arn:{PARTITION}:iam::([0-9]{{12}}):saml-provider/[A-Za-z0-9+=,.@_-]{{1,128}}")
@@ -63,7 +75,6 @@ OIDC_PROVIDER_RE = re.compile(
 OIDC_HOST_RE = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?:/[A-Za-z0-9._/-]*)?")
 GITHUB_REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 SOURCE_ARN_RE = re.compile(rf"arn:{PARTITION}:[a-z0-9-]+:[a-z0-9-]*:([0-9]{{12}}|\*)?:[\x21-\x7E]+")
-WILDCARDS = ("*", "?")
 
 Justification = Annotated[str, BeforeValidator(blank_to_none)]
 OptionalText = Annotated[str | None, BeforeValidator(blank_to_none)]
@@ -87,7 +98,7 @@ def limits_of(info: ValidationInfo) -> Limits:
     return limits if isinstance(limits, Limits) else Limits()
 
 
-def statement(principal: dict[str, Any], action: str, condition: dict[str, Any]) -> dict[str, Any]:
+def statement(principal: dict[str, Any], action: str | list[str], condition: dict[str, Any]) -> dict[str, Any]:
     """One trust statement, with its Condition only when there is one."""
     result: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
     if condition:
@@ -99,14 +110,41 @@ def one_or_many(values: list[str]) -> str | list[str]:
     return values[0] if len(values) == 1 else values
 
 
-def has_wildcard(text: str) -> bool:
-    return any(wildcard in text for wildcard in WILDCARDS)
-
-
 def github_repo_part(subject: str) -> str:
     """``ORG/REPO`` of a GitHub subject like ``repo:ORG/REPO:ref:refs/heads/main``."""
     kind, _, rest = subject.partition(":")
     return rest.split(":", 1)[0] if kind == "repo" else subject
+
+
+def subject_condition(key: str, subjects: list[str]) -> dict[str, Any]:
+    """All subjects under one operator: ``StringLike`` as soon as one is a pattern (a literal still matches
+    exactly there), since AWS ANDs different operators and ``StringEquals sub=A`` plus ``StringLike sub=B*``
+    would match no token at all
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html).
+    """
+    operator = "StringLike" if any(has_wildcard(subject) for subject in subjects) else "StringEquals"
+    return {operator: {key: one_or_many(subjects)}}
+
+
+def merge_conditions(*conditions: dict[str, Any]) -> dict[str, Any]:
+    """One Condition block from several, keys of the same operator side by side."""
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        for operator, keys in condition.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
+
+
+def partition_mismatch(field: str, arn: str, partition: str) -> PydanticCustomError | None:
+    """An error for ``arn`` of another partition than the bot's (a role can't trust across partitions)."""
+    found = arn_partition(arn)
+    if found is None or found == partition:
+        return None
+    return field_error(
+        field,
+        f"“{arn}” is in partition {found}, but the bot works in {partition}: "
+        "a role can only name ARNs of its own partition.",
+    )
 
 
 class RoleRequestBase(BaseModel):
@@ -116,6 +154,8 @@ class RoleRequestBase(BaseModel):
 
     account_id: AccountId
     justification: Justification
+    partition: PartitionName = DEFAULT_PARTITION
+    """The bot's own partition (set by the bot from sts:GetCallerIdentity, never by the requester)."""
 
     @field_validator("justification")
     @classmethod
@@ -186,9 +226,26 @@ class AssumableRoleRequest(RoleRequestBase):
         return check_tags(value, limits_of(info).max_user_tags)
 
     @model_validator(mode="after")
+    def _arns_in_partition(self) -> "AssumableRoleRequest":
+        named = [("managed_policy_arns", arn) for arn in self.managed_policy_arns]
+        if self.permissions_boundary_arn:
+            named.append(("permissions_boundary_arn", self.permissions_boundary_arn))
+        for field, arn in named + self.partitioned_arns():
+            error = partition_mismatch(field, arn, self.partition)
+            if error:
+                raise error
+        return self
+
+    def partitioned_arns(self) -> list[tuple[str, str]]:
+        """(field, ARN) of the trust's own fields that must be in the bot's partition."""
+        return []
+
+    @model_validator(mode="after")
     def _trust_size(self, info: ValidationInfo) -> "AssumableRoleRequest":
         try:
-            check_trust_size(self.trust_policy(), max_chars=limits_of(info).trust_policy_max_chars)
+            document = self.trust_policy()
+            check_policy_chars(document, label="The trust policy")
+            check_trust_size(document, max_chars=limits_of(info).trust_policy_max_chars)
         except PydanticCustomError as error:
             raise field_error(self.trust_field, error.message()) from None
         return self
@@ -228,7 +285,11 @@ class AssumableRoleRequest(RoleRequestBase):
             parts.append("bounded by " + self.permissions_boundary_arn.rsplit("/", 1)[-1])
         if self.needs_instance_profile:
             parts.append("plus an instance profile")
-        return "; ".join(parts) + f"; sessions up to {self.max_session_duration // 60} min."
+        sessions = f"sessions up to {self.max_session_duration // 60} min"
+        if self.max_session_duration > 3600:
+            # Role chaining caps a session at one hour whatever the role allows (see ROLE_CHAINING_DOC).
+            sessions += " (60 min when reached by role chaining)"
+        return "; ".join(parts) + f"; {sessions}."
 
     def plan(self, provenance_tags: dict[str, str] | None = None) -> list[PlanStep]:
         create: dict[str, Any] = {
@@ -291,10 +352,13 @@ class UserRoleRequest(AssumableRoleRequest):
 
     def principals(self) -> list[str]:
         """Principal ARNs trusted: the named ones, else whole accounts (default: the target)."""
-        accounts = [f"arn:aws:iam::{account}:root" for account in self.trusted_account_ids]
+        accounts = [f"arn:{self.partition}:iam::{account}:root" for account in self.trusted_account_ids]
         if self.trusted_principal_arns:
             return [*self.trusted_principal_arns, *accounts]
-        return accounts or [f"arn:aws:iam::{self.account_id}:root"]
+        return accounts or [f"arn:{self.partition}:iam::{self.account_id}:root"]
+
+    def partitioned_arns(self) -> list[tuple[str, str]]:
+        return [("trusted_principal_arns", arn) for arn in self.trusted_principal_arns]
 
     def trust_statements(self) -> list[dict[str, Any]]:
         condition: dict[str, Any] = {}
@@ -311,12 +375,17 @@ class UserRoleRequest(AssumableRoleRequest):
 
 
 class ServiceRoleRequest(AssumableRoleRequest):
-    """A role an AWS service assumes on your behalf (EC2 also gets an instance profile)."""
+    """A role AWS services assume on your behalf (EC2 also gets an instance profile).
+
+    ``service_principal`` is the service chosen (a row of ``bot.domain.services.SERVICE_TRUSTS``, or any
+    principal typed in); ``more_service_principals`` are further services the same role trusts.
+    """
 
     trust_field: ClassVar[str] = "service_principal"
 
     role_type: Literal[RoleType.SERVICE] = RoleType.SERVICE
     service_principal: ServicePrincipal
+    more_service_principals: Annotated[list[ServicePrincipal], BeforeValidator(split_list)] = []
     restrict_source_account: bool = False
     source_arn: OptionalText = None
 
@@ -327,9 +396,56 @@ class ServiceRoleRequest(AssumableRoleRequest):
             raise rule_error(f"“{value}” is not a resource ARN, e.g. arn:aws:sns:us-east-1:111122223333:topic.")
         return value
 
+    @field_validator("more_service_principals")
+    @classmethod
+    def _more_services(cls, value: list[str]) -> list[str]:
+        return unique(value, label="More AWS services")
+
+    @model_validator(mode="after")
+    def _source_keys_sent(self) -> "ServiceRoleRequest":
+        """A trust demanding ``aws:SourceAccount``/``aws:SourceArn`` from a service that never sends them can
+        never be assumed (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceaccount)."""
+        if not (self.restrict_source_account or self.source_arn):
+            return self
+        silent = [
+            key
+            for key in self.chosen_services()
+            if (trust := service_trust(key)) is not None and not trust.sends_source_keys
+        ]
+        if silent:
+            field = "restrict_source_account" if self.restrict_source_account else "source_arn"
+            raise field_error(
+                field,
+                f"{', '.join(silent)} doesn't send aws:SourceAccount or aws:SourceArn when it assumes a role, "
+                f"so a role that demands them could never be used. Leave this off (see {CONFUSED_DEPUTY_DOC}).",
+            )
+        return self
+
+    def partitioned_arns(self) -> list[tuple[str, str]]:
+        return [("source_arn", self.source_arn)] if self.source_arn else []
+
+    def chosen_services(self) -> list[str]:
+        return list(dict.fromkeys([self.service_principal, *self.more_service_principals]))
+
+    def principals(self) -> list[str]:
+        """Every service principal trusted: each chosen service's from the table (Lambda@Edge has two)."""
+        principals: list[str] = []
+        for key in self.chosen_services():
+            trust = service_trust(key)
+            principals += trust.principals if trust else (key,)
+        return list(dict.fromkeys(principals))
+
+    def actions(self) -> list[str]:
+        """What the services call: sts:AssumeRole, plus sts:TagSession for those that tag sessions."""
+        actions = ["sts:AssumeRole"]
+        for key in self.chosen_services():
+            trust = service_trust(key)
+            actions += trust.actions if trust else ()
+        return list(dict.fromkeys(actions))
+
     @property
     def needs_instance_profile(self) -> bool:
-        return self.service_principal in EC2_PRINCIPALS
+        return any(principal in EC2_PRINCIPALS for principal in self.principals())
 
     def trust_statements(self) -> list[dict[str, Any]]:
         condition: dict[str, Any] = {}
@@ -337,10 +453,13 @@ class ServiceRoleRequest(AssumableRoleRequest):
             condition["StringEquals"] = {"aws:SourceAccount": self.account_id}
         if self.source_arn:
             condition["ArnLike"] = {"aws:SourceArn": self.source_arn}
-        return [statement({"Service": self.service_principal}, "sts:AssumeRole", condition)]
+        actions = self.actions()
+        action: str | list[str] = actions[0] if len(actions) == 1 else actions
+        return [statement({"Service": one_or_many(self.principals())}, action, condition)]
 
     def trusted_by(self) -> str:
-        return f"the AWS service {self.service_principal}"
+        principals = self.principals()
+        return f"the AWS service{'s' if len(principals) > 1 else ''} {', '.join(principals)}"
 
 
 class ServiceLinkedRoleRequest(RoleRequestBase):
@@ -386,16 +505,28 @@ class ServiceLinkedRoleRequest(RoleRequestBase):
 
 
 class SamlRoleRequest(AssumableRoleRequest):
-    """A role for users federated through a SAML 2.0 identity provider."""
+    """A role for users federated through a SAML 2.0 identity provider.
+
+    ``audience``: the ``SAML:aud`` values accepted — the partition's sign-in endpoint by default, or regional
+    ones. ``allow_session_tags`` / ``allow_source_identity`` add ``sts:TagSession`` / ``sts:SetSourceIdentity``,
+    which AWS requires when the IdP passes session tags or a source identity
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html).
+    """
 
     trust_field: ClassVar[str] = "provider_arn"
 
     role_type: Literal[RoleType.SAML] = RoleType.SAML
     provider_arn: Annotated[str, BeforeValidator(blank_to_none)]
-    audience: Annotated[str, BeforeValidator(default_if_blank(SAML_AUDIENCE))] = SAML_AUDIENCE
+    audience: Annotated[list[str], BeforeValidator(split_list)] = []
+    allow_session_tags: bool = False
+    allow_source_identity: bool = False
 
     @model_validator(mode="after")
     def _provider_in_account(self) -> "SamlRoleRequest":
+        mismatch = partition_mismatch("provider_arn", self.provider_arn, self.partition)
+        if mismatch:
+            raise mismatch
         match = SAML_PROVIDER_RE.fullmatch(self.provider_arn)
         if not match:
             raise field_error(
@@ -408,18 +539,35 @@ class SamlRoleRequest(AssumableRoleRequest):
                 f"The SAML provider is in account {match.group(1)}, but the role is for "
                 f"{self.account_id}; a role can only trust a provider in its own account.",
             )
+        partition = partition_of(self.partition)
+        for audience in unique(self.audience, label="Audience"):
+            if not partition.saml_audience_re.fullmatch(audience):
+                raise field_error(
+                    "audience",
+                    f"“{audience}” is not a sign-in endpoint of partition {self.partition}: AWS sets SAML:aud to "
+                    f"{partition.saml_audience} or a regional one like "
+                    f"{partition.saml_audience.replace('//signin', '//eu-west-1.signin')}, so no sign-in would match.",
+                )
         return self
 
+    @property
+    def audiences(self) -> list[str]:
+        return self.audience or [partition_of(self.partition).saml_audience]
+
     def trust_statements(self) -> list[dict[str, Any]]:
-        condition = {"StringEquals": {"SAML:aud": self.audience}}
-        return [statement({"Federated": self.provider_arn}, "sts:AssumeRoleWithSAML", condition)]
+        actions = ["sts:AssumeRoleWithSAML"]
+        actions += ["sts:TagSession"] if self.allow_session_tags else []
+        actions += ["sts:SetSourceIdentity"] if self.allow_source_identity else []
+        condition = {"StringEquals": {"SAML:aud": one_or_many(self.audiences)}}
+        return [statement({"Federated": self.provider_arn}, one_or_many(actions), condition)]
 
     def trusted_by(self) -> str:
         return "users federated by SAML provider " + self.provider_arn.rsplit("/", 1)[-1]
 
 
 class OidcRoleRequest(AssumableRoleRequest):
-    """A role for web identities from an OIDC provider, e.g. GitHub Actions workflows."""
+    """A role for web identities: an IAM OIDC provider (e.g. GitHub Actions), or one AWS trusts without one
+    (Cognito identity pools, Login with Amazon, Facebook, Google: ``bot.domain.webidentity``)."""
 
     trust_field: ClassVar[str] = "subjects"
 
@@ -434,6 +582,7 @@ class OidcRoleRequest(AssumableRoleRequest):
         Literal["branch", "tag", "environment", "pull_request"] | None, BeforeValidator(blank_to_none)
     ] = None
     github_ref: OptionalText = None
+    cognito_amr: Annotated[Literal["authenticated", "unauthenticated"] | None, BeforeValidator(blank_to_none)] = None
     allow_high_risk: bool = False
 
     @field_validator("github_repo")
@@ -447,6 +596,9 @@ class OidcRoleRequest(AssumableRoleRequest):
     def _provider_and_subjects(self) -> "OidcRoleRequest":
         if self.provider is None and self.github_repo is None:
             raise field_error("provider", "Choose the OIDC provider (or give a GitHub repository).")
+        mismatch = partition_mismatch("provider", self.provider or "", self.partition)
+        if mismatch:
+            raise mismatch
         arn = OIDC_PROVIDER_RE.fullmatch(self.provider or "")
         if arn and arn.group(1) != self.account_id:
             raise field_error(
@@ -476,11 +628,44 @@ class OidcRoleRequest(AssumableRoleRequest):
                 f"A GitHub repository only applies to GitHub Actions ({GITHUB_OIDC_HOST}); this role trusts "
                 f"{self.provider_host}, so give its subjects instead.",
             )
+        if self.cognito_amr and self.provider_host != COGNITO:
+            raise field_error("cognito_amr", f"Only a Cognito identity pool ({COGNITO}) has (un)authenticated users.")
+        self._check_web_identity()
+        field = "github_repo" if self.github_repo else "subjects"
+        if self.is_github and not self.all_subjects():
+            # AWS is reported to refuse this since 2025 (not on AWS's own pages); either way it lets every
+            # GitHub repository in the world in, so no tick box can allow it.
+            raise field_error(
+                field,
+                "Without a subject (sub) condition, any GitHub repository in the world could assume this role; "
+                "give the repository or its subjects.",
+            )
         risks = self.high_risk_reasons()
         if risks and not self.allow_high_risk:
-            field = "github_repo" if self.github_repo else "subjects"
             raise field_error(field, " ".join(risks) + " Tick “allow high risk” only if that is really intended.")
         return self
+
+    def _check_web_identity(self) -> None:
+        """A built-in web identity provider must name your app (or identity pool): its audience is everyone's."""
+        provider = self.web_identity_provider
+        if provider is None:
+            return
+        if self.partition != DEFAULT_PARTITION:
+            raise field_error(
+                "provider", f"{provider.label} roles are only supported by the bot in partition {DEFAULT_PARTITION}."
+            )
+        if self.audiences == [STS_AUDIENCE]:
+            raise field_error(
+                "audiences",
+                f"Give your {provider.label} app id ({provider.audience_key}, e.g. {provider.audience_example}): "
+                f"without it, every app that signs users in with {provider.label} could assume this role.",
+            )
+        if provider.host == COGNITO:
+            bad = [pool for pool in self.audiences if not COGNITO_POOL_ID_RE.fullmatch(pool)]
+            if bad:
+                raise field_error(
+                    "audiences", f"“{bad[0]}” is not an identity pool id like us-east-1:1a2b3c4d-5678-90ab-cdef-…."
+                )
 
     @property
     def provider_host(self) -> str:
@@ -490,8 +675,17 @@ class OidcRoleRequest(AssumableRoleRequest):
         return arn.group(2) if arn else self.provider.removeprefix("https://").rstrip("/")
 
     @property
+    def web_identity_provider(self) -> WebIdentityProvider | None:
+        """The built-in provider (Cognito, Amazon, Facebook, Google) when no IAM OIDC provider is used."""
+        arn = OIDC_PROVIDER_RE.fullmatch(self.provider or "")
+        return None if arn else WEB_IDENTITY_PROVIDERS.get(self.provider_host.lower())
+
+    @property
     def provider_arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:oidc-provider/{self.provider_host}"
+        """The IAM OIDC provider trusted: as chosen, else in the target account and the bot's partition."""
+        if self.provider and OIDC_PROVIDER_RE.fullmatch(self.provider):
+            return self.provider
+        return f"arn:{self.partition}:iam::{self.account_id}:oidc-provider/{self.provider_host}"
 
     @property
     def is_github(self) -> bool:
@@ -520,28 +714,48 @@ class OidcRoleRequest(AssumableRoleRequest):
         subjects = self.all_subjects()
         who = "any GitHub repository in the world" if self.is_github else "any identity of this provider"
         if not subjects:
-            return [f"Without a subject (sub) condition, {who} could assume this role."]
+            # A built-in web identity provider's audience (your app id) already pins whose users get in.
+            return (
+                []
+                if self.web_identity_provider
+                else [f"Without a subject (sub) condition, {who} could assume this role."]
+            )
         reasons = []
         for subject in subjects:
             if subject.strip("*?") == "":
                 reasons.append(f"The subject “{subject}” matches everything: {who} could assume this role.")
-            elif self.is_github and has_wildcard(github_repo_part(subject)):
+            elif self.is_github and subject.startswith("repo:") and has_wildcard(github_repo_part(subject)):
                 reasons.append(f"The subject “{subject}” matches repositories by wildcard, not one repository.")
+            elif self.is_github and not pins_owner_or_repository(subject):
+                reasons.append(
+                    f"The subject “{subject}” doesn't name one repository (repo:ORG/REPO, repository_id) or one "
+                    "owner by id (repository_owner_id) before any wildcard, so other GitHub repositories match it."
+                )
         return reasons
 
     def trust_statements(self) -> list[dict[str, Any]]:
-        host = self.provider_host
-        condition: dict[str, Any] = {"StringEquals": {f"{host}:aud": one_or_many(self.audiences)}}
-        exact = [s for s in self.all_subjects() if not has_wildcard(s)]
-        patterns = [s for s in self.all_subjects() if has_wildcard(s)]
-        if exact:
-            condition["StringEquals"][f"{host}:sub"] = one_or_many(exact)
-        if patterns:
-            condition["StringLike"] = {f"{host}:sub": one_or_many(patterns)}
-        return [statement({"Federated": self.provider_arn}, "sts:AssumeRoleWithWebIdentity", condition)]
+        provider = self.web_identity_provider
+        if provider is not None:
+            principal, audience_key, subject_key = provider.host, provider.audience_key, provider.subject_key
+        else:
+            host = self.provider_host
+            principal, audience_key, subject_key = self.provider_arn, f"{host}:aud", f"{host}:sub"
+        conditions = [{"StringEquals": {audience_key: one_or_many(self.audiences)}}]
+        if self.all_subjects():
+            conditions.append(subject_condition(subject_key, self.all_subjects()))
+        if provider is not None and provider.host == COGNITO:
+            # Cognito's amr claim is a list; the Cognito guide matches it with ForAnyValue:StringLike.
+            amr = self.cognito_amr or COGNITO_AMR_CHOICES[0]
+            conditions.append({"ForAnyValue:StringLike": {f"{COGNITO}:amr": amr}})
+        condition = merge_conditions(*conditions)
+        return [statement({"Federated": principal}, "sts:AssumeRoleWithWebIdentity", condition)]
 
     def trusted_by(self) -> str:
         subjects = ", ".join(self.all_subjects()) or "any subject"
+        provider = self.web_identity_provider
+        if provider is not None:
+            users = f"{self.cognito_amr or COGNITO_AMR_CHOICES[0]} users" if provider.host == COGNITO else "users"
+            return f"{users} of {provider.label} app {', '.join(self.audiences)} ({subjects})"
         return f"web identities from {self.provider_host} ({subjects})"
 
 

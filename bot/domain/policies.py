@@ -19,6 +19,13 @@ TRUST_ACTIONS = frozenset(
 )
 ACTION_RE = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
 SID_RE = re.compile(r"[A-Za-z0-9]*")
+POLICY_CHAR_RE = re.compile(r"[^\t\n\r\u0020-\u00FF]")
+"""Characters AWS refuses in a policy document: it allows only tab, LF, CR and U+0020–U+00FF
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-names)."""
+COGNITO_FEDERATED = ("cognito-identity.amazonaws.com",)
+GITHUB_PROVIDER_RE = re.compile(
+    r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/(token\.actions\.githubusercontent\.com(?:/.*)?)"
+)
 MAX_DEPTH = 32
 """Nesting deeper than any IAM policy needs; deeper documents are refused rather than recursed into."""
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
@@ -145,8 +152,19 @@ def check_actions(statement: dict[str, Any], *, where: str) -> list[str]:
     return actions
 
 
+def check_policy_chars(document: Any, *, label: str) -> None:
+    """Refuse characters AWS refuses anywhere in a policy document (in keys and values alike)."""
+    found = POLICY_CHAR_RE.search(to_json(document))
+    if found:
+        char = found.group()
+        raise rule_error(
+            f"{label} can't contain “{char}” (U+{ord(char):04X}): AWS accepts only tab, line breaks and "
+            "Latin-1 characters (U+0020–U+00FF) in policies."
+        )
+
+
 def check_permissions_policy(document: Any, *, max_chars: int) -> dict[str, Any]:
-    """An identity-based (inline) policy: AWS's grammar and the per-role size quota."""
+    """An identity-based (inline) policy: AWS's grammar, its characters and the per-role size quota."""
     label = "Inline policy"
     for number, statement in enumerate(statements_of(document, label=label), start=1):
         where = f"{label}: statement {number}"
@@ -158,6 +176,7 @@ def check_permissions_policy(document: Any, *, max_chars: int) -> dict[str, Any]
             raise rule_error(f"{where} needs exactly one of Resource or NotResource.")
         check_strings(statement.get("Resource", statement.get("NotResource")), where=where, what="Resource")
         check_condition(statement, where=where)
+    check_policy_chars(document, label=label)
     size = policy_size(document)
     if size > max_chars:
         raise rule_error(f"Inline policy is {size} characters (without whitespace); AWS allows {max_chars} per role.")
@@ -195,7 +214,40 @@ def check_trust_policy(document: Any) -> dict[str, Any]:
                 )
         check_principal(statement.get("Principal"), where=where)
         check_condition(statement, where=where)
+        check_required_federated_keys(statement, where=where)
+    check_policy_chars(document, label=label)
     return document
+
+
+def positive_condition_keys(statement: dict[str, Any]) -> set[str]:
+    """Condition keys a statement demands a value of (not negated, not ``…IfExists``, not ``Null``)."""
+    keys: set[str] = set()
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        if "Not" in operator or operator == "Null" or operator.endswith("IfExists"):
+            continue
+        keys |= {key.lower() for key in pairs}
+    return keys
+
+
+def check_required_federated_keys(statement: dict[str, Any], *, where: str) -> None:
+    """What AWS refuses (or should): a Cognito identity pool trust without ``aud``
+    (https://docs.aws.amazon.com/cognito/latest/developerguide/iam-roles.html#trust-policies), and a GitHub
+    Actions trust without ``sub`` — any repository in the world could assume it."""
+    if statement.get("Effect") != "Allow" or not isinstance(statement.get("Principal"), dict):
+        return
+    keys = positive_condition_keys(statement)
+    for federated in as_list(statement["Principal"].get("Federated", [])):
+        if federated in COGNITO_FEDERATED and f"{federated}:aud" not in keys:
+            raise rule_error(
+                f"{where} trusts Cognito identity pools without a {federated}:aud condition naming your "
+                "identity pool; AWS refuses that (any identity pool could assume the role)."
+            )
+        github = GITHUB_PROVIDER_RE.fullmatch(federated) if isinstance(federated, str) else None
+        if github and f"{github.group(1)}:sub".lower() not in keys:
+            raise rule_error(
+                f"{where} trusts GitHub Actions without a {github.group(1)}:sub condition: any GitHub repository "
+                "in the world could assume the role."
+            )
 
 
 def check_principal(principal: Any, *, where: str) -> None:
@@ -206,11 +258,21 @@ def check_principal(principal: Any, *, where: str) -> None:
     if not isinstance(principal, dict) or not principal:
         raise rule_error(f'{where}: Principal must look like {{"AWS": "arn:aws:iam::111122223333:root"}}.')
     for kind, values in principal.items():
-        if kind not in ("AWS", "Service", "Federated", "CanonicalUser"):
+        if kind == "CanonicalUser":
+            # Canonical user ids are an Amazon S3 notion; a role trust policy can't name one
+            # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html).
+            raise rule_error(f"{where}: a role can't trust a CanonicalUser; name the account or role ARN (AWS).")
+        if kind not in ("AWS", "Service", "Federated"):
             raise rule_error(f"{where}: “{kind}” is not a principal type (AWS, Service, Federated).")
         if "*" in as_list(values):
             raise rule_error(f'{where} has {{"{kind}": "*"}}: anyone at all could assume this role.')
-        check_strings(values, where=where, what=f"the {kind} principal")
+        for value in check_strings(values, where=where, what=f"the {kind} principal"):
+            if "*" in value or "?" in value:
+                # AWS refuses wildcards inside a principal (the Principal element page above).
+                raise rule_error(
+                    f"{where}: “{value}” has a wildcard inside; AWS allows none in a principal. Name it exactly "
+                    "(or match names with a condition on aws:PrincipalArn)."
+                )
 
 
 def check_trust_size(document: dict[str, Any], *, max_chars: int) -> None:
