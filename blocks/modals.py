@@ -26,6 +26,8 @@ from blocks.kit import (
 from bot.domain.errors import FIELD_LABELS
 from bot.domain.fields import NAME_CHARS_SENTENCE
 from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
+from bot.domain.services import SERVICE_TRUSTS
+from bot.domain.webidentity import COGNITO_AMR_CHOICES, WEB_IDENTITY_PROVIDERS
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,16 @@ def service_hint(service_principals: list[tuple[str, str]]) -> str:
     return f"Type to search, e.g. {examples}. Any *.amazonaws.com service principal works."
 
 
+def source_keys_hint() -> str:
+    """Which services send the confused-deputy keys (a role demanding them from others can't be assumed)."""
+    senders = ", ".join(service.label for service in SERVICE_TRUSTS if service.sends_source_keys)
+    return f"Only for services that send aws:SourceAccount: {senders}. EC2 and Lambda don't."
+
+
 def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple[str, str]]) -> dict[str, Block]:
     """Every form field's input block, by request field name."""
     services = service_hint(service_principals)
+    web_identities = ", ".join(provider.label for provider in WEB_IDENTITY_PROVIDERS.values())
     return {
         ids.ACCOUNT: field_input(
             ids.ACCOUNT, account_element(accounts), hint="The AWS account the role will be created in."
@@ -184,7 +193,11 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             optional=True,
         ),
         "max_session_duration": field_input(
-            "max_session_duration", session_element(), hint="How long one sign-in to the role lasts.", optional=True
+            "max_session_duration",
+            session_element(),
+            hint="How long one sign-in to the role lasts. Role chaining (one role assuming another) caps a "
+            "session at one hour, whatever is chosen here.",
+            optional=True,
         ),
         ids.MANAGED_POLICIES: field_input(
             ids.MANAGED_POLICIES,
@@ -225,14 +238,18 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="For a third party: the ID they gave you, so nobody else can use them to reach this role.",
             optional=True,
         ),
-        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), optional=True),
+        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), **optional),
         ids.SERVICE: field_input(ids.SERVICE, external_element(placeholder="Choose a service"), hint=services),
+        "more_service_principals": field_input(
+            "more_service_principals",
+            text_element(multiline=True, placeholder="states.amazonaws.com"),
+            hint="Other services the same role trusts, one per line.",
+            optional=True,
+        ),
         "restrict_source_account": field_input(
             "restrict_source_account",
-            flag_element(
-                "Only when acting for this account (aws:SourceAccount)",
-                "Guards against confused deputies; not every service supports it",
-            ),
+            flag_element("Only when acting for this account (aws:SourceAccount)", "Guards against confused deputies"),
+            hint=source_keys_hint(),
             optional=True,
         ),
         "source_arn": field_input(
@@ -258,11 +275,29 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             external_element(placeholder="Choose a SAML provider"),
             hint="The SAML providers of the target account (choose the account first).",
         ),
-        "audience": field_input("audience", text_element(placeholder=SAML_AUDIENCE), optional=True),
+        "audience": field_input(
+            "audience",
+            text_element(multiline=True, placeholder=SAML_AUDIENCE),
+            hint="SAML:aud, one per line: the sign-in endpoint your IdP posts to, global or regional "
+            "(e.g. https://eu-west-1.signin.aws.amazon.com/saml). Empty = the global one of the bot's partition.",
+            optional=True,
+        ),
+        "allow_session_tags": field_input(
+            "allow_session_tags",
+            flag_element("The IdP passes session tags (sts:TagSession)"),
+            hint="Needed when the IdP sends PrincipalTag attributes, or sign-in fails.",
+            optional=True,
+        ),
+        "allow_source_identity": field_input(
+            "allow_source_identity",
+            flag_element("The IdP sets a source identity (sts:SetSourceIdentity)"),
+            hint="Needed when the IdP sends the SourceIdentity attribute, or sign-in fails.",
+            optional=True,
+        ),
         ids.OIDC_PROVIDER: field_input(
             ids.OIDC_PROVIDER,
             external_element(placeholder="GitHub Actions"),
-            hint="Leave empty for GitHub Actions.",
+            hint=f"Leave empty for GitHub Actions. Also offered: {web_identities} (no IAM provider needed).",
             optional=True,
         ),
         "github_repo": field_input(
@@ -277,14 +312,25 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="Empty = any workflow of the repository.",
             optional=True,
         ),
-        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), optional=True),
+        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), **optional),
         "subjects": field_input(
             "subjects",
             text_element(multiline=True, placeholder="repo:ORG/REPO:ref:refs/heads/main"),
             hint="One sub per line; * and ? match patterns.",
             optional=True,
         ),
-        "audiences": field_input("audiences", text_element(placeholder=STS_AUDIENCE), optional=True),
+        "audiences": field_input(
+            "audiences",
+            text_element(placeholder=STS_AUDIENCE),
+            hint="For a Cognito identity pool: the pool id; for Amazon, Facebook or Google: your app id.",
+            optional=True,
+        ),
+        "cognito_amr": field_input(
+            "cognito_amr",
+            select_element([option(choice.capitalize(), choice) for choice in COGNITO_AMR_CHOICES]),
+            hint="Cognito identity pools only: which identities may assume the role. Empty = authenticated.",
+            optional=True,
+        ),
         "allow_high_risk": field_input(
             "allow_high_risk", flag_element("Allow high risk (no or wildcard subject)"), optional=True
         ),
@@ -296,13 +342,15 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
     }
 
 
-FLAG_FIELDS = frozenset({"require_mfa", "restrict_source_account", "allow_high_risk"})
+FLAG_FIELDS = frozenset(
+    {"require_mfa", "restrict_source_account", "allow_high_risk", "allow_session_tags", "allow_source_identity"}
+)
 """Fields shown as one checkbox and read back as a bool."""
 
 TRUST_FIELDS: dict[str, tuple[str, ...]] = {
     RoleType.USER: ("trusted_account_ids", "trusted_principal_arns", "external_id", "require_mfa"),
-    RoleType.SERVICE: ("service_principal", "restrict_source_account", "source_arn"),
-    RoleType.SAML: ("provider_arn", "audience"),
+    RoleType.SERVICE: ("service_principal", "more_service_principals", "restrict_source_account", "source_arn"),
+    RoleType.SAML: ("provider_arn", "audience", "allow_session_tags", "allow_source_identity"),
     RoleType.OIDC: (
         "provider",
         "github_repo",
@@ -310,6 +358,7 @@ TRUST_FIELDS: dict[str, tuple[str, ...]] = {
         "github_ref",
         "subjects",
         "audiences",
+        "cognito_amr",
         "allow_high_risk",
     ),
     RoleType.CUSTOM: ("trust_policy_document",),

@@ -54,11 +54,20 @@ ASSUMABLE = {
 }
 EXPECTED_FIELDS = {
     "user": ASSUMABLE | {"trusted_account_ids", "trusted_principal_arns", "external_id", "require_mfa"},
-    "service": ASSUMABLE | {"service_principal", "restrict_source_account", "source_arn"},
+    "service": ASSUMABLE | {"service_principal", "more_service_principals", "restrict_source_account", "source_arn"},
     "service-linked": {"account_id", "justification", "aws_service_name", "custom_suffix", "description"},
-    "saml": ASSUMABLE | {"provider_arn", "audience"},
+    "saml": ASSUMABLE | {"provider_arn", "audience", "allow_session_tags", "allow_source_identity"},
     "oidc": ASSUMABLE
-    | {"provider", "github_repo", "github_ref_type", "github_ref", "subjects", "audiences", "allow_high_risk"},
+    | {
+        "provider",
+        "github_repo",
+        "github_ref_type",
+        "github_ref",
+        "subjects",
+        "audiences",
+        "cognito_amr",
+        "allow_high_risk",
+    },
     "custom": ASSUMABLE | {"trust_policy_document"},
 }
 DECIDED = ["approved", "provisioning", "created", "failed", "rejected", "cancelled", "expired"]
@@ -500,6 +509,8 @@ def test_created_reply_links_to_switch_role_and_shows_the_arns() -> None:
     text = "\n".join(all_texts(messages.created_reply(created)[1]))
     assert f"arn:aws:iam::{ACCOUNT}:role/gh-deployer" in text and profile in text
     assert f"<https://signin.aws.amazon.com/switchrole?roleName=gh-deployer&amp;account={ACCOUNT}|" in text
+    # IAM is eventually consistent: the reply says the role may need a few seconds before it works.
+    assert "a few seconds (usually under 10) before a new role can be used" in text
 
 
 def test_failed_reply_offers_retry() -> None:
