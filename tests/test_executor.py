@@ -201,7 +201,6 @@ REQUESTS: dict[str, Callable[[str], RoleRequest]] = {
             "justification": "a function",
             "role_name": name,
             "service_principal": "lambda.amazonaws.com",
-            "restrict_source_account": True,
             "managed_policy_arns": [LAMBDA_BASIC],
         }
     ),
@@ -348,6 +347,17 @@ def test_switch_role_link_names_path_account_and_role(name: str) -> None:
     assert query["roleName"] == [f"team/{name}"]
     assert query["account"] == [HOME]
     assert name in query["displayName"][0]
+
+
+@pytest.mark.parametrize(
+    ("partition", "host"),
+    [("aws-cn", "signin.amazonaws.cn"), ("aws-us-gov", "signin.amazonaws-us-gov.com")],
+)
+def test_switch_role_link_uses_the_console_of_the_partition(name: str, partition: str, host: str) -> None:
+    url = switch_role_url(
+        user_request(name, partition=partition, managed_policy_arns=[], permissions_boundary_arn=None)
+    )
+    assert url is not None and urlsplit(url).netloc == host
 
 
 def test_no_switch_role_link_when_path_and_name_exceed_64_characters() -> None:
@@ -691,9 +701,11 @@ def test_a_service_linked_role_is_created_with_its_suffix(executor: Executor, ia
     assert (result.instance_profile_arn, result.switch_role_url) == (None, None)
 
 
-def test_a_service_that_refuses_suffixes_gets_its_role_without_one(
+def test_a_service_that_refuses_the_approved_suffix_fails_and_creates_nothing(
     executor: Executor, base_session: boto3.Session, iam: Any
 ) -> None:
+    """The approver saw the suffix: a role without it is not what was approved (issue 13, point 9)."""
+
     def refuse_suffix(request: AWSPreparedRequest) -> AWSResponse | None:
         if "CustomSuffix" in str(request.body):
             return aws_error("InvalidInput", "Custom suffix is not allowed for AWSServiceRoleForElasticBeanstalk")(
@@ -703,11 +715,14 @@ def test_a_service_that_refuses_suffixes_gets_its_role_without_one(
 
     fault = Fault(base_session, "CreateServiceLinkedRole", refuse_suffix)
 
-    result = provision(executor, service_linked("elasticbeanstalk.amazonaws.com", "web"), request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, service_linked("elasticbeanstalk.amazonaws.com", "web"), request_id())
 
-    assert fault.calls == 2
-    assert result.role_name == "AWSServiceRoleForElasticBeanstalk"
-    assert iam.get_role(RoleName=result.role_name)["Role"]["Arn"] == result.role_arn
+    assert fault.calls == 1
+    assert "doesn't accept a custom suffix" in caught.value.message and "suffix web" in caught.value.message
+    assert caught.value.code == "InvalidInput"
+    names = [role["RoleName"] for role in iam.list_roles()["Roles"]]
+    assert not [name for name in names if name.startswith("AWSServiceRoleForElasticBeanstalk")]
 
 
 def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, iam: Any) -> None:

@@ -3,8 +3,8 @@
 from urllib.parse import quote, urlencode
 
 from bot.domain.models import AssumableRoleRequest, CustomTrustRoleRequest, RoleRequest, UserRoleRequest
+from bot.domain.partitions import partition_of
 
-SWITCH_ROLE_URL = "https://signin.aws.amazon.com/switchrole"
 SWITCH_ROLE_MAX_CHARS = 64
 
 
@@ -37,4 +37,5 @@ def switch_role_url(request: RoleRequest | AssumableRoleRequest) -> str | None:
         "account": request.account_id,
         "displayName": f"{request.role_name} @ {request.account_id}"[:SWITCH_ROLE_MAX_CHARS],
     }
-    return f"{SWITCH_ROLE_URL}?{urlencode(query, quote_via=quote, safe='/@')}"
+    base = partition_of(request.partition).switch_role_url
+    return f"{base}?{urlencode(query, quote_via=quote, safe='/@')}"

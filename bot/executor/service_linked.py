@@ -1,4 +1,4 @@
-"""Service-linked roles: CreateServiceLinkedRole, without the suffix if the service refuses one.
+"""Service-linked roles: CreateServiceLinkedRole exactly as approved (a refused suffix fails the request).
 
 Service-linked roles cannot be tagged, so the bot cannot tell whether a service-linked role that
 already exists was made by an earlier attempt of the same request. It reports such a role as a
@@ -29,7 +29,8 @@ def service_role_taken(error: Exception) -> bool:
 
 
 def refuses_suffix(error: ClientError) -> bool:
-    """The service does not support CustomSuffix (AWS documents: try again without it)."""
+    """The service does not support CustomSuffix
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html)."""
     said = error_text(error).lower()
     return error_code(error) == "InvalidInput" and "suffix" in said and "taken" not in said
 
@@ -37,7 +38,8 @@ def refuses_suffix(error: ClientError) -> bool:
 def provision_service_linked(
     iam: BaseClient, request: ServiceLinkedRoleRequest, *, request_id: str, waiter_config: dict[str, int]
 ) -> ProvisionResult:
-    """CreateServiceLinkedRole, again without the suffix if the service refuses suffixes."""
+    """CreateServiceLinkedRole as approved: a service that refuses the suffix fails the request, since a role
+    without it is not what the approver saw."""
     step = request.plan()[0]
     log.info("Request %s: %s", request_id, step.describe())
     before, problems = survey(iam, request)
@@ -45,18 +47,16 @@ def provision_service_linked(
         raise ProvisioningError(" ".join(problems), step="preflight")
     params = dict(step.params)
     try:
-        try:
-            role = _create(iam, request, params, before)
-        except ClientError as error:
-            if "CustomSuffix" not in params or not refuses_suffix(error):
-                raise
-            log.info("%s refuses custom suffixes; creating its role without one", request.aws_service_name)
-            del params["CustomSuffix"]
-            role = _create(iam, request, params, before)
+        role = _create(iam, request, params, before)
         iam.get_waiter("role_exists").wait(RoleName=role["RoleName"], WaiterConfig=waiter_config)
     except AWS_ERRORS as error:
         problem = failed(error, step=step.action, doing=step.doing(), request=request)
-        if service_role_taken(error):
+        if isinstance(error, ClientError) and request.custom_suffix and refuses_suffix(error):
+            problem.message = (
+                f"{request.aws_service_name} doesn't accept a custom suffix, so the approved role (suffix "
+                f"{request.custom_suffix}) can't be created and nothing was. Request it again without a suffix."
+            )
+        elif service_role_taken(error):
             problem.message = _exists(request, "A service-linked role")
         log.warning("Request %s failed at %s: %s", request_id, step.action, problem.message)
         raise problem from error
