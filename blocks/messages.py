@@ -89,14 +89,20 @@ def summary_context(card: RequestCard) -> Block:
     return context(f"{escape(card.id)} · {fit(card.summary, SECTION_TEXT_MAX - 40)}")
 
 
+PROPAGATION_NOTE = "AWS takes a few seconds (usually under 10) before a new role can be used."
+"""IAM is eventually consistent: a role (and instance profile) that GetRole already returns may not yet be
+usable by STS or EC2 (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency)."""
+
+
 def result_lines(card: RequestCard) -> str:
-    """The created role: ARN, instance profile ARN, switch-role link."""
+    """The created role: ARN, instance profile ARN, switch-role link, and when it becomes usable."""
     result = card.result or {}
     lines = [f"*Role ARN*  `{escape(str(result.get('role_arn', '')))}`"]
     if result.get("instance_profile_arn"):
         lines.append(f"*Instance profile*  `{escape(str(result['instance_profile_arn']))}`")
     if result.get("switch_role_url"):
         lines.append(link(str(result["switch_role_url"]), "Switch to this role in the AWS console"))
+    lines.append(f"_{PROPAGATION_NOTE}_")
     return "\n".join(lines)
 
 
