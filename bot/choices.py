@@ -9,7 +9,9 @@ from typing import Literal
 from bot.catalog import PolicyCatalog
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS
+from bot.domain.partitions import DEFAULT_PARTITION
 from bot.domain.services import SERVICE_LINKED_ROLE_NAMES
+from bot.domain.webidentity import WEB_IDENTITY_PROVIDERS
 
 Choice = tuple[str, str]
 """(text, value) of one option."""
@@ -18,10 +20,14 @@ Choice = tuple[str, str]
 class Choices:
     """The form's choices for an organisation's configuration and the accounts' IAM catalogues."""
 
-    def __init__(self, config: Config, catalog: PolicyCatalog, *, home_account_id: str) -> None:
+    def __init__(
+        self, config: Config, catalog: PolicyCatalog, *, home_account_id: str, partition: str = DEFAULT_PARTITION
+    ) -> None:
         self.config = config
         self.catalog = catalog
         self.home_account_id = home_account_id
+        self.partition = partition
+        """The bot's partition (from its sts:GetCallerIdentity ARN): every ARN a request names or builds uses it."""
 
     def accounts(self) -> list[Choice]:
         """Target accounts to offer: (id, label), the configured ones allowed by the guardrails."""
@@ -60,4 +66,8 @@ class Choices:
     def providers(self, account_id: str | None, kind: Literal["saml", "oidc"], query: str) -> list[Choice]:
         """The account's (default: the first offered) SAML or OIDC identity providers matching ``query``."""
         arns = self.catalog.providers(account_id or self.account_ids()[0])[kind]
-        return [(arn.split("/", 1)[-1], arn) for arn in arns if query.lower() in arn.lower()]
+        choices = [(arn.split("/", 1)[-1], arn) for arn in arns]
+        if kind == "oidc" and self.partition == DEFAULT_PARTITION:
+            # Web identities AWS trusts without an IAM OIDC provider (bot.domain.webidentity).
+            choices += [(f"{p.label} ({p.host})", p.host) for p in WEB_IDENTITY_PROVIDERS.values()]
+        return [(label, value) for label, value in choices if query.lower() in f"{label} {value}".lower()]

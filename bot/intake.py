@@ -31,6 +31,8 @@ class Intake:
     def validate(self, data: dict[str, Any]) -> tuple[RoleRequest, list[Finding]]:
         """The request as the bot will carry it out, and its review; ``RequestInvalid`` otherwise."""
         guardrails = self.config.policy.guardrails
+        # The partition is the bot's, never the requester's: it overrides whatever the payload says.
+        data = {**data, "partition": self.choices.partition}
         request = apply_guardrails(parse_role_request(data, self.config.limits), guardrails)
         errors = self.guardrail_errors(request)
         if errors:

@@ -66,7 +66,8 @@ def build_runtime(
         config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
     )
     catalog = PolicyCatalog(sessions)
-    choices = Choices(config, catalog, home_account_id=sessions.home_account_id)
+    identity = sessions.identity
+    choices = Choices(config, catalog, home_account_id=identity.account_id, partition=identity.partition)
     presenter = Presenter(
         store=store, config=config, choices=choices, approvers_for=workflow.approvers_for, sandbox=sandbox
     )
