@@ -91,3 +91,29 @@ def test_provider_selects_list_the_accounts_providers(stack: BotStack, aws: boto
     listed = options(stack, "provider", "git", view=oidc, answers={"account_id": account})
     assert values(listed) == [f"arn:aws:iam::{account}:oidc-provider/{GITHUB_HOST}"]
     assert listed[0]["text"]["text"] == GITHUB_HOST
+
+
+def test_web_identity_form_offers_the_providers_aws_trusts_without_an_iam_provider(stack: BotStack) -> None:
+    account = stack.runtime.bot.accounts()[0][0]
+    oidc = open_modal(stack, REQUESTER, "oidc")
+    listed = options(stack, "provider", "", view=oidc, answers={"account_id": account})
+    assert {"cognito-identity.amazonaws.com", "www.amazon.com", "graph.facebook.com", "accounts.google.com"} <= set(
+        values(listed)
+    )
+    assert values(options(stack, "provider", "google", view=oidc, answers={"account_id": account})) == [
+        "accounts.google.com"
+    ]
+
+
+def test_the_partition_is_the_bots_whatever_the_payload_says(stack: BotStack) -> None:
+    bot = stack.runtime.bot
+    data = {
+        "role_type": "user",
+        "account_id": bot.accounts()[0][0],
+        "role_name": "ops",
+        "justification": "on call",
+        "partition": "aws-cn",
+    }
+    request, _ = bot.validate(data)
+    assert (bot.partition, request.partition) == ("aws", "aws")
+    assert request.trust_policy()["Statement"][0]["Principal"]["AWS"].startswith("arn:aws:iam::")
