@@ -1398,3 +1398,269 @@ def test_numbers_beyond_64_bits_in_a_policy_are_refused(number: int) -> None:
     assert_rejected("inline_policy", "finite 64-bit numbers", inline_policy=inline_statement(Condition=condition))
     for edge in (2**63 - 1, -(2**63)):
         assert parse(inline_policy=inline_statement(Condition={"NumericLessThan": {"k": edge}})).inline_policy
+
+
+# --- issue 13: what real AWS refuses, or would never let in, is refused at submission ---------------------
+
+
+def trusting(principal: dict[str, Any], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    return allow(
+        principal, "sts:AssumeRoleWithWebIdentity" if "Federated" in principal else "sts:AssumeRole", condition
+    )
+
+
+def test_a_custom_trust_for_cognito_must_name_the_identity_pool() -> None:
+    cognito = {"Federated": "cognito-identity.amazonaws.com"}
+    assert_rejected(
+        "trust_policy_document",
+        "without a cognito-identity.amazonaws.com:aud",
+        "custom",
+        trust_policy_document=trusting(cognito),
+    )
+    negated = {"StringNotEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:x"}}
+    assert_rejected(
+        "trust_policy_document", "naming your identity pool", "custom", trust_policy_document=trusting(cognito, negated)
+    )
+    named = {"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:x"}}
+    assert parse("custom", trust_policy_document=trusting(cognito, named))
+
+
+def test_a_custom_trust_for_github_must_have_a_subject_condition() -> None:
+    github = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"}
+    only_aud = {"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}}
+    assert_rejected(
+        "trust_policy_document",
+        f"without a {GITHUB}:sub condition",
+        "custom",
+        trust_policy_document=trusting(github, only_aud),
+    )
+    with_sub = {"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": "repo:acme/web:pull_request"}}
+    assert parse("custom", trust_policy_document=trusting(github, with_sub))
+
+
+def test_canonical_user_and_wildcards_inside_principals_are_refused() -> None:
+    assert_rejected(
+        "trust_policy_document",
+        "can't trust a CanonicalUser",
+        "custom",
+        trust_policy_document=trusting(
+            {"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}
+        ),
+    )
+    for value in (f"arn:aws:iam::{OTHER}:role/ci-*", "arn:aws:iam::*:root", "*.amazonaws.com"):
+        kind = "Service" if value.startswith("*.") else "AWS"
+        assert_rejected(
+            "trust_policy_document", "has a wildcard inside", "custom", trust_policy_document=trusting({kind: value})
+        )
+    assert_rejected(
+        "trusted_principal_arns",
+        "is not an IAM user or role ARN",
+        trusted_principal_arns=[f"arn:aws:iam::{OTHER}:role/a*/ci"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "fields"),
+    [
+        (
+            "inline_policy",
+            {
+                "inline_policy": {
+                    **INLINE,
+                    "Statement": [{**INLINE["Statement"][0], "Sid": "", "Resource": "arn:aws:s3:::bücket✓/*"}],
+                }
+            },
+        ),
+        (
+            "trust_policy_document",
+            {
+                "role_type": "custom",
+                "trust_policy_document": trusting(
+                    {"AWS": f"arn:aws:iam::{OTHER}:role/ci"}, {"StringEquals": {"aws:PrincipalTag/team": "ops 🚀"}}
+                ),
+            },
+        ),
+        ("github_repo", {"role_type": "oidc", "github_ref": "main→prod"}),
+    ],
+)
+def test_characters_aws_refuses_in_a_policy_are_refused(field: str, fields: dict[str, Any]) -> None:
+    role_type = fields.pop("role_type", "user" if field == "inline_policy" else "oidc")
+    errors = errors_of(role_type, **fields)
+    where = "subjects" if field == "github_repo" else field
+    assert "Latin-1 characters (U+0020–U+00FF)" in errors[where]
+
+
+def test_latin1_text_is_fine_in_a_policy() -> None:
+    statement = {**INLINE["Statement"][0], "Resource": "arn:aws:s3:::bucket/Zürich/*"}
+    assert parse(inline_policy={**INLINE, "Statement": [statement]})
+
+
+def test_provider_arns_of_another_partition_are_refused_and_never_rewritten() -> None:
+    china = f"arn:aws-cn:iam::{ACCOUNT}:oidc-provider/{GITHUB}"
+    assert_rejected(
+        "provider",
+        "is in partition aws-cn, but the bot works in aws",
+        "oidc",
+        provider=china,
+        subjects="repo:acme/web:*",
+        **NO_GITHUB,
+    )
+    request = parse("oidc", partition="aws-cn", provider=china, subjects="repo:acme/web:*", **NO_GITHUB)
+    assert request.trust_policy()["Statement"][0]["Principal"] == {"Federated": china}
+    assert parse("oidc", partition="aws-us-gov").trust_policy()["Statement"][0]["Principal"] == {
+        "Federated": f"arn:aws-us-gov:iam::{ACCOUNT}:oidc-provider/{GITHUB}"
+    }
+    gov = f"arn:aws-us-gov:iam::{ACCOUNT}:saml-provider/Okta"
+    assert_rejected("provider_arn", "is in partition aws-us-gov", "saml", provider_arn=gov)
+
+
+@pytest.mark.parametrize(
+    ("partition", "audience"),
+    [
+        ("aws", "https://signin.aws.amazon.com/saml"),
+        ("aws-cn", "https://signin.amazonaws.cn/saml"),
+        ("aws-us-gov", "https://signin.amazonaws-us-gov.com/saml"),
+    ],
+)
+def test_saml_audience_defaults_to_the_sign_in_endpoint_of_the_partition(partition: str, audience: str) -> None:
+    provider = f"arn:{partition}:iam::{ACCOUNT}:saml-provider/Okta"
+    policy = trust("saml", partition=partition, provider_arn=provider)
+    assert policy["Statement"][0]["Condition"] == {"StringEquals": {"SAML:aud": audience}}
+
+
+def test_a_saml_audience_no_sign_in_would_carry_is_refused() -> None:
+    assert_rejected(
+        "audience",
+        "is not a sign-in endpoint of partition aws",
+        "saml",
+        audience="https://signin.aws.amazon.com.evil.example/saml",
+    )
+    assert_rejected("audience", "lists", "saml", audience=["https://signin.aws.amazon.com/saml"] * 2)
+
+
+@pytest.mark.parametrize("service", ["ec2.amazonaws.com", "lambda.amazonaws.com"])
+def test_confused_deputy_keys_are_refused_for_services_that_never_send_them(service: str) -> None:
+    assert_rejected(
+        "restrict_source_account",
+        "doesn't send aws:SourceAccount",
+        "service",
+        service_principal=service,
+        restrict_source_account=True,
+    )
+    assert_rejected(
+        "source_arn",
+        "doesn't send aws:SourceAccount",
+        "service",
+        service_principal="ecs-tasks.amazonaws.com",
+        more_service_principals=[service],
+        source_arn=f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/x",
+    )
+
+
+def test_an_aws_cn_source_arn_is_refused_in_partition_aws() -> None:
+    assert_rejected(
+        "source_arn",
+        "is in partition aws-cn",
+        "service",
+        service_principal="ecs-tasks.amazonaws.com",
+        source_arn=f"arn:aws-cn:ecs:cn-north-1:{ACCOUNT}:task/x",
+    )
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "repository_owner_id:1234:repository_id:5678:environment:prod",
+        "repository_id:5678:*",
+        "repository_owner_id:1234:*",
+        "job_workflow_ref:acme/pipelines/.github/workflows/deploy.yml@refs/heads/main",
+        "repository:acme/web:context:environment:prod",
+        "repo:acme/web:*",
+    ],
+)
+def test_github_custom_subject_claims_that_pin_an_owner_or_repository_are_accepted(subject: str) -> None:
+    request = parse("oidc", provider=GITHUB, subjects=subject, **NO_GITHUB)
+    assert isinstance(request, OidcRoleRequest) and request.high_risk_reasons() == []
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "context:ref:refs/heads/main",
+        "environment:prod",
+        "*:repository_id:5678",
+        "repository_id:56*",
+        "repository_owner:acme:context:*",
+        "job_workflow_ref:*/pipelines/.github/workflows/deploy.yml@refs/heads/main",
+    ],
+)
+def test_github_subjects_that_pin_no_owner_or_repository_are_high_risk(subject: str) -> None:
+    assert_rejected("subjects", "doesn't name one repository", "oidc", provider=GITHUB, subjects=subject, **NO_GITHUB)
+    assert parse("oidc", provider=GITHUB, subjects=subject, allow_high_risk=True, **NO_GITHUB)
+
+
+def test_a_github_trust_without_a_subject_is_refused_even_when_high_risk_is_allowed() -> None:
+    assert_rejected(
+        "subjects", "any GitHub repository in the world", "oidc", provider=GITHUB, allow_high_risk=True, **NO_GITHUB
+    )
+
+
+@pytest.mark.parametrize(
+    "host", ["cognito-identity.amazonaws.com", "www.amazon.com", "graph.facebook.com", "accounts.google.com"]
+)
+def test_built_in_web_identities_need_the_app_id(host: str) -> None:
+    assert_rejected("audiences", "app id", "oidc", provider=host, **NO_GITHUB)
+    assert_rejected(
+        "provider",
+        "only supported by the bot in partition aws",
+        "oidc",
+        partition="aws-cn",
+        provider=host,
+        audiences="us-east-1:x",
+        **NO_GITHUB,
+    )
+
+
+def test_cognito_trust_is_the_one_the_cognito_guide_documents() -> None:
+    pool = "us-east-1:12345678-1234-1234-1234-123456789012"
+    assert trust(
+        "oidc", provider="cognito-identity.amazonaws.com", audiences=pool, cognito_amr="unauthenticated", **NO_GITHUB
+    ) == allow(
+        {"Federated": "cognito-identity.amazonaws.com"},
+        "sts:AssumeRoleWithWebIdentity",
+        {
+            "StringEquals": {"cognito-identity.amazonaws.com:aud": pool},
+            "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"},
+        },
+    )
+    assert_rejected(
+        "audiences",
+        "is not an identity pool id",
+        "oidc",
+        provider="cognito-identity.amazonaws.com",
+        audiences="my-app",
+        **NO_GITHUB,
+    )
+    assert_rejected("cognito_amr", "Only a Cognito identity pool", "oidc", cognito_amr="authenticated")
+
+
+def test_google_trust_pins_the_app_with_its_own_key() -> None:
+    assert trust(
+        "oidc", provider="accounts.google.com", audiences="123.apps.googleusercontent.com", **NO_GITHUB
+    ) == allow(
+        {"Federated": "accounts.google.com"},
+        "sts:AssumeRoleWithWebIdentity",
+        {"StringEquals": {"accounts.google.com:aud": "123.apps.googleusercontent.com"}},
+    )
+
+
+def test_saml_session_tags_and_source_identity_add_their_actions() -> None:
+    policy = trust("saml", allow_session_tags=True, allow_source_identity=True)
+    assert policy["Statement"][0]["Action"] == ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"]
+
+
+def test_long_sessions_say_role_chaining_caps_them_at_one_hour() -> None:
+    assert parse(max_session_duration=3600).summary().endswith("sessions up to 60 min.")
+    assert (
+        "sessions up to 720 min (60 min when reached by role chaining)" in parse(max_session_duration=43200).summary()
+    )

@@ -522,6 +522,11 @@ class SamlRoleRequest(AssumableRoleRequest):
     allow_session_tags: bool = False
     allow_source_identity: bool = False
 
+    @field_validator("audience")
+    @classmethod
+    def _audiences(cls, value: list[str]) -> list[str]:
+        return unique(value, label="SAML audiences")
+
     @model_validator(mode="after")
     def _provider_in_account(self) -> "SamlRoleRequest":
         mismatch = partition_mismatch("provider_arn", self.provider_arn, self.partition)
@@ -540,7 +545,7 @@ class SamlRoleRequest(AssumableRoleRequest):
                 f"{self.account_id}; a role can only trust a provider in its own account.",
             )
         partition = partition_of(self.partition)
-        for audience in unique(self.audience, label="Audience"):
+        for audience in self.audience:
             if not partition.saml_audience_re.fullmatch(audience):
                 raise field_error(
                     "audience",
