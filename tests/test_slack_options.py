@@ -94,7 +94,7 @@ def test_provider_selects_list_the_accounts_providers(stack: BotStack, aws: boto
 
 
 def test_web_identity_form_offers_the_providers_aws_trusts_without_an_iam_provider(stack: BotStack) -> None:
-    account = stack.runtime.bot.accounts()[0][0]
+    account = stack.runtime.bot.choices.account_ids()[0]
     oidc = open_modal(stack, REQUESTER, "oidc")
     listed = options(stack, "provider", "", view=oidc, answers={"account_id": account})
     assert {"cognito-identity.amazonaws.com", "www.amazon.com", "graph.facebook.com", "accounts.google.com"} <= set(
@@ -106,14 +106,14 @@ def test_web_identity_form_offers_the_providers_aws_trusts_without_an_iam_provid
 
 
 def test_the_partition_is_the_bots_whatever_the_payload_says(stack: BotStack) -> None:
-    bot = stack.runtime.bot
+    intake = stack.runtime.bot.intake
     data = {
         "role_type": "user",
-        "account_id": bot.accounts()[0][0],
+        "account_id": intake.choices.account_ids()[0],
         "role_name": "ops",
         "justification": "on call",
         "partition": "aws-cn",
     }
-    request, _ = bot.validate(data)
-    assert (bot.partition, request.partition) == ("aws", "aws")
+    request, _ = intake.validate(data)
+    assert (intake.choices.partition, request.partition) == ("aws", "aws")
     assert request.trust_policy()["Statement"][0]["Principal"]["AWS"].startswith("arn:aws:iam::")
