@@ -302,7 +302,8 @@ def test_mfa_only_counts_when_enforced() -> None:
 @pytest.mark.parametrize(
     ("fields", "title", "severity", "concerns"),
     [
-        ({"allow_high_risk": True}, "No subject restriction", HIGH, "subjects"),
+        # GitHub without a subject is refused at submission (issue 13): another issuer shows the finding.
+        ({"provider": "login.example.com", "allow_high_risk": True}, "No subject restriction", HIGH, "subjects"),
         ({"subjects": ["*"], "allow_high_risk": True}, "Subject matches everything", HIGH, "subjects"),
         (
             {"subjects": ["repo:acme/*:ref:refs/heads/main"], "allow_high_risk": True},
@@ -335,7 +336,7 @@ def test_oidc_wildcard_repositories_are_explained_by_who_gets_in() -> None:
         {"subjects": ["repo:acme/web:environment:prod"]},
         {"subjects": ["repo:acme/web-*:*"], "allow_high_risk": True},
         {"subjects": ["*"], "allow_high_risk": True},
-        {"allow_high_risk": True},
+        {"provider": "oidc.example.com", "allow_high_risk": True},
         {"provider": "oidc.example.com", "subjects": ["system:*"]},
         {"provider": "oidc.example.com", "subjects": ["**"], "allow_high_risk": True},
     ],
@@ -347,7 +348,12 @@ def test_oidc_high_findings_match_what_the_domain_calls_high_risk(fields: dict[s
 
 def test_oidc_in_a_custom_trust_policy() -> None:
     aud = {f"{GITHUB}:aud": "sts.amazonaws.com"}
-    findings = review(trusting(oidc_trust({"StringEquals": aud})))
+    with pytest.raises(RequestInvalid):
+        trusting(oidc_trust({"StringEquals": aud}))  # the domain refuses it since issue 13
+    # A request stored before that rule, or built around it, is still caught by the review.
+    valid = trusting(oidc_trust({"StringEquals": {**aud, f"{GITHUB}:sub": "repo:acme/web:pull_request"}}))
+    stored = valid.model_copy(update={"trust_policy_document": document(oidc_trust({"StringEquals": aud}))})
+    findings = review(stored)
     assert the(findings, "No subject restriction").concerns == "trust_policy_document"
     assert "any GitHub repository in the world" in the(findings, "No subject restriction").explanation
     exact = {"StringEquals": {**aud, f"{GITHUB}:sub": "repo:acme/*:ref:refs/heads/main"}}
