@@ -154,7 +154,7 @@ def trusted_services(request: RoleRequest) -> list[tuple[str, str]]:
     if isinstance(request, ServiceLinkedRoleRequest):
         return [("aws_service_name", request.aws_service_name)]
     if isinstance(request, ServiceRoleRequest):
-        return [("service_principal", request.service_principal)]
+        return request.principals_by_field()
     if isinstance(request, CustomTrustRoleRequest):
         principals = [statement["Principal"] for statement in request.trust_statements()]
         return [

@@ -69,6 +69,19 @@ CASES = [
         request("service"),
     ),
     (
+        {"allowed_service_principals": ["lambda.amazonaws.com"]},
+        "more_service_principals",
+        request("service", more_service_principals=["ec2.amazonaws.com"]),
+        request("service", more_service_principals=["lambda.amazonaws.com"]),
+    ),
+    (
+        # Lambda@Edge trusts edgelambda too: every principal the trust names is judged.
+        {"allowed_service_principals": ["lambda.amazonaws.com"]},
+        "service_principal",
+        request("service", service_principal="edgelambda.amazonaws.com"),
+        request("service"),
+    ),
+    (
         {"allowed_service_principals": ["autoscaling.amazonaws.com"]},
         "aws_service_name",
         request("service-linked", aws_service_name="elasticbeanstalk.amazonaws.com"),

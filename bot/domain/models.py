@@ -427,13 +427,21 @@ class ServiceRoleRequest(AssumableRoleRequest):
     def chosen_services(self) -> list[str]:
         return list(dict.fromkeys([self.service_principal, *self.more_service_principals]))
 
-    def principals(self) -> list[str]:
-        """Every service principal trusted: each chosen service's from the table (Lambda@Edge has two)."""
-        principals: list[str] = []
-        for key in self.chosen_services():
+    def principals_by_field(self) -> list[tuple[str, str]]:
+        """(field, principal) of every service principal trusted: each chosen service's from the table
+        (Lambda@Edge has two), with the field that chose it, so guardrails can judge every one."""
+        named = [("service_principal", self.service_principal)]
+        named += [("more_service_principals", key) for key in self.more_service_principals]
+        pairs: dict[str, str] = {}
+        for field, key in named:
             trust = service_trust(key)
-            principals += trust.principals if trust else (key,)
-        return list(dict.fromkeys(principals))
+            for principal in trust.principals if trust else (key,):
+                pairs.setdefault(principal, field)
+        return [(field, principal) for principal, field in pairs.items()]
+
+    def principals(self) -> list[str]:
+        """Every service principal trusted, in order."""
+        return [principal for _, principal in self.principals_by_field()]
 
     def actions(self) -> list[str]:
         """What the services call: sts:AssumeRole, plus sts:TagSession for those that tag sessions."""
