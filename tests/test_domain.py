@@ -1664,3 +1664,20 @@ def test_long_sessions_say_role_chaining_caps_them_at_one_hour() -> None:
     assert (
         "sessions up to 720 min (60 min when reached by role chaining)" in parse(max_session_duration=43200).summary()
     )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"Null": {f"{GITHUB}:sub": "false"}},
+        {"StringNotLike": {f"{GITHUB}:sub": "repo:evil/*"}},
+        {"StringLikeIfExists": {f"{GITHUB}:sub": "repo:acme/web:*"}},
+        {"ForAllValues:StringEquals": {f"{GITHUB}:sub": "repo:acme/web:ref:refs/heads/main"}},
+    ],
+)
+def test_a_github_sub_condition_that_a_token_without_sub_passes_does_not_count(condition: dict[str, Any]) -> None:
+    github = {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"}
+    document = trusting(github, {"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}, **condition})
+    assert_rejected(
+        "trust_policy_document", f"without a {GITHUB}:sub condition", "custom", trust_policy_document=document
+    )

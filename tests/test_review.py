@@ -392,7 +392,13 @@ def test_anyone_as_principal_is_refused() -> None:
     ],
 )
 def test_subject_conditions_that_restrict_nothing_are_high(condition: dict[str, Any]) -> None:
-    findings = review(trusting(oidc_trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}, **condition})))
+    aud = {"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}}
+    with pytest.raises(RequestInvalid):
+        trusting(oidc_trust({**aud, **condition}))  # the domain refuses a GitHub trust without a real sub
+    # A request stored before that rule, or built around it, is still rated high by the review.
+    valid = trusting(oidc_trust({"StringEquals": {**aud["StringEquals"], f"{GITHUB}:sub": "repo:acme/web:*"}}))
+    stored = valid.model_copy(update={"trust_policy_document": document(oidc_trust({**aud, **condition}))})
+    findings = review(stored)
     assert is_high_risk(findings)
     assert {f.title for f in findings} & {"No subject restriction", "Subject matches everything"}
 

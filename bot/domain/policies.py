@@ -220,10 +220,13 @@ def check_trust_policy(document: Any) -> dict[str, Any]:
 
 
 def positive_condition_keys(statement: dict[str, Any]) -> set[str]:
-    """Condition keys a statement demands a value of (not negated, not ``…IfExists``, not ``Null``)."""
+    """Condition keys a statement demands a value of: not negated, not ``…IfExists``, not ``Null``, not
+    ``ForAllValues:`` (true when the key is missing) — those let a token without the key in
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html)."""
     keys: set[str] = set()
     for operator, pairs in (statement.get("Condition") or {}).items():
-        if "Not" in operator or operator == "Null" or operator.endswith("IfExists"):
+        lenient = operator.startswith("ForAllValues:") or operator.endswith("IfExists") or operator == "Null"
+        if lenient or "Not" in operator:
             continue
         keys |= {key.lower() for key in pairs}
     return keys
