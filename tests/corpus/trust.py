@@ -89,17 +89,18 @@ THIRD_ROOT = f"arn:aws:iam::{THIRD_PARTY}:root"
 
 RISKY = [
     # --- issue 12, "What got through" ---
+    # A GitHub trust without a real sub condition is refused at submission (issue 13, domain), not only rated high.
     Case(
         "issue12 github Null sub false",
         custom(github({"StringEquals": aud(), "Null": {f"{GITHUB}:sub": "false"}})),
-        "high",
+        "refused",
     ),
     Case(
         "issue12 github StringNotEquals sub",
         custom(
             github({"StringEquals": aud(), "StringNotEquals": {f"{GITHUB}:sub": "repo:evil/x:ref:refs/heads/main"}})
         ),
-        "high",
+        "refused",
     ),
     Case("issue12 cognito without aud", custom(web("cognito-identity.amazonaws.com")), "refused"),
     Case("issue12 google without aud", custom(web("accounts.google.com")), "high"),
@@ -124,8 +125,8 @@ RISKY = [
         "warning",
     ),
     # --- GitHub Actions ---
-    Case("github no condition", custom(github(None)), "high"),
-    Case("github audience only", custom(github({"StringEquals": aud()})), "high"),
+    Case("github no condition", custom(github(None)), "refused"),
+    Case("github audience only", custom(github({"StringEquals": aud()})), "refused"),
     Case("github sub *", custom(github(sub_like(GITHUB, "*"))), "high"),
     Case("github repo:*", custom(github(sub_like(GITHUB, "repo:*"))), "high"),
     Case("github org prefix not closed", custom(github(sub_like(GITHUB, "repo:acme*"))), "high"),
@@ -134,22 +135,22 @@ RISKY = [
     Case(
         "github StringNotLike sub",
         custom(github({"StringEquals": aud(), "StringNotLike": {f"{GITHUB}:sub": "repo:evil/*"}})),
-        "high",
+        "refused",
     ),
     Case(
         "github StringLikeIfExists sub",
         custom(github({"StringEquals": aud(), "StringLikeIfExists": {f"{GITHUB}:sub": f"{MAIN}"}})),
-        "high",
+        "refused",
     ),
     Case(
         "github ForAllValues sub",
         custom(github({"StringEquals": aud(), "ForAllValues:StringEquals": {f"{GITHUB}:sub": MAIN}})),
-        "high",
+        "refused",
     ),
     Case(
         "github second statement open",
         custom(github({"StringEquals": {**aud(), f"{GITHUB}:sub": MAIN}}), github({"StringEquals": aud()})),
-        "high",
+        "refused",
     ),
     Case("github branch wildcard", custom(github(sub_like(GITHUB, "repo:acme/web:*"))), "warning"),
     Case(
@@ -157,7 +158,7 @@ RISKY = [
         form("oidc", provider=GITHUB, subjects="repo:acme/*", allow_high_risk=True),
         "high",
     ),
-    Case("github form no subject, high risk ticked", form("oidc", provider=GITHUB, allow_high_risk=True), "high"),
+    Case("github form no subject, high risk ticked", form("oidc", provider=GITHUB, allow_high_risk=True), "refused"),
     Case("github form any ref of one repository", form("oidc", github_repo="acme/web"), "warning"),
     # --- other shared issuers ---
     Case("gitlab group prefix not closed", custom(oidc(GITLAB, sub_like(GITLAB, "project_path:acme*"))), "high"),
