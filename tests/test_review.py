@@ -338,6 +338,9 @@ def test_oidc_wildcard_repositories_are_explained_by_who_gets_in() -> None:
         {"subjects": ["*"], "allow_high_risk": True},
         {"provider": "oidc.example.com", "allow_high_risk": True},
         {"provider": "oidc.example.com", "subjects": ["system:*"]},
+        {"subjects": ["repository_owner_id:1234:repository_id:5678:*"]},
+        {"subjects": ["job_workflow_ref:acme/pipelines/.github/workflows/deploy.yml@refs/heads/*"]},
+        {"subjects": ["context:ref:refs/heads/main"], "allow_high_risk": True},
         {"provider": "oidc.example.com", "subjects": ["**"], "allow_high_risk": True},
     ],
 )

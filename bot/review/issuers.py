@@ -47,7 +47,10 @@ SHARED_ISSUERS = (
     SharedIssuer(
         "GitHub Actions",
         re.compile(r"token\.actions\.githubusercontent\.com(/[^/]+)?", re.IGNORECASE),
-        re.compile(r"^(repo:[^/:]+/|repository_owner:[^:]+:|repository_owner_id:\d+:|repository_id:\d+:)"),
+        re.compile(
+            r"^(repo:[^/:]+/|repository:[^/:]+/|job_workflow_ref:[^/:]+/"
+            r"|repository_owner:[^:]+:|repository_owner_id:\d+:|repository_id:\d+:)"
+        ),
         "repo:outsider-org/outsider-repo:ref:refs/heads/main",
     ),
     SharedIssuer(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 
 from bot.domain import OidcRoleRequest, UserRoleRequest
+from bot.domain.github import pins_owner_or_repository
 from bot.domain.models import AssumableRoleRequest, github_repo_part, has_wildcard
 from bot.domain.policies import as_list
 from bot.review.evaluator import Principal
@@ -339,6 +340,22 @@ def subject_findings(request: AssumableRoleRequest, provider_arn: str, host: str
         outsider = foreign_tenant_finding(request, issuer, provider_arn, host, github)
         if outsider is not None:
             return [outsider]
+    # An exact subject naming no repository: an organisation whose subject template yields the same claims (e.g.
+    # only ``context``) gets a token with exactly this subject. No probe can guess it, so ask the domain's rule.
+    # (A literal * or ? in an exact subject is a character GitHub never signs: nobody gets in.)
+    exact = [item.value for item in subjects if github and not item.is_pattern and not has_wildcard(item.value)]
+    loose = [subject for subject in exact if not pins_owner_or_repository(subject)]
+    if loose:
+        return [
+            Finding(
+                Severity.HIGH,
+                "Subject does not pin the organisation",
+                f"The subject “{loose[0]}” names no repository (repo:ORG/REPO, repository_id) and no owner id "
+                "(repository_owner_id): GitHub signs tokens for every organisation, and one whose subject template "
+                "yields the same claims can assume this role.",
+                trust_concern(request, loose[0]),
+            )
+        ]
     findings = []
     for item in subjects:
         if not item.is_pattern or not admits(document, caller, action, {key: expand(item.value, "outsider")}):
@@ -346,7 +363,8 @@ def subject_findings(request: AssumableRoleRequest, provider_arn: str, host: str
         subject = item.value
         concern = trust_concern(request, subject)
         repo = github_repo_part(subject)
-        if github and has_wildcard(repo):
+        # GitHub's customised subject claims pin a repository or owner id too (the domain's rule, issue 13).
+        if github and not pins_owner_or_repository(subject):
             findings.append(
                 Finding(Severity.HIGH, "Subject matches many repositories", repositories_text(subject, repo), concern)
             )
