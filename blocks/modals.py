@@ -238,7 +238,7 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="For a third party: the ID they gave you, so nobody else can use them to reach this role.",
             optional=True,
         ),
-        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), **optional),
+        "require_mfa": field_input("require_mfa", flag_element("Require MFA to assume this role"), optional=True),
         ids.SERVICE: field_input(ids.SERVICE, external_element(placeholder="Choose a service"), hint=services),
         "more_service_principals": field_input(
             "more_service_principals",
@@ -312,7 +312,7 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
             hint="Empty = any workflow of the repository.",
             optional=True,
         ),
-        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), **optional),
+        "github_ref": field_input("github_ref", text_element(placeholder="main, v1.2.3 or prod"), optional=True),
         "subjects": field_input(
             "subjects",
             text_element(multiline=True, placeholder="repo:ORG/REPO:ref:refs/heads/main"),
