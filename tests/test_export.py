@@ -77,10 +77,10 @@ FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
         "inline_policy": INLINE,
         "permissions_boundary_arn": BOUNDARY,
     },
-    "service-lambda": lambda name: {
+    "service-ecs-tasks": lambda name: {
         "role_type": "service",
         "role_name": name,
-        "service_principal": "lambda.amazonaws.com",
+        "service_principal": "ecs-tasks.amazonaws.com",
         "restrict_source_account": True,
     },
     "saml": lambda name: {
