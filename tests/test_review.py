@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from bot import review as review_module
-from bot.domain import CustomTrustRoleRequest, RequestInvalid, RoleRequest, parse_role_request
+from bot.domain import CustomTrustRoleRequest, ManagedPolicy, RequestInvalid, RoleRequest, parse_role_request
 from bot.review import (
     IDENTITY_POLICY,
     TRUST_POLICY,
@@ -87,8 +88,35 @@ PASSED_TO_LAMBDA = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.co
 
 PERMISSION_CASES = [
     # (title, severity, triggering statements, statements that do not trigger it)
-    ("Every action of every AWS service", HIGH, [allow("*")], [allow("s3:GetObject", BUCKET)]),
-    ("Every iam action", HIGH, [allow("iam:*")], [allow("iam:GetRole")]),
+    ("Full administrator access", HIGH, [allow("*")], [allow("*", BUCKET)]),
+    ("Every action of every AWS service", HIGH, [allow("*", BUCKET)], [allow("s3:GetObject", BUCKET)]),
+    ("Every iam action", WARNING, [allow("iam:*")], [allow("iam:GetRole")]),
+    ("Can change IAM", HIGH, [allow("iam:*")], [allow("iam:Get*")]),
+    ("Can change IAM", HIGH, [allow("iam:PutRolePermissionsBoundary")], [allow("iam:ListRoles")]),
+    ("Can change IAM", HIGH, [allow("iam:DeleteRolePermissionsBoundary")], [allow("iam:GetRole")]),
+    (
+        "Can change the organisation or its sign-in",
+        HIGH,
+        [allow("sso:CreateAccountAssignment", ROLE)],
+        [allow("sso:List*")],
+    ),
+    (
+        "Can change the organisation or its sign-in",
+        HIGH,
+        [allow("organizations:LeaveOrganization")],
+        [allow("organizations:Describe*")],
+    ),
+    ("Can switch off security monitoring", HIGH, [allow("cloudtrail:StopLogging", ROLE)], [allow("cloudtrail:Get*")]),
+    ("Can switch off security monitoring", HIGH, [allow("guardduty:DeleteDetector")], [allow("guardduty:List*")]),
+    ("Can run code as an existing identity", HIGH, [allow("ssm:SendCommand")], [allow("ssm:GetParameter")]),
+    ("Can run code as an existing identity", HIGH, [allow("ssm:StartSession")], [allow("ssm:DescribeSessions")]),
+    ("Can run code as an existing identity", HIGH, [allow("ecs:ExecuteCommand")], [allow("ecs:Describe*")]),
+    (
+        "Can assume organisation administrator roles",
+        HIGH,
+        [allow("sts:AssumeRole", f"arn:aws:iam::{THIRD_PARTY}:role/OrganizationAccountAccessRole")],
+        [allow("sts:AssumeRole", ROLE)],
+    ),
     ("Every s3 action", WARNING, [allow("s3:*", BUCKET)], [allow("s3:Get*", BUCKET)]),
     (
         "Allows everything except the listed actions",
@@ -118,6 +146,18 @@ PERMISSION_CASES = [
         [allow("iam:PassRole")],
         [allow("iam:PassRole", Condition=PASSED_TO_LAMBDA), allow("iam:PassRole", ROLE)],
     ),
+    (
+        "Can pass any role to AWS services",
+        HIGH,
+        [allow("iam:PassRole", Condition={"StringLike": {"iam:PassedToService": "*.amazonaws.com"}})],
+        [allow("iam:PassRole", Condition={"StringLike": {"iam:PassedToService": "lambda.amazonaws.com"}})],
+    ),
+    (
+        "Can pass any role to AWS services",
+        HIGH,
+        [allow("iam:PassRole", Condition={"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})],
+        [allow("iam:PassRole", Condition=PASSED_TO_LAMBDA)],
+    ),
     ("Can assume any role", HIGH, [allow("sts:AssumeRole")], [allow("sts:AssumeRole", ROLE)]),
     *[
         (
@@ -126,7 +166,12 @@ PERMISSION_CASES = [
             [allow("iam:PassRole", Condition=PASSED_TO_LAMBDA), allow(target)],
             [allow(target), allow("iam:GetRole")],
         )
-        for target in ("ec2:RunInstances", "lambda:CreateFunction", "cloudformation:CreateStack", "glue:Create*")
+        for target in (
+            "ec2:RunInstances",
+            ["lambda:CreateFunction", "lambda:InvokeFunction"],
+            "cloudformation:CreateStack",
+            "glue:Create*",
+        )
     ],
     # what the parliament linter adds
     ("Changes allowed on every resource", WARNING, [allow("sqs:SendMessage")], [allow("cloudwatch:PutMetricData")]),
@@ -201,28 +246,30 @@ def test_escalation_limited_to_named_resources_is_a_warning_naming_them(action: 
 def test_pass_role_to_named_roles_with_something_that_runs_code_is_a_warning() -> None:
     finding = the(review(with_policy(allow("iam:PassRole", ROLE), allow("ec2:*"))), "Can run code as another role")
     assert finding.severity is WARNING
-    assert "EC2 instances" in finding.explanation and ROLE in finding.explanation
+    assert "ec2:RunInstances" in finding.explanation and ROLE in finding.explanation
 
 
 def test_full_access_reads_as_administrator_and_hides_nothing_else_behind_it() -> None:
     findings = review(with_policy(allow("*"), allow("s3:GetObject", BUCKET)))
-    assert "the same as AdministratorAccess" in the(findings, "Every action of every AWS service").explanation
+    assert [f.title for f in findings] == ["Full administrator access"]
+    assert "the same as AdministratorAccess" in findings[0].explanation
     restricted = review(with_policy(allow("*", BUCKET)))
     assert BUCKET in the(restricted, "Every action of every AWS service").explanation
 
 
-def test_a_service_wildcard_is_one_finding_not_one_per_risky_action_inside_it() -> None:
+def test_a_service_wildcard_is_judged_by_the_actions_inside_it() -> None:
     findings = review(with_policy(allow("iam:*")))
-    assert [f.title for f in findings] == ["Every iam action"]
-    assert "giving itself any permission" in findings[0].explanation
+    assert the(findings, "Can change IAM").severity is HIGH
+    assert "iam:AttachRolePolicy" in the(findings, "Can change IAM").explanation
+    assert {f.severity for f in review(with_policy(allow("s3:*", BUCKET)))} == {WARNING}
 
 
 def test_linter_lists_leave_out_what_our_checks_judge() -> None:
     findings = review(with_policy(allow(["iam:PassRole", "sts:AssumeRole"], ROLE)))
     assert findings == []
-    findings = review(with_policy(allow(["iam:CreateAccessKey", "iam:CreateUser"])))
+    findings = review(with_policy(allow(["iam:CreateAccessKey", "sqs:SendMessage", "s3:PutBucketPolicy"])))
     assert "iam:CreateAccessKey" not in the(findings, "Changes allowed on every resource").explanation
-    assert "iam:CreateUser" in the(findings, "Can change permissions or resource policies").explanation
+    assert "s3:PutBucketPolicy" in the(findings, "Can change permissions or resource policies").explanation
 
 
 def test_linter_escalation_paths_we_report_ourselves_are_not_repeated() -> None:
@@ -244,23 +291,55 @@ def test_a_failing_linter_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(review_module.parliament(), "analyze_policy_string", broken)
     findings = review(with_policy(allow(["sqs:SendMessage", "iam:CreateAccessKey"])))
-    assert [f.title for f in findings] == ["Can create access keys for IAM users"]
+    assert [f.title for f in findings] == ["Can change IAM", "Can create access keys for IAM users"]
+
+
+def aws_managed(name: str) -> ManagedPolicy:
+    """An AWS managed policy's default version, as moto ships AWS's text (no server needed)."""
+    data = json.loads(aws_managed_policies_data)[name.rsplit("/", 1)[-1]]
+    return ManagedPolicy(
+        f"arn:aws:iam::aws:policy{data['Path']}{name.rsplit('/', 1)[-1]}", data["DefaultVersionId"], data["Document"]
+    )
+
+
+def with_managed(*policies: ManagedPolicy) -> list[Finding]:
+    arns = [policy.arn for policy in policies]
+    return review(request(managed_policy_arns=arns), managed_policies={p.arn: p for p in policies})
 
 
 @pytest.mark.parametrize(
     ("name", "title"),
     [
         ("AdministratorAccess", "Full administrator access"),
-        ("IAMFullAccess", "Full control of IAM"),
-        ("PowerUserAccess", "Nearly administrator access"),
-        ("AWSOrganizationsFullAccess", "Full control of the AWS organisation"),
+        ("IAMFullAccess", "Can change IAM"),
+        ("PowerUserAccess", "Allows everything except the listed actions"),
+        ("AWSOrganizationsFullAccess", "Can change the organisation or its sign-in"),
+        ("AdministratorAccess-Amplify", "Can change IAM"),
+        ("AWSSSOMasterAccountAdministrator", "Can change the organisation or its sign-in"),
+        ("job-function/SystemAdministrator", "Can pass any role to AWS services"),
     ],
 )
-def test_dangerous_managed_policy(name: str, title: str) -> None:
-    finding = the(review(request(managed_policy_arns=[f"arn:aws:iam::aws:policy/{name}"])), title)
+def test_managed_policies_are_reviewed_from_their_text(name: str, title: str) -> None:
+    policy = aws_managed(name)
+    finding = the(with_managed(policy), title)
     assert (finding.severity, finding.concerns) == (HIGH, "managed_policy_arns")
-    harmless = ["arn:aws:iam::aws:policy/ReadOnlyAccess", f"arn:aws:iam::{ACCOUNT}:policy/{name}"]
-    assert review(request(managed_policy_arns=harmless)) == []
+    assert f"{policy.name} ({policy.version_id})" in finding.explanation
+
+
+def test_a_customer_managed_policy_is_reviewed_like_an_inline_one() -> None:
+    admin = ManagedPolicy(f"arn:aws:iam::{ACCOUNT}:policy/ReadOnlyAccess", "v3", document(allow("*")))
+    assert the(with_managed(admin), "Full administrator access").severity is HIGH
+    reader = ManagedPolicy(f"arn:aws:iam::{ACCOUNT}:policy/reader", "v1", document(allow("s3:GetObject", BUCKET)))
+    assert with_managed(reader, aws_managed("ReadOnlyAccess")) == []
+
+
+def test_a_managed_policy_that_could_not_be_read_is_high_until_read() -> None:
+    arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    for documents in ({}, {arn: None}):
+        finding = the(
+            review(request(managed_policy_arns=[arn]), managed_policies=documents), "Managed policy not reviewed"
+        )
+        assert finding.severity is HIGH and arn in finding.explanation
 
 
 # --- trust ------------------------------------------------------------------------------------

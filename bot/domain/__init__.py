@@ -19,7 +19,7 @@ from bot.domain.models import (
     UserRoleRequest,
 )
 from bot.domain.plan import PlanStep
-from bot.domain.policies import policy_size, to_json, to_pretty_json
+from bot.domain.policies import ManagedPolicy, policy_size, to_json, to_pretty_json
 from bot.domain.services import SERVICE_PRINCIPALS
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "AssumableRoleRequest",
     "CustomTrustRoleRequest",
     "Limits",
+    "ManagedPolicy",
     "OidcRoleRequest",
     "PlanStep",
     "RequestInvalid",

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.fields import rule_error
@@ -285,3 +286,20 @@ def check_trust_size(document: dict[str, Any], *, max_chars: int) -> None:
             f"The trust policy would be {size} characters (without whitespace); this account allows "
             f"{max_chars}. Trust fewer principals or ask AWS to raise the ACLSizePerRole quota."
         )
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """A managed policy's default version as read from IAM: what is reviewed and pinned for execution."""
+
+    arn: str
+    version_id: str
+    document: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def aws_managed(self) -> bool:
+        return ":iam::aws:policy/" in self.arn

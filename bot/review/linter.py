@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.domain.policies import as_list
 from bot.review.findings import Finding, Severity, listing
-from bot.review.permissions import REVIEWED_ACTIONS
+from bot.review.permissions import INLINE, Source, reviewed_actions
 from bot.review.statements import is_service_wildcard
 
 
@@ -49,11 +49,6 @@ LINTER_ISSUES = {
         "{details} return credentials or tokens; whoever holds this role can use them to act as other "
         "identities or to reach other systems.",
     ),
-    "PRIVILEGE_ESCALATION": LinterIssue(
-        Severity.HIGH,
-        "Known privilege-escalation path",
-        "{details}: a known way to gain permissions the role was not given.",
-    ),
     "UNKNOWN_ACTION": LinterIssue(
         Severity.INFO,
         "Unknown action",
@@ -81,32 +76,9 @@ LINTER_ISSUES = {
 }
 LINTER_ISSUES["UNKNOWN_PREFIX"] = LINTER_ISSUES["UNKNOWN_ACTION"]
 
-IGNORED_LINTER_ISSUES = {"NOTRESOURCE_WITH_ALLOW", "EXCEPTION"}
-"""Covered by our own checks, or the linter failing (then it is ignored)."""
+IGNORED_LINTER_ISSUES = {"NOTRESOURCE_WITH_ALLOW", "PRIVILEGE_ESCALATION", "EXCEPTION"}
+"""Covered by our own checks (cloudsplaining's escalation paths include parliament's), or the linter failing."""
 
-OWN_ESCALATION_TYPES = {
-    "CreateAccessKey",
-    "CreateLoginProfile",
-    "UpdateLoginProfile",
-    "CreateNewPolicyVersion",
-    "SetExistingDefaultPolicyVersion",
-    "AttachUserPolicy",
-    "AttachGroupPolicy",
-    "AttachRolePolicy",
-    "PutUserPolicy",
-    "PutGroupPolicy",
-    "PutRolePolicy",
-    "AddUserToGroup",
-    "UpdateRolePolicyToAssumeIt",
-    "CreateEC2WithExistingIP",
-    "PassExistingRoleToNewLambdaThenInvoke",
-    "PassExistingRoleToNewLambdaThenTriggerWithNewDynamo",
-    "PassExistingRoleToNewLambdaThenTriggerWithExistingDynamo",
-    "PassExistingRoleToNewGlueDevEndpoint",
-    "PassExistingRoleToCloudFormation",
-    "EditExistingLambdaFunctionWithRole",
-}
-"""parliament's escalation types our own checks already report (with resources taken into account)."""
 
 ACTION_LIST_ISSUES = {"RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS", "CREDENTIALS_EXPOSURE"}
 """Issues about a list of actions: no finding when none is left once ours are taken out."""
@@ -160,8 +132,8 @@ def linter_input(policy: dict[str, Any]) -> dict[str, Any] | None:
     return {"Version": policy["Version"], "Statement": statements} if statements else None
 
 
-def linter_findings(policy: dict[str, Any]) -> list[Finding]:
-    """parliament's issues on an inline policy, mapped to findings; none if it fails."""
+def linter_findings(policy: dict[str, Any], source: Source = INLINE) -> list[Finding]:
+    """parliament's issues on a permissions document, mapped to findings; none if it fails."""
     document = linter_input(policy)
     if document is None:
         return []
@@ -181,7 +153,9 @@ def linter_findings(policy: dict[str, Any]) -> list[Finding]:
             Severity.INFO, f"Linter: {meta.get('title', code).strip()}", "{details}"
         )
         explanation = issue.explanation.format(details=listing(found) or meta.get("description") or code)
-        findings.append(Finding(issue.severity, issue.title, explanation, "inline_policy"))
+        if source != INLINE:
+            explanation = f"{source.name}: {explanation}"
+        findings.append(Finding(issue.severity, issue.title, explanation, source.concerns))
     return findings
 
 
@@ -190,17 +164,13 @@ def linter_details(issues: list[Any]) -> dict[str, list[str]]:
     details: dict[str, list[str]] = {}
 
     def spelled(actions: Iterable[str]) -> list[str]:
-        return sorted(spelling(a) for a in actions if a.lower() not in REVIEWED_ACTIONS)
+        return sorted(spelling(a) for a in actions if a.lower() not in reviewed_actions())
 
     for issue in issues:
         code, detail, location = issue.issue, issue.detail, issue.location
         if code in IGNORED_LINTER_ISSUES:
             continue
-        if code == "PRIVILEGE_ESCALATION":
-            if location["type"] in OWN_ESCALATION_TYPES:
-                continue
-            found = [" + ".join(spelling(a) for a in location["actions"])]
-        elif code in ("PERMISSIONS_MANAGEMENT_ACTIONS", "CREDENTIALS_EXPOSURE"):
+        if code in ("PERMISSIONS_MANAGEMENT_ACTIONS", "CREDENTIALS_EXPOSURE"):
             found = spelled(location["actions"])
         elif code == "RESOURCE_STAR":
             found = [a for a in spelled(detail) if access_level(a) in WRITE_ACCESS_LEVELS]

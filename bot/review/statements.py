@@ -22,3 +22,23 @@ def has_condition_key(statement: dict[str, Any], key: str) -> bool:
 def is_service_wildcard(action: str) -> bool:
     """Whether an action is every action of one service (``service:*``)."""
     return action.endswith(":*")
+
+
+LITERAL_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
+"""Operators that, with values free of wildcards, allow only the values they name."""
+
+
+def literal_values(statement: dict[str, Any], key: str) -> set[str] | None:
+    """The values a statement's conditions allow for ``key``, when they name them literally; else None.
+
+    None when no positive operator checks the key, or one of its values holds ``*`` or ``?``
+    (negated operators, ``…IfExists``, ``Null`` and ``ForAnyValue:`` restrict nothing here).
+    """
+    named: set[str] | None = None
+    for operator, name, values in condition_entries(statement):
+        if name != key.lower() or operator.lower() not in LITERAL_OPERATORS:
+            continue
+        if any("*" in value or "?" in value for value in values):
+            return None
+        named = set(values) if named is None else named & set(values)
+    return named
