@@ -1,19 +1,31 @@
-"""The data behind the Slack modal's selects: managed policies and identity providers per account.
+"""The data behind the Slack modal's selects and the review: managed policies, their documents and
+identity providers per account.
 
 Slack wants an answer to an options request within 3 s, so searches run on an in-memory copy per
 account: fetched at start-up (``warm``), refreshed in the background once older than the TTL (the
 old copy is served meanwhile), and fetched synchronously only when there is none yet — and then
 with ListPolicies alone. Thread-safe: Bolt answers requests from a thread pool.
+
+A submission's review needs each managed policy's default version (``managed_policies``). Those are
+cached too: the account's own policies are read at start-up, AWS managed ones on first use. A
+submission waits at most ``DOCUMENT_WAIT`` seconds for what is not cached yet; a policy not read by
+then is reported unread (high risk) and its fetch finishes in the background, for the next time.
 """
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
 
 from bot.aws import AccountSessions
+from bot.domain import AssumableRoleRequest, ManagedPolicy, RequestInvalid, RoleRequest
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +38,9 @@ RETRY_AFTER = 60.0
 LABEL_MAX_CHARS = 75
 """Slack's limit for an option's text."""
 VENDOR_PREFIXES = ("aws", "amazon")
+DOCUMENT_WAIT = 1.0
+"""Seconds a submission waits for policy documents not cached yet (Slack's ack comes within 3 s)."""
+DOCUMENT_FETCHERS = 4
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,19 @@ class Policy:
         folded = name.lower()
         unprefixed = next((folded[len(p) :] for p in VENDOR_PREFIXES if folded.startswith(p)), folded)
         return cls(label, arn, name, folded, unprefixed)
+
+
+class PoliciesNotFound(Exception):
+    """Managed policies IAM says do not exist in the account."""
+
+    def __init__(self, account_id: str, arns: list[str]) -> None:
+        super().__init__(f"No such managed policies in {account_id}: {', '.join(arns)}")
+        self.account_id = account_id
+        self.arns = arns
+
+
+def is_missing(error: BaseException | None) -> bool:
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "NoSuchEntity"
 
 
 @dataclass(frozen=True)
@@ -119,13 +147,26 @@ class PolicyCatalog:
         self.sessions = sessions
         self._policies = TtlCache(self._fetch_policies, name="catalog-policies", ttl=ttl, clock=clock)
         self._providers = TtlCache(self._fetch_providers, name="catalog-providers", ttl=ttl, clock=clock)
+        self.ttl = ttl
+        self._clock = clock
+        self._documents: dict[tuple[str, str], Entry[ManagedPolicy]] = {}
+        self._reading: dict[tuple[str, str], Future[ManagedPolicy]] = {}
+        self._documents_guard = threading.Lock()
+        self._readers = ThreadPoolExecutor(max_workers=DOCUMENT_FETCHERS, thread_name_prefix="catalog-documents")
 
     def warm(self, account_id: str) -> threading.Thread:
-        """Fetch the account's policies and providers in the background (call at start-up)."""
+        """Fetch the account's policies, providers and its own policies' documents in the background
+        (call at start-up)."""
 
         def fetch() -> None:
             self._policies.refresh(account_id)
             self._providers.refresh(account_id)
+            try:
+                own = [p.arn for p in self._policies.get(account_id) if ":iam::aws:policy/" not in p.arn]
+            except Exception:
+                log.exception("Could not list the policies of account %s", account_id)
+                return
+            self.managed_policies(account_id, own, wait_seconds=None)
 
         thread = threading.Thread(target=fetch, name=f"catalog-warm-{account_id}", daemon=True)
         thread.start()
@@ -153,6 +194,62 @@ class PolicyCatalog:
         """The account's identity provider ARNs: ``{"saml": [...], "oidc": [...]}``."""
         return {kind: list(arns) for kind, arns in self._providers.get(account_id).items()}
 
+    def managed_policies(
+        self, account_id: str, arns: Iterable[str], *, wait_seconds: float | None = DOCUMENT_WAIT
+    ) -> dict[str, ManagedPolicy | None]:
+        """Each policy's default version, from the cache or read now; None for one not read in time.
+
+        A cached copy older than the TTL is served and read again in the background: the version it
+        pins is checked again before the role is created, so a stale copy can't slip through.
+        ``wait_seconds=None`` waits for every read. Raises ``PoliciesNotFound`` for ARNs IAM doesn't know.
+        """
+        arns = list(dict.fromkeys(arns))
+        found: dict[str, ManagedPolicy | None] = {}
+        reading: dict[str, Future[ManagedPolicy]] = {}
+        now = self._clock()
+        for arn in arns:
+            entry = self._documents.get((account_id, arn))
+            if entry is not None:
+                found[arn] = entry.value
+                if now - entry.fetched_at >= self.ttl:
+                    self._read(account_id, arn)
+            else:
+                reading[arn] = self._read(account_id, arn)
+        if reading:
+            wait(reading.values(), timeout=wait_seconds)
+        missing = [arn for arn, future in reading.items() if future.done() and is_missing(future.exception())]
+        if missing:
+            raise PoliciesNotFound(account_id, missing)
+        for arn, future in reading.items():
+            found[arn] = future.result() if future.done() and future.exception() is None else None
+        return {arn: found.get(arn) for arn in arns}
+
+    def _read(self, account_id: str, arn: str) -> "Future[ManagedPolicy]":
+        """The read under way for a policy, or a new one; its result lands in the cache."""
+        key = (account_id, arn)
+        with self._documents_guard:
+            future = self._reading.get(key)
+            if future is None:
+                future = self._readers.submit(self._fetch_document, account_id, arn)
+                self._reading[key] = future
+                future.add_done_callback(lambda done: self._store_document(key, done))
+            return future
+
+    def _store_document(self, key: tuple[str, str], done: "Future[ManagedPolicy]") -> None:
+        with self._documents_guard:
+            self._reading.pop(key, None)
+            if done.exception() is None:
+                self._documents[key] = Entry(done.result(), self._clock())
+            else:
+                log.warning("Could not read the managed policy %s of account %s: %s", key[1], key[0], done.exception())
+
+    def _fetch_document(self, account_id: str, arn: str) -> ManagedPolicy:
+        iam = self.sessions.iam_client(account_id, session_name=SESSION_NAME)
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+        version_id = policy["DefaultVersionId"]
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=version_id)["PolicyVersion"]
+        return ManagedPolicy(arn, version_id, policy_document(version["Document"]), policy["PolicyId"])
+
     def _fetch_policies(self, account_id: str) -> tuple[Policy, ...]:
         """All managed policies, shortest name first (the order searches rank by)."""
         started = time.monotonic()
@@ -171,3 +268,26 @@ class PolicyCatalog:
             "saml": tuple(sorted(item["Arn"] for item in saml)),
             "oidc": tuple(sorted(item["Arn"] for item in oidc)),
         }
+
+
+def policy_document(document: Any) -> dict[str, Any]:
+    """A policy version's document: boto3 decodes it to a dict; the raw API gives URL-encoded JSON
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_PolicyVersion.html)."""
+    return document if isinstance(document, dict) else json.loads(unquote(document))
+
+
+def pin_managed_policies(
+    catalog: PolicyCatalog, request: RoleRequest
+) -> tuple[RoleRequest, dict[str, ManagedPolicy | None]]:
+    """The request with its managed policies pinned as read now, and what was read, for the review.
+
+    ``RequestInvalid`` on ``managed_policy_arns`` when IAM says a policy does not exist.
+    """
+    if not isinstance(request, AssumableRoleRequest):
+        return request, {}
+    try:
+        managed = catalog.managed_policies(request.account_id, request.managed_policy_arns)
+    except PoliciesNotFound as missing:
+        said = f"No such managed policy in account {missing.account_id}: {', '.join(missing.arns)}."
+        raise RequestInvalid({"managed_policy_arns": said}) from None
+    return request.pinned({arn: policy.pin for arn, policy in managed.items() if policy}), managed

@@ -1,12 +1,14 @@
 """Intake: a submitted form made into the request the bot will carry out, and its review.
 
-Parsing (``bot.domain``), the organisation's guardrails and the risk review, in that order; anything
-wrong is a ``RequestInvalid`` with a sentence per field. Fast enough to run before Slack's ack.
+Parsing (``bot.domain``), the organisation's guardrails, reading the managed policies' default
+versions (cached; see ``bot.catalog``) and the risk review, in that order; anything wrong is a
+``RequestInvalid`` with a sentence per field. Fast enough to run before Slack's ack.
 """
 
 from collections.abc import Callable
 from typing import Any
 
+from bot.catalog import pin_managed_policies
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
@@ -37,11 +39,13 @@ class Intake:
         errors = self.guardrail_errors(request)
         if errors:
             raise RequestInvalid(errors)
+        request, managed = pin_managed_policies(self.choices.catalog, request)
         findings = review(
             request,
             home_account_id=self.choices.home_account_id,
             known_accounts=self.choices.known_accounts(),
             validate_policy=self.validate_policy,
+            managed_policies=managed,
         )
         if guardrails.high_risk == "refuse" and is_high_risk(findings):
             refusals: dict[str, str] = {}

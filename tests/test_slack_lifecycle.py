@@ -107,7 +107,7 @@ def test_failed_provisioning_is_retried_by_an_approver_once_fixed(
 ) -> None:
     account = aws.client("sts").get_caller_identity()["Account"]
     missing = f"arn:aws:iam::{account}:policy/team-s3-reader"
-    request_id = request_role(stack, "user", {"role_name": "needs-fixing", "managed_policy_arns": [missing]})
+    request_id = request_role(stack, "user", {"role_name": "needs-fixing", "permissions_boundary_arn": missing})
     click(stack, APPROVER, "approve", request_id)
 
     record = stack.runtime.store.get(request_id)
@@ -126,8 +126,8 @@ def test_failed_provisioning_is_retried_by_an_approver_once_fixed(
     record = stack.runtime.store.get(request_id)
     assert record.status == "created", record.error
     assert create_role_calls == ["needs-fixing"]
-    attached = aws.client("iam").list_attached_role_policies(RoleName="needs-fixing")["AttachedPolicies"]
-    assert [p["PolicyArn"] for p in attached] == [missing]
+    role = aws.client("iam").get_role(RoleName="needs-fixing")["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == missing
     assert any(record.result["role_arn"] in said(c) for c in thread_replies(stack, request_id))
     assert any(record.result["role_arn"] in said(c) for c in dms(stack, REQUESTER))
 

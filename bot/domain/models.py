@@ -6,7 +6,7 @@ its summary and plan. Quotas come from the validation context (``{"limits": Limi
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -195,6 +195,9 @@ class AssumableRoleRequest(RoleRequestBase):
     ] = None
     permissions_boundary_arn: Annotated[PolicyArn | None, BeforeValidator(blank_to_none)] = None
     tags: Annotated[list[Tag], BeforeValidator(parse_tags)] = []
+    managed_policy_pins: dict[str, str] = {}
+    """Each managed policy's id and default version when it was reviewed (``policy_pin``), set by the
+    bot, never by the form: the role is created only while these are still what the ARNs name."""
 
     @field_validator("max_session_duration")
     @classmethod
@@ -241,6 +244,13 @@ class AssumableRoleRequest(RoleRequestBase):
         return []
 
     @model_validator(mode="after")
+    def _pinned_versions(self) -> "AssumableRoleRequest":
+        unknown = set(self.managed_policy_pins) - set(self.managed_policy_arns)
+        if unknown:
+            raise field_error("managed_policy_arns", f"Versions pinned for policies not requested: {sorted(unknown)}.")
+        return self
+
+    @model_validator(mode="after")
     def _trust_size(self, info: ValidationInfo) -> "AssumableRoleRequest":
         try:
             document = self.trust_policy()
@@ -253,6 +263,10 @@ class AssumableRoleRequest(RoleRequestBase):
     @property
     def display_name(self) -> str:
         return self.role_name
+
+    def pinned(self, pins: dict[str, str]) -> Self:
+        """The request with exactly these managed policies pinned (as read from IAM for the review)."""
+        return self.model_copy(update={"managed_policy_pins": dict(pins)})
 
     @property
     def inline_policy_name(self) -> str:
@@ -308,7 +322,11 @@ class AssumableRoleRequest(RoleRequestBase):
             create["Tags"] = tags
         steps = [PlanStep("CreateRole", create)]
         steps += [
-            PlanStep("AttachRolePolicy", {"RoleName": self.role_name, "PolicyArn": arn})
+            PlanStep(
+                "AttachRolePolicy",
+                {"RoleName": self.role_name, "PolicyArn": arn},
+                pin=self.managed_policy_pins.get(arn),
+            )
             for arn in self.managed_policy_arns
         ]
         if self.inline_policy:

@@ -8,6 +8,8 @@ a step an earlier run already did.
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.domain.policies import pinned_version
+
 
 @dataclass(frozen=True)
 class Action:
@@ -55,10 +57,15 @@ ACTIONS: dict[str, Action] = {
 
 @dataclass(frozen=True)
 class PlanStep:
-    """One IAM API call: the operation's name and exactly the boto3 keyword arguments."""
+    """One IAM API call: the operation's name and exactly the boto3 keyword arguments.
+
+    ``pin``: for AttachRolePolicy, the policy's id and default version that were reviewed
+    (``policy_pin``); the executor attaches it only while they are still current.
+    """
 
     action: str
     params: dict[str, Any] = field(hash=False)
+    pin: str | None = None
 
     @property
     def method(self) -> str:
@@ -74,6 +81,8 @@ class PlanStep:
         shown = [f"{name}={self.params[name]}" for name in self.kind.shown if name in self.params]
         if self.action == "CreateRole" and self.params.get("Tags"):
             shown.append(f"Tags={len(self.params['Tags'])}")
+        if self.pin:
+            shown.append(f"(default version {pinned_version(self.pin)})")
         return " ".join([self.action, *shown])
 
     def doing(self) -> str:

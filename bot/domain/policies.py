@@ -295,6 +295,11 @@ class ManagedPolicy:
     arn: str
     version_id: str
     document: dict[str, Any]
+    policy_id: str = ""
+
+    @property
+    def pin(self) -> str:
+        return policy_pin(self.policy_id, self.version_id)
 
     @property
     def name(self) -> str:
@@ -303,3 +308,13 @@ class ManagedPolicy:
     @property
     def aws_managed(self) -> bool:
         return ":iam::aws:policy/" in self.arn
+
+
+def policy_pin(policy_id: str, version_id: str) -> str:
+    """What names a managed policy's text: its id (a policy deleted and made again under the same name
+    gets a new one, and starts again at v1) and its default version."""
+    return f"{policy_id}:{version_id}"
+
+
+def pinned_version(pin: str) -> str:
+    return pin.rsplit(":", 1)[-1]

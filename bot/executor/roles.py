@@ -19,6 +19,7 @@ from bot.domain.plan import snake_case
 from bot.domain.urls import switch_role_url
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
 from bot.executor.iam import REQUEST_ID_TAG, ProvisionResult, lookup, made_for, paginate, tags_of
+from bot.executor.pins import version_changed
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,11 @@ def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str
 def _survey_references(iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> None:
     account = request.account_id
     for arn in request.managed_policy_arns:
-        if lookup(iam.get_policy, PolicyArn=arn) is None:
+        found = lookup(iam.get_policy, PolicyArn=arn)
+        if found is None:
             progress.problems.append(f"The managed policy {arn} does not exist in account {account}.")
+        elif changed := version_changed(arn, found["Policy"], request.managed_policy_pins.get(arn)):
+            progress.problems.append(changed)
     boundary = request.permissions_boundary_arn
     if boundary and lookup(iam.get_policy, PolicyArn=boundary) is None:
         progress.problems.append(f"The permissions boundary {boundary} does not exist in account {account}.")
