@@ -224,24 +224,35 @@ class PolicyCatalog:
             found[arn] = future.result() if future.done() and future.exception() is None else None
         return {arn: found.get(arn) for arn in arns}
 
+    def wait_for_reads(self, timeout: float | None = None) -> None:
+        """Wait for the document reads under way (tests, shutdown)."""
+        with self._documents_guard:
+            reading = list(self._reading.values())
+        wait(reading, timeout=timeout)
+
     def _read(self, account_id: str, arn: str) -> "Future[ManagedPolicy]":
-        """The read under way for a policy, or a new one; its result lands in the cache."""
+        """The read under way for a policy, or a new one; its result is in the cache once it is done."""
         key = (account_id, arn)
         with self._documents_guard:
             future = self._reading.get(key)
             if future is None:
-                future = self._readers.submit(self._fetch_document, account_id, arn)
+                future = self._readers.submit(self._read_into_cache, account_id, arn)
                 self._reading[key] = future
-                future.add_done_callback(lambda done: self._store_document(key, done))
             return future
 
-    def _store_document(self, key: tuple[str, str], done: "Future[ManagedPolicy]") -> None:
+    def _read_into_cache(self, account_id: str, arn: str) -> ManagedPolicy:
+        key = (account_id, arn)
+        try:
+            policy = self._fetch_document(account_id, arn)
+        except Exception as error:
+            log.warning("Could not read the managed policy %s of account %s: %s", arn, account_id, error)
+            with self._documents_guard:
+                self._reading.pop(key, None)
+            raise
         with self._documents_guard:
+            self._documents[key] = Entry(policy, self._clock())
             self._reading.pop(key, None)
-            if done.exception() is None:
-                self._documents[key] = Entry(done.result(), self._clock())
-            else:
-                log.warning("Could not read the managed policy %s of account %s: %s", key[1], key[0], done.exception())
+        return policy
 
     def _fetch_document(self, account_id: str, arn: str) -> ManagedPolicy:
         iam = self.sessions.iam_client(account_id, session_name=SESSION_NAME)

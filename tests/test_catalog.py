@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from bot.aws import AccountSessions
-from bot.catalog import PolicyCatalog
+from bot.catalog import PoliciesNotFound, PolicyCatalog
 from bot.config import Account
 from bot.config import Executor as ExecutorSettings
 
@@ -260,3 +260,65 @@ def test_each_account_has_its_own_catalog(base_session: boto3.Session) -> None:
     ]
     assert catalog.search(HOME, "member-only") == []
     assert catalog.search(MEMBER, "team-lambda") == []
+
+
+# --- policy documents, for the review ------------------------------------------------------------
+
+SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+OWN = f"arn:aws:iam::{HOME}:policy/team-lambda-executor"
+
+
+def test_documents_are_the_default_versions_read_once(base_session: boto3.Session, catalog: PolicyCatalog) -> None:
+    calls = Calls(base_session)
+    iam = base_session.client("iam")
+
+    read = catalog.managed_policies(HOME, [SSM_CORE, OWN])
+
+    for arn in (SSM_CORE, OWN):
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+        assert read[arn] is not None
+        assert (read[arn].document, read[arn].version_id) == (version["Document"], policy["DefaultVersionId"])
+        assert read[arn].pin == f"{policy['PolicyId']}:{policy['DefaultVersionId']}"
+    made = len(calls.made)
+    assert sorted(calls.names()[:4]) == ["GetPolicy", "GetPolicy", "GetPolicyVersion", "GetPolicyVersion"]
+    assert catalog.managed_policies(HOME, [OWN, SSM_CORE]) == {OWN: read[OWN], SSM_CORE: read[SSM_CORE]}
+    assert len(calls.made) == made
+
+
+def test_warm_reads_the_accounts_own_policies(base_session: boto3.Session, catalog: PolicyCatalog) -> None:
+    catalog.warm(HOME).join()
+    calls = Calls(base_session)
+    assert catalog.managed_policies(HOME, [OWN])[OWN] is not None
+    assert calls.made == []
+
+
+def test_a_policy_iam_does_not_know_is_refused(catalog: PolicyCatalog) -> None:
+    missing = f"arn:aws:iam::{HOME}:policy/made-up"
+    with pytest.raises(PoliciesNotFound) as raised:
+        catalog.managed_policies(HOME, [SSM_CORE, missing])
+    assert raised.value.arns == [missing]
+
+
+def test_a_slow_read_is_unread_now_and_cached_for_next_time(
+    base_session: boto3.Session, catalog: PolicyCatalog
+) -> None:
+    base_session.events.register("before-send.iam.GetPolicyVersion", lambda **_: time.sleep(0.5))
+    started = time.monotonic()
+    assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0.1) == {SSM_CORE: None}
+    assert time.monotonic() - started < 0.4
+    catalog.wait_for_reads()
+    assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0)[SSM_CORE] is not None
+
+
+def test_a_stale_document_is_served_and_read_again(aws: boto3.Session, catalog: PolicyCatalog, clock: Clock) -> None:
+    iam = aws.client("iam")
+    arn = iam.create_policy(PolicyName="changes-later", PolicyDocument=DOCUMENT)["Policy"]["Arn"]
+    first = catalog.managed_policies(HOME, [arn])[arn]
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=DOCUMENT.replace("s3:*", "iam:*"), SetAsDefault=True)
+    clock.now += 16 * 60
+
+    assert catalog.managed_policies(HOME, [arn])[arn] == first
+    catalog.wait_for_reads()
+    again = catalog.managed_policies(HOME, [arn])[arn]
+    assert again is not None and again.version_id == "v2" and again.document["Statement"][0]["Action"] == "iam:*"

@@ -403,6 +403,48 @@ def test_missing_references_are_reported_before_anything_is_created(
     assert leftovers(iam, name) == []
 
 
+def pinned_request(name: str, iam: Any, arn: str) -> Any:
+    """A user role request with ``arn`` attached, pinned as the review read it (id and default version)."""
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    request = user_request(name, managed_policy_arns=[arn])
+    return request.pinned({arn: f"{policy['PolicyId']}:{policy['DefaultVersionId']}"})
+
+
+def test_a_managed_policy_is_attached_only_while_it_is_what_was_approved(
+    executor: Executor, name: str, iam: Any
+) -> None:
+    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(INLINE))["Policy"]["Arn"]
+    request = pinned_request(name, iam, arn)
+    assert "(default version v1)" in request.plan()[1].describe()
+    broader = json.dumps({**INLINE, "Statement": [{**INLINE["Statement"][0], "Action": "*"}]})
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=broader, SetAsDefault=True)
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
+
+    assert caught.value.step == "preflight"
+    assert "its default version is now v2, not v1" in caught.value.message
+    assert "Submit the request again" in caught.value.message
+    assert leftovers(iam, name) == []
+
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+    provision(executor, request, request_id())
+    assert actual(iam, name)["managed"] == [arn]
+
+
+def test_a_managed_policy_deleted_and_made_again_is_not_what_was_approved(
+    executor: Executor, name: str, iam: Any
+) -> None:
+    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(INLINE))["Policy"]["Arn"]
+    request = pinned_request(name, iam, arn)
+    iam.delete_policy(PolicyArn=arn)
+    iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(INLINE))
+
+    problems = executor.preflight(request, request_id=request_id())
+
+    assert len(problems) == 1 and "it was deleted and made again" in problems[0]
+
+
 def test_the_accounts_real_quota_is_checked_before_anything_is_created(executor: Executor, name: str, iam: Any) -> None:
     arns = [policy["Arn"] for policy in iam.list_policies(Scope="AWS", MaxItems=12)["Policies"]]
     data = {**user_request(name).model_dump(), "managed_policy_arns": arns}
