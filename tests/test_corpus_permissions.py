@@ -1,9 +1,10 @@
 """The permissions corpus (tests/corpus/permissions.json) through the bot's own submission path.
 
-Each case is what the form would send; ``RoleBot.validate`` parses it, applies the guardrails, reads
-the managed policies' default versions from IAM (moto with AWS's managed policies loaded, plus the
-corpus's customer managed policies) and reviews it. The outcome must be exactly the expected one:
-``refused`` (a field error), ``high``, ``warning`` or ``clean`` (nothing above info).
+Each case is what the form would send; ``Intake.validate`` (what ``RoleBot.submit`` runs) parses it,
+applies the guardrails, reads the managed policies' default versions from IAM (moto with AWS's
+managed policies loaded, plus the corpus's customer managed policies) and reviews it. The outcome
+must be exactly the expected one: ``refused`` (a field error), ``high``, ``warning`` or ``clean``
+(nothing above info).
 """
 
 import json
@@ -63,7 +64,7 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleBot]:
 
 def outcome(bot: RoleBot, request: dict[str, Any]) -> tuple[str, list[Finding] | dict[str, str]]:
     try:
-        _, findings = bot.validate({**DEFAULTS, **filled(request)})
+        _, findings = bot.intake.validate({**DEFAULTS, **filled(request)})
     except RequestInvalid as invalid:
         return "refused", invalid.errors
     severities = {finding.severity for finding in findings}
@@ -98,7 +99,7 @@ def test_everyday_permissions_stay_clean(bot: RoleBot, case: dict[str, Any]) -> 
 def test_a_customer_policy_is_reviewed_from_the_default_version_it_has_now(bot: RoleBot) -> None:
     iam = boto3.client("iam", region_name="us-east-1")
     arn = f"arn:aws:iam::{HOME}:policy/corpus-reports-reader"
-    request, findings = bot.validate({**DEFAULTS, "role_type": "user", "managed_policy_arns": [arn]})
+    request, findings = bot.intake.validate({**DEFAULTS, "role_type": "user", "managed_policy_arns": [arn]})
     policy = iam.get_policy(PolicyArn=arn)["Policy"]
     assert request.managed_policy_pins == {arn: f"{policy['PolicyId']}:{policy['DefaultVersionId']}"}
     assert findings == [] or max(f.severity for f in findings) is Severity.INFO

@@ -440,9 +440,11 @@ def test_a_managed_policy_deleted_and_made_again_is_not_what_was_approved(
     iam.delete_policy(PolicyArn=arn)
     iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(INLINE))
 
-    problems = executor.preflight(request, request_id=request_id())
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
 
-    assert len(problems) == 1 and "it was deleted and made again" in problems[0]
+    assert caught.value.step == "preflight" and "it was deleted and made again" in caught.value.message
+    assert leftovers(iam, name) == []
 
 
 def test_the_accounts_real_quota_is_checked_before_anything_is_created(executor: Executor, name: str, iam: Any) -> None:
