@@ -92,7 +92,7 @@ PERMISSION_CASES = [
     ("Every action of every AWS service", HIGH, [allow("*", BUCKET)], [allow("s3:GetObject", BUCKET)]),
     ("Every iam action", WARNING, [allow("iam:*")], [allow("iam:GetRole")]),
     ("Can change IAM", HIGH, [allow("iam:*")], [allow("iam:Get*")]),
-    ("Can change IAM", HIGH, [allow("iam:PutRolePermissionsBoundary")], [allow("iam:ListRoles")]),
+    ("Can change IAM", HIGH, [allow("iam:PutRolePermissionsBoundary")], [allow("iam:CreateServiceLinkedRole")]),
     ("Can change IAM", HIGH, [allow("iam:DeleteRolePermissionsBoundary")], [allow("iam:GetRole")]),
     (
         "Can change the organisation or its sign-in",

@@ -120,7 +120,13 @@ RUNS_AS_EXISTING_IDENTITY = frozenset(
 a stack's service role): the single-action cases cloudsplaining's paths leave out (they list combinations)."""
 
 ORGANISATION_ADMIN_ROLES = ("OrganizationAccountAccessRole", "AWSControlTowerExecution", "stacksets-exec-")
-"""Roles AWS Organizations and Control Tower make in every member account, with administrator access."""
+"""Roles AWS Organizations and Control Tower make in member accounts, with administrator access
+(https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access.html)."""
+
+
+NOT_IAM_ESCALATIONS = frozenset({"iam:passrole", "iam:createservicelinkedrole"})
+"""IAM writes judged elsewhere (PassRole) or that give nobody power: a service-linked role's trust and
+permissions are AWS's, only its service assumes it (many AWS managed policies allow creating them)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,7 @@ CATEGORIES = (
         "Can change IAM",
         "It can change IAM roles, users, groups, policies, permissions boundaries or access keys, so it can "
         "give itself or anyone else any permission, up to administrator access.",
-        lambda: catalogue.writes_of(frozenset({"iam"})) - {"iam:passrole"},
+        lambda: catalogue.writes_of(frozenset({"iam"})) - NOT_IAM_ESCALATIONS,
     ),
     Category(
         "Can change the organisation or its sign-in",
@@ -239,7 +245,12 @@ def administrator_findings(grants: list[Grant], source: Source, account: str) ->
 
 
 def pass_role_findings(grants: list[Grant], source: Source) -> list[Finding]:
-    """iam:PassRole: to services not named literally, to named ones, and what it can start with it."""
+    """iam:PassRole on any role: to services not named literally (high), or to the named ones (warning).
+
+    ``iam:PassedToService`` names the service a role may be passed to
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html); what PassRole can
+    start is judged by the escalation paths.
+    """
     findings = []
     passing = [g for g in grants if "iam:passrole" in g.actions]
     unnamed = [g for g in passing if g.broad and literal_values(g.statement, "iam:PassedToService") is None]
