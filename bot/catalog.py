@@ -163,10 +163,11 @@ class PolicyCatalog:
             self._providers.refresh(account_id)
             try:
                 own = [p.arn for p in self._policies.get(account_id) if ":iam::aws:policy/" not in p.arn]
+                self.managed_policies(account_id, own, wait_seconds=None)
+            except PoliciesNotFound:
+                pass  # deleted since it was listed: nothing to review
             except Exception:
-                log.exception("Could not list the policies of account %s", account_id)
-                return
-            self.managed_policies(account_id, own, wait_seconds=None)
+                log.exception("Could not read the policies of account %s", account_id)
 
         thread = threading.Thread(target=fetch, name=f"catalog-warm-{account_id}", daemon=True)
         thread.start()

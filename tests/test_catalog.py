@@ -272,7 +272,7 @@ def test_documents_are_the_default_versions_read_once(base_session: boto3.Sessio
     calls = Calls(base_session)
     iam = base_session.client("iam")
 
-    read = catalog.managed_policies(HOME, [SSM_CORE, OWN])
+    read = catalog.managed_policies(HOME, [SSM_CORE, OWN], wait_seconds=None)
 
     for arn in (SSM_CORE, OWN):
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
@@ -289,7 +289,7 @@ def test_documents_are_the_default_versions_read_once(base_session: boto3.Sessio
 def test_warm_reads_the_accounts_own_policies(base_session: boto3.Session, catalog: PolicyCatalog) -> None:
     catalog.warm(HOME).join()
     calls = Calls(base_session)
-    assert catalog.managed_policies(HOME, [OWN])[OWN] is not None
+    assert catalog.managed_policies(HOME, [OWN], wait_seconds=0)[OWN] is not None
     assert calls.made == []
 
 

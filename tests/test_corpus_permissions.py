@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from bot.catalog import PolicyCatalog
 from bot.config import Account, Policy
 from bot.domain import RequestInvalid
 from bot.review import Finding, Severity
@@ -56,10 +57,25 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleBot]:
                 aws_session=session,
                 sandbox=False,
             )
+            warm_documents(stack.runtime.catalog)
             try:
                 yield stack.runtime.bot
             finally:
                 stack.close()
+
+
+def warm_documents(catalog: PolicyCatalog) -> None:
+    """Read every policy the corpus names that exists, as a running bot has them cached: the cases
+    test the review, not the 1 s budget for reads (tests/test_catalog.py does; a loaded machine would
+    turn a slow read into "not reviewed")."""
+    arns = {
+        arn
+        for kind in ("risky", "benign")
+        for case in filled(CORPUS[kind])
+        if case["expect"] != "refused"
+        for arn in case["request"].get("managed_policy_arns", [])
+    }
+    catalog.managed_policies(HOME, arns, wait_seconds=None)
 
 
 def outcome(bot: RoleBot, request: dict[str, Any]) -> tuple[str, list[Finding] | dict[str, str]]:
