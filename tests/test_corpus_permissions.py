@@ -119,3 +119,11 @@ def test_a_customer_policy_is_reviewed_from_the_default_version_it_has_now(bot: 
     policy = iam.get_policy(PolicyArn=arn)["Policy"]
     assert request.managed_policy_pins == {arn: f"{policy['PolicyId']}:{policy['DefaultVersionId']}"}
     assert findings == [] or max(f.severity for f in findings) is Severity.INFO
+
+
+def test_pins_come_from_iam_never_from_the_form(bot: RoleBot) -> None:
+    arn = f"arn:aws:iam::{HOME}:policy/corpus-reports-reader"
+    forged = {**DEFAULTS, "role_type": "user", "managed_policy_arns": [arn], "managed_policy_pins": {arn: "X:v9"}}
+    request, _ = bot.intake.validate(forged)
+    assert request.managed_policy_pins[arn] != "X:v9"
+    assert request.managed_policy_pins[arn].endswith(":v1")
