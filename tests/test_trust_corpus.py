@@ -40,6 +40,10 @@ def corpus_bot(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
         )
         for thread in stack.runtime.warming:
             thread.join(timeout=30)
+        # Managed policies are read while AWS_ENDPOINT_URL still points at moto (each test's
+        # environment drops it), as a running bot has them cached.
+        arns = {arn for case in RISKY + BENIGN for arn in case.fields.get("managed_policy_arns", [])}
+        stack.runtime.catalog.managed_policies(ACCOUNT, arns, wait_seconds=None)
         yield stack
         stack.close()
 
