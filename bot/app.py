@@ -45,7 +45,9 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
         client=client,
         signing_secret=secret,
         logger=logging.getLogger("bot.slack"),
-        token_verification_enabled=False,
+        # auth.test at start-up: a bad or revoked token stops the bot now, not at its first request
+        # (https://docs.slack.dev/reference/methods/auth.test: invalid_auth, not_authed).
+        token_verification_enabled=True,
         listener_executor=listener_executor
         or ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
@@ -57,10 +59,18 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 
 
-def answer_failure(error: Exception, body: dict[str, Any], logger: logging.Logger) -> BoltResponse:
-    """A listener failed before answering: log it (without the payload) and answer Slack politely, never a 500."""
+def answer_failure(
+    error: Exception, body: dict[str, Any], logger: logging.Logger, response: BoltResponse | None
+) -> BoltResponse | None:
+    """A listener failed: log it (without the payload); if Slack still waits for an answer, answer politely.
+
+    Bolt passes ``response=None`` once the listener has acked: Slack has its answer, and returning one
+    then trips Bolt's assertion, so nothing is returned.
+    """
     kind = body.get("type") or ("slash command" if "command" in body else "request")
     logger.error("a %s listener failed: %s", kind, type(error).__name__, exc_info=error)
+    if response is None:
+        return None
     if kind == "view_submission":
         inputs = [b["block_id"] for b in body.get("view", {}).get("blocks", []) if b.get("type") == "input"]
         if inputs:

@@ -7,6 +7,7 @@ never raised: the request's state is already safe in the database.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from bot.store import RequestRecord, Store
 
 log = logging.getLogger(__name__)
 
+MAX_TRACKED_VIEWS = 10_000
+
 
 class Notifier:
     """Posts to the approvals channel, the request's thread, the requester's DMs and App Home."""
@@ -40,18 +43,26 @@ class Notifier:
         self.store = store
         self.config = config
         self.presenter = presenter
+        self.views_lock = threading.Lock()
+        self.latest_clicks: dict[str, float] = {}
+        """The latest redrawing click per open view (``update_view``), oldest views forgotten first."""
 
     # --- transport -------------------------------------------------------------------------
 
     def call(self, method: str, **params: Any) -> dict[str, Any] | None:
         """One Web API call; failures are logged (without tokens) and swallowed."""
+        return self.attempt(method, **params)[0]
+
+    def attempt(self, method: str, **params: Any) -> tuple[dict[str, Any] | None, str | None]:
+        """One Web API call: (Slack's answer, None), or (None, Slack's error code or the connection error's name)."""
         try:
-            return self.client.api_call(method, json=params).data  # type: ignore[return-value]
+            return self.client.api_call(method, json=params).data, None  # type: ignore[return-value]
         except SlackApiError as error:
-            log.warning("Slack %s failed: %s", method, error.response.get("error"))
+            code = str(error.response.get("error"))
         except OSError as error:
-            log.warning("Slack %s failed: %s", method, type(error).__name__)
-        return None
+            code = type(error).__name__
+        log.warning("Slack %s failed: %s", method, code)
+        return None, code
 
     def post(self, channel: str, rendered: Rendered, *, thread_ts: str | None = None) -> dict[str, Any] | None:
         text, blocks = rendered
@@ -79,11 +90,37 @@ class Notifier:
         if self.call("views.open", trigger_id=trigger_id, view=view) is None:
             self.dm(user_id, self.presenter.refusal("Slack could not open the form in time; please try again."))
 
-    def refuse(self, user_id: str, reason: Sentence | str, *, channel: str | None = None) -> None:
-        """Tell only ``user_id`` why nothing happened: an ephemeral in ``channel``, else a DM."""
+    def update_view(self, view_id: str, view_hash: str | None, view: dict[str, Any], *, clicked_at: float) -> None:
+        """Redraw an open view for the click made at ``clicked_at`` (Slack's ``action_ts``); the latest click wins.
+
+        Two quick clicks both carry the hash the view had before either redraw, so the second
+        ``views.update`` is ``hash_conflict`` (https://docs.slack.dev/reference/methods/views.update: the
+        hash guards against a stale update). The click that is still the latest is redrawn again without
+        the hash; an older one steps aside, so a slow first update never overwrites a newer choice.
+        """
+        with self.views_lock:
+            latest = self.latest_clicks.get(view_id, 0.0)
+            if clicked_at < latest:
+                return
+            self.latest_clicks[view_id] = clicked_at
+            while len(self.latest_clicks) > MAX_TRACKED_VIEWS:
+                self.latest_clicks.pop(next(iter(self.latest_clicks)))
+        _, error = self.attempt("views.update", view_id=view_id, hash=view_hash, view=view)
+        if error == "hash_conflict":
+            with self.views_lock:
+                if self.latest_clicks.get(view_id) != clicked_at:
+                    return
+            self.call("views.update", view_id=view_id, view=view)
+
+    def refuse(
+        self, user_id: str, reason: Sentence | str, *, channel: str | None = None, thread_ts: str | None = None
+    ) -> None:
+        """Tell only ``user_id`` why nothing happened: an ephemeral in ``channel`` (in its thread ``thread_ts``),
+        else a DM. https://docs.slack.dev/reference/methods/chat.postEphemeral takes ``thread_ts``."""
         text, blocks = self.presenter.refusal(reason)
         if channel:
-            self.call("chat.postEphemeral", channel=channel, user=user_id, text=text, blocks=blocks)
+            where = {"thread_ts": thread_ts} if thread_ts else {}
+            self.call("chat.postEphemeral", channel=channel, user=user_id, text=text, blocks=blocks, **where)
         else:
             self.dm(user_id, (text, blocks))
 

@@ -66,13 +66,10 @@ class RoleBot:
     def open_request_form(self, trigger_id: str, user: str, role_type: str | None = None) -> None:
         self.notifier.open_view(trigger_id, self.presenter.request_modal(role_type), user)
 
-    def switch_form_type(self, view: dict[str, Any], role_type: str) -> None:
-        """Redraw an open request form for another role type.
-
-        A ``hash_conflict`` (the form changed meanwhile, e.g. two quick switches) is logged, not raised.
-        """
+    def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
+        """Redraw an open request form for another role type (the latest choice wins; see ``Notifier.update_view``)."""
         modal = self.presenter.request_modal(role_type)
-        self.notifier.call("views.update", view_id=view["id"], hash=view.get("hash"), view=modal)
+        self.notifier.update_view(view["id"], view.get("hash"), modal, clicked_at=clicked_at)
 
     def submit(self, data: dict[str, Any], requester: str) -> RequestRecord:
         """Validate and record a request (fast: fits in Slack's 3 seconds); announce it later."""
@@ -107,9 +104,11 @@ class RoleBot:
             user, mine=self.store.for_requester(user, limit=10), awaiting=awaiting, is_approver=is_approver
         )
 
-    def refuse(self, user: str, reason: Sentence | str, *, channel: str | None = None) -> None:
-        """Tell only ``user`` why nothing happened (an ephemeral in ``channel``, else a DM)."""
-        self.notifier.refuse(user, reason, channel=channel)
+    def refuse(
+        self, user: str, reason: Sentence | str, *, channel: str | None = None, thread_ts: str | None = None
+    ) -> None:
+        """Tell only ``user`` why nothing happened (an ephemeral in ``channel``'s ``thread_ts``, else a DM)."""
+        self.notifier.refuse(user, reason, channel=channel, thread_ts=thread_ts)
 
     # --- decisions -------------------------------------------------------------------------
 

@@ -14,6 +14,11 @@ def clicked_value(body: dict[str, Any]) -> str:
     return body["actions"][0].get("value", "")
 
 
+def thread_of(body: dict[str, Any]) -> str | None:
+    """The thread the clicked message sits in, if it is a reply (a refusal goes there, not to the channel)."""
+    return (body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts")
+
+
 def from_home(body: dict[str, Any]) -> bool:
     """The click came from the App Home tab (whose buttons go stale once the request is decided)."""
     return (body.get("view") or {}).get("type") == "home"
@@ -23,7 +28,7 @@ def register(app: App, bot: RoleBot) -> None:
     def refuse(body: dict[str, Any], refused: ActionRefused) -> None:
         """Tell only the person who clicked why nothing happened."""
         user = body["user"]["id"]
-        bot.refuse(user, refused.reason, channel=(body.get("channel") or {}).get("id"))
+        bot.refuse(user, refused.reason, channel=(body.get("channel") or {}).get("id"), thread_ts=thread_of(body))
 
     def guarded(body: dict[str, Any], action: Callable[[str, str], None]) -> None:
         try:
@@ -56,7 +61,9 @@ def register(app: App, bot: RoleBot) -> None:
     @app.action(ids.ROLE_TYPE)
     def switch_type(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        bot.switch_form_type(body["view"], body["actions"][0]["selected_option"]["value"])
+        action = body["actions"][0]
+        clicked_at = float(action.get("action_ts") or 0)
+        bot.switch_form_type(body["view"], action["selected_option"]["value"], clicked_at=clicked_at)
 
     @app.action(ids.OPEN_REQUEST_FORM)
     def open_form(ack: Ack, body: dict[str, Any]) -> None:

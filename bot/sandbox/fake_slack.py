@@ -135,7 +135,8 @@ class FakeSlack:
 
     ``scopes`` are the bot token's (default: the app manifest's); ``channels`` the channels the bot is
     in (more with ``add_channel``); ``post_rate``/``post_burst`` rate-limit ``chat.postMessage`` per
-    channel (default Slack's; tests and the demo may loosen them to run fast).
+    channel (default Slack's; tests and the demo may loosen them to run fast); ``token`` the only
+    token it accepts (default: any bot token, ``xoxb-…``).
     """
 
     def __init__(
@@ -145,8 +146,10 @@ class FakeSlack:
         channels: Iterable[str] = (),
         post_rate: float = POST_RATE_PER_SECOND,
         post_burst: int = POST_BURST,
+        token: str | None = None,
     ) -> None:
         self._cond = threading.Condition()
+        self.token = token
         self.scopes = frozenset(manifest_scopes() if scopes is None else scopes)
         self.post_rate = post_rate
         self.post_burst = post_burst
@@ -356,7 +359,7 @@ class FakeSlack:
             status, body = failure.status, {"ok": False, "error": failure.error}
         else:
             try:
-                status, headers, body = 200, {}, self._answer(method, params)
+                status, headers, body = 200, {}, self._answer(method, params, token)
             except _Refused as refused:
                 status, headers, body = refused.status, refused.headers, {"ok": False, **refused.body}
         call = Call(method, params, token, time.time(), body)
@@ -369,8 +372,14 @@ class FakeSlack:
             time.sleep(pause)
         return status, headers, body
 
-    def _answer(self, method: str, params: dict[str, Any]) -> Response:
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> Response:
         """Slack's answer to a call that was not failed on purpose; ``_Refused`` for what Slack refuses."""
+        # https://docs.slack.dev/reference/methods/auth.test (errors not_authed, invalid_auth): every method
+        # needs a token, and this fake knows only bot tokens (``xoxb-``) or the one it was given.
+        if not token:
+            raise _Refused("not_authed")
+        if token != self.token if self.token else not token.startswith("xoxb-"):
+            raise _Refused("invalid_auth")
         responder = self._responders.get(method)
         if responder is None or method not in METHOD_SCOPES:
             raise _Refused("unknown_method")
