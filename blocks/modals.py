@@ -11,6 +11,7 @@ from typing import Any
 from blocks import ids
 from blocks.ids import REJECT_CALLBACK_ID, REQUEST_CALLBACK_ID
 from blocks.kit import (
+    OPTION_TEXT_MAX,
     PLACEHOLDER_MAX,
     SECTION_TEXT_MAX,
     STATIC_OPTIONS_MAX,
@@ -120,13 +121,19 @@ def select_element(options: list[dict[str, Any]], *, initial: dict[str, Any] | N
     return element
 
 
-def external_element(*, placeholder: str, min_query_length: int = 0, multi: bool = False) -> Block:
+def external_element(
+    *, placeholder: str, min_query_length: int = 0, multi: bool = False, max_selected_items: int | None = None
+) -> Block:
     """A select whose options the bot's options handler loads (routed by action_id = field)."""
-    return {
+    element: Block = {
         "type": "multi_external_select" if multi else "external_select",
         "placeholder": plain(placeholder, PLACEHOLDER_MAX),
         "min_query_length": min_query_length,
     }
+    if max_selected_items is not None:
+        # https://docs.slack.dev/reference/block-kit/block-elements/multi-select-menu-element (max_selected_items)
+        element["max_selected_items"] = max_selected_items
+    return element
 
 
 def flag_element(text: str, description: str | None = None) -> Block:
@@ -137,12 +144,18 @@ def flag_element(text: str, description: str | None = None) -> Block:
 # --- the request form ------------------------------------------------------------------------------
 
 
+def account_label(account_id: str, label: str) -> str:
+    """``Name (123456789012)`` within an option's 75 characters: a long name is cut, never the account id."""
+    suffix = f" ({account_id})"
+    name = label.removesuffix(suffix)
+    if len(name) + len(suffix) > OPTION_TEXT_MAX:
+        name = name[: OPTION_TEXT_MAX - len(suffix) - 1].rstrip() + "…"
+    return name + suffix
+
+
 def account_element(accounts: list[tuple[str, str]]) -> Block:
-    """The target accounts, the only one preselected; the id is added to a label that lacks it."""
-    options = [
-        option(label if account_id in label else f"{label} ({account_id})", account_id)
-        for account_id, label in accounts
-    ]
+    """The target accounts, the only one preselected; every label ends with the account id."""
+    options = [option(account_label(account_id, label), account_id) for account_id, label in accounts]
     return select_element(options, initial=options[0] if len(options) == 1 else None)
 
 
@@ -162,8 +175,10 @@ def source_keys_hint() -> str:
     return f"Only for services that send aws:SourceAccount: {senders}. EC2 and Lambda don't."
 
 
-def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple[str, str]]) -> dict[str, Block]:
-    """Every form field's input block, by request field name."""
+def field_blocks(
+    accounts: list[tuple[str, str]], service_principals: list[tuple[str, str]], *, max_policies: int | None = None
+) -> dict[str, Block]:
+    """Every form field's input block, by request field name; ``max_policies``: the account's managed policy quota."""
     services = service_hint(service_principals)
     web_identities = ", ".join(provider.label for provider in WEB_IDENTITY_PROVIDERS.values())
     return {
@@ -201,8 +216,10 @@ def field_blocks(accounts: list[tuple[str, str]], service_principals: list[tuple
         ),
         ids.MANAGED_POLICIES: field_input(
             ids.MANAGED_POLICIES,
-            external_element(placeholder="Search policies", min_query_length=2, multi=True),
-            hint="Type at least 2 characters to search AWS managed and your account's policies.",
+            external_element(
+                placeholder="Search policies", min_query_length=2, multi=True, max_selected_items=max_policies
+            ),
+            hint="Choose the account first, then type at least 2 characters to search AWS managed and its policies.",
             optional=True,
         ),
         "inline_policy": field_input(
@@ -384,10 +401,12 @@ def request_modal(
     accounts: list[tuple[str, str]],
     service_principals: list[tuple[str, str]],
     private_metadata: str = "",
+    max_policies: int | None = None,
 ) -> dict[str, Any]:
     """The request form; without a (known) ``role_type`` only the type select and a short intro.
 
-    ``accounts`` are (account id, label); ``service_principals`` (principal, label) give the service hint.
+    ``accounts`` are (account id, label); ``service_principals`` (principal, label) give the service hint;
+    ``max_policies`` caps the managed policy select at the account's quota.
     Choosing a type dispatches a ``role_type`` block action so the bot can re-render the form.
     """
     options = [option(choice.label, choice.value) for choice in ROLE_TYPE_CHOICES]
@@ -400,7 +419,7 @@ def request_modal(
         intro = "Request an AWS IAM role. An approver reviews it before the bot creates it; you get a DM at each step."
         body = [section(intro), type_select, context(types)]
     else:
-        fields = field_blocks(accounts, service_principals)
+        fields = field_blocks(accounts, service_principals, max_policies=max_policies)
         body = [type_select, *(fields[name] for name in type_fields(chosen.value))]
     return {
         "type": "modal",

@@ -35,6 +35,9 @@ SESSION_NAME = "iam-role-bot-catalog"
 DEFAULT_TTL = 15 * 60.0
 RETRY_AFTER = 60.0
 """Seconds before a failed background refresh is tried again (the old copy is served meanwhile)."""
+RECHECK_AFTER = 10.0
+"""Seconds a fetched list counts as fresh for a search that found nothing (``refreshed_within``): typing
+can't make the bot call AWS more often than this per account."""
 LABEL_MAX_CHARS = 75
 """Slack's limit for an option's text."""
 VENDOR_PREFIXES = ("aws", "amazon")
@@ -98,6 +101,8 @@ class TtlCache(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._loaded = threading.Condition()
+        """Notified whenever a value is fetched (``get_within`` and ``refreshed_within`` wait on it)."""
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -105,7 +110,9 @@ class TtlCache(Generic[T]):
 
     def _load(self, key: str) -> Entry[T]:
         entry = Entry(self._fetch(key), self._clock())
-        self._entries[key] = entry
+        with self._loaded:
+            self._entries[key] = entry
+            self._loaded.notify_all()
         return entry
 
     def get(self, key: str) -> T:
@@ -116,6 +123,30 @@ class TtlCache(Generic[T]):
         elif self._clock() - entry.fetched_at >= self.ttl and not self._lock(key).locked():
             self.refresh_in_background(key)
         return entry.value
+
+    def get_within(self, key: str, seconds: float) -> T | None:
+        """Like ``get``, but a value not fetched yet is waited for at most ``seconds`` (None if still not there).
+
+        The fetch goes on in the background, so a later call finds it.
+        """
+        if key not in self._entries:
+            self.refresh_in_background(key)
+            with self._loaded:
+                self._loaded.wait_for(lambda: key in self._entries, timeout=seconds)
+            if key not in self._entries:
+                return None
+        return self.get(key)
+
+    def refreshed_within(self, key: str, seconds: float) -> T | None:
+        """The value fetched afresh, waiting at most ``seconds`` (else what there is), at most once per ``RECHECK_AFTER``."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() - entry.fetched_at < RECHECK_AFTER:
+            return entry.value
+        self.refresh_in_background(key)
+        with self._loaded:
+            self._loaded.wait_for(lambda: self._entries.get(key) is not entry, timeout=seconds)
+        latest = self._entries.get(key)
+        return None if latest is None else latest.value
 
     def refresh(self, key: str) -> None:
         """Fetch again now, unless a fetch is already running; a failure is logged, not raised."""
@@ -179,17 +210,15 @@ class PolicyCatalog:
         Names that start with the first word (ignoring an AWS/Amazon prefix) come first, then
         shorter names before longer ones.
         """
-        words = query.lower().split()
-        first = words[0] if words else ""
-        prefixed: list[Policy] = []
-        others: list[Policy] = []
-        for policy in self._policies.get(account_id):
-            if all(word in policy.folded for word in words):
-                starts = policy.folded.startswith(first) or policy.unprefixed.startswith(first)
-                (prefixed if starts else others).append(policy)
-                if len(prefixed) >= limit:
-                    break
-        return [(policy.label, policy.arn) for policy in (prefixed + others)[:limit]]
+        return rank(self._policies.get(account_id), query, limit)
+
+    def search_within(
+        self, account_id: str, query: str, seconds: float, limit: int = 100
+    ) -> list[tuple[str, str]] | None:
+        """``search``, but None if the account's policies were never fetched and don't arrive within ``seconds``
+        (the fetch goes on in the background)."""
+        policies = self._policies.get_within(account_id, seconds)
+        return None if policies is None else rank(policies, query, limit)
 
     def providers(self, account_id: str) -> dict[str, list[str]]:
         """The account's identity provider ARNs: ``{"saml": [...], "oidc": [...]}``."""
@@ -262,6 +291,13 @@ class PolicyCatalog:
         version = iam.get_policy_version(PolicyArn=arn, VersionId=version_id)["PolicyVersion"]
         return ManagedPolicy(arn, version_id, policy_document(version["Document"]), policy["PolicyId"])
 
+    def providers_within(self, account_id: str, seconds: float, *, fresh: bool = False) -> dict[str, list[str]] | None:
+        """``providers``, waiting at most ``seconds`` (None if never fetched by then); ``fresh``: fetch them again
+        first (a search that found nothing: the provider may have been added since)."""
+        cache = self._providers
+        found = cache.refreshed_within(account_id, seconds) if fresh else cache.get_within(account_id, seconds)
+        return None if found is None else {kind: list(arns) for kind, arns in found.items()}
+
     def _fetch_policies(self, account_id: str) -> tuple[Policy, ...]:
         """All managed policies, shortest name first (the order searches rank by)."""
         started = time.monotonic()
@@ -303,3 +339,18 @@ def pin_managed_policies(
         said = f"No such managed policy in account {missing.account_id}: {', '.join(missing.arns)}."
         raise RequestInvalid({"managed_policy_arns": said}) from None
     return request.pinned({arn: policy.pin for arn, policy in managed.items() if policy}), managed
+
+
+def rank(policies: tuple[Policy, ...], query: str, limit: int) -> list[tuple[str, str]]:
+    """``(label, arn)`` of ``policies`` holding every word of ``query``, those starting with the first word first."""
+    words = query.lower().split()
+    first = words[0] if words else ""
+    prefixed: list[Policy] = []
+    others: list[Policy] = []
+    for policy in policies:
+        if all(word in policy.folded for word in words):
+            starts = policy.folded.startswith(first) or policy.unprefixed.startswith(first)
+            (prefixed if starts else others).append(policy)
+            if len(prefixed) >= limit:
+                break
+    return [(policy.label, policy.arn) for policy in (prefixed + others)[:limit]]

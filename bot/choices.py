@@ -4,6 +4,7 @@ Read-only answers for the form and its options loads; what is finally allowed is
 submission (``bot.intake``) whatever the form offered.
 """
 
+import time
 from typing import Literal
 
 from bot.catalog import PolicyCatalog
@@ -15,6 +16,13 @@ from bot.domain.webidentity import WEB_IDENTITY_PROVIDERS
 
 Choice = tuple[str, str]
 """(text, value) of one option."""
+
+OPTIONS_BUDGET = 2.0
+"""Seconds an options load may wait for AWS: Slack shows a broken list unless the answer comes within
+3 s (https://docs.slack.dev/reference/interaction-payloads/block-suggestion; the 3 s rule:
+https://docs.slack.dev/interactivity/handling-user-interaction), and the HTTP round trip needs the rest."""
+STILL_LOADING: Choice = ("Still loading this account's list: type again in a moment", "still-loading")
+"""Answered when the catalogue is not there within the budget (a cold start); the fetch goes on."""
 
 
 class Choices:
@@ -59,14 +67,44 @@ class Choices:
             matches.insert(0, (typed, typed))
         return matches
 
-    def policies(self, account_id: str | None, query: str) -> list[Choice]:
-        """Managed policies of the account (default: the first offered) matching ``query``."""
-        return self.catalog.search(account_id or self.account_ids()[0], query)
+    def target(self, chosen: str | None) -> str | None:
+        """The account whose catalogue a search reads: the one chosen in the form (if it may be targeted), or
+        the only one offered; None while the form has several and none is chosen (another's policies would do)."""
+        offered = self.account_ids()
+        if chosen in offered:
+            return chosen
+        return offered[0] if len(offered) == 1 and chosen is None else None
 
-    def providers(self, account_id: str | None, kind: Literal["saml", "oidc"], query: str) -> list[Choice]:
-        """The account's (default: the first offered) SAML or OIDC identity providers matching ``query``."""
-        arns = self.catalog.providers(account_id or self.account_ids()[0])[kind]
-        choices = [(arn.split("/", 1)[-1], arn) for arn in arns]
+    def policies(self, chosen: str | None, query: str) -> list[Choice]:
+        """Managed policies of the chosen account matching ``query``, within ``OPTIONS_BUDGET``."""
+        account = self.target(chosen)
+        if account is None:
+            return []
+        found = self.catalog.search_within(account, query, OPTIONS_BUDGET)
+        return [STILL_LOADING] if found is None else found
+
+    def providers(self, chosen: str | None, kind: Literal["saml", "oidc"], query: str) -> list[Choice]:
+        """The chosen account's SAML or OIDC identity providers matching ``query``, within ``OPTIONS_BUDGET``.
+
+        A search that finds nothing fetches the list again (a provider added since the last fetch),
+        within what is left of the budget.
+        """
+        account = self.target(chosen)
+        if account is None:
+            return []
+        started = time.monotonic()
+        matches = self._matching_providers(self.catalog.providers_within(account, OPTIONS_BUDGET), kind, query)
+        if matches == []:
+            left = max(0.0, OPTIONS_BUDGET - (time.monotonic() - started))
+            matches = self._matching_providers(self.catalog.providers_within(account, left, fresh=True), kind, query)
+        return [STILL_LOADING] if matches is None else matches
+
+    def _matching_providers(
+        self, providers: dict[str, list[str]] | None, kind: Literal["saml", "oidc"], query: str
+    ) -> list[Choice] | None:
+        if providers is None:
+            return None
+        choices = [(arn.split("/", 1)[-1], arn) for arn in providers[kind]]
         if kind == "oidc" and self.partition == DEFAULT_PARTITION:
             # Web identities AWS trusts without an IAM OIDC provider (bot.domain.webidentity).
             choices += [(f"{p.label} ({p.host})", p.host) for p in WEB_IDENTITY_PROVIDERS.values()]

@@ -86,7 +86,10 @@ class Presenter:
     def request_modal(self, role_type: str | None) -> dict[str, Any]:
         """The request form, for ``role_type`` (None: the type select alone)."""
         return modals.request_modal(
-            role_type, accounts=self.choices.accounts(), service_principals=list(SERVICE_PRINCIPALS)
+            role_type,
+            accounts=self.choices.accounts(),
+            service_principals=list(SERVICE_PRINCIPALS),
+            max_policies=self.config.limits.managed_policies_per_role,
         )
 
     def reject_modal(self, record: RequestRecord) -> dict[str, Any]:

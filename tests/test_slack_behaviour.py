@@ -3,14 +3,19 @@ start, refusals in the clicked thread, quick form switches, bounded option loads
 submitted form, failures to post told and not retried forever, one queue per channel."""
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from slack_bolt.error import BoltError
 
 from blocks import ids
+from bot import catalog
 from bot.app import answer_failure
+from bot.config import Account, Policy
 from bot.sandbox.stack import BotStack, sandbox_slack
 from tests.e2e import APPROVER, OUTSIDER, REQUESTER, ephemerals, open_modal, request_role
 
@@ -60,3 +65,79 @@ def test_two_quick_role_type_changes_show_the_latest_type(stack: BotStack) -> No
     shown = {block.get("block_id") for block in final["blocks"]}
     assert "oidc_provider_arn" in shown or ids.OIDC_PROVIDER in shown, shown
     assert "service_principal" not in shown
+
+
+HOME = "123456789012"
+"""moto's account, the bot's home account."""
+OTHER = "210987654321"
+
+
+def two_accounts(name: str = "Production") -> Policy:
+    return Policy(accounts=[Account(id=HOME, name=name), Account(id=OTHER, name="Sandbox")])
+
+
+def warmed(stack: BotStack) -> None:
+    """Wait for the catalogue fetches started with the bot."""
+    for thread in stack.runtime.warming:
+        thread.join(timeout=30)
+
+
+def option_values(stack: BotStack, action_id: str, typed: str, view: dict[str, Any], **answers: Any) -> list[str]:
+    started = time.monotonic()
+    reply = stack.driver.options(REQUESTER, action_id, typed, view=view, answers=answers)
+    assert time.monotonic() - started < 2.5, "Slack wants options within 3 s, round trip included"
+    assert reply.status == 200, reply.body
+    return [option["value"] for option in reply.json()["options"]]
+
+
+def test_a_long_account_name_keeps_the_account_id_in_its_option(make_stack: Callable[..., BotStack]) -> None:
+    stack = make_stack(policy=two_accounts("Payments platform production workload account of the EMEA region"))
+    view = open_modal(stack, REQUESTER, "user")
+    account = next(block for block in view["blocks"] if block.get("block_id") == ids.ACCOUNT)
+    labels = [option["text"]["text"] for option in account["element"]["options"]]
+    assert labels[0].endswith(f"… ({HOME})") and len(labels[0]) <= 75, labels
+    assert labels[1] == f"Sandbox ({OTHER})"
+
+
+def test_the_policy_select_searches_the_chosen_account_and_stops_at_the_quota(
+    make_stack: Callable[..., BotStack],
+) -> None:
+    stack = make_stack(policy=two_accounts())
+    warmed(stack)
+    view = open_modal(stack, REQUESTER, "user")
+    select = next(block for block in view["blocks"] if block.get("block_id") == ids.MANAGED_POLICIES)["element"]
+    assert select["max_selected_items"] == stack.config.limits.managed_policies_per_role
+    assert option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view) == []  # no account chosen yet
+    found = option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME)
+    assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in found
+
+
+def test_right_after_start_a_policy_search_answers_within_the_budget(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    def slow_aws(**_: Any) -> None:
+        time.sleep(4)
+
+    aws.events.register("before-call.iam.ListPolicies", slow_aws)
+    stack = make_stack()
+    view = open_modal(stack, REQUESTER, "user")
+    assert option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME) == ["still-loading"]
+    warmed(stack)
+    assert "arn:aws:iam::aws:policy/ReadOnlyAccess" in option_values(
+        stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME
+    )
+
+
+def test_an_identity_provider_added_while_the_bot_runs_can_be_chosen(
+    stack: BotStack, aws: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog, "RECHECK_AFTER", 0.5)
+    warmed(stack)
+    view = open_modal(stack, REQUESTER, "oidc")
+    assert option_values(stack, ids.OIDC_PROVIDER, "gitlab", view, account_id=HOME) == []
+    time.sleep(catalog.RECHECK_AFTER)
+    aws.client("iam").create_open_id_connect_provider(
+        Url="https://gitlab.example.com", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["b" * 40]
+    )
+    found = option_values(stack, ids.OIDC_PROVIDER, "gitlab", view, account_id=HOME)
+    assert found == [f"arn:aws:iam::{HOME}:oidc-provider/gitlab.example.com"]
