@@ -138,7 +138,10 @@ class TtlCache(Generic[T]):
         return self.get(key)
 
     def refreshed_within(self, key: str, seconds: float) -> T | None:
-        """The value fetched afresh, waiting at most ``seconds`` (else what there is), at most once per ``RECHECK_AFTER``."""
+        """The value fetched afresh, waiting at most ``seconds`` (else what there is).
+
+        Fetched again at most once per ``RECHECK_AFTER`` seconds, however often people search.
+        """
         entry = self._entries.get(key)
         if entry is not None and self._clock() - entry.fetched_at < RECHECK_AFTER:
             return entry.value
