@@ -19,7 +19,7 @@ from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.review import is_high_risk
 from bot.role_code import RoleCode
-from bot.store import Event, RequestRecord, Store
+from bot.store import AlreadySubmitted, Event, RequestRecord, Store
 from bot.workflow import ActionRefused, Workflow
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,28 @@ class RoleBot:
         modal = self.presenter.request_modal(role_type)
         self.notifier.update_view(view["id"], view.get("hash"), modal, clicked_at=clicked_at)
 
-    def submit(self, data: dict[str, Any], requester: str) -> RequestRecord:
-        """Validate and record a request (fast: fits in Slack's 3 seconds); announce it later."""
+    def submit(
+        self, data: dict[str, Any], requester: str, *, submission_key: str | None = None
+    ) -> RequestRecord | None:
+        """Validate and record a request (fast: fits in Slack's 3 seconds); announce it later.
+
+        ``submission_key`` names the form submission (``submission_key_of``): Slack sends a submission
+        again when its answer was slow, and a copy of one already recorded makes nothing (None).
+        """
+        if submission_key and self.store.submitted_as(submission_key):
+            return None
         request, findings = self.intake.validate(data)
-        return self.workflow.submit(
-            request, requester, findings=[f.to_dict() for f in findings], high_risk=is_high_risk(findings)
-        )
+        try:
+            return self.workflow.submit(
+                request,
+                requester,
+                findings=[f.to_dict() for f in findings],
+                high_risk=is_high_risk(findings),
+                submission_key=submission_key,
+            )
+        except AlreadySubmitted as earlier:
+            log.info("%s was already made from this form; its copy made nothing", earlier.record.id)
+            return None
 
     def announce(self, record: RequestRecord) -> RequestRecord:
         """Post a recorded request for approval and confirm it to the requester."""

@@ -38,6 +38,14 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer version of the bot than this one."""
 
 
+class AlreadySubmitted(Exception):
+    """The form submission (its idempotency key) already made ``record``; nothing new was stored."""
+
+    def __init__(self, record: "RequestRecord") -> None:
+        super().__init__(record.id)
+        self.record = record
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """A stored request as the rest of the bot sees it."""
@@ -133,9 +141,18 @@ def _v2_risk_findings_and_list_indexes(db: sqlite_utils.Database) -> None:
     requests.create_index(["created_at"], index_name="requests_by_time")
 
 
+def _v3_submissions(db: sqlite_utils.Database) -> None:
+    """Which form submission made which request: Slack resends a submission it got no answer to in time,
+    and the same form (view id and hash) must never make a second request."""
+    db.execute(
+        "CREATE TABLE submissions (key TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE REFERENCES requests (id))"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
+    _v3_submissions,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -292,12 +309,20 @@ class Store:
         risk: str = "normal",
         required_approvals: int = 1,
         findings: list[dict[str, Any]] | None = None,
+        submission_key: str | None = None,
     ) -> RequestRecord:
-        """Store a new request as ``submitted``, with its ``submitted`` event, under the next id."""
+        """Store a new request as ``submitted``, with its ``submitted`` event, under the next id.
+
+        ``submission_key`` identifies the form submission; one already stored raises ``AlreadySubmitted``
+        (checked in the same write transaction, so two racing copies make one request).
+        """
         if risk not in ("normal", "high") or required_approvals < 1:
             raise ValueError(f"bad risk {risk!r} or required approvals {required_approvals}")
         now = self.clock()
         with self.transaction():
+            earlier = self.submitted_as(submission_key) if submission_key else None
+            if earlier is not None:
+                raise AlreadySubmitted(earlier)
             seq = self._rows("SELECT COALESCE(MAX(seq) + 1, ?) AS seq FROM requests", [FIRST_NUMBER])[0]["seq"]
             request_id = f"R-{seq}"
             self._db().table("requests").insert(
@@ -319,7 +344,14 @@ class Store:
             )
             details = {"risk": risk, "required_approvals": required_approvals}
             self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
+            if submission_key:
+                self._db().table("submissions").insert({"key": submission_key, "request_id": request_id})
             return self._get(request_id)
+
+    def submitted_as(self, submission_key: str) -> RequestRecord | None:
+        """The request a form submission made, if that submission was stored."""
+        rows = self._rows("SELECT request_id FROM submissions WHERE key = ?", [submission_key])
+        return self._get(rows[0]["request_id"]) if rows else None
 
     def get(self, request_id: str) -> RequestRecord | None:
         rows = self._rows("SELECT * FROM requests WHERE id = ?", [request_id])

@@ -156,9 +156,16 @@ class Workflow:
     # --- submitting and deciding -------------------------------------------------------------
 
     def submit(
-        self, request: RoleRequest, requester: str, *, findings: list[dict[str, Any]], high_risk: bool
+        self,
+        request: RoleRequest,
+        requester: str,
+        *,
+        findings: list[dict[str, Any]],
+        high_risk: bool,
+        submission_key: str | None = None,
     ) -> RequestRecord:
-        """Record a validated request; raises ``RequestInvalid`` (on ``account_id``) if nobody could approve it."""
+        """Record a validated request; raises ``RequestInvalid`` (on ``account_id``) if nobody could approve it,
+        ``AlreadySubmitted`` if ``submission_key`` already made one."""
         needed = self.config.policy.approvals.high_risk_approvals if high_risk else 1
         others = self.approvers_for_account(request.account_id) - {requester}
         if len(others) < needed:
@@ -174,6 +181,7 @@ class Workflow:
             risk="high" if high_risk else "normal",
             required_approvals=needed,
             findings=findings,
+            submission_key=submission_key,
         )
 
     def approve(self, request_id: str, user: str) -> Approval:

@@ -5,6 +5,7 @@ submitted form, failures to post told and not retried forever, one queue per cha
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,23 @@ def test_an_identity_provider_added_while_the_bot_runs_can_be_chosen(
     )
     found = option_values(stack, ids.OIDC_PROVIDER, "gitlab", view, account_id=HOME)
     assert found == [f"arn:aws:iam::{HOME}:oidc-provider/gitlab.example.com"]
+
+
+def test_the_same_form_submission_sent_three_times_makes_one_request(stack: BotStack) -> None:
+    view = open_modal(stack, REQUESTER, "service")
+    answers = {
+        "account_id": HOME,
+        "role_name": "etl",
+        "service_principal": "glue.amazonaws.com",
+        "justification": "Nightly ETL.",
+    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        replies = list(pool.map(lambda _: stack.driver.submit(REQUESTER, view, answers), range(3)))
+    stack.settle()
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    assert all(not reply.body for reply in replies)  # every copy closes the form
+    assert [record.role_name for record in stack.runtime.store.for_requester(REQUESTER)] == ["etl"]
+    posted = [
+        c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == stack.settings.approval_channel_id
+    ]
+    assert len(posted) == 1

@@ -23,16 +23,26 @@ def errors_for_view(errors: dict[str, str], view: dict[str, Any]) -> dict[str, s
     return result
 
 
+def submission_key(view: dict[str, Any]) -> str:
+    """One form submission: its view id and hash, the same in every copy Slack sends of it (a slow answer
+    makes Slack send it again; https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload
+    gives each view its ``id`` and ``hash``)."""
+    return f"{view.get('id', '')}:{view.get('hash', '')}"
+
+
 def register(app: App, bot: RoleBot) -> None:
     @app.view(ids.REQUEST_CALLBACK_ID)
     def submit_request(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
-            record = bot.submit(modals.read_request_state(view), body["user"]["id"])
+            record = bot.submit(
+                modals.read_request_state(view), body["user"]["id"], submission_key=submission_key(view)
+            )
         except RequestInvalid as invalid:
             ack(response_action="errors", errors=errors_for_view(invalid.errors, view))
             return
         ack()
-        bot.announce(record)
+        if record is not None:
+            bot.announce(record)
 
     @app.view(ids.REJECT_CALLBACK_ID)
     def submit_rejection(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
