@@ -61,7 +61,11 @@ def build_runtime(
     settings = config.settings
     client = client or web_client(settings)
     store = Store(settings.database_path)
-    workflow = Workflow(store, config, usergroup_members=UsergroupMembers(client))
+    usergroup_members = UsergroupMembers(client)
+    group = config.policy.approvals.approver_usergroup
+    if group:
+        usergroup_members.warm(group)
+    workflow = Workflow(store, config, usergroup_members=usergroup_members)
     sessions = AccountSessions(
         config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
     )

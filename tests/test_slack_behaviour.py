@@ -16,7 +16,8 @@ from slack_bolt.error import BoltError
 from blocks import ids
 from bot import catalog
 from bot.app import answer_failure
-from bot.config import Account, Policy
+from bot.config import Account, Approvals, Policy
+from bot.sandbox.fake_slack import manifest_scopes
 from bot.sandbox.stack import BotStack, sandbox_slack
 from tests.e2e import APPROVER, OUTSIDER, REQUESTER, ephemerals, open_modal, request_role
 
@@ -162,3 +163,26 @@ def test_the_same_form_submission_sent_three_times_makes_one_request(stack: BotS
         c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == stack.settings.approval_channel_id
     ]
     assert len(posted) == 1
+
+
+def test_a_slow_user_group_lookup_never_holds_up_an_answer(make_stack: Callable[..., BotStack]) -> None:
+    slack = sandbox_slack(scopes=manifest_scopes() | {"usergroups:read"})
+    slack.set_usergroup("S0APPROVERS", [APPROVER])
+    slack.delay("usergroups.users.list", 5)
+    stack = make_stack(slack=slack, policy=Policy(approvals=Approvals(approver_usergroup="S0APPROVERS")))
+    view = open_modal(stack, REQUESTER, "service")
+    answers = {
+        "account_id": HOME,
+        "role_name": "etl",
+        "service_principal": "glue.amazonaws.com",
+        "justification": "ETL.",
+    }
+    for send in (
+        lambda: stack.driver.submit(REQUESTER, view, answers),
+        lambda: stack.driver.command(REQUESTER, "status R-1001"),
+    ):
+        started = time.monotonic()
+        reply = send()
+        assert reply.status == 200 and time.monotonic() - started < 2.5, reply.body
+    stack.settle()
+    assert [record.id for record in stack.runtime.store.for_requester(REQUESTER)] == ["R-1001"]
