@@ -353,10 +353,19 @@ def reminder_reply(card: RequestCard, hours_waiting: float) -> Rendered:
 # --- requester DMs -------------------------------------------------------------------------------
 
 
-def submitted_dm(card: RequestCard) -> Rendered:
-    """Confirms the request, shows the review so the requester can fix things, and offers to cancel."""
+def submitted_dm(card: RequestCard, not_posted: str | None = None) -> Rendered:
+    """Confirms the request, shows the review so the requester can fix things, and offers to cancel.
+
+    ``not_posted``: why Slack could not post it for approval (then the DM says so instead).
+    """
+    first = (
+        f"⚠️ Your request *{escape(card.id)}* for {headline(card)} was saved but could not be posted for approval: "
+        f"{escape(not_posted)}"
+        if not_posted
+        else f"📨 Your request *{escape(card.id)}* for {headline(card)} was sent for approval."
+    )
     blocks: list[Block] = [
-        section(f"📨 Your request *{escape(card.id)}* for {headline(card)} was sent for approval."),
+        section(fit(first, SECTION_TEXT_MAX)),
         section(fit(card.summary, SECTION_TEXT_MAX)),
     ]
     findings = findings_sections(card.findings)
@@ -372,7 +381,8 @@ def submitted_dm(card: RequestCard) -> Rendered:
     blocks.append(actions(cancel))
     if card.sandbox:
         blocks.append(context(SANDBOX_NOTE))
-    return rendered(f"Your request {card.id} was sent for approval.", blocks)
+    text = f"Your request {card.id} could not be posted for approval." if not_posted else None
+    return rendered(text or f"Your request {card.id} was sent for approval.", blocks)
 
 
 def approved_dm(card: RequestCard) -> Rendered:

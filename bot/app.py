@@ -8,7 +8,11 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.config import Settings
 from bot.listeners import register_listeners
@@ -19,7 +23,15 @@ def web_client(settings: Settings) -> WebClient:
     """The bot's Web API client: Slack's API (or ``SLACK_API_URL``), retrying rate-limited calls."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    # https://docs.slack.dev/tools/python-slack-sdk/web#retryhandler: a 429 waits its Retry-After; a
+    # dropped connection or a 5xx is tried again with exponential backoff and jitter.
+    client.retry_handlers.extend(
+        [
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ]
+    )
     return client
 
 

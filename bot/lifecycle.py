@@ -65,6 +65,9 @@ class EventKind(StrEnum):
     (None when the file was already exactly this)."""
     GIT_EXPORT_FAILED = "git_export_failed"
     """Committing or pushing the role's code failed (housekeeping tries again); ``details["error"]``."""
+    NOT_POSTED = "not_posted"
+    """Slack refused to post the request for approval: ``details["error"]`` (Slack's code), ``details["final"]``
+    (a permanent error, or the last attempt: the bot stops trying)."""
 
 
 HANDOFF_KINDS = frozenset({EventKind.PROVISIONING, EventKind.RETRIED, EventKind.RESUMED})

@@ -126,28 +126,25 @@ class Notifier:
 
     # --- what happened (one card per change, told everywhere it goes) -------------------------
 
-    def submitted(self, record: RequestRecord) -> RequestRecord:
-        """Post the request for approval, remember where, and confirm to the requester."""
-        card = self.presenter.card(record)
-        record = self.post_for_approval(record, card)
-        self.dm(record.requester, messages.submitted_dm(card))
-        return record
-
-    def post_for_approval(self, record: RequestRecord, card: RequestCard | None = None) -> RequestRecord:
+    def post_for_approval(self, record: RequestRecord) -> tuple[RequestRecord, str | None]:
         """Post the approval message and remember where, then the full text of any part it had to cut in its
-        thread; if Slack failed, the record as it was."""
+        thread: (the record with its message, None), or (the record as it was, Slack's error)."""
         channel = self.config.settings.approval_channel_id
         if not channel:
-            return record
-        card = card or self.presenter.card(record)
-        posted = self.post(channel, messages.approval_message(card))
-        if posted and posted.get("ok"):
-            record = self.store.set_message(record.id, posted["channel"], posted["ts"])
-            for reply in messages.approval_overflow(card):  # the full text of what the message had to cut
-                self.thread(record, reply)
-            return record
-        log.warning("Could not post %s for approval; housekeeping will try again", record.id)
-        return record
+            return record, None
+        card = self.presenter.card(record)
+        text, blocks = messages.approval_message(card)
+        posted, error = self.attempt("chat.postMessage", channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        if posted is None or not posted.get("ok"):
+            return record, error or "unknown_error"
+        record = self.store.set_message(record.id, posted["channel"], posted["ts"])
+        for reply in messages.approval_overflow(card):  # the full text of what the message had to cut
+            self.thread(record, reply)
+        return record, None
+
+    def confirm_submitted(self, record: RequestRecord, *, not_posted: str | None = None) -> None:
+        """Tell the requester their request was sent for approval, or why it could not be posted yet."""
+        self.dm(record.requester, messages.submitted_dm(self.presenter.card(record), not_posted))
 
     def approval_recorded(self, record: RequestRecord, approver: str) -> None:
         """A vote that left the request still waiting for more."""

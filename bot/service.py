@@ -20,12 +20,20 @@ from bot.presenter import Presenter
 from bot.review import is_high_risk
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, RequestRecord, Store
-from bot.workflow import ActionRefused, Workflow
+from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow
 
 log = logging.getLogger(__name__)
 
-REPOST_AFTER_SECONDS = 60
-"""A request still without an approval message this long after submission (Slack failed) is posted again."""
+PERMANENT_POST_ERRORS = {
+    # https://docs.slack.dev/reference/methods/chat.postMessage (errors): these don't go away by trying again.
+    "not_in_channel": "the bot is not a member of the approvals channel",
+    "channel_not_found": "the approvals channel does not exist (or the bot cannot see it)",
+    "is_archived": "the approvals channel is archived",
+    "msg_blocks_too_long": "the approval message is too long for Slack",
+    "invalid_blocks": "Slack refused the approval message's layout",
+    "missing_scope": "the Slack app lacks the chat:write scope",
+}
+"""Slack's errors that posting again won't fix, and what they mean for the requester."""
 
 
 class RoleBot:
@@ -95,8 +103,39 @@ class RoleBot:
             return None
 
     def announce(self, record: RequestRecord) -> RequestRecord:
-        """Post a recorded request for approval and confirm it to the requester."""
-        return self.notifier.submitted(record)
+        """Post a recorded request for approval and confirm it to the requester (or tell them why it wasn't).
+
+        A permanent error (``PERMANENT_POST_ERRORS``) is recorded and told to the requester and, as an
+        ERROR log line, to the bot's admins, and never tried again; a transient one is retried by
+        ``housekeeping`` with a growing backoff, ``POST_ATTEMPTS`` times at most.
+        """
+        posted, error = self.notifier.post_for_approval(record)
+        if error is None:
+            self.notifier.confirm_submitted(posted)
+        else:
+            self._not_posted(record, error, failures=1, tell=True)
+        return posted
+
+    def _not_posted(self, record: RequestRecord, error: str, *, failures: int, tell: bool) -> None:
+        final = error in PERMANENT_POST_ERRORS or failures >= POST_ATTEMPTS
+        self.workflow.not_posted(record.id, error, final=final)
+        channel = self.workflow.config.settings.approval_channel_id
+        if final:
+            log.error(
+                "Request %s could not be posted for approval in %s (%s); the bot will not try again. "
+                "Fix the approvals channel, then ask the requester to request again.",
+                record.id,
+                channel,
+                error,
+            )
+        else:
+            log.warning(
+                "Request %s could not be posted for approval in %s (%s); trying again later", record.id, channel, error
+            )
+        if tell or final:
+            why = PERMANENT_POST_ERRORS.get(error, f"Slack answered {error}")
+            then = "The bot's admins were told." if final else "The bot tries again in a while."
+            self.notifier.confirm_submitted(record, not_posted=f"{why}. {then}")
 
     # --- looking --------------------------------------------------------------------------
 
@@ -242,13 +281,20 @@ class RoleBot:
         return records
 
     def housekeeping(self, now: float | None = None) -> None:
-        """Expire overdue requests, post those Slack failed to post, remind approvers, retry git exports."""
+        """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, retry git
+        exports."""
         now = time.time() if now is None else now
         for record in self.workflow.expire_due(now):
             self.notifier.expired(record)
-        for record in self.store.by_status(Status.SUBMITTED, before=now - REPOST_AFTER_SECONDS, limit=None):
-            if not record.message_ts:
-                self.notifier.post_for_approval(record)
+        if self.workflow.config.settings.approval_channel_id:
+            for record in self.store.by_status(Status.SUBMITTED, before=now - REPOST_AFTER_SECONDS, limit=None):
+                if not record.message_ts and self.workflow.post_attempt_due(record, now):
+                    posted, error = self.notifier.post_for_approval(record)
+                    if error is None:
+                        self.notifier.confirm_submitted(posted)
+                    else:
+                        failures = self.workflow.post_failures(record.id) + 1
+                        self._not_posted(record, error, failures=failures, tell=False)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
         self.role_code.retry_failed()

@@ -31,6 +31,12 @@ from bot.lifecycle import (
 )
 from bot.store import RequestRecord, Store
 
+REPOST_AFTER_SECONDS = 60.0
+"""A request Slack would not post for approval (a transient error) is posted again this long after, then
+after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
+MAX_REPOST_BACKOFF_SECONDS = 3600.0
+POST_ATTEMPTS = 6
+
 
 class ActionRefused(Exception):
     """An action that was not carried out; ``reason`` tells the person who tried (the presenter renders it)."""
@@ -183,6 +189,25 @@ class Workflow:
             findings=findings,
             submission_key=submission_key,
         )
+
+    def not_posted(self, request_id: str, error: str, *, final: bool) -> None:
+        """Record that Slack refused to post the request for approval (``final``: the bot stops trying)."""
+        self.store.add_event(request_id, BOT_ACTOR, EventKind.NOT_POSTED, {"error": error, "final": final})
+
+    def post_attempt_due(self, record: RequestRecord, now: float) -> bool:
+        """Whether a request not yet posted for approval should be posted again at ``now``: not after a final
+        failure, and only once its backoff has passed (doubling from ``REPOST_AFTER_SECONDS``)."""
+        failures = [event for event in self.store.events(record.id) if event.kind == EventKind.NOT_POSTED]
+        if any(event.details.get("final") for event in failures):
+            return False
+        if not failures:
+            return now - record.created_at >= REPOST_AFTER_SECONDS
+        backoff = min(REPOST_AFTER_SECONDS * 2 ** (len(failures) - 1), MAX_REPOST_BACKOFF_SECONDS)
+        return now - failures[-1].at >= backoff
+
+    def post_failures(self, request_id: str) -> int:
+        """How many times Slack refused to post the request for approval."""
+        return sum(1 for event in self.store.events(request_id) if event.kind == EventKind.NOT_POSTED)
 
     def approve(self, request_id: str, user: str) -> Approval:
         """Record ``user``'s vote; the vote that reaches the required number approves the request.

@@ -18,8 +18,8 @@ from bot import catalog
 from bot.app import answer_failure
 from bot.config import Account, Approvals, Policy
 from bot.sandbox.fake_slack import manifest_scopes
-from bot.sandbox.stack import BotStack, sandbox_slack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, ephemerals, open_modal, request_role
+from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, COMMAND_CHANNEL, BotStack, sandbox_slack
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, dms, ephemerals, open_modal, request_role, said
 
 
 def test_a_bad_token_stops_the_bot_at_start(tmp_path: Path, aws: boto3.Session) -> None:
@@ -186,3 +186,43 @@ def test_a_slow_user_group_lookup_never_holds_up_an_answer(make_stack: Callable[
         assert reply.status == 200 and time.monotonic() - started < 2.5, reply.body
     stack.settle()
     assert [record.id for record in stack.runtime.store.for_requester(REQUESTER)] == ["R-1001"]
+
+
+SERVICE_ROLE = {"role_name": "etl", "service_principal": "glue.amazonaws.com"}
+
+
+def test_a_request_slack_will_never_post_is_told_recorded_and_not_retried(
+    make_stack: Callable[..., BotStack], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = make_stack(slack=sandbox_slack(channels=(ANNOUNCE_CHANNEL, COMMAND_CHANNEL)))
+    stack.expected_refusals = ("channel_not_found",)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR, logger="bot.service"):
+        request_id = request_role(stack, "service", SERVICE_ROLE)
+    (dm,) = dms(stack, REQUESTER)
+    assert "could not be posted for approval" in said(dm) and "does not exist" in said(dm)
+    assert "sent for approval" not in said(dm)
+    assert f"{request_id} could not be posted for approval in {APPROVAL_CHANNEL} (channel_not_found)" in caplog.text
+    events = [(e.kind, e.details) for e in stack.runtime.store.events(request_id)]
+    assert ("not_posted", {"error": "channel_not_found", "final": True}) in events
+    tries = len(stack.slack.calls("chat.postMessage"))
+    for hours in (1, 2, 24):
+        stack.runtime.bot.housekeeping(now=time.time() + hours * 3600)
+    assert len(stack.slack.calls("chat.postMessage")) == tries
+
+
+def test_a_transient_failure_to_post_is_tried_again_with_backoff_then_given_up(stack: BotStack) -> None:
+    stack.slack.fail_next("chat.postMessage", status=503, times=3)  # the client's own retries: 1 + 2
+    request_id = request_role(stack, "service", SERVICE_ROLE)
+    record = stack.runtime.store.get(request_id)
+    assert record is not None and not record.message_ts
+    (dm,) = dms(stack, REQUESTER)
+    assert "tries again" in said(dm)
+    bot, start = stack.runtime.bot, time.time()
+    stack.slack.fail_next("chat.postMessage", status=503, times=3)
+    bot.housekeeping(now=start + 61)  # due: second attempt, fails
+    bot.housekeeping(now=start + 62)  # backoff: not due yet
+    assert [e.kind for e in stack.runtime.store.events(request_id)].count("not_posted") == 2
+    bot.housekeeping(now=start + 400)  # due again: Slack answers now
+    record = stack.runtime.store.get(request_id)
+    assert record is not None and record.message_ts
+    assert "sent for approval" in said(dms(stack, REQUESTER)[-1])
