@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from blocks import home, messages
 from blocks.cards import RequestCard
 from blocks.kit import Rendered
+from bot.channel_queue import ChannelQueues
 from bot.config import Config
 from bot.lifecycle import Sentence
 from bot.presenter import Presenter
@@ -26,6 +27,8 @@ from bot.store import RequestRecord, Store
 log = logging.getLogger(__name__)
 
 MAX_TRACKED_VIEWS = 10_000
+QUEUED_METHODS = frozenset({"chat.postMessage", "chat.update"})
+"""What goes through a channel's queue: messages and their updates, so a thread reads in order."""
 
 
 class Notifier:
@@ -43,6 +46,7 @@ class Notifier:
         self.store = store
         self.config = config
         self.presenter = presenter
+        self.queues = ChannelQueues(self._api_call)
         self.views_lock = threading.Lock()
         self.latest_clicks: dict[str, float] = {}
         """The latest redrawing click per open view (``update_view``), oldest views forgotten first."""
@@ -54,15 +58,20 @@ class Notifier:
         return self.attempt(method, **params)[0]
 
     def attempt(self, method: str, **params: Any) -> tuple[dict[str, Any] | None, str | None]:
-        """One Web API call: (Slack's answer, None), or (None, Slack's error code or the connection error's name)."""
-        try:
-            return self.client.api_call(method, json=params).data, None  # type: ignore[return-value]
-        except SlackApiError as error:
-            code = str(error.response.get("error"))
-        except OSError as error:
-            code = type(error).__name__
-        log.warning("Slack %s failed: %s", method, code)
-        return None, code
+        """One Web API call: (Slack's answer, None), or (None, Slack's error code or the connection error's name).
+
+        Messages (``QUEUED_METHODS``) wait their turn in their channel's queue (``bot.channel_queue``).
+        """
+        if method in QUEUED_METHODS and params.get("channel"):
+            answer, code = self.queues.deliver(str(params["channel"]), method, params)
+        else:
+            answer, code = self.queues.send(method, params)
+        if code is not None:
+            log.warning("Slack %s failed: %s", method, code)
+        return answer, code
+
+    def _api_call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.client.api_call(method, json=params).data  # type: ignore[return-value]
 
     def post(self, channel: str, rendered: Rendered, *, thread_ts: str | None = None) -> dict[str, Any] | None:
         text, blocks = rendered

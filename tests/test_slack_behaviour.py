@@ -226,3 +226,40 @@ def test_a_transient_failure_to_post_is_tried_again_with_backoff_then_given_up(s
     record = stack.runtime.store.get(request_id)
     assert record is not None and record.message_ts
     assert "sent for approval" in said(dms(stack, REQUESTER)[-1])
+
+
+def test_a_burst_of_approvals_in_one_channel_waits_out_slacks_rate_limit(make_stack: Callable[..., BotStack]) -> None:
+    """Slack's real rate (about 1 message a second per channel, short bursts): three approvals at once
+    post some 15 messages in the approvals channel; every one arrives, each thread in order."""
+    stack = make_stack(slack=sandbox_slack(post_rate=1.0, post_burst=3))
+    stack.expected_refusals = ("ratelimited",)  # type: ignore[attr-defined]
+    request_ids = [
+        request_role(stack, "service", {"role_name": f"etl-{n}", "service_principal": "glue.amazonaws.com"})
+        for n in range(3)
+    ]
+    records = [stack.runtime.store.get(request_id) for request_id in request_ids]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        clicks = [
+            pool.submit(
+                stack.driver.click,
+                APPROVER,
+                ids.APPROVE,
+                record.id,
+                message={"ts": record.message_ts, "type": "message"},
+                channel=record.channel,
+            )
+            for record in records
+            if record is not None
+        ]
+        assert [click.result().status for click in clicks] == [200, 200, 200]
+    stack.settle(timeout=120)
+    for request_id in request_ids:
+        record = stack.runtime.store.get(request_id)
+        assert record is not None and record.status == "created", record
+        replies = [
+            said(call)
+            for call in stack.slack.calls("chat.postMessage")
+            if call.params.get("thread_ts") == record.message_ts and call.response.get("ok")
+        ]
+        assert len(replies) == 4, replies
+        assert "approved" in replies[1].lower() and "created" in replies[-1].lower(), replies
