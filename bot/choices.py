@@ -17,7 +17,7 @@ from bot.domain.webidentity import WEB_IDENTITY_PROVIDERS
 Choice = tuple[str, str]
 """(text, value) of one option."""
 
-OPTIONS_BUDGET = 2.0
+OPTIONS_BUDGET = 1.5
 """Seconds an options load may wait for AWS: Slack shows a broken list unless the answer comes within
 3 s (https://docs.slack.dev/reference/interaction-payloads/block-suggestion; the 3 s rule:
 https://docs.slack.dev/interactivity/handling-user-interaction), and the HTTP round trip needs the rest."""

@@ -22,6 +22,7 @@ from bot.intake import Intake
 from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.role_code import RoleCode
+from bot.role_names import ExistingRoles
 from bot.service import RoleBot
 from bot.store import Store
 from bot.workflow import Workflow
@@ -84,6 +85,7 @@ def build_runtime(
             sessions.session_for(sessions.home_account_id, session_name="iam-role-bot-review"),
             region=settings.aws_region,
         ),
+        role_taken=ExistingRoles(sessions).taken,
     )
     notifier = Notifier(client, store=store, config=config, presenter=presenter)
     export = config.policy.export
