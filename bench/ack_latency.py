@@ -62,8 +62,10 @@ def bodies(stack: BotStack, account: Account, kind: str, count: int, tag: str) -
             stack, submit_directly(stack, "user", f"ack-{tag}-{i}", account), APPROVER
         ),
         "view submission": lambda i: capture(
-            lambda driver: driver.submit(
-                REQUESTER, modal, {"role_type": "user"} | answers("user", f"form-{tag}-{i}", account)
+            lambda driver: driver.submit(  # each its own form: one view id makes one request
+                REQUESTER,
+                modal | {"id": f"VFORM{tag}{i}"},
+                {"role_type": "user"} | answers("user", f"form-{tag}-{i}", account),
             )
         ),
         "options load": lambda i: capture(

@@ -426,6 +426,8 @@ def bot_stack(workdir: Path, session: boto3.Session, slack_url: str, policy: Pol
 def submit_directly(stack: BotStack, role_type: str, name: str, account: Account) -> str:
     """Record and announce a request in-process (as a modal submission would); returns its id."""
     record = stack.runtime.bot.submit(form_data(role_type, name, account), REQUESTER)
+    if record is None:
+        raise RuntimeError("a submission without a submission key always makes a request")
     if record.required_approvals != 1:
         raise RuntimeError(f"{role_type} request {name} came out high risk; the benchmark wants one approval")
     stack.runtime.bot.announce(record)
