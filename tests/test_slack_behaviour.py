@@ -105,7 +105,7 @@ def test_a_long_account_name_keeps_the_account_id_in_its_option(make_stack: Call
 def test_the_policy_select_searches_the_chosen_account_and_stops_at_the_quota(
     make_stack: Callable[..., BotStack],
 ) -> None:
-    stack = make_stack(policy=two_accounts())
+    stack = make_stack(policy=two_accounts(), warm_catalog=True)
     warmed(stack)
     view = open_modal(stack, REQUESTER, "user")
     select = next(block for block in view["blocks"] if block.get("block_id") == ids.MANAGED_POLICIES)["element"]
@@ -122,7 +122,7 @@ def test_right_after_start_a_policy_search_answers_within_the_budget(
         time.sleep(4)
 
     aws.events.register("before-call.iam.ListPolicies", slow_aws)
-    stack = make_stack()
+    stack = make_stack(warm_catalog=True)
     view = open_modal(stack, REQUESTER, "user")
     assert option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME) == ["still-loading"]
     deadline = time.monotonic() + 30

@@ -69,7 +69,8 @@ class Demo:
         self.step(f"@{PEOPLE[user]} types /iam-role {role_type} and fills in the form")
         since = time.time()
         self.driver.command(user, role_type)
-        view = self.slack.wait_for("views.open", lambda c: c.at >= since).params["view"]
+        # the view as Slack holds it (with its id and hash): each form is one submission
+        view = self.slack.wait_for("views.open", lambda c: c.at >= since).response["view"]
         self.show()
         typed = ", ".join(
             f"{field}={value if len(str(value)) < 40 else str(value)[:37] + '…'}"
