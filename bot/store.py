@@ -12,6 +12,7 @@ start-up. Never edit a migration once released: append a new one.
 """
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -157,6 +158,28 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 """Migration N (1-based) turns a version N-1 database into version N."""
 
 
+DATABASE_MODE = 0o600
+"""The database and its ``-wal``/``-shm`` files are readable by the bot's user only: they hold every request."""
+
+
+def restrict_permissions(path: Path) -> None:
+    """Create the database file (if missing) owner-only, and make it and its WAL companions owner-only.
+
+    SQLite's unix VFS creates ``-wal`` and ``-shm`` with the permissions of the database file
+    (``findCreateFileMode`` in https://sqlite.org/src/file?name=src/os_unix.c), so creating the
+    database 0600 first is what keeps them private; the chmod also tightens databases made before.
+    """
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, DATABASE_MODE)
+    try:
+        os.fchmod(descriptor, DATABASE_MODE)
+    finally:
+        os.close(descriptor)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.chmod(DATABASE_MODE)
+
+
 def connect(path: str | Path, tracer: Tracer | None = None) -> sqlite_utils.Database:
     """A connection as the store uses it: foreign keys on, busy timeout, explicit transactions only."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
@@ -247,8 +270,10 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        restrict_permissions(self.path)
         db = self._db()
         db.enable_wal()
+        restrict_permissions(self.path)
         self.schema_version = migrate(db)
 
     def _db(self) -> sqlite_utils.Database:

@@ -1,8 +1,10 @@
 """The request store on real SQLite files: records, conditional transitions, append-only events,
 migrations from older schemas, thread safety, and indexes for the bot's list queries."""
 
+import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,3 +325,25 @@ def test_concurrent_transitions_have_exactly_one_winner(store: Store) -> None:
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert [e.kind for e in store.events(record.id)] == ["submitted", "approved"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_the_database_and_its_wal_files_are_private(tmp_path: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        path = tmp_path / "bot.db"
+        with Store(path) as store:
+            store.create_request(role(), "U1")
+            files = [path, tmp_path / "bot.db-wal", tmp_path / "bot.db-shm"]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        os.umask(previous)
+    assert modes == {f.name: 0o600 for f in files}
+
+
+def test_an_existing_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    Store(path).close()
+    path.chmod(0o644)
+    Store(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
