@@ -46,6 +46,7 @@ from blocks.parts import (
     account_text,
     age,
     approvers_of,
+    cancellation,
     decider,
     decision_buttons,
     failure,
@@ -335,7 +336,7 @@ def rejected_reply(card: RequestCard) -> Rendered:
 
 
 def cancelled_reply(card: RequestCard) -> Rendered:
-    return notice("🚫 Cancelled by the requester.")
+    return notice(f"{cancellation(card)}.")
 
 
 def expired_reply(card: RequestCard) -> Rendered:
@@ -413,7 +414,8 @@ def failed_dm(card: RequestCard) -> Rendered:
 
 
 def cancelled_dm(card: RequestCard) -> Rendered:
-    return notice(f"🚫 Your request *{escape(card.id)}* was cancelled.", summary_context(card))
+    by = f" by {mention(card.decided_by)}" if card.decided_by and card.decided_by != card.requester else ""
+    return notice(f"🚫 Your request *{escape(card.id)}* was cancelled{by}.", summary_context(card))
 
 
 def expired_dm(card: RequestCard) -> Rendered:

@@ -83,6 +83,13 @@ def decider(card: RequestCard) -> str:
     return mention(card.decided_by) if card.decided_by else "an approver"
 
 
+def cancellation(card: RequestCard) -> str:
+    """``🚫 Cancelled by the requester`` or, when an approver withdrew it, ``🚫 Cancelled by <@U…>``."""
+    if card.decided_by is None or card.decided_by == card.requester:
+        return "🚫 Cancelled by the requester"
+    return f"🚫 Cancelled by {mention(card.decided_by)}"
+
+
 def rejection(card: RequestCard) -> str:
     """``❌ Rejected by <@U…>: reason``."""
     return f"❌ Rejected by {decider(card)}: {fit(card.reason or 'no reason given', OUTCOME_DETAIL_MAX)}"
@@ -110,7 +117,7 @@ def outcome(card: RequestCard) -> str | None:
         case "rejected":
             return rejection(card)
         case "cancelled":
-            return "🚫 Cancelled by the requester"
+            return cancellation(card)
         case "expired":
             return "⌛ Expired — nobody decided in time"
     return status_text(card.status)

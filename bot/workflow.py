@@ -2,7 +2,7 @@
 
     submitted -> approved -> provisioning -> created | failed
     submitted -> rejected (by an approver, with a reason) | cancelled (requester or approver) | expired
-    failed -> provisioning (an approver retries)
+    failed -> provisioning (an approver other than the requester retries)
 
 Approvers come from the configuration: per target account when the account lists its own, else the
 global list plus the members of the approver user group. Nobody approves their own request; a
@@ -291,12 +291,17 @@ class Workflow:
         )
 
     def retry(self, request_id: str, user: str) -> RequestRecord:
-        """An approver tries a failed request again (failed -> provisioning); the caller provisions it."""
+        """An approver tries a failed request again (failed -> provisioning); the caller provisions it.
+
+        The same rules as approving: a requester who is also an approver can't retry their own request.
+        """
         record = self._get(request_id)
         if record.status != Status.FAILED:
             raise ActionRefused(self._not_retryable(record))
         if user not in self.approvers_for(record):
             raise ActionRefused(self._only_approvers(record, "retry"))
+        if user == record.requester:
+            raise ActionRefused("You can't retry your own request; another approver has to.")
         moved = self._move(record.id, Status.FAILED, Status.PROVISIONING, user, EventKind.RETRIED, {"run": self.run})
         if moved is None:
             raise ActionRefused(self._not_retryable(self._get(request_id)))

@@ -431,7 +431,7 @@ def test_approve_asks_to_confirm_when_a_finding_is_high() -> None:
         ("created", f"✅ Approved by <@U01APP> — created `arn:aws:iam::{ACCOUNT}:role/gh-deployer`"),
         ("failed", "⚠️ Failed: AccessDenied on CreateRole"),
         ("rejected", "❌ Rejected by <@U01APP>: Too broad"),
-        ("cancelled", "🚫 Cancelled by the requester"),
+        ("cancelled", "🚫 Cancelled by <@U01APP>"),
         ("expired", "⌛ Expired"),
     ],
 )
@@ -712,3 +712,12 @@ def test_message_text_limit_is_caught_and_a_good_message_passes() -> None:
     assert message_problems("t" * 40_001, []) == ["text is 40001 characters (max 40000)"]
     assert message_problems("ok", [sec(), {"type": "header", "text": plain_text("h" * 150)}]) == []
     assert_within_limits(modal(sec()))
+
+
+def test_a_cancellation_names_who_cancelled() -> None:
+    by_requester = card(status="cancelled", decided_by="U01REQ")
+    by_approver = card(status="cancelled", decided_by="U01APP")
+    assert messages.cancelled_reply(by_requester)[0] == "🚫 Cancelled by the requester."
+    assert messages.cancelled_reply(by_approver)[0] == "🚫 Cancelled by <@U01APP>."
+    assert "cancelled by <@U01APP>" in messages.cancelled_dm(by_approver)[0]
+    assert "by <@" not in messages.cancelled_dm(by_requester)[0]

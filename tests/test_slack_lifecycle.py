@@ -75,6 +75,17 @@ def test_requester_cancels_from_the_dm(stack: BotStack) -> None:
     assert ephemerals(stack, REQUESTER) == []
 
 
+def test_an_approver_who_cancels_is_named_in_the_thread(stack: BotStack) -> None:
+    request_id = request_role(stack, "user", {"role_name": "withdrawn"})
+    press(stack, APPROVER, the_dm(stack, REQUESTER, "cancel"), "cancel")
+
+    assert stack.runtime.store.get(request_id).status == "cancelled"
+    replies = [said(c) for c in thread_replies(stack, request_id)]
+    assert any(f"Cancelled by <@{APPROVER}>" in text for text in replies), replies
+    assert not any("by the requester" in text for text in replies)
+    assert any(f"cancelled by <@{APPROVER}>" in said(c) for c in dms(stack, REQUESTER))
+
+
 def test_an_outsiders_cancel_is_refused(stack: BotStack) -> None:
     request_id = request_role(stack, "user", {"role_name": "not-yours"})
     press(stack, OUTSIDER, the_dm(stack, REQUESTER, "cancel"), "cancel")

@@ -492,3 +492,14 @@ def test_hours_come_from_the_configuration(store: Store, clock: Clock) -> None:
     assert [r.id for r in workflow.remind_due()] == [request_id]
     clock.now += HOUR
     assert [r.id for r in workflow.expire_due()] == [request_id]
+
+
+def test_a_requester_who_is_an_approver_may_not_retry_their_own_request(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, requester="UAPP1")
+    put_in(store, request_id, Status.FAILED)
+    assert (
+        refusal(lambda: workflow.retry(request_id, "UAPP1"))
+        == "You can't retry your own request; another approver has to."
+    )
+    assert store.get(request_id).status == Status.FAILED
+    assert workflow.retry(request_id, "UAPP2").status == Status.PROVISIONING
