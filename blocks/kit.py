@@ -39,7 +39,12 @@ Note = Callable[[int], str]
 
 
 def escape(text: str) -> str:
-    """Make user text safe for mrkdwn: ``&``, ``<`` and ``>`` become entities (no pings, no links)."""
+    """Make user text safe for mrkdwn: ``&``, ``<`` and ``>`` become entities (no pings, no links).
+
+    The only escaping Slack asks for: these three are its control characters, and only these three
+    entities are decoded for display ("Formatting text for app surfaces", Escaping:
+    https://api.slack.com/reference/surfaces/formatting#escaping). The one escape of ``blocks/``.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

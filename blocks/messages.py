@@ -5,6 +5,7 @@ Each builder returns ``(text, blocks)``: ``text`` is the notification fallback.
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from blocks import ids
@@ -63,7 +64,6 @@ SANDBOX_NOTE = ":test_tube: Sandbox — roles are created in a simulated AWS acc
 SUMMARY_FALLBACK_MAX = 300
 EVENT_TEXT_MAX = 300
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 
 
 def rendered(text: str, blocks: list[Block]) -> Rendered:
@@ -487,11 +487,14 @@ def request_status(card: RequestCard, events: list[tuple[float, str, str, str]])
     return rendered(f"{card.id}: {status_text(card.status)}", blocks)
 
 
-def refusal(text: str) -> Rendered:
+def refusal(text: str, mentions: Iterable[str] = ()) -> Rendered:
     """An ephemeral explanation of why the bot didn't do something.
 
-    ``text`` is escaped, except the user mentions it names (``<@U…>``, e.g. "already approved by
-    <@U1>"), which stay mentions; broadcasts and links never survive.
+    ``text`` is escaped, except mentions of the ``mentions`` user ids (the people the bot's sentence
+    names, e.g. "already approved by <@U1>"), which stay mentions. A mention, broadcast or link in
+    anything else the text holds (what the user typed) is shown, never acted on.
     """
-    line = ESCAPED_MENTION.sub(r"<@\1>", fit(text, SECTION_TEXT_MAX - 10))
+    line = fit(text, SECTION_TEXT_MAX - 10)
+    for user_id in mentions:
+        line = line.replace(escape(mention(user_id)), mention(user_id))
     return notice(f"⛔ {line}")

@@ -14,7 +14,7 @@ from blocks.kit import Rendered
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, to_pretty_json
-from bot.lifecycle import DECISION_KINDS, Sentence, approved_by
+from bot.lifecycle import DECISION_KINDS, Person, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
 
 
@@ -97,7 +97,8 @@ class Presenter:
 
     def refusal(self, reason: Sentence | str) -> Rendered:
         """Why the bot didn't do something, for the person who asked."""
-        return messages.refusal(slack_text(reason))
+        named = [part.id for part in reason.parts if isinstance(part, Person)] if isinstance(reason, Sentence) else []
+        return messages.refusal(slack_text(reason), mentions=named)
 
     def request_list(self, records: list[RequestRecord]) -> Rendered:
         return messages.request_list(self.cards(records))

@@ -721,3 +721,10 @@ def test_a_cancellation_names_who_cancelled() -> None:
     assert messages.cancelled_reply(by_approver)[0] == "🚫 Cancelled by <@U01APP>."
     assert "cancelled by <@U01APP>" in messages.cancelled_dm(by_approver)[0]
     assert "by <@" not in messages.cancelled_dm(by_requester)[0]
+
+
+def test_a_refusal_keeps_only_the_mentions_of_the_people_it_names() -> None:
+    text, blocks = messages.refusal("R-1 was approved by <@U01APP>; you asked for <@U02EVE> and <!channel>", ["U01APP"])
+    shown = text + json.dumps(blocks)
+    assert "<@U01APP>" in shown
+    assert "<@U02EVE>" not in shown and "&lt;@U02EVE&gt;" in shown and "<!channel>" not in shown

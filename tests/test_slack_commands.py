@@ -62,6 +62,16 @@ def test_status_for_requester_and_approver_refused_for_an_outsider(stack: BotSta
     assert "status-check" not in refused and "History" not in refused
 
 
+def test_status_echoes_what_was_typed_as_text_never_as_a_mention_or_broadcast(stack: BotStack) -> None:
+    for typed in (f"x<@{APPROVER}>x", "x<!channel>x", "x<!subteam^S0ADMINS>x", "x<https://evil.example|login>x"):
+        body = answer(stack, OUTSIDER, f"status {typed}")
+        texts = [body["text"], *(b["text"]["text"] for b in body["blocks"] if "text" in b)]
+        for text in texts:
+            assert "No request" in text, text
+            assert "<@" not in text and "<!" not in text and "<http" not in text, text
+            assert "&lt;" in text, text
+
+
 def test_status_tolerates_extra_words_and_a_bare_number(stack: BotStack) -> None:
     request_id = request_role(stack, "user", {"role_name": "picky-user"})
     assert "picky-user" in shown(answer(stack, REQUESTER, f"status {request_id} please"))
