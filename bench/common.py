@@ -486,7 +486,7 @@ def _bare_bolt(conn: Connection, signing_secret: str, slack_url: str) -> None:
     app.action("approve")(only_ack)
     app.view("role_request")(only_ack)
     app.options("managed_policy_arns")(only_ack)
-    server = make_http_server(app, host="127.0.0.1", port=0)
+    server = make_http_server(app, host="127.0.0.1", port=0, signing_secret=signing_secret)
     threading.Thread(target=server.serve_forever, daemon=True, name="floor-http").start()
     conn.send(f"http://127.0.0.1:{server.server_port}{EVENTS_PATH}")
     conn.recv()

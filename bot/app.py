@@ -38,8 +38,8 @@ def web_client(settings: Settings) -> WebClient:
 LISTENER_THREADS = 64
 """Threads that run listeners. A listener acks first, then carries on with its slow part (the
 Web API, the store) on the same thread, so a request can only be acked once a thread is free: with 8,
-50 clicks at once waited for the first ones' follow-up work (bench/contention.py). The HTTP server
-already runs a thread per request; this only needs to cover a burst."""
+50 clicks at once waited for the first ones' follow-up work (bench/contention.py). The HTTP server's
+threads (``bot.http.HttpLimits.threads``) are held only until the ack; this only needs to cover a burst."""
 
 
 def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_executor: Executor | None = None) -> App:

@@ -99,7 +99,7 @@ class BotStack:
             listener_executor=self.listeners,
             warm_catalog=warm_catalog,
         )
-        self.server = make_http_server(self.runtime.app, host="127.0.0.1", port=0)
+        self.server = make_http_server(self.runtime.app, host="127.0.0.1", port=0, signing_secret=self.signing_secret)
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="bot-http"
         ).start()
