@@ -17,7 +17,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -152,7 +152,9 @@ class SlackWsgi:
         return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def respond(start_response: "StartResponse", status: int, headers: dict[str, list[str]], body: str) -> list[bytes]:
+def respond(
+    start_response: "StartResponse", status: int, headers: Mapping[str, Sequence[str]], body: str
+) -> list[bytes]:
     data = body.encode()
     flat = [(name, value) for name, values in headers.items() for value in values if name.lower() != "content-length"]
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
