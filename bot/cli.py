@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.config import ConfigError, load_config
+from bot.logs import configure_logging
 
 HOUSEKEEPING_SECONDS = 300
 SANDBOX_MISSING = (
@@ -33,7 +34,7 @@ def serve(sandbox: bool) -> None:
 
     config = load_config()
     settings = config.settings
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     missing = settings.missing_to_serve()
     if missing:
         raise ConfigError("missing settings: " + ", ".join(missing) + " (see .env.example)")
@@ -157,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.command == "demo" or (args.command == "serve" and args.sandbox)) and not sandbox_installed():
         print(SANDBOX_MISSING, file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("slack_bolt").setLevel(logging.INFO)
+    configure_logging("INFO")
     try:
         if args.command == "demo":
             from bot.sandbox.demo import run_demo

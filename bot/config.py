@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     aws_region: str = "us-east-1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line, for log shippers."""
+
+    def secret_values(self) -> list[str]:
+        """The secrets' values, for the log formatter to mask should one ever reach a log line."""
+        secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        return [secret.get_secret_value() for secret in secrets if secret]
 
     @field_validator("approver_ids", mode="before")
     @classmethod

@@ -100,6 +100,13 @@ class SlackWsgi:
         self.clock = clock
 
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        def logged(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            log.debug("%s %s: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status)
+            return start_response(status, headers, exc_info)
+
+        return self.answer(environ, logged)
+
+    def answer(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         request = WsgiHttpRequest(environ)
         if request.method == "GET" and request.path == "/healthz":
             return respond(start_response, 200, TEXT, "ok")
