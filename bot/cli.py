@@ -134,6 +134,19 @@ def export_request(request_id: str, format: str) -> int:
     return 0
 
 
+def verify_audit() -> int:
+    """Check the audit log's hash chain end to end; 0 if it holds, 1 at the first broken link."""
+    from bot.store import Store
+
+    with Store(load_config().settings.database_path) as store:
+        broken, count, head = store.verify_audit()
+    if broken:
+        print(f"audit log BROKEN at {broken} (checked {count} events)", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {count} events; head hash {head or '(none)'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="iam-role-bot", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -150,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     export = requests.add_parser("export", help="a created role as CloudFormation or Terraform (with import blocks)")
     export.add_argument("id")
     export.add_argument("--format", choices=["cloudformation", "terraform"], required=True)
+    audit = commands.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    audit.add_parser("verify", help="check the event hash chain; report the first broken link (exit 1)")
     return root
 
 
@@ -167,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo()
         elif args.command == "serve":
             serve(args.sandbox)
+        elif args.command == "audit":
+            return verify_audit()
         elif args.action == "list":
             list_requests(args.status, args.limit)
         elif args.action == "export":

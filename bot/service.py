@@ -257,6 +257,13 @@ class RoleBot:
     def _create(self, record: RequestRecord) -> RequestRecord:
         """The request carried out in AWS and marked created, or marked failed with why."""
         try:
+            tampered = self.workflow.changed_since_approval(record.id)
+            if tampered:
+                raise ProvisioningError(
+                    f"Refused: {record.id} is not what was approved ({tampered}). Nothing was created; "
+                    "ask the bot's admins to run `iam-role-bot audit verify`.",
+                    step="preflight",
+                )
             request = record.request
             errors = self.intake.guardrail_errors(request)
             if errors:

@@ -5,7 +5,8 @@ pool). Writes run in ``BEGIN IMMEDIATE`` transactions (one writer at a time, oth
 busy timeout); a process's own threads first queue on a lock, since SQLite's busy handler retries in
 sleeps of up to 100 ms and a writer it turned away could sleep long after the database was free.
 A status change is one conditional ``UPDATE ... WHERE id = ? AND status IN (...)`` plus its event
-row, so of two racing changes exactly one matches. Events are append-only; triggers refuse any UPDATE or DELETE of them.
+row, so of two racing changes exactly one matches. Events are append-only (triggers refuse any UPDATE, DELETE
+or REPLACE of them) and hash-chained (``bot.audit``); a request's content never changes once stored.
 
 The schema version is ``PRAGMA user_version``; ``MIGRATIONS`` upgrades older databases in place at
 start-up. Never edit a migration once released: append a new one.
@@ -25,6 +26,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.audit import GENESIS, BrokenLink, event_hash, first_broken_link, request_hash
 from bot.domain import RoleRequest, request_from_json, request_to_json
 from bot.lifecycle import EventKind, Status
 
@@ -150,10 +152,63 @@ def _v3_submissions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_chained_events(db: sqlite_utils.Database) -> None:
+    """A tamper-evident audit log: events hash-chained (``bot.audit``), replacing one refused, requests fixed.
+
+    The events table is rebuilt with the chain's columns (SQLite's way to change a table:
+    https://sqlite.org/lang_altertable.html#otheralter), its existing events chained in id order,
+    each with its request's content as it is now. ``INSERT OR REPLACE`` deletes the old row without
+    firing delete triggers (unless ``recursive_triggers`` is on: https://sqlite.org/lang_conflict.html),
+    so a BEFORE INSERT trigger refuses any insert whose id is taken, and another any event that does
+    not follow the last one.
+    """
+    db.execute(
+        """
+        CREATE TABLE chained_events (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            details_json TEXT NOT NULL DEFAULT '{}',
+            request_hash TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )
+        """
+    )
+    request_hashes = {row["id"]: request_hash(row) for row in db.query("SELECT * FROM requests")}
+    previous = GENESIS
+    for row in list(db.query("SELECT * FROM events ORDER BY id")):
+        chained = {**row, "request_hash": request_hashes[row["request_id"]], "prev_hash": previous}
+        previous = chained["hash"] = event_hash(chained)
+        db.table("chained_events").insert(chained)
+    db.execute("DROP TABLE events")  # its triggers and index go with it
+    db.execute("ALTER TABLE chained_events RENAME TO events")
+    for statement in (
+        "CREATE INDEX events_by_request ON events (request_id, id)",
+        """CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        """CREATE TRIGGER events_chained BEFORE INSERT ON events
+            WHEN NEW.prev_hash IS NOT COALESCE((SELECT hash FROM events ORDER BY id DESC LIMIT 1), '')
+            BEGIN SELECT RAISE(ABORT, 'an event must follow the last one'); END""",
+        """CREATE TRIGGER events_never_replaced BEFORE INSERT ON events
+            WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+        """CREATE TRIGGER requests_content_fixed
+            BEFORE UPDATE OF id, role_type, account_id, requester, request_json, risk, required_approvals ON requests
+            BEGIN SELECT RAISE(ABORT, 'a request''s content never changes'); END""",
+    ):
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
     _v3_submissions,
+    _v4_chained_events,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -320,11 +375,22 @@ class Store:
         return list(self._db().query(sql, params))
 
     def _insert_event(self, request_id: str, at: float, actor: str, kind: str, details: dict[str, Any]) -> Event:
-        row = {"request_id": request_id, "at": at, "actor": actor, "kind": kind, "details_json": json.dumps(details)}
-        event_id = self._db().table("events").insert(row).last_pk
-        if event_id is None:  # sqlite-utils sets it after every insert; typed Optional for before the first
-            raise RuntimeError("SQLite gave no id for the new event")
-        return Event(event_id, request_id, at, actor, kind, details)
+        """Append an event, chained to the last one and carrying its request's content hash (in a write transaction)."""
+        last = self._rows("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [])
+        request = self._rows("SELECT * FROM requests WHERE id = ?", [request_id])
+        row: dict[str, Any] = {
+            "id": last[0]["id"] + 1 if last else 1,
+            "request_id": request_id,
+            "at": at,
+            "actor": actor,
+            "kind": kind,
+            "details_json": json.dumps(details),
+            "request_hash": request_hash(request[0]) if request else "",  # no request: the foreign key refuses it
+            "prev_hash": last[0]["hash"] if last else GENESIS,
+        }
+        row["hash"] = event_hash(row)
+        self._db().table("events").insert(row)
+        return Event(row["id"], request_id, at, actor, kind, details)
 
     def create_request(
         self,
@@ -422,6 +488,36 @@ class Store:
         """Append an event that changes no status (an approval vote, a reminder, a resumption)."""
         with self.transaction():
             return self._insert_event(request_id, self.clock(), actor, kind, details or {})
+
+    def changed_since(self, request_id: str, kind: str) -> str | None:
+        """None if the request's content is what its latest ``kind`` event recorded (e.g. approved), else why not."""
+        rows = self._rows(
+            "SELECT * FROM events WHERE request_id = ? AND kind = ? ORDER BY id DESC LIMIT 1", [request_id, kind]
+        )
+        if not rows:
+            return f"it has no {kind} event on record"
+        if event_hash(rows[0]) != rows[0]["hash"]:
+            return f"its {kind} event was altered"
+        if request_hash(self._rows("SELECT * FROM requests WHERE id = ?", [request_id])[0]) != rows[0]["request_hash"]:
+            return f"its stored content was changed after it was {kind}"
+        return None
+
+    def verify_audit(self) -> tuple[BrokenLink | None, int, str]:
+        """The audit log checked end to end (``bot.audit.first_broken_link``): first broken link, events, head hash."""
+        db = self._db()
+        with self._read_snapshot(db):
+            request_hashes = {row["id"]: request_hash(row) for row in db.query("SELECT * FROM requests")}
+            return first_broken_link(db.query("SELECT * FROM events ORDER BY id"), request_hashes)
+
+    @staticmethod
+    @contextmanager
+    def _read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+        """One read transaction, so the requests and the events are read as of the same moment."""
+        db.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.conn.execute("COMMIT")
 
     def events(self, request_id: str) -> list[Event]:
         """A request's history, oldest first."""

@@ -313,6 +313,10 @@ class Workflow:
             return Sentence.of(f"{record.id} was already retried by ", Person(retried[-1].actor), ".")
         return Sentence.of(f"Only a failed request can be retried; {record.id} is {record.status.value}.")
 
+    def changed_since_approval(self, request_id: str) -> str | None:
+        """None if the stored request is exactly what was approved (the hash its ``approved`` event holds), else why."""
+        return self.store.changed_since(request_id, "approved")
+
     def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
         """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
         return self._finish(request_id, Status.CREATED, EventKind.CREATED, result, result=result)
