@@ -131,7 +131,10 @@ class SlackWsgi:
         return respond(start_response, response.status, response.headers, response.body)
 
     def read_body(self, environ: "WSGIEnvironment") -> bytes | None:
-        """The body, or None (unread) when its Content-Length, or what it turned out to be, is over the limit."""
+        """The body, or None (unread) when its Content-Length is over the limit or no number.
+
+        Whatever the server, no more than the limit is read; waitress also cuts off a chunked body there.
+        """
         limit = self.limits.max_body_bytes
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
