@@ -315,7 +315,7 @@ class Workflow:
 
     def changed_since_approval(self, request_id: str) -> str | None:
         """None if the stored request is exactly what was approved (the hash its ``approved`` event holds), else why."""
-        return self.store.changed_since(request_id, "approved")
+        return self.store.changed_since(request_id, EventKind.APPROVED)
 
     def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
         """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
