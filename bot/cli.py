@@ -50,7 +50,8 @@ def serve(sandbox: bool) -> None:
     freeze_startup_objects()
     from bot.http import make_http_server
 
-    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    secret = settings.slack_signing_secret
+    signing_secret = secret.get_secret_value() if secret and not settings.slack_app_token else None  # None: /healthz
     server = make_http_server(runtime.app, host="0.0.0.0", port=settings.port, signing_secret=signing_secret)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -90,12 +90,15 @@ class SlackWsgi:
     """WSGI app routing Slack's signed requests to Bolt, plus a health check for load balancers."""
 
     def __init__(
-        self, app: App, signing_secret: str, limits: HttpLimits = HttpLimits(), clock: Callable[[], float] = time.time
+        self,
+        app: App,
+        signing_secret: str | None,
+        limits: HttpLimits = HttpLimits(),
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if not signing_secret:
-            raise ValueError("HTTP mode needs the signing secret")
         self.app = app
-        self.signing_secret = signing_secret.encode()
+        self.signing_secret = signing_secret.encode() if signing_secret else None
+        """None in Socket Mode: Slack's payloads come over the WebSocket, so only ``/healthz`` is served."""
         self.limits = limits
         self.clock = clock
 
@@ -110,7 +113,7 @@ class SlackWsgi:
         request = WsgiHttpRequest(environ)
         if request.method == "GET" and request.path == "/healthz":
             return respond(start_response, 200, TEXT, "ok")
-        if request.method != "POST" or request.path != EVENTS_PATH:
+        if request.method != "POST" or request.path != EVENTS_PATH or self.signing_secret is None:
             return respond(start_response, 404, TEXT, "Not Found")
         raw = self.read_body(environ)
         if raw is None:
@@ -153,6 +156,8 @@ class SlackWsgi:
         which decodes the body as UTF-8 first and so can't tell a signed non-UTF-8 body from a forged one.
         """
         timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+        if self.signing_secret is None:
+            return False
         if not isinstance(timestamp, str) or not isinstance(signature, str) or not timestamp.isdigit():
             return False
         if abs(self.clock() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
@@ -233,7 +238,7 @@ class HttpServer:
 
 
 def make_http_server(
-    app: App, *, host: str, port: int, signing_secret: str, limits: HttpLimits = HttpLimits()
+    app: App, *, host: str, port: int, signing_secret: str | None, limits: HttpLimits = HttpLimits()
 ) -> HttpServer:
-    """A server (not yet serving) for the app; ``port=0`` picks a free port."""
+    """A server (not yet serving) for the app; ``port=0`` picks a free port. No ``signing_secret``: /healthz only."""
     return HttpServer(SlackWsgi(app, signing_secret, limits), host=host, port=port, limits=limits)
