@@ -159,18 +159,3 @@ def test_malformed_bodies_get_401_unsigned_and_400_signed_never_a_500_or_a_trace
 def test_a_signed_slash_command_mentioning_payload_still_reaches_its_listener(stack: BotStack) -> None:
     reply = stack.driver.command("U0ALICE", "status R-9999 payload")
     assert reply.status == 200 and "No request" in reply.body
-
-
-def test_without_a_signing_secret_only_the_health_check_is_served(stack: BotStack) -> None:
-    """Socket Mode: Slack's payloads come over the WebSocket, so the HTTP side takes none."""
-    server = make_http_server(stack.runtime.app, host="127.0.0.1", port=0, signing_secret=None)
-    threading.Thread(target=server.serve_forever, daemon=True, name="healthz-only").start()
-    try:
-        body = b"command=%2Fiam-role&text=help"
-        assert post(server.server_port, body, signed_headers("", body, "application/x-www-form-urlencoded"))[0] == 404
-        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
-        conn.request("GET", "/healthz")
-        assert conn.getresponse().status == 200
-        conn.close()
-    finally:
-        server.shutdown()
