@@ -4,6 +4,7 @@ reach the logs, and the limits check run on every stack at teardown does catch a
 import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -116,6 +117,8 @@ def test_socket_mode_needs_no_signing_secret_and_then_no_http_request_verifies(
         try:
             driver = SlackDriver(f"http://127.0.0.1:{server.server_port}{EVENTS_PATH}", signing_secret="")
             assert driver.command(REQUESTER, "help").status == 404  # no Slack endpoint over HTTP at all
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/healthz", timeout=5) as health:
+                assert health.status == 200
         finally:
             server.shutdown()
             server.server_close()
