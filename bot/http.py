@@ -222,8 +222,11 @@ class HttpServer:
                 return
             self._closed = True
             serving = self._serving
-        if serving:
-            self._server.trigger.pull_trigger(self._close_all)
+        if serving and not self._stopped.is_set():
+            try:
+                self._server.trigger.pull_trigger(self._close_all)
+            except OSError:  # the loop ended meanwhile and closed its trigger
+                self._close_all()
             self._stopped.wait(timeout=10)
         else:
             self._close_all()
