@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SESSION_NAME = "iam-role-bot-catalog"
 DEFAULT_TTL = 15 * 60.0
 RETRY_AFTER = 60.0
 """Seconds before a failed background refresh is tried again (the old copy is served meanwhile)."""
@@ -288,7 +287,7 @@ class PolicyCatalog:
         return policy
 
     def _fetch_document(self, account_id: str, arn: str) -> ManagedPolicy:
-        iam = self.sessions.iam_client(account_id, session_name=SESSION_NAME)
+        iam = self.sessions.iam_client(account_id)
         policy = iam.get_policy(PolicyArn=arn)["Policy"]
         version_id = policy["DefaultVersionId"]
         version = iam.get_policy_version(PolicyArn=arn, VersionId=version_id)["PolicyVersion"]
@@ -304,7 +303,7 @@ class PolicyCatalog:
     def _fetch_policies(self, account_id: str) -> tuple[Policy, ...]:
         """All managed policies, shortest name first (the order searches rank by)."""
         started = time.monotonic()
-        iam = self.sessions.iam_client(account_id, session_name=SESSION_NAME)
+        iam = self.sessions.iam_client(account_id)
         pages = iam.get_paginator("list_policies").paginate(Scope="All", PaginationConfig={"PageSize": 1000})
         policies = [Policy.of(item["PolicyName"], item["Arn"]) for page in pages for item in page["Policies"]]
         policies.sort(key=lambda policy: (len(policy.name), policy.folded))
@@ -312,7 +311,7 @@ class PolicyCatalog:
         return tuple(policies)
 
     def _fetch_providers(self, account_id: str) -> dict[str, tuple[str, ...]]:
-        iam = self.sessions.iam_client(account_id, session_name=SESSION_NAME)
+        iam = self.sessions.iam_client(account_id)
         saml = iam.list_saml_providers()["SAMLProviderList"]
         oidc = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
         return {

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.3, read_timeout=0.6)
 """One attempt with short timeouts: a submission waits at most ~1 s for the answer, then goes on without it."""
 PAUSE_SECONDS = 300.0
-SESSION_NAME = "iam-role-bot-review"
 
 
 class ExistingRoles:
@@ -57,8 +56,7 @@ class ExistingRoles:
     def client(self, account_id: str) -> BaseClient:
         with self.lock:
             if account_id not in self.clients:
-                session = self.sessions.session_for(account_id, session_name=SESSION_NAME)
-                self.clients[account_id] = session.client("iam", config=CLIENT_CONFIG)
+                self.clients[account_id] = self.sessions.new_iam_client(account_id, config=CLIENT_CONFIG)
             return self.clients[account_id]
 
     def step_aside(self, account_id: str, reason: str) -> None:

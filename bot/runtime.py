@@ -79,12 +79,7 @@ def build_runtime(
     intake = Intake(
         config,
         choices,
-        validate_policy=None
-        if sandbox
-        else AccessAnalyzer(
-            sessions.session_for(sessions.home_account_id, session_name="iam-role-bot-review"),
-            region=settings.aws_region,
-        ),
+        validate_policy=None if sandbox else AccessAnalyzer(sessions.base_session, region=settings.aws_region),
         role_taken=ExistingRoles(sessions).taken,
     )
     notifier = Notifier(client, store=store, config=config, presenter=presenter)

@@ -84,6 +84,13 @@ def limit_problems(stack: BotStack) -> list[str]:
     return problems
 
 
+def home_iam(stack: BotStack) -> Any:
+    """The IAM client the stack's bot acts with in its home account: made once and reused, so test
+    hooks go on its events (``home_iam(stack).meta.events.register(...)``), not on the session's."""
+    sessions = stack.runtime.sessions
+    return sessions.iam_client(sessions.home_account_id)
+
+
 def open_modal(stack: BotStack, user: str, text: str) -> dict[str, Any]:
     """``/iam-role TEXT`` and the modal the bot opened in answer, as Slack holds it (with its ``id`` and ``hash``)."""
     since = time.time()

@@ -214,7 +214,7 @@ def test_a_failed_refresh_keeps_the_old_copy(base_session: boto3.Session, catalo
         request.url = "http://injected-fault.invalid/"  # keep moto from answering too
         return AWSResponse(request.url, 403, {}, Body())
 
-    base_session.events.register("before-send.iam.ListPolicies", deny)
+    catalog.sessions.iam_client(HOME).meta.events.register("before-send.iam.ListPolicies", deny)
     clock.now += 16 * 60
 
     assert catalog.search(HOME, "lambda exec") == before
@@ -300,10 +300,9 @@ def test_a_policy_iam_does_not_know_is_refused(catalog: PolicyCatalog) -> None:
     assert raised.value.arns == [missing]
 
 
-def test_a_slow_read_is_unread_now_and_cached_for_next_time(
-    base_session: boto3.Session, catalog: PolicyCatalog
-) -> None:
-    base_session.events.register("before-send.iam.GetPolicyVersion", lambda **_: time.sleep(0.5))
+def test_a_slow_read_is_unread_now_and_cached_for_next_time(catalog: PolicyCatalog) -> None:
+    slow = catalog.sessions.iam_client(HOME)
+    slow.meta.events.register("before-send.iam.GetPolicyVersion", lambda **_: time.sleep(0.5))
     started = time.monotonic()
     assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0.1) == {SSM_CORE: None}
     assert time.monotonic() - started < 0.4

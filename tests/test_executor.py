@@ -5,6 +5,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from bot.aws import AccountSessions, role_session_name
+from bot.aws import SESSION_NAME, AccountSessions
 from bot.config import Account
 from bot.config import Executor as ExecutorSettings
 from bot.domain import Limits, RoleRequest, parse_role_request
@@ -69,7 +70,9 @@ def crash(*_: Any) -> None:
 class Fault:
     """Answers the chosen calls (1-based) of one IAM operation with ``answer``; counts all calls.
 
-    Registered on the base session's events, so every client the executor makes from it has it.
+    Registered on the events of the IAM client the executor acts with (``iam_client``: made once
+    per account, then reused), before the calls it is for; boto3 says a client with custom hooks is
+    thread-safe only after careful review, and this hook counts under a lock.
     botocore still calls moto's own ``before-send`` handler after this one; unless ``lands``, the
     request's URL is changed so that moto ignores it and the call has no effect, as when AWS refuses.
     With ``lands``, moto carries the call out and only its answer is replaced (a lost answer).
@@ -78,7 +81,7 @@ class Fault:
 
     def __init__(
         self,
-        session: boto3.Session,
+        client: Any,
         operation: str,
         answer: Callable[..., AWSResponse | None],
         on: set[int] | None = None,
@@ -90,11 +93,14 @@ class Fault:
         self.on = on
         self.lands = lands
         self.calls = 0
-        session.events.register(f"{event}.iam.{operation}", self)
+        self.lock = threading.Lock()
+        client.meta.events.register(f"{event}.iam.{operation}", self)
 
     def __call__(self, request: AWSPreparedRequest | None = None, **_: Any) -> AWSResponse | None:
-        self.calls += 1
-        if self.on is not None and self.calls not in self.on:
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if self.on is not None and call not in self.on:
             return None
         response = self.answer(request)
         if request is not None and response is not None and not self.lands:
@@ -141,6 +147,12 @@ def base_session(aws: boto3.Session) -> boto3.Session:
 def executor(base_session: boto3.Session) -> Executor:
     sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session, region=REGION)
     return Executor(sessions)
+
+
+@pytest.fixture
+def home_iam(executor: Executor) -> Any:
+    """The IAM client the executor acts with in the home account (the one faults are injected into)."""
+    return executor.sessions.iam_client(HOME)
 
 
 @pytest.fixture
@@ -489,8 +501,16 @@ def test_a_role_made_for_another_request_is_not_taken_over(executor: Executor, n
 
 def test_an_unreachable_member_account_is_a_preflight_problem(base_session: boto3.Session, name: str) -> None:
     sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+    refused: list[str] = []
     refuse = aws_error("AccessDenied", "Not authorized", 403)
-    base_session.events.register("before-send.sts.AssumeRole", lambda request, **_: refuse(request))
+
+    def refuse_once(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        if refused:
+            return None
+        refused.append(request.url)
+        return refuse(request)
+
+    sessions.sts.meta.events.register("before-send.sts.AssumeRole", refuse_once)
     request = parse_role_request({**user_request(name).model_dump(), "account_id": MEMBER})
 
     with pytest.raises(ProvisioningError) as caught:
@@ -498,6 +518,7 @@ def test_an_unreachable_member_account_is_a_preflight_problem(base_session: boto
 
     assert caught.value.step == "preflight"
     assert "sts:AssumeRole" in caught.value.message and MEMBER in caught.value.message
+    assert sessions.iam_client(MEMBER).get_account_summary()["SummaryMap"]  # a refusal is not kept: tried again
 
 
 # --- idempotency -------------------------------------------------------------------------------
@@ -526,11 +547,11 @@ CRASH_POINTS = [
 
 @pytest.mark.parametrize(("operation", "call"), CRASH_POINTS)
 def test_a_rerun_after_a_crash_completes_without_duplicates(
-    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, iam: Any
+    executor: Executor, home_iam: Any, name: str, operation: str, call: int, iam: Any
 ) -> None:
     request = ec2_request(name)
     rid = request_id()
-    Fault(base_session, operation, crash, {call}, event="after-call")
+    Fault(home_iam, operation, crash, {call}, event="after-call")
 
     with pytest.raises(Crash):
         provision(executor, request, rid)
@@ -542,7 +563,7 @@ def test_a_rerun_after_a_crash_completes_without_duplicates(
 
 
 def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_this_request(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     """As when a retried CreateRole finds that its first, lost attempt succeeded."""
     request = ec2_request(name)
@@ -555,7 +576,7 @@ def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_th
     def first_attempt_lands(request_: AWSPreparedRequest) -> None:
         iam.create_role(**{**request.plan()[0].params, "Tags": tags})
 
-    fault = Fault(base_session, "CreateRole", first_attempt_lands, {1})
+    fault = Fault(home_iam, "CreateRole", first_attempt_lands, {1})
 
     provision(executor, request, rid)
 
@@ -564,14 +585,14 @@ def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_th
 
 
 def test_a_foreign_role_that_appears_during_create_role_is_left_alone(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     request = user_request(name)
 
     def someone_else_creates_it(request_: AWSPreparedRequest) -> None:
         iam.create_role(**request.plan()[0].params)
 
-    Fault(base_session, "CreateRole", someone_else_creates_it, {1})
+    Fault(home_iam, "CreateRole", someone_else_creates_it, {1})
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, request, request_id())
@@ -596,9 +617,9 @@ FAILURE_POINTS = [
 
 @pytest.mark.parametrize(("operation", "call", "step"), FAILURE_POINTS)
 def test_a_failure_after_create_role_leaves_nothing_behind(
-    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, step: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, operation: str, call: int, step: str, iam: Any
 ) -> None:
-    fault = Fault(base_session, operation, aws_error("AccessDenied", "User is not authorized", 403), {call})
+    fault = Fault(home_iam, operation, aws_error("AccessDenied", "User is not authorized", 403), {call})
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, ec2_request(name), request_id())
@@ -612,14 +633,14 @@ def test_a_failure_after_create_role_leaves_nothing_behind(
 
 
 def test_a_failure_on_a_rerun_also_removes_what_the_first_run_made(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     request = ec2_request(name)
     rid = request_id()
-    Fault(base_session, "PutRolePolicy", crash, {1}, event="after-call")
+    Fault(home_iam, "PutRolePolicy", crash, {1}, event="after-call")
     with pytest.raises(Crash):
         provision(executor, request, rid)
-    Fault(base_session, "CreateInstanceProfile", aws_error("AccessDenied", "denied", 403), {1})
+    Fault(home_iam, "CreateInstanceProfile", aws_error("AccessDenied", "denied", 403), {1})
 
     with pytest.raises(ProvisioningError):
         provision(executor, request, rid)
@@ -628,10 +649,10 @@ def test_a_failure_on_a_rerun_also_removes_what_the_first_run_made(
 
 
 def test_quota_errors_are_not_retried_and_are_told_in_plain_words(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     fault = Fault(
-        base_session,
+        home_iam,
         "AttachRolePolicy",
         aws_error("LimitExceeded", "Cannot exceed quota for PoliciesPerRole: 1", 409),
         {2},
@@ -646,9 +667,9 @@ def test_quota_errors_are_not_retried_and_are_told_in_plain_words(
 
 
 def test_a_failure_in_create_role_itself_has_nothing_to_roll_back(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
-    Fault(base_session, "CreateRole", aws_error("MalformedPolicyDocument", "Invalid principal in policy"))
+    Fault(home_iam, "CreateRole", aws_error("MalformedPolicyDocument", "Invalid principal in policy"))
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, user_request(name), request_id())
@@ -665,9 +686,9 @@ def test_a_failure_in_create_role_itself_has_nothing_to_roll_back(
 
 
 def test_a_throttled_call_is_retried_and_the_request_succeeds(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
-    fault = Fault(base_session, "CreateRole", aws_error("Throttling", "Rate exceeded"), {1})
+    fault = Fault(home_iam, "CreateRole", aws_error("Throttling", "Rate exceeded"), {1})
 
     provision(executor, user_request(name), request_id())
 
@@ -678,7 +699,7 @@ def test_a_throttled_call_is_retried_and_the_request_succeeds(
 def test_throttling_that_outlasts_the_retries_is_reported(base_session: boto3.Session, name: str, iam: Any) -> None:
     settings = ExecutorSettings(max_attempts=1)
     executor = Executor(AccountSessions(settings, [], base_session=base_session))
-    fault = Fault(base_session, "PutRolePolicy", aws_error("Throttling", "Rate exceeded"))
+    fault = Fault(executor.sessions.iam_client(HOME), "PutRolePolicy", aws_error("Throttling", "Rate exceeded"))
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, user_request(name), request_id())
@@ -746,7 +767,7 @@ def test_a_service_linked_role_is_created_with_its_suffix(executor: Executor, ia
 
 
 def test_a_service_that_refuses_the_approved_suffix_fails_and_creates_nothing(
-    executor: Executor, base_session: boto3.Session, iam: Any
+    executor: Executor, home_iam: Any, iam: Any
 ) -> None:
     """The approver saw the suffix: a role without it is not what was approved (issue 13, point 9)."""
 
@@ -757,7 +778,7 @@ def test_a_service_that_refuses_the_approved_suffix_fails_and_creates_nothing(
             )
         return None
 
-    fault = Fault(base_session, "CreateServiceLinkedRole", refuse_suffix)
+    fault = Fault(home_iam, "CreateServiceLinkedRole", refuse_suffix)
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, service_linked("elasticbeanstalk.amazonaws.com", "web"), request_id())
@@ -781,10 +802,8 @@ def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, 
     assert "cannot tell whether it made it" in caught.value.message
 
 
-def test_a_service_linked_preflight_reports_a_missing_permission(
-    executor: Executor, base_session: boto3.Session
-) -> None:
-    Fault(base_session, "ListRoles", aws_error("AccessDenied", "not authorized", 403))
+def test_a_service_linked_preflight_reports_a_missing_permission(executor: Executor, home_iam: Any) -> None:
+    Fault(home_iam, "ListRoles", aws_error("AccessDenied", "not authorized", 403))
 
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, service_linked("lambda.amazonaws.com"), request_id())
@@ -794,12 +813,12 @@ def test_a_service_linked_preflight_reports_a_missing_permission(
 
 
 def test_a_service_linked_role_made_by_a_lost_first_attempt_counts_as_made(
-    executor: Executor, base_session: boto3.Session, iam: Any
+    executor: Executor, home_iam: Any, iam: Any
 ) -> None:
     def first_attempt_lands(request: AWSPreparedRequest) -> None:
         iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")
 
-    fault = Fault(base_session, "CreateServiceLinkedRole", first_attempt_lands, {1})
+    fault = Fault(home_iam, "CreateServiceLinkedRole", first_attempt_lands, {1})
 
     result = provision(executor, service_linked("rds.amazonaws.com"), request_id())
 
@@ -824,30 +843,29 @@ def test_home_account_is_asked_once_even_from_many_threads(base_session: boto3.S
     assert calls == ["x"]
 
 
-def test_the_home_account_uses_the_bots_own_credentials(base_session: boto3.Session) -> None:
+def test_the_home_account_uses_the_bots_own_credentials_and_one_client(base_session: boto3.Session) -> None:
     assumed: list[dict[str, Any]] = []
     base_session.events.register("provide-client-params.sts.AssumeRole", lambda params, **_: assumed.append(params))
     sessions = AccountSessions(ExecutorSettings(), [], base_session=base_session)
+    clients: list[Any] = []
+    threads = [threading.Thread(target=lambda: clients.append(sessions.iam_client(HOME))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
-    assert sessions.session_for(HOME, session_name="iam-role-bot-1") is base_session
+    assert len({id(client) for client in clients}) == 1
     assert assumed == []
 
 
 def test_iam_clients_use_the_configured_retry_mode(base_session: boto3.Session) -> None:
     settings = ExecutorSettings(retry_mode="adaptive", max_attempts=7)
-    client = AccountSessions(settings, [], base_session=base_session).iam_client(HOME, session_name="s")
+    client = AccountSessions(settings, [], base_session=base_session).iam_client(HOME)
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 7}
 
 
-def test_session_names_are_made_valid_for_sts() -> None:
-    assert role_session_name("iam-role-bot-req 7/#x") == "iam-role-bot-req-7--x"
-    assert role_session_name("x") == "x-"
-    assert len(role_session_name("r" * 100)) == 64
-
-
-def test_a_request_for_another_account_assumes_the_executor_role_and_acts_only_there(
-    base_session: boto3.Session, name: str, iam: Any
-) -> None:
+def member_account_with_executor_role(base_session: boto3.Session) -> Any:
+    """An IAM client of the member account, where a role ``bot-executor`` trusts the home account."""
     sts = base_session.client("sts")
     creds = sts.assume_role(
         RoleArn=f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", RoleSessionName="setup"
@@ -864,23 +882,65 @@ def test_a_request_for_another_account_assumes_the_executor_role_and_acts_only_t
             {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{HOME}:root"}, "Action": "sts:AssumeRole"}
         ],
     }
-    member.create_role(RoleName="bot-executor", AssumeRolePolicyDocument=json.dumps(trust))
+    if lookup_role(member, "bot-executor") is None:
+        member.create_role(RoleName="bot-executor", AssumeRolePolicyDocument=json.dumps(trust))
+    return member
+
+
+def lookup_role(iam: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return iam.get_role(RoleName=name)["Role"]
+    except ClientError:
+        return None
+
+
+MEMBER_ACCOUNTS = [Account(id=MEMBER, name="member", executor_role_name="bot-executor", external_id="ext-member")]
+
+
+def test_a_request_for_another_account_assumes_the_executor_role_and_acts_only_there(
+    base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    member = member_account_with_executor_role(base_session)
     assumed: list[dict[str, Any]] = []
     base_session.events.register("provide-client-params.sts.AssumeRole", lambda params, **kw: assumed.append(params))
-    accounts = [Account(id=MEMBER, name="member", executor_role_name="bot-executor", external_id="ext-member")]
-    executor = Executor(AccountSessions(ExecutorSettings(), accounts, base_session=base_session))
+    executor = Executor(AccountSessions(ExecutorSettings(), MEMBER_ACCOUNTS, base_session=base_session))
     request = parse_role_request({**REQUESTS["service-lambda"](name).model_dump(), "account_id": MEMBER})
+    second = parse_role_request({**REQUESTS["service-lambda"](f"{name}-2").model_dump(), "account_id": MEMBER})
     rid = request_id()
 
     result = executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP"])
+    executor.provision(second, request_id=request_id(), requester="U0REQ", approvers=["U0APP"])
 
-    assert [(a["RoleArn"], a["ExternalId"]) for a in assumed] == [
-        (f"arn:aws:iam::{MEMBER}:role/bot-executor", "ext-member")
-    ]
-    assert rid in assumed[0]["RoleSessionName"]
+    assert [(a["RoleArn"], a["ExternalId"], a["RoleSessionName"]) for a in assumed] == [
+        (f"arn:aws:iam::{MEMBER}:role/bot-executor", "ext-member", SESSION_NAME)
+    ]  # once for both requests: the member account's client is reused
     assert result.role_arn == f"arn:aws:iam::{MEMBER}:role/{name}"
     assert actual(member, name) == expected(request, rid, "U0REQ", ["U0APP"])
     assert leftovers(iam, name) == []
+
+
+def test_assumed_role_credentials_are_renewed_before_they_expire(base_session: boto3.Session, name: str) -> None:
+    """The first credentials STS hands out expire in 5 minutes: the shared client assumes the role again."""
+    member_account_with_executor_role(base_session)
+    expirations: list[datetime] = []
+
+    def expiring_soon(parsed: dict[str, Any], **_: Any) -> None:
+        if not expirations:
+            parsed["Credentials"]["Expiration"] = datetime.now(UTC) + timedelta(minutes=5)
+        expirations.append(parsed["Credentials"]["Expiration"])
+
+    base_session.events.register("after-call.sts.AssumeRole", expiring_soon)
+    sessions = AccountSessions(ExecutorSettings(), MEMBER_ACCOUNTS, base_session=base_session)
+    member = sessions.iam_client(MEMBER)
+    assert len(expirations) == 1
+
+    request = parse_role_request({**user_request(name).model_dump(), "account_id": MEMBER})
+    result = Executor(sessions).provision(request, request_id=request_id(), requester="U0REQ", approvers=["U0APP"])
+
+    assert result.role_arn == f"arn:aws:iam::{MEMBER}:role/team/{name}"
+    assert sessions.iam_client(MEMBER) is member
+    assert len(expirations) == 2  # renewed once, before its first call, and not again
+    assert expirations[1] > datetime.now(UTC) + timedelta(minutes=30)
 
 
 def test_the_executor_talks_to_a_moto_server_over_http(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -905,7 +965,7 @@ def test_the_executor_talks_to_a_moto_server_over_http(monkeypatch: pytest.Monke
 
         result = Executor(sessions).provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP"])
 
-        assert sessions.iam_client(HOME, session_name="check").meta.endpoint_url == endpoint
+        assert sessions.iam_client(HOME).meta.endpoint_url == endpoint
         assert "Werkzeug" in servers[0]
         assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP"])
         assert result.switch_role_url is not None

@@ -22,6 +22,7 @@ from tests.e2e import (
     SECOND_APPROVER,
     click,
     dms,
+    home_iam,
     open_modal,
     request_role,
     said,
@@ -208,7 +209,7 @@ def test_slow_aws_does_not_delay_the_ack(stack: BotStack, aws: boto3.Session) ->
     def hold_aws(**_: object) -> None:
         aws_released.wait(10)
 
-    aws.events.register("before-call.iam.CreateRole", hold_aws)
+    home_iam(stack).meta.events.register("before-call.iam.CreateRole", hold_aws)
     record = stack.runtime.store.get(request_id)
     reply = stack.driver.click(
         APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel

@@ -5,7 +5,7 @@ creation, reminders and expiry.
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import boto3
 import pytest
@@ -21,6 +21,7 @@ from tests.e2e import (
     click,
     dms,
     ephemerals,
+    home_iam,
     press,
     request_role,
     said,
@@ -30,19 +31,25 @@ from tests.e2e import (
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
 
 
+class CreateRoleCalls(list[str]):
+    """The RoleName of every CreateRole sent by the bots it ``watch``es (a hook on each bot's IAM client)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def watch(self, stack: BotStack) -> BotStack:
+        home_iam(stack).meta.events.register("provide-client-params.iam.CreateRole", self.record)
+        return stack
+
+    def record(self, params: dict, **_: object) -> None:
+        with self.lock:
+            self.append(params["RoleName"])
+
+
 @pytest.fixture
-def create_role_calls(aws: boto3.Session) -> Iterator[list[str]]:
-    """The RoleName of every CreateRole the bot sends to AWS (a botocore hook on its session)."""
-    calls: list[str] = []
-    lock = threading.Lock()
-
-    def record(params: dict, **_: object) -> None:
-        with lock:
-            calls.append(params["RoleName"])
-
-    aws.events.register("provide-client-params.iam.CreateRole", record)
-    yield calls
-    aws.events.unregister("provide-client-params.iam.CreateRole", record)
+def create_role_calls() -> CreateRoleCalls:
+    return CreateRoleCalls()
 
 
 def the_dm(stack: BotStack, user: str, action: str) -> object:
@@ -114,8 +121,9 @@ def test_cancelling_an_approved_request_is_refused_clearly(stack: BotStack, aws:
 
 
 def test_failed_provisioning_is_retried_by_an_approver_once_fixed(
-    stack: BotStack, aws: boto3.Session, create_role_calls: list[str]
+    stack: BotStack, aws: boto3.Session, create_role_calls: CreateRoleCalls
 ) -> None:
+    create_role_calls.watch(stack)
     account = aws.client("sts").get_caller_identity()["Account"]
     missing = f"arn:aws:iam::{account}:policy/team-s3-reader"
     request_id = request_role(stack, "user", {"role_name": "needs-fixing", "permissions_boundary_arn": missing})
@@ -151,9 +159,9 @@ def test_failed_provisioning_is_retried_by_an_approver_once_fixed(
 
 
 def test_approvers_clicking_at_once_create_the_role_once(
-    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: list[str]
+    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: CreateRoleCalls
 ) -> None:
-    stack = make_stack(approvers=[APPROVER, SECOND_APPROVER, THIRD_APPROVER])
+    stack = create_role_calls.watch(make_stack(approvers=[APPROVER, SECOND_APPROVER, THIRD_APPROVER]))
     request_id = request_role(stack, "user", {"role_name": "raced"})
     record = stack.runtime.store.get(request_id)
     clickers = [APPROVER, SECOND_APPROVER, THIRD_APPROVER, APPROVER]
@@ -193,9 +201,9 @@ def test_approvers_clicking_at_once_create_the_role_once(
 
 @pytest.mark.parametrize("left_in", ["approved", "provisioning"])
 def test_a_restart_finishes_what_the_last_run_left_once(
-    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: list[str], left_in: str
+    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: CreateRoleCalls, left_in: str
 ) -> None:
-    before = make_stack()
+    before = create_role_calls.watch(make_stack())
     request_id = request_role(before, "user", {"role_name": "interrupted"})
     before.runtime.workflow.approve(request_id, APPROVER)
     if left_in == "provisioning":
@@ -204,7 +212,7 @@ def test_a_restart_finishes_what_the_last_run_left_once(
     assert before.runtime.store.get(request_id).status == left_in
     assert create_role_calls == []
 
-    after = make_stack()
+    after = create_role_calls.watch(make_stack())
     resumed = after.runtime.bot.resume_interrupted()
     after.settle()
     assert [record.id for record in resumed] == [request_id]

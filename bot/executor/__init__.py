@@ -48,14 +48,14 @@ class Executor:
     ) -> ProvisionResult:
         """Carry out the request's plan; raise ``ProvisioningError`` with nothing left behind."""
         tags = self.provenance_tags(request_id, requester, approvers)
-        iam = self._client(request, request_id)
+        iam = self._client(request)
         if isinstance(request, ServiceLinkedRoleRequest):
             return provision_service_linked(iam, request, request_id=request_id, waiter_config=WAITER_CONFIG)
         return provision_role(iam, request, request_id=request_id, tags=tags, waiter_config=WAITER_CONFIG)
 
-    def _client(self, request: RoleRequest, request_id: str) -> BaseClient:
+    def _client(self, request: RoleRequest) -> BaseClient:
         try:
-            return self.sessions.iam_client(request.account_id, session_name=f"iam-role-bot-{request_id}")
+            return self.sessions.iam_client(request.account_id)
         except AWS_ERRORS as error:
             message = explain(error, doing="act in the account", account_id=request.account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
