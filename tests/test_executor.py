@@ -4,6 +4,7 @@ botocore event hooks (throttling, errors after CreateRole, crashes), cross-accou
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -469,6 +470,55 @@ def test_the_accounts_real_quota_is_checked_before_anything_is_created(executor:
 
     assert caught.value.step == "preflight"
     assert caught.value.message == "This account allows 10 managed policies per role; the request has 12."
+    assert leftovers(iam, name) == []
+
+
+def test_the_pre_checks_are_made_at_once(executor: Executor, home_iam: Any, name: str, iam: Any) -> None:
+    """Each lookup waits until all four have been sent: made one after another, they would never all arrive."""
+    arrived = threading.Barrier(4, timeout=5)  # GetRole, two GetPolicy (policy, boundary), GetAccountSummary
+    waited = itertools.count()
+
+    def wait_for_the_others(**_: Any) -> None:
+        if next(waited) < arrived.parties:  # the pre-checks; the waiter's GetRole comes later
+            arrived.wait()
+
+    for operation in ("GetRole", "GetPolicy", "GetAccountSummary"):
+        home_iam.meta.events.register(f"before-send.iam.{operation}", wait_for_the_others)
+    request = user_request(name)
+    assert len(request.managed_policy_arns) == 1 and request.permissions_boundary_arn
+    rid = request_id()
+
+    provision(executor, request, rid)
+
+    assert next(waited) == arrived.parties + 1
+    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+
+
+def test_pre_check_problems_are_told_in_the_requests_order_whatever_answers_first(
+    executor: Executor, home_iam: Any, name: str, iam: Any
+) -> None:
+    first, second = (f"arn:aws:iam::{HOME}:policy/missing-{n}" for n in (1, 2))
+    boundary = f"arn:aws:iam::{HOME}:policy/missing-boundary"
+
+    def first_answers_last(request: AWSPreparedRequest, **_: Any) -> None:
+        if "missing-1" in str(request.body):
+            time.sleep(0.3)
+
+    home_iam.meta.events.register("before-send.iam.GetPolicy", first_answers_last)
+    data = {
+        **user_request(name).model_dump(),
+        "managed_policy_arns": [first, second],
+        "permissions_boundary_arn": boundary,
+    }
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, parse_role_request(data), request_id())
+
+    assert caught.value.message == (
+        f"The managed policy {first} does not exist in account {HOME}. "
+        f"The managed policy {second} does not exist in account {HOME}. "
+        f"The permissions boundary {boundary} does not exist in account {HOME}."
+    )
     assert leftovers(iam, name) == []
 
 

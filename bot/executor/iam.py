@@ -1,7 +1,9 @@
-"""What both kinds of role share: reading IAM (lookups, pages, tags), provenance, and the result."""
+"""What both kinds of role share: reading IAM (lookups, pages, tags, several at once), provenance, the result."""
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
@@ -11,6 +13,11 @@ from bot.executor.errors import error_code
 PROVENANCE_KEYS = ("iam-role-bot:request-id", "iam-role-bot:requester", "iam-role-bot:approvers")
 """Tag keys for the request id, the requester and the approvers (space-separated)."""
 REQUEST_ID_TAG = PROVENANCE_KEYS[0]
+LOOKUP_THREADS = 8
+"""Threads shared by every provisioning run for its pre-check lookups (a few per run, each one round trip)."""
+
+T = TypeVar("T")
+_lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="iam-lookup")
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,14 @@ def tags_of(resource: dict[str, Any]) -> dict[str, str]:
 def made_for(resource: dict[str, Any], request_id: str) -> bool:
     """The resource carries the request's provenance tag: the bot made it for this request."""
     return tags_of(resource).get(REQUEST_ID_TAG) == request_id
+
+
+def at_once(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
+    """Run independent read-only ``calls`` concurrently; their futures, in the order given, all finished.
+
+    One round trip instead of one per call. The caller reads the outcomes in a fixed order, so what it
+    reports does not depend on which answer came first; and nothing is left running when it returns.
+    """
+    futures = [_lookups.submit(call) for call in calls]
+    wait(futures)
+    return futures

@@ -7,7 +7,9 @@ to the request, in the order AWS requires, and reports the original error in pla
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from botocore.client import BaseClient
@@ -18,7 +20,7 @@ from bot.domain.limits import over_quota
 from bot.domain.plan import snake_case
 from bot.domain.urls import switch_role_url
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
-from bot.executor.iam import REQUEST_ID_TAG, ProvisionResult, lookup, made_for, paginate, tags_of
+from bot.executor.iam import REQUEST_ID_TAG, ProvisionResult, at_once, lookup, made_for, paginate, tags_of
 from bot.executor.pins import version_changed
 
 log = logging.getLogger(__name__)
@@ -82,14 +84,45 @@ def provision_role(
 
 
 def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
-    """What already exists of the request, and what would stop it, before anything is changed."""
+    """What already exists of the request, and what would stop it, before anything is changed.
+
+    The lookups are independent reads, so they run at once; what they find is told in this order
+    (the role, its instance profile, the policies, the boundary, the provider, the quotas) whatever
+    order AWS answers in, and, as when they ran one by one, nothing after the first AWS error is.
+    """
+    account = request.account_id
+    checks: list[Callable[[], Progress]] = [partial(_survey_role, iam, request, request_id)]
+    if request.needs_instance_profile:
+        checks.append(partial(_survey_profile, iam, request, request_id))
+    checks += [partial(_survey_policy, iam, request, arn) for arn in request.managed_policy_arns]
+    if request.permissions_boundary_arn:
+        boundary = request.permissions_boundary_arn
+        problem = f"The permissions boundary {boundary} does not exist in account {account}."
+        checks.append(partial(_missing, problem, iam.get_policy, PolicyArn=boundary))
+    if isinstance(request, SamlRoleRequest):
+        problem = (
+            f"The SAML provider {request.provider_arn} does not exist in account {account}; "
+            "add it in IAM (Identity providers) first."
+        )
+        checks.append(partial(_missing, problem, iam.get_saml_provider, SAMLProviderArn=request.provider_arn))
+    if isinstance(request, OidcRoleRequest):
+        problem = (
+            f"The OIDC provider {request.provider_host} is not registered in account {account}; "
+            "add it in IAM (Identity providers) first."
+        )
+        checks.append(
+            partial(_missing, problem, iam.get_open_id_connect_provider, OpenIDConnectProviderArn=request.provider_arn)
+        )
+    checks.append(partial(_survey_quotas, iam, request))
     progress = Progress()
-    try:
-        _survey_role(iam, request, request_id, progress)
-        _survey_references(iam, request, progress)
-        _survey_quotas(iam, request, progress)
-    except AWS_ERRORS as error:
-        progress.problems.append(explain(error, doing="check the request", account_id=request.account_id))
+    for outcome in at_once(checks):
+        try:
+            found = outcome.result()
+        except AWS_ERRORS as error:
+            progress.problems.append(explain(error, doing="check the request", account_id=account))
+            break
+        progress.made.update(found.made)
+        progress.problems += found.problems
     return progress
 
 
@@ -104,63 +137,60 @@ def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest,
     )
 
 
-def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str, progress: Progress) -> None:
+def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
     name = request.role_name
     found = lookup(iam.get_role, RoleName=name)
     if found and not made_for(found["Role"], request_id):
-        progress.problems.append(_foreign("role", found["Role"], request, request_id))
-    elif found:
+        return Progress(problems=[_foreign("role", found["Role"], request, request_id)])
+    progress = Progress()
+    if found:
         progress.made["CreateRole", name] = found["Role"]
         for policy in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
             progress.made["AttachRolePolicy", policy["PolicyArn"]] = policy
-    if not request.needs_instance_profile:
-        return
-    profile = lookup(iam.get_instance_profile, InstanceProfileName=name)
-    if profile and not made_for(profile["InstanceProfile"], request_id):
-        progress.problems.append(_foreign("instance profile", profile["InstanceProfile"], request, request_id))
-    elif profile:
-        progress.made["CreateInstanceProfile", name] = profile["InstanceProfile"]
-        if any(role["RoleName"] == name for role in profile["InstanceProfile"].get("Roles", [])):
-            progress.made["AddRoleToInstanceProfile", name] = profile["InstanceProfile"]
+    return progress
 
 
-def _survey_references(iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> None:
-    account = request.account_id
-    for arn in request.managed_policy_arns:
-        found = lookup(iam.get_policy, PolicyArn=arn)
-        if found is None:
-            progress.problems.append(f"The managed policy {arn} does not exist in account {account}.")
-        elif changed := version_changed(arn, found["Policy"], request.managed_policy_pins.get(arn)):
-            progress.problems.append(changed)
-    boundary = request.permissions_boundary_arn
-    if boundary and lookup(iam.get_policy, PolicyArn=boundary) is None:
-        progress.problems.append(f"The permissions boundary {boundary} does not exist in account {account}.")
-    if isinstance(request, SamlRoleRequest) and not lookup(iam.get_saml_provider, SAMLProviderArn=request.provider_arn):
-        progress.problems.append(
-            f"The SAML provider {request.provider_arn} does not exist in account {account}; "
-            "add it in IAM (Identity providers) first."
-        )
-    if isinstance(request, OidcRoleRequest) and not lookup(
-        iam.get_open_id_connect_provider, OpenIDConnectProviderArn=request.provider_arn
-    ):
-        progress.problems.append(
-            f"The OIDC provider {request.provider_host} is not registered in account {account}; "
-            "add it in IAM (Identity providers) first."
-        )
+def _survey_profile(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
+    name = request.role_name
+    found = lookup(iam.get_instance_profile, InstanceProfileName=name)
+    if found and not made_for(found["InstanceProfile"], request_id):
+        return Progress(problems=[_foreign("instance profile", found["InstanceProfile"], request, request_id)])
+    progress = Progress()
+    if found:
+        progress.made["CreateInstanceProfile", name] = found["InstanceProfile"]
+        if any(role["RoleName"] == name for role in found["InstanceProfile"].get("Roles", [])):
+            progress.made["AddRoleToInstanceProfile", name] = found["InstanceProfile"]
+    return progress
 
 
-def _survey_quotas(iam: BaseClient, request: AssumableRoleRequest, progress: Progress) -> None:
+def _survey_policy(iam: BaseClient, request: AssumableRoleRequest, arn: str) -> Progress:
+    """The managed policy exists, at the version the approver was shown (``pins``)."""
+    found = lookup(iam.get_policy, PolicyArn=arn)
+    if found is None:
+        return Progress(problems=[f"The managed policy {arn} does not exist in account {request.account_id}."])
+    changed = version_changed(arn, found["Policy"], request.managed_policy_pins.get(arn))
+    return Progress(problems=[changed] if changed else [])
+
+
+def _missing(problem: str, call: Any, **params: Any) -> Progress:
+    """``problem`` if the ``Get…`` call finds nothing."""
+    return Progress(problems=[problem] if lookup(call, **params) is None else [])
+
+
+def _survey_quotas(iam: BaseClient, request: AssumableRoleRequest) -> Progress:
     """The account's real quotas (they are adjustable, so the request's may be out of date)."""
     quotas = iam.get_account_summary()["SummaryMap"]
+    problems = []
     managed = quotas.get("AttachedPoliciesPerRoleQuota")
     if managed is not None and len(request.managed_policy_arns) > managed:
-        progress.problems.append(over_quota("managed policies", allowed=managed, has=len(request.managed_policy_arns)))
+        problems.append(over_quota("managed policies", allowed=managed, has=len(request.managed_policy_arns)))
     trust = quotas.get("AssumeRolePolicySizeQuota")
     if trust is not None and policy_size(request.trust_policy()) > trust:
-        progress.problems.append(over_quota("trust policy", allowed=trust, has=policy_size(request.trust_policy())))
+        problems.append(over_quota("trust policy", allowed=trust, has=policy_size(request.trust_policy())))
     inline = quotas.get("RolePolicySizeQuota")
     if inline is not None and request.inline_policy and policy_size(request.inline_policy) > inline:
-        progress.problems.append(over_quota("inline policy", allowed=inline, has=policy_size(request.inline_policy)))
+        problems.append(over_quota("inline policy", allowed=inline, has=policy_size(request.inline_policy)))
+    return Progress(problems=problems)
 
 
 def apply(iam: BaseClient, step: PlanStep, progress: Progress, request_id: str, tags: list[dict[str, str]]) -> None:
