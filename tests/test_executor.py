@@ -522,6 +522,28 @@ def test_pre_check_problems_are_told_in_the_requests_order_whatever_answers_firs
     assert leftovers(iam, name) == []
 
 
+def test_iam_is_asked_to_show_the_role_while_the_later_steps_are_made(
+    executor: Executor, home_iam: Any, name: str, iam: Any
+) -> None:
+    """The inline policy is held until the waiter's GetRole is sent: waited for at the end, it never would be."""
+    waiter_asked = threading.Event()
+    get_roles = itertools.count()
+    held: list[bool] = []
+
+    def note_the_waiters_get_role(**_: Any) -> None:
+        if next(get_roles) == 1:  # the first GetRole is the pre-check's
+            waiter_asked.set()
+
+    home_iam.meta.events.register("before-send.iam.GetRole", note_the_waiters_get_role)
+    home_iam.meta.events.register("before-send.iam.PutRolePolicy", lambda **_: held.append(waiter_asked.wait(5)))
+    rid = request_id()
+
+    provision(executor, ec2_request(name), rid)
+
+    assert held == [True]
+    assert actual(iam, name) == expected(ec2_request(name), rid, "U0REQ", ["U0APP1", "U0APP2"])
+
+
 def test_a_role_the_bot_did_not_make_is_never_adopted_or_changed(executor: Executor, name: str, iam: Any) -> None:
     trust = {"Version": "2012-10-17", "Statement": []}
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": "owner", "Value": "bob"}])

@@ -26,6 +26,8 @@ class Action:
     """The key of the answer (and of its ``Get…`` call's) holding what was made, e.g. ``Role``."""
     provenance_tags: bool = False
     """The executor adds the provenance tags to the call (the plan shows them on CreateRole only)."""
+    waiter: str | None = None
+    """The boto3 waiter, called with the ``made`` parameter, that confirms IAM shows what the call made."""
 
 
 ACTIONS: dict[str, Action] = {
@@ -34,6 +36,7 @@ ACTIONS: dict[str, Action] = {
         "create the role {RoleName}",
         made="RoleName",
         answer="Role",
+        waiter="role_exists",
     ),
     "AttachRolePolicy": Action(("PolicyArn",), "attach the managed policy {PolicyArn}", made="PolicyArn"),
     "PutRolePolicy": Action(("PolicyName",), "put the inline policy {PolicyName}"),
@@ -43,6 +46,7 @@ ACTIONS: dict[str, Action] = {
         made="InstanceProfileName",
         answer="InstanceProfile",
         provenance_tags=True,
+        waiter="instance_profile_exists",
     ),
     "AddRoleToInstanceProfile": Action(
         ("InstanceProfileName", "RoleName"),

@@ -14,7 +14,7 @@ PROVENANCE_KEYS = ("iam-role-bot:request-id", "iam-role-bot:requester", "iam-rol
 """Tag keys for the request id, the requester and the approvers (space-separated)."""
 REQUEST_ID_TAG = PROVENANCE_KEYS[0]
 LOOKUP_THREADS = 8
-"""Threads shared by every provisioning run for its pre-check lookups (a few per run, each one round trip)."""
+"""Threads shared by every provisioning run for its reads: pre-check lookups, waiting for what it made."""
 
 T = TypeVar("T")
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="iam-lookup")
@@ -66,6 +66,11 @@ def at_once(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
     One round trip instead of one per call. The caller reads the outcomes in a fixed order, so what it
     reports does not depend on which answer came first; and nothing is left running when it returns.
     """
-    futures = [_lookups.submit(call) for call in calls]
+    futures = [meanwhile(call) for call in calls]
     wait(futures)
     return futures
+
+
+def meanwhile(call: Callable[[], T]) -> Future[T]:
+    """Start a read-only ``call`` on the shared threads; the caller goes on and collects it later."""
+    return _lookups.submit(call)

@@ -8,6 +8,7 @@ to the request, in the order AWS requires, and reports the original error in pla
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -20,7 +21,16 @@ from bot.domain.limits import over_quota
 from bot.domain.plan import snake_case
 from bot.domain.urls import switch_role_url
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
-from bot.executor.iam import REQUEST_ID_TAG, ProvisionResult, at_once, lookup, made_for, paginate, tags_of
+from bot.executor.iam import (
+    REQUEST_ID_TAG,
+    ProvisionResult,
+    at_once,
+    lookup,
+    made_for,
+    meanwhile,
+    paginate,
+    tags_of,
+)
 from bot.executor.pins import version_changed
 
 log = logging.getLogger(__name__)
@@ -56,16 +66,18 @@ def provision_role(
     tag_list = [{"Key": key, "Value": value} for key, value in tags.items()]
     plan = request.plan(tags)
     step = plan[0]
+    shown: list[tuple[PlanStep, Future[None]]] = []
     try:
-        for step in plan:
-            apply(iam, step, progress, request_id, tag_list)
-        step = plan[0]
-        iam.get_waiter("role_exists").wait(RoleName=request.role_name, WaiterConfig=waiter_config)
-        if progress.profile(request) is not None:
-            step = next(item for item in plan if item.action == "CreateInstanceProfile")
-            iam.get_waiter("instance_profile_exists").wait(
-                InstanceProfileName=request.role_name, WaiterConfig=waiter_config
-            )
+        try:
+            for step in plan:
+                apply(iam, step, progress, request_id, tag_list)
+                if step.kind.waiter:
+                    shown.append((step, meanwhile(partial(_wait_until_shown, iam, step, waiter_config))))
+        finally:
+            wait([future for _, future in shown])  # nothing of this run is left running, whatever happened
+        for made_by, future in shown:
+            step = made_by
+            future.result()
     except AWS_ERRORS as error:
         problem = failed(error, step=step.action, doing=step.doing(), request=request)
         problem.message += " " + roll_back(iam, request, request_id)
@@ -81,6 +93,17 @@ def provision_role(
         switch_role_url=switch_role_url(request),
         provenance_tags=tags,
     )
+
+
+def _wait_until_shown(iam: BaseClient, step: PlanStep, waiter_config: dict[str, int]) -> None:
+    """Wait until IAM shows what ``step`` made (its ``Action.waiter``; IAM is eventually consistent).
+
+    It runs while the later steps are made, which name the role and so cannot need it to show first:
+    one round trip less than waiting at the end. A step's own failure is told before a waiter's.
+    """
+    assert step.kind.waiter is not None and step.kind.made is not None
+    made = step.kind.made
+    iam.get_waiter(step.kind.waiter).wait(**{made: step.params[made]}, WaiterConfig=waiter_config)
 
 
 def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
