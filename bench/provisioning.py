@@ -6,7 +6,8 @@ directly with a ready boto3 client, each after cleaning up so every run starts f
 
 - the raw plan: exactly the IAM calls the request needs (``request.plan()``), the AWS floor;
 - the bot's own calls: every IAM call the executor made in that iteration (pre-checks, the plan,
-  waiters), replayed in order, so "bot ÷ its calls" is the bot's overhead beyond its AWS calls.
+  waiters), replayed one after another, so "bot ÷ its calls" is the bot's overhead beyond its AWS
+  calls, less what it gains by making independent calls at once (below 1× when it gains more).
 
 The breakdown shows where the bot's time goes from the click: before AWS (the vote, the messages in
 Slack), in the executor, and after it (marking the request created).
@@ -49,7 +50,9 @@ from common import (
 
 from bot.sandbox.stack import BotStack
 
-LIMIT = 1.15
+OWN_LIMIT = 1.15
+"""The bot's median may be at most this many times its own calls' (replayed one after another)."""
+PLAN_LIMIT = 2.0
 """The bot's median may be at most this many times the raw plan's."""
 WARMUP = 3
 
@@ -217,13 +220,23 @@ def run(iterations: int, role_types: list[str], slack_latency: float) -> list[li
                         p50("aws"),
                         p50("after"),
                         p50("settled"),
-                        "ok" if bot.p50 <= LIMIT * floor.p50 else f"over {LIMIT}×",
+                        verdict(bot.p50, own=theirs.p50, plan=floor.p50),
                     ]
                 )
                 note(f"  {role_type}: bot p50 {ms(bot.p50)} ms, raw plan {ms(floor.p50)} ms")
         finally:
             stack.close()
     return rows
+
+
+def verdict(bot: float, *, own: float, plan: float) -> str:
+    """The targets the bot's median misses, or ok."""
+    over = [
+        f"over {limit}× {floor_name}"
+        for floor_name, floor, limit in (("its calls", own, OWN_LIMIT), ("plan", plan, PLAN_LIMIT))
+        if bot > limit * floor
+    ]
+    return ", ".join(over) or "ok"
 
 
 def main() -> None:
@@ -260,7 +273,7 @@ def main() -> None:
                 "executor",
                 "after AWS",
                 "all said",
-                f"≤ {LIMIT}× plan",
+                f"≤ {OWN_LIMIT}× its calls, ≤ {PLAN_LIMIT:g}× plan",
             ],
             rows,
         )
