@@ -201,7 +201,8 @@ def run(iterations: int, role_types: list[str], slack_latency: float) -> list[li
                         bot_runs.append(phases)
                         own.append(replayed)
                         raw.append(planned)
-                floor, theirs, bot = Stats.of(raw), Stats.of(own), Stats.of([r["total"] for r in bot_runs])
+                bot_totals = [r["total"] for r in bot_runs]
+                floor, theirs, bot = Stats.of(raw), Stats.of(own), Stats.of(bot_totals)
 
                 def p50(key: str, runs: list[dict[str, float]] = bot_runs) -> str:
                     return ms(Stats.of([run[key] for run in runs]).p50)
@@ -216,6 +217,8 @@ def run(iterations: int, role_types: list[str], slack_latency: float) -> list[li
                         ms(bot.p95),
                         ratio(bot.p50, floor.p50),
                         ratio(bot.p50, theirs.p50),
+                        ratio(min(bot_totals), min(raw)),
+                        ratio(min(bot_totals), min(own)),
                         p50("before"),
                         p50("aws"),
                         p50("after"),
@@ -269,6 +272,8 @@ def main() -> None:
                 "bot p95",
                 "bot ÷ plan",
                 "bot ÷ its calls",
+                "best ÷ best plan",
+                "best ÷ best its calls",
                 "before AWS",
                 "executor",
                 "after AWS",
@@ -279,7 +284,8 @@ def main() -> None:
         )
     )
     note(
-        f"\nTimes in ms (medians unless marked); the last four columns break the bot's time down from the click "
+        f"\nTimes in ms (medians unless marked); 'best' compares the fastest run of each (least disturbed by other "
+        f"work on the machine); the last four columns break the bot's time down from the click "
         f"('all said': every Slack message sent too). {args.iterations} iterations per role type after {WARMUP} "
         f"warm-up; {time.perf_counter() - started:.0f} s."
     )
