@@ -28,7 +28,8 @@ def created_role(store: Store, record: RequestRecord) -> CreatedRole:
         raise ValueError(f"{record.id} is {record.status}: only a created role can be exported")
     tags = record.result.get("provenance_tags")
     if tags is None:
-        tags = Executor.provenance_tags(record.id, record.requester, recorded_approvers(store.events(record.id)))
+        approvers = recorded_approvers(store.events(record.id))
+        tags = Executor.provenance_tags(record.id, record.requester, approvers, record.provenance_nonce)
     return CreatedRole(
         request=record.request,
         request_id=record.id,

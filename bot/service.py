@@ -271,7 +271,11 @@ class RoleBot:
                     "The request no longer meets the guardrails: " + " ".join(errors.values()), step="preflight"
                 )
             result = self.executor.provision(
-                request, request_id=record.id, requester=record.requester, approvers=self.workflow.approved_by(record)
+                request,
+                request_id=record.id,
+                requester=record.requester,
+                approvers=self.workflow.approved_by(record),
+                nonce=record.provenance_nonce,
             )
         except ProvisioningError as error:
             return self.workflow.mark_failed(record.id, error.message)

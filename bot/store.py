@@ -14,6 +14,7 @@ start-up. Never edit a migration once released: append a new one.
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -74,6 +75,10 @@ class RequestRecord:
     """What provisioning made: role_arn, instance_profile_arn, switch_role_url."""
     error: str | None
     """Why the last provisioning attempt failed."""
+    provenance_nonce: str = ""
+    """A secret made at submission, part of the role's request-id tag (``bot.executor.iam.owner_tag``) so
+    that nobody can pre-create a role the bot would take for this request's; empty for older requests.
+    Never shown in Slack."""
 
     @cached_property
     def request(self) -> RoleRequest:
@@ -204,11 +209,17 @@ def _v4_chained_events(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v5_provenance_nonce(db: sqlite_utils.Database) -> None:
+    """A secret per request for its role's provenance tag; requests stored before keep none (their bare id)."""
+    db.table("requests").add_column("provenance_nonce", str, not_null_default="")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
     _v3_submissions,
     _v4_chained_events,
+    _v5_provenance_nonce,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -288,6 +299,7 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         updated_at=row["updated_at"],
         result=json.loads(row["result_json"]) if row["result_json"] is not None else None,
         error=row["error"],
+        provenance_nonce=row["provenance_nonce"],
     )
 
 
@@ -429,6 +441,7 @@ class Store:
                     "risk": risk,
                     "required_approvals": required_approvals,
                     "findings_json": json.dumps(findings or []),
+                    "provenance_nonce": secrets.token_hex(16),
                     "created_at": now,
                     "updated_at": now,
                 }

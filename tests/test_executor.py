@@ -566,9 +566,88 @@ def test_a_role_made_for_another_request_is_not_taken_over(executor: Executor, n
     with pytest.raises(ProvisioningError) as caught:
         provision(executor, ec2_request(name), request_id())
 
-    assert f"made for request {first}" in caught.value.message
+    assert f"its tag names request {first}" in caught.value.message
     assert "An instance profile named" in caught.value.message
     assert actual(iam, name) == before
+
+
+NONCE = "5f0c3a9e2b7d41f8a6c0e9d3b2a17f64"
+FOREIGN_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+def pre_created(iam: Any, request: Any, owner: str, **change: Any) -> None:
+    """Someone else's role of the request's name, tagged ``owner``: the plan's CreateRole with ``change``."""
+    params = {**request.plan()[0].params, "Tags": [{"Key": PROVENANCE_KEYS[0], "Value": owner}], **change}
+    iam.create_role(**{key: value for key, value in params.items() if value is not None})
+
+
+@pytest.mark.parametrize(
+    ("tag", "change", "problem"),
+    [
+        (
+            "guessed id",
+            {"AssumeRolePolicyDocument": json.dumps(FOREIGN_TRUST), "PermissionsBoundary": None},
+            "not made",
+        ),
+        ("guessed id", {}, "not made"),
+        ("id and nonce", {"AssumeRolePolicyDocument": json.dumps(FOREIGN_TRUST)}, "its trust policy differs"),
+        ("id and nonce", {"PermissionsBoundary": None}, "its permissions boundary differs"),
+        ("id and nonce", {"Path": "/elsewhere/"}, "its path differs"),
+    ],
+)
+def test_a_pre_created_role_is_adopted_only_with_the_nonce_and_the_planned_settings(
+    executor: Executor, name: str, iam: Any, tag: str, change: dict[str, Any], problem: str
+) -> None:
+    """A role pre-created with the (sequential, guessable) request id in the tag is someone else's; with the
+    secret nonce it is the bot's own half-made role only if it is what the plan makes."""
+    request, rid = user_request(name), request_id()
+    pre_created(iam, request, rid if tag == "guessed id" else f"{rid}:{NONCE}", **change)
+    before = actual(iam, name)
+
+    with pytest.raises(ProvisioningError) as caught:
+        executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
+
+    assert caught.value.step == "preflight"
+    assert problem in caught.value.message and "will not adopt or change it" in caught.value.message
+    assert NONCE not in caught.value.message
+    assert actual(iam, name) == before
+
+
+def test_a_role_with_the_nonce_and_a_policy_the_plan_lacks_is_not_adopted(
+    executor: Executor, name: str, iam: Any
+) -> None:
+    request, rid = user_request(name), request_id()
+    pre_created(iam, request, f"{rid}:{NONCE}")
+    iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    broader = {**INLINE, "Statement": [{**INLINE["Statement"][0], "Action": "s3:*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName=request.inline_policy_name, PolicyDocument=json.dumps(broader))
+    before = actual(iam, name)
+
+    with pytest.raises(ProvisioningError) as caught:
+        executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
+
+    assert "AdministratorAccess" in caught.value.message
+    assert f"its inline policy {request.inline_policy_name} differs" in caught.value.message
+    assert actual(iam, name) == before
+
+
+@pytest.mark.parametrize(("operation", "call"), [("AttachRolePolicy", 1), ("PutRolePolicy", 1)])
+def test_a_rerun_with_the_nonce_completes_the_bots_own_half_made_role(
+    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, iam: Any
+) -> None:
+    request, rid = ec2_request(name), request_id()
+    Fault(base_session, operation, crash, {call}, event="after-call")
+    with pytest.raises(Crash):
+        executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
+
+    executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
+
+    assert actual(iam, name) == expected(request, f"{rid}:{NONCE}", "U0REQ", ["U0APP1"])
 
 
 def test_an_unreachable_member_account_is_a_preflight_problem(base_session: boto3.Session, name: str) -> None:

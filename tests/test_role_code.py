@@ -153,7 +153,7 @@ def test_the_thread_gets_both_files_of_exactly_the_created_role(stack: BotStack)
         (store.get(request_id).channel, store.get(request_id).message_ts)
     }
     assert role.provenance_tags == {
-        "iam-role-bot:request-id": request_id,
+        "iam-role-bot:request-id": f"{request_id}:{store.get(request_id).provenance_nonce}",
         "iam-role-bot:requester": REQUESTER,
         "iam-role-bot:approvers": APPROVER,
     }

@@ -198,7 +198,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     old.close()
 
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS) == 5
         record = store.get("R-1001")
         assert isinstance(record, RequestRecord)
         assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
@@ -210,16 +210,26 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
             [],
         )
         assert [(e.actor, e.kind, e.details) for e in store.events("R-1001")] == [("U1", "submitted", {})]
-        assert store.create_request(role("new-role"), "U2").id == "R-1002"
+        assert record.provenance_nonce == ""  # its role, if any, carries the bare request id
+        new = store.create_request(role("new-role"), "U2")
+        assert new.id == "R-1002"
+        assert len(new.provenance_nonce) == 32
 
     upgraded = connect(path)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 5
     assert {"requests_by_status", "requests_by_requester", "requests_by_time"} <= {
         index.name for index in upgraded.table("requests").indexes
     }
     with pytest.raises(sqlite3.IntegrityError):
         upgraded.execute("DELETE FROM events")
     upgraded.close()
+
+
+def test_each_request_gets_its_own_secret_nonce(tmp_path: Path) -> None:
+    with Store(tmp_path / "bot.db") as store:
+        first, second = store.create_request(role("a"), "U1"), store.create_request(role("b"), "U1")
+    assert len({first.provenance_nonce, second.provenance_nonce}) == 2
+    assert all(len(nonce) == 32 for nonce in (first.provenance_nonce, second.provenance_nonce))
 
 
 def test_reopening_a_current_database_changes_nothing(tmp_path: Path) -> None:

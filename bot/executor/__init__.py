@@ -16,7 +16,7 @@ from bot.aws import AccountSessions
 from bot.domain import RoleRequest, ServiceLinkedRoleRequest
 from bot.domain.fields import is_tag_text
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
-from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult
+from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult, owner_tag
 from bot.executor.roles import provision_role
 from bot.executor.service_linked import provision_service_linked
 
@@ -35,19 +35,26 @@ class Executor:
         self.sessions = sessions
 
     @staticmethod
-    def provenance_tags(request_id: str, requester: str, approvers: list[str]) -> dict[str, str]:
-        """The tags that mark a role as made by the bot for this request; values fit AWS's tag rules."""
-        values = (request_id, requester, " ".join(approvers))
+    def provenance_tags(request_id: str, requester: str, approvers: list[str], nonce: str = "") -> dict[str, str]:
+        """The tags that mark a role as made by the bot for this request; values fit AWS's tag rules.
+
+        ``nonce``: the request's secret (``RequestRecord.provenance_nonce``), part of the request-id tag.
+        """
+        values = (owner_tag(request_id, nonce), requester, " ".join(approvers))
         for key, value in zip(PROVENANCE_KEYS, values, strict=True):
             if len(value) > 256 or not is_tag_text(value):
                 raise ValueError(f"{value!r} can't be the value of tag {key}: AWS's tag rules forbid it")
         return dict(zip(PROVENANCE_KEYS, values, strict=True))
 
     def provision(
-        self, request: RoleRequest, *, request_id: str, requester: str, approvers: list[str]
+        self, request: RoleRequest, *, request_id: str, requester: str, approvers: list[str], nonce: str = ""
     ) -> ProvisionResult:
-        """Carry out the request's plan; raise ``ProvisioningError`` with nothing left behind."""
-        tags = self.provenance_tags(request_id, requester, approvers)
+        """Carry out the request's plan; raise ``ProvisioningError`` with nothing left behind.
+
+        A role already there counts as this request's only if it carries the request-id tag with ``nonce``
+        and is what the plan makes (``roles.survey``).
+        """
+        tags = self.provenance_tags(request_id, requester, approvers, nonce)
         iam = self._client(request)
         if isinstance(request, ServiceLinkedRoleRequest):
             return provision_service_linked(iam, request, request_id=request_id, waiter_config=WAITER_CONFIG)

@@ -13,6 +13,23 @@ from bot.executor.errors import error_code
 PROVENANCE_KEYS = ("iam-role-bot:request-id", "iam-role-bot:requester", "iam-role-bot:approvers")
 """Tag keys for the request id, the requester and the approvers (space-separated)."""
 REQUEST_ID_TAG = PROVENANCE_KEYS[0]
+"""Its value is ``owner_tag(request_id, nonce)``: the request id alone would be guessable (ids are sequential),
+so someone could pre-create a role carrying it and have the bot take that role for its own."""
+
+
+def owner_tag(request_id: str, nonce: str) -> str:
+    """The request-id tag's value: ``R-1002:<nonce>``, the nonce a secret stored with the request.
+
+    Requests stored before nonces existed have none and keep the bare id.
+    """
+    return f"{request_id}:{nonce}" if nonce else request_id
+
+
+def request_of(owner: str) -> str:
+    """The request id in a request-id tag's value, without its nonce (fit to show)."""
+    return owner.split(":", 1)[0]
+
+
 LOOKUP_THREADS = 8
 """Threads shared by every provisioning run for its reads: pre-check lookups, waiting for what it made."""
 
@@ -55,9 +72,9 @@ def tags_of(resource: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
 
 
-def made_for(resource: dict[str, Any], request_id: str) -> bool:
-    """The resource carries the request's provenance tag: the bot made it for this request."""
-    return tags_of(resource).get(REQUEST_ID_TAG) == request_id
+def made_for(resource: dict[str, Any], owner: str) -> bool:
+    """The resource carries the request's provenance tag (``owner_tag``): the bot made it for this request."""
+    return tags_of(resource).get(REQUEST_ID_TAG) == owner
 
 
 def at_once(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:

@@ -2,16 +2,22 @@
 
 What the bot creates carries provenance tags, so a re-run of the same request completes the
 missing steps, while a same-named role or instance profile it did not make for this request is
-reported and never adopted or changed. On an AWS failure after CreateRole it deletes what belongs
-to the request, in the order AWS requires, and reports the original error in plain words.
+reported and never adopted or changed. "Made for this request" takes the request-id tag with the
+request's secret nonce (``iam.owner_tag``) and, for a role, its being what the plan makes: trust
+policy, path, boundary, session duration, description and policies (a half-made role has a subset
+of the plan's policies); anything else fails the request before a single change. On an AWS failure
+after CreateRole it deletes what belongs to the request, in the order AWS requires, and reports the
+original error in plain words.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
@@ -29,6 +35,7 @@ from bot.executor.iam import (
     made_for,
     meanwhile,
     paginate,
+    request_of,
     tags_of,
 )
 from bot.executor.pins import version_changed
@@ -60,7 +67,8 @@ def provision_role(
     waiter_config: dict[str, int],
 ) -> ProvisionResult:
     """Carry out the plan, completing an earlier run's; on an AWS error, roll back and raise."""
-    progress = survey(iam, request, request_id)
+    owner = tags[REQUEST_ID_TAG]
+    progress = survey(iam, request, request_id, owner)
     if progress.problems:
         raise ProvisioningError(" ".join(progress.problems), step="preflight")
     tag_list = [{"Key": key, "Value": value} for key, value in tags.items()]
@@ -70,7 +78,7 @@ def provision_role(
     try:
         try:
             for step in plan:
-                apply(iam, step, progress, request_id, tag_list)
+                apply(iam, step, progress, request, request_id, tag_list, owner)
                 if step.kind.waiter:
                     shown.append((step, meanwhile(partial(_wait_until_shown, iam, step, waiter_config))))
         finally:
@@ -80,7 +88,7 @@ def provision_role(
             future.result()
     except AWS_ERRORS as error:
         problem = failed(error, step=step.action, doing=step.doing(), request=request)
-        problem.message += " " + roll_back(iam, request, request_id)
+        problem.message += " " + roll_back(iam, request, request_id, owner)
         log.warning("Request %s failed at %s: %s", request_id, step.action, problem.message)
         raise problem from error
     role, profile = progress.role(request), progress.profile(request)
@@ -106,7 +114,7 @@ def _wait_until_shown(iam: BaseClient, step: PlanStep, waiter_config: dict[str, 
     iam.get_waiter(step.kind.waiter).wait(**{made: step.params[made]}, WaiterConfig=waiter_config)
 
 
-def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
+def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> Progress:
     """What already exists of the request, and what would stop it, before anything is changed.
 
     The lookups are independent reads, so they run at once; what they find is told in this order
@@ -114,9 +122,9 @@ def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> P
     order AWS answers in, and, as when they ran one by one, nothing after the first AWS error is.
     """
     account = request.account_id
-    checks: list[Callable[[], Progress]] = [partial(_survey_role, iam, request, request_id)]
+    checks: list[Callable[[], Progress]] = [partial(_survey_role, iam, request, request_id, owner)]
     if request.needs_instance_profile:
-        checks.append(partial(_survey_profile, iam, request, request_id))
+        checks.append(partial(_survey_profile, iam, request, request_id, owner))
     checks += [partial(_survey_policy, iam, request, arn) for arn in request.managed_policy_arns]
     if request.permissions_boundary_arn:
         boundary = request.permissions_boundary_arn
@@ -151,7 +159,7 @@ def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> P
 
 def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest, request_id: str) -> str:
     other = tags_of(resource).get(REQUEST_ID_TAG)
-    whose = f" (it was made for request {other})" if other else ""
+    whose = f" (its tag names request {request_of(other)})" if other else ""
     article = "An" if kind[0] in "aeiou" else "A"
     return (
         f"{article} {kind} named {request.role_name} already exists in account {request.account_id} and was not "
@@ -160,23 +168,79 @@ def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest,
     )
 
 
-def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
+def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> Progress:
     name = request.role_name
     found = lookup(iam.get_role, RoleName=name)
-    if found and not made_for(found["Role"], request_id):
+    if found and not made_for(found["Role"], owner):
         return Progress(problems=[_foreign("role", found["Role"], request, request_id)])
     progress = Progress()
     if found:
+        attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+        differences = role_differences(iam, found["Role"], attached, request)
+        if differences:
+            return Progress(
+                problems=[
+                    f"A role named {name} already exists in account {request.account_id} carrying request "
+                    f"{request_id}'s tag, but it is not what was approved: {'; '.join(differences)}. The bot will "
+                    "not adopt or change it; remove it (or choose another role name) and submit the request again."
+                ]
+            )
         progress.made["CreateRole", name] = found["Role"]
-        for policy in paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+        for policy in attached:
             progress.made["AttachRolePolicy", policy["PolicyArn"]] = policy
     return progress
 
 
-def _survey_profile(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> Progress:
+def role_differences(
+    iam: BaseClient, role: dict[str, Any], attached: list[dict[str, Any]], request: AssumableRoleRequest
+) -> list[str]:
+    """How an existing role differs from what the plan makes (empty: it is the plan's, perhaps half made).
+
+    Attached and inline policies may be fewer than planned (an interrupted run attaches them one by
+    one), never others; an inline policy of the plan's name must hold the plan's document.
+    """
+    expected = {
+        "trust policy": request.trust_policy(),
+        "path": request.path,
+        "permissions boundary": request.permissions_boundary_arn,
+        "maximum session duration": request.max_session_duration,
+        "description": request.description or None,
+    }
+    actual = {
+        "trust policy": _document(role.get("AssumeRolePolicyDocument")),
+        "path": role.get("Path"),
+        "permissions boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        "maximum session duration": role.get("MaxSessionDuration"),
+        "description": role.get("Description") or None,
+    }
+    differences = [f"its {what} differs" for what in expected if expected[what] != actual[what]]
+    foreign = sorted({policy["PolicyArn"] for policy in attached} - set(request.managed_policy_arns))
+    if foreign:
+        differences.append("it has managed policies the request doesn't: " + ", ".join(foreign))
+    planned = {
+        step.params["PolicyName"]: json.loads(step.params["PolicyDocument"])
+        for step in request.plan()
+        if step.action == "PutRolePolicy"
+    }
+    for policy_name in paginate(iam, "list_role_policies", "PolicyNames", RoleName=role["RoleName"]):
+        if policy_name not in planned:
+            differences.append(f"it has an inline policy {policy_name} the request doesn't")
+            continue
+        document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy_name)["PolicyDocument"]
+        if _document(document) != planned[policy_name]:
+            differences.append(f"its inline policy {policy_name} differs")
+    return differences
+
+
+def _document(document: Any) -> Any:
+    """A policy document as a dict: boto3 decodes IAM's URL-encoded JSON, but a string may still come."""
+    return json.loads(unquote(document)) if isinstance(document, str) else document
+
+
+def _survey_profile(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> Progress:
     name = request.role_name
     found = lookup(iam.get_instance_profile, InstanceProfileName=name)
-    if found and not made_for(found["InstanceProfile"], request_id):
+    if found and not made_for(found["InstanceProfile"], owner):
         return Progress(problems=[_foreign("instance profile", found["InstanceProfile"], request, request_id)])
     progress = Progress()
     if found:
@@ -216,7 +280,15 @@ def _survey_quotas(iam: BaseClient, request: AssumableRoleRequest) -> Progress:
     return Progress(problems=problems)
 
 
-def apply(iam: BaseClient, step: PlanStep, progress: Progress, request_id: str, tags: list[dict[str, str]]) -> None:
+def apply(
+    iam: BaseClient,
+    step: PlanStep,
+    progress: Progress,
+    request: AssumableRoleRequest,
+    request_id: str,
+    tags: list[dict[str, str]],
+    owner: str,
+) -> None:
     """Run one step unless an earlier run of the request already did it (``bot.domain.plan.ACTIONS``)."""
     if step.makes in progress.made:
         return
@@ -225,12 +297,14 @@ def apply(iam: BaseClient, step: PlanStep, progress: Progress, request_id: str, 
     try:
         answer = getattr(iam, step.method)(**params)
     except ClientError as error:
-        answer = _own_existing(iam, step, error, request_id)
+        answer = _own_existing(iam, step, error, owner, request)
     if step.makes is not None:
         progress.made[step.makes] = answer[step.kind.answer] if step.kind.answer else answer
 
 
-def _own_existing(iam: BaseClient, step: PlanStep, error: ClientError, request_id: str) -> dict[str, Any]:
+def _own_existing(
+    iam: BaseClient, step: PlanStep, error: ClientError, owner: str, request: AssumableRoleRequest
+) -> dict[str, Any]:
     """After EntityAlreadyExists (e.g. a retried call whose first answer was lost): the entity if ours.
 
     Anything else re-raises ``error``. The entity is read back with its ``Get…`` call (GetRole,
@@ -240,12 +314,16 @@ def _own_existing(iam: BaseClient, step: PlanStep, error: ClientError, request_i
     if error_code(error) != "EntityAlreadyExists" or answer is None or made is None:
         raise error
     found = getattr(iam, f"get_{snake_case(answer)}")(**{made: step.params[made]})
-    if made_for(found[answer], request_id):
-        return found
-    raise error
+    if not made_for(found[answer], owner):
+        raise error
+    if answer == "Role":
+        attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=found["Role"]["RoleName"])
+        if role_differences(iam, found["Role"], attached, request):
+            raise error
+    return found
 
 
-def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -> str:
+def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> str:
     """Delete the request's role and instance profile in the order AWS requires; say what is left.
 
     What to delete is looked up in AWS by name and tag, not remembered: a call whose answer was
@@ -264,9 +342,9 @@ def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str) -
 
     try:
         role = lookup(iam.get_role, RoleName=name)
-        role_ours = role is not None and made_for(role["Role"], request_id)
+        role_ours = role is not None and made_for(role["Role"], owner)
         profile = lookup(iam.get_instance_profile, InstanceProfileName=name) if request.needs_instance_profile else None
-        profile_ours = profile is not None and made_for(profile["InstanceProfile"], request_id)
+        profile_ours = profile is not None and made_for(profile["InstanceProfile"], owner)
         profiles = attached = inline = []
         if role_ours:
             profiles = paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name)

@@ -13,6 +13,7 @@ from typing import Any
 
 from blocks import ids
 from bot.config import Policy
+from bot.executor.iam import request_of
 from bot.guardrails import Guardrails
 from bot.sandbox.aws import SandboxAws, start_sandbox_aws
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, COMMAND_CHANNEL, BotStack
@@ -211,7 +212,7 @@ class Demo:
             if "iam-role-bot:request-id" in tags:
                 approvers = " ".join("@" + PEOPLE.get(u, u) for u in tags.get("iam-role-bot:approvers", "").split())
                 self.out(
-                    f"      tags: request {tags['iam-role-bot:request-id']}, requested by "
+                    f"      tags: request {request_of(tags['iam-role-bot:request-id'])}, requested by "
                     f"@{PEOPLE.get(tags.get('iam-role-bot:requester', ''), '?')}, approved by {approvers}"
                 )
 
