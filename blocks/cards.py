@@ -34,6 +34,9 @@ class RequestCard:
     plan: list[str] = field(default_factory=list)
     trust_policy_json: str | None = None
     inline_policy_json: str | None = None
+    settings_json: str | None = None
+    """The role's own settings as its first AWS call gets them (path, description, session duration,
+    boundary, tags: all but the trust policy and the name), as indented JSON."""
     findings: list[FindingCard] = field(default_factory=list)
     approvers: list[str] = field(default_factory=list)
     approvals: list[str] = field(default_factory=list)
@@ -44,3 +47,6 @@ class RequestCard:
     error: str | None = None
     created_at: float = 0.0
     sandbox: bool = False
+    posted: bool = True
+    """The approval message is in the approvals channel, with the full text of whatever it had to cut in
+    its thread: until then nobody is offered Approve (see ``messages.approval_layout``)."""

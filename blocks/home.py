@@ -7,6 +7,7 @@ from blocks.cards import RequestCard
 from blocks.kit import SECTION_TEXT_MAX, Block, and_more, button, context, divider, header, mention, section, take_lines
 from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
 
+BEING_POSTED = "Being posted in the approvals channel: Approve and Reject appear once it is there in full."
 AWAITING_MAX = 15
 """Pending requests shown with buttons (3 blocks each), keeping the tab well under 100 blocks."""
 
@@ -18,7 +19,8 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
     blocks: list[Block] = []
     for card in cards[:AWAITING_MAX]:
         line = f"{one_line(card)}\nfrom {mention(card.requester)} {age(card)} · {review_summary(card)}"
-        blocks += [section(line), decision_buttons(card), divider()]
+        decision = decision_buttons(card) if card.posted else context(BEING_POSTED)
+        blocks += [section(line), decision, divider()]
     if len(cards) > AWAITING_MAX:
         blocks.append(context(and_more(len(cards) - AWAITING_MAX) + " — see the approvals channel."))
     return blocks

@@ -104,11 +104,23 @@ def unfenced(raw: str) -> str:
     return raw.replace(FENCE, f"`{ZERO_WIDTH_SPACE}`{ZERO_WIDTH_SPACE}`")
 
 
+def fenced(escaped: str) -> str:
+    """Escaped, unfenced text in a code block. A backtick next to a fence would make a run of four or five
+    (where Slack may end the block early or show a fence as text), so a zero-width space keeps them apart."""
+    start = ZERO_WIDTH_SPACE if escaped.startswith("`") else ""
+    end = ZERO_WIDTH_SPACE if escaped.endswith("`") else ""
+    return f"{FENCE}{start}{escaped}{end}{FENCE}"
+
+
 def code_block(raw: str, budget: int, note: Note = truncation_note) -> str:
     """``raw`` as an escaped code block of at most ``budget`` characters, noting any truncation below it."""
     raw = unfenced(raw)
-    escaped, remaining = shorten(raw, budget - 2 * len(FENCE), extra=len("\n__"), note=note)
-    return f"{FENCE}{escaped}{FENCE}" + (f"\n_{note(remaining)}_" if remaining else "")
+    for spacers in (0, 2):  # ``fenced`` may add two zero-width spaces
+        escaped, remaining = shorten(raw, budget - 2 * len(FENCE) - spacers, extra=len("\n__"), note=note)
+        block = fenced(escaped) + (f"\n_{note(remaining)}_" if remaining else "")
+        if len(block) <= budget:
+            break
+    return block
 
 
 def quote(raw: str, budget: int, note: Note = truncation_note) -> str:

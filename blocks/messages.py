@@ -27,6 +27,7 @@ from blocks.kit import (
     escape,
     escaped_pieces,
     fallback_text,
+    fenced,
     fields_section,
     fit,
     header,
@@ -149,7 +150,7 @@ class LongText:
         """The whole text as thread replies: escaped pieces of at most a section each (code blocks for code)."""
         if self.style == "code":
             pieces = escaped_pieces(unfenced(self.raw), OVERFLOW_SECTION_MAX)
-            return in_parts(f"{self.title} (full text)", [f"```{piece}```" for piece in pieces])
+            return in_parts(f"{self.title} (full text)", [fenced(piece) for piece in pieces])
         return in_parts(f"{self.title} (full text)", escaped_pieces(self.raw, OVERFLOW_SECTION_MAX))
 
 
@@ -209,6 +210,8 @@ def approval_parts(card: RequestCard) -> list[LongText | Findings]:
     if card.plan:
         calls = len(card.plan)
         parts.append(LongText(f"Plan: {calls} AWS call{'s' if calls > 1 else ''}", "\n".join(card.plan), "code"))
+    if card.settings_json:
+        parts.append(LongText("Role settings", card.settings_json, "code"))
     if card.trust_policy_json:
         parts.append(LongText("Trust policy", card.trust_policy_json, "code"))
     if card.inline_policy_json:
@@ -216,11 +219,19 @@ def approval_parts(card: RequestCard) -> list[LongText | Findings]:
     return parts
 
 
+FULL_TEXT_PENDING = (
+    "⏳ The full text of what is cut above is being posted in the thread; Approve and Reject appear here once "
+    "all of it is there."
+)
+
+
 def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Findings]]:
     """The approval message's blocks within ``MESSAGE_TEXT_BUDGET``, and the parts that had to be cut.
 
     The fixed blocks (who, where, the decision) come first; the growing parts share what they leave
-    (``share``: a short part is shown whole, the long ones split the rest evenly).
+    (``share``: a short part is shown whole, the long ones split the rest evenly). A message that cut
+    something offers no decision until its full text is in the thread (``card.posted``): nobody
+    approves what they could not read yet.
     """
     head: list[Block] = [
         header(f"🔐 IAM role request {card.id}"),
@@ -248,6 +259,8 @@ def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Fin
     left = MESSAGE_TEXT_BUDGET - BUDGET_MARGIN - text_size(head + nothing_flagged + tail)
     shown = [part.blocks(budget) for part, budget in zip(parts, share(left, wants), strict=True)]
     cut = [part for part, blocks in zip(parts, shown, strict=True) if IN_THREAD in json.dumps(blocks)]
+    if cut and not card.posted:
+        tail = [context(FULL_TEXT_PENDING) if block["type"] == "actions" else block for block in tail]
     summary, justification, *rest = shown
     blocks = [*head, *summary, *justification, *nothing_flagged, *(b for part in rest for b in part), *tail]
     return blocks, cut

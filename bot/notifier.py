@@ -136,19 +136,30 @@ class Notifier:
     # --- what happened (one card per change, told everywhere it goes) -------------------------
 
     def post_for_approval(self, record: RequestRecord) -> tuple[RequestRecord, str | None]:
-        """Post the approval message and remember where, then the full text of any part it had to cut in its
-        thread: (the record with its message, None), or (the record as it was, Slack's error)."""
+        """Post the approval message, the full text of any part it had to cut in its thread, and only then
+        remember where (the request counts as posted): (the record with its message, None), or (the record as
+        it was, Slack's error).
+
+        A message that cut something goes out without Approve / Reject (``messages.approval_layout``)
+        and gets them once its thread holds the full text, in order: nobody approves unread text.
+        """
         channel = self.config.settings.approval_channel_id
         if not channel:
             return record, None
         card = self.presenter.card(record)
+        overflow = messages.approval_overflow(card)
         text, blocks = messages.approval_message(card)
         posted, error = self.attempt("chat.postMessage", channel=channel, text=text, blocks=blocks, unfurl_links=False)
         if posted is None or not posted.get("ok"):
             return record, error or "unknown_error"
+        for reply_text, reply_blocks in overflow:  # the full text of what the message had to cut
+            where = {"channel": posted["channel"], "thread_ts": posted["ts"]}
+            answer, error = self.attempt("chat.postMessage", **where, text=reply_text, blocks=reply_blocks)
+            if answer is None or not answer.get("ok"):
+                return record, error or "unknown_error"  # posted again whole, as if the message had failed
         record = self.store.set_message(record.id, posted["channel"], posted["ts"])
-        for reply in messages.approval_overflow(card):  # the full text of what the message had to cut
-            self.thread(record, reply)
+        if overflow:
+            self.refresh_root(record, self.presenter.card(record))
         return record, None
 
     def confirm_submitted(self, record: RequestRecord, *, not_posted: str | None = None) -> None:

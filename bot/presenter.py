@@ -13,7 +13,7 @@ from blocks.cards import FindingCard, RequestCard
 from blocks.kit import Rendered
 from bot.choices import Choices
 from bot.config import Config
-from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, to_pretty_json
+from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, to_pretty_json
 from bot.lifecycle import DECISION_KINDS, Person, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
 
@@ -26,6 +26,23 @@ def slack_mention(user_id: str) -> str:
 def slack_text(sentence: Sentence | str) -> str:
     """A sentence for Slack, its people as mentions."""
     return sentence.render(slack_mention) if isinstance(sentence, Sentence) else sentence
+
+
+SHOWN_APART = ("RoleName", "AssumeRolePolicyDocument")
+"""Parameters of a request's first AWS call the approval message shows elsewhere (its name field, the trust policy)."""
+
+
+def role_settings(request: RoleRequest) -> str | None:
+    """What the role's first AWS call (CreateRole, CreateServiceLinkedRole) sets besides its name and trust:
+    path, description, session duration, boundary and tags, read off the plan the executor runs.
+
+    JSON, so a description's line breaks or a tag value can't pass for another setting; tags as
+    ``{key: value}`` (keys are unique). The bot's provenance tags are added at creation.
+    """
+    params = {key: value for key, value in request.plan()[0].params.items() if key not in SHOWN_APART}
+    if "Tags" in params:
+        params["Tags"] = {tag["Key"]: tag["Value"] for tag in params["Tags"]}
+    return to_pretty_json(params) if params else None
 
 
 class Presenter:
@@ -68,6 +85,7 @@ class Presenter:
             plan=[step.describe() for step in request.plan()],
             trust_policy_json=to_pretty_json(trust) if trust else None,
             inline_policy_json=to_pretty_json(inline) if inline else None,
+            settings_json=role_settings(request),
             findings=[FindingCard(**finding) for finding in record.findings],
             approvers=sorted(approvers - {record.requester}),  # who can approve it
             approvals=approved_by(((e.actor, e.kind) for e in events), approvers=approvers, requester=record.requester),
@@ -78,6 +96,7 @@ class Presenter:
             error=record.error,
             created_at=record.created_at,
             sandbox=self.sandbox,
+            posted=record.message_ts is not None,
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

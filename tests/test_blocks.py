@@ -1,6 +1,7 @@
 """Block Kit builders: within Slack's limits with maximal data, ids that map 1:1 to request fields,
 buttons the listeners route on, escaped user text, and the form's state read back as request data."""
 
+import dataclasses
 import functools
 import html
 import json
@@ -127,6 +128,16 @@ def maximal_card(**changes: Any) -> RequestCard:
         "plan": ["CreateRole " + "x" * 400, *(f"AttachRolePolicy {arn}" for arn in policies), "PutRolePolicy y"],
         "trust_policy_json": big_policy(2048),
         "inline_policy_json": big_policy(10_240),
+        "settings_json": json.dumps(
+            {
+                "Path": "/" + "p/" * 255,
+                "Description": (PING + "\n") * 18,
+                "MaxSessionDuration": 43200,
+                "PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/{'b' * 128}",
+                "Tags": {f"{i:02d}{'k' * 126}": PING[:40] + "v" * 216 for i in range(47)},
+            },
+            indent=2,
+        ),
         "findings": [
             FindingCard(SEVERITY_CYCLE[i % 3], f"Finding {i} " + "t" * 200 + PING, "e" * 800 + PING, "inline_policy")
             for i in range(50)
@@ -477,10 +488,13 @@ def test_long_policies_are_cut_with_the_number_of_characters_left_out() -> None:
     assert inline.startswith(shown) and len(shown) + left == len(inline)
 
 
+@pytest.mark.parametrize("role_type", [choice.value for choice in modals.ROLE_TYPE_CHOICES])
 @pytest.mark.parametrize("status", ["submitted", "failed"])
-def test_a_maximal_request_fits_one_message_and_its_cut_parts_follow_whole_in_the_thread(status: str) -> None:
+def test_a_maximal_request_fits_one_message_and_its_cut_parts_follow_whole_in_the_thread(
+    status: str, role_type: str
+) -> None:
     """Slack refuses a message over ~13k characters of text in all (msg_blocks_too_long), however each field fits."""
-    request = maximal_card(status=status)
+    request = maximal_card(status=status, role_type=role_type)
     check_message(messages.approval_message(request))
     replies = messages.approval_overflow(request)
     for reply in replies:
@@ -494,8 +508,44 @@ def test_a_maximal_request_fits_one_message_and_its_cut_parts_follow_whole_in_th
         for piece in re.findall(r"```(.*?)```", text, re.DOTALL)
     )
     assert html.unescape(shown) == request.inline_policy_json
+    settings = "".join(
+        piece
+        for reply in replies
+        if "Role settings (full text" in reply[0]
+        for text in all_texts(reply[1])
+        for piece in re.findall(r"```(.*?)```", text, re.DOTALL)
+    )
+    assert html.unescape(settings) == request.settings_json  # every tag, key and value, in order
     assert all(finding.title[:100].replace("<", "&lt;")[:50] in said for finding in request.findings)
     assert not messages.approval_overflow(card())  # a typical request fits whole: nothing follows
+
+
+def test_a_code_block_split_for_the_thread_never_puts_a_backtick_against_a_fence() -> None:
+    """Four or five backticks in a row would end a block early or show a fence as text; the split can land
+    anywhere, so each piece is fenced apart (a zero-width space) and nothing is lost."""
+    raw = ("``x" * 3000) + "``"
+    pieces = [
+        text
+        for reply in messages.LongText("Trust policy", raw, "code").full()
+        for text in all_texts(reply[1])
+        if text.startswith("```")
+    ]
+    assert len(pieces) > 1
+    for piece in pieces:
+        body = piece.removeprefix("```").removesuffix("```")
+        assert "```" not in body and not body.startswith("`") and not body.endswith("`")
+    assert "".join(p.removeprefix("```").removesuffix("```") for p in pieces).replace("\u200b", "") == raw
+
+
+def test_a_cut_approval_message_offers_no_decision_until_its_full_text_is_posted() -> None:
+    big = maximal_card(status="submitted")
+    waiting = messages.approval_message(dataclasses.replace(big, posted=False))[1]
+    assert not any(block["type"] == "actions" for block in waiting)
+    assert any(messages.FULL_TEXT_PENDING in text for text in all_texts(waiting))
+    assert buttons(messages.approval_message(big)[1])
+    whole = card(posted=False)  # nothing cut: nothing to wait for
+    assert not messages.approval_overflow(whole) and buttons(messages.approval_message(whole)[1])
+    assert not any(block["type"] == "actions" for block in home.awaiting_blocks([card(posted=False)]))
 
 
 def test_justification_is_quoted_and_escaped() -> None:

@@ -138,3 +138,94 @@ def test_user_group_approvers_need_the_optional_usergroups_read_scope(
     errors = submit(missing, REQUESTER, view, answers)
     assert errors and "approver" in errors["errors"]["account_id"], errors
     assert any(r.levelname == "ERROR" and "usergroups:read" in r.getMessage() for r in caplog.records)
+
+
+def hidden_github_trust(here: str) -> dict[str, Any]:
+    """A custom trust policy near the form's cap: a long, harmless-looking first statement (with Slack syntax in
+    its values) and, past where the approval message cuts it, a second one trusting every GitHub repository."""
+    values = ["<!channel>", "<https://evil.example|harmless>", "a & b", "``", *(f"team-{i:03d}" for i in range(60))]
+    first = {
+        "Sid": "Deployers",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{here}:role/deployer"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:PrincipalTag/team": values}},
+    }
+    provider = f"arn:aws:iam::{here}:oidc-provider/token.actions.githubusercontent.com"
+    everyone_on_github = {
+        "Sid": "AnyGitHubRepository",
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:*"},
+        },
+    }
+    return {"Version": "2012-10-17", "Statement": [first, everyone_on_github]}
+
+
+def unrendered(pieces: list[str]) -> str:
+    """What a reader sees of consecutive code-block pieces: fences and zero-width spaces gone, entities read."""
+    text = "".join(piece.removeprefix("```").removesuffix("```") for piece in pieces).replace("\u200b", "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_a_trust_statement_past_the_cut_is_in_the_thread_in_full_before_anyone_can_approve(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    here = account(aws)
+    trust = hidden_github_trust(here)
+    answers = {
+        "role_name": "innocent-looking",
+        "description": "line one\nTags: none\n" + "d" * 900,
+        "justification": "j" * 2000,
+        "trust_policy_document": json.dumps(trust),
+        "inline_policy": policy_of_about(TEXT_INPUT_MAX, RISKY_ACTIONS),
+        "tags": "\n".join(f"tag{i}={'v' * 40}" for i in range(40)),
+    }
+    request_id = request_role(stack, "custom", answers)
+    record = stack.runtime.store.get(request_id)
+
+    root = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL)
+    assert root.response["ok"], root.response
+    assert "AnyGitHubRepository" not in said(root), "the test means the second statement to be past the cut"
+    assert "full text in the thread" in said(root)
+    assert not any(block["type"] == "actions" for block in root.params["blocks"]), "Approve offered before the text"
+    replies = thread_replies(stack, request_id)
+    trust_parts = [call for call in replies if "Trust policy (full text" in call.params["text"]]
+    pieces = [block["text"]["text"] for call in trust_parts for block in call.params["blocks"][1:]]
+    assert unrendered(pieces) == json.dumps(trust, indent=2)  # whole and in order
+    everything = "".join(said(call) for call in [root, *replies])
+    for slack_syntax in ("<!channel>", "<https://evil.example|harmless>"):
+        assert slack_syntax not in everything  # escaped: shown, never a broadcast or a disguised link
+
+    buttons_added = [c for c in stack.slack.calls("chat.update") if c.params["ts"] == record.message_ts]
+    assert buttons_added and any(block["type"] == "actions" for block in buttons_added[0].params["blocks"])
+    assert buttons_added[0].at >= max(call.at for call in replies)
+    calls = stack.slack.calls()
+    assert calls.index(buttons_added[0]) > max(calls.index(call) for call in replies)
+
+
+def test_the_role_settings_are_shown_exactly_and_escaped(stack: BotStack, aws: boto3.Session) -> None:
+    answers = {
+        "role_name": "settings-shown",
+        "service_principal": "lambda.amazonaws.com",
+        "path": "/team/",
+        "description": "Runs <!here> jobs & more\nPermissionsBoundary: none",
+        "max_session_duration": "7200",
+        "tags": "team=payments\ncost-center=42",
+    }
+    request_id = request_role(stack, "service", answers)
+    root = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL)
+    text = said(root)
+    for shown in (
+        '\\"Path\\": \\"/team/\\"',
+        '\\"Description\\": \\"Runs &lt;!here&gt; jobs &amp; more\\\\nPermissionsBoundary: none\\"',
+        '\\"MaxSessionDuration\\": 7200',
+        '\\"team\\": \\"payments\\"',
+        '\\"cost-center\\": \\"42\\"',
+    ):
+        assert shown in text, shown
+    assert "<!here>" not in text
+    assert stack.runtime.store.get(request_id).status == "submitted"
