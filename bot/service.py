@@ -260,8 +260,9 @@ class RoleBot:
             tampered = self.workflow.changed_since_approval(record.id)
             if tampered:
                 raise ProvisioningError(
-                    f"Refused: {record.id} is not what was approved ({tampered}). Nothing was created; "
-                    "ask the bot's admins to run `iam-role-bot audit verify`.",
+                    f"Refused: {record.id} is not what was approved ({tampered}), so nothing was created. "
+                    "Submit the request again with /iam-role, so that the approvers see and approve what would be "
+                    "created; the bot's admins can check the audit log with `iam-role-bot audit verify`.",
                     step="preflight",
                 )
             request = record.request

@@ -218,7 +218,7 @@ class Workflow:
         approvers = self.approvers_for(self._get(request_id))
         with self.store.transaction():
             record = self._get(request_id)
-            refusal = self._approval_refusal(record, user, approvers)
+            refusal = self._approval_refusal(record, user, approvers) or self._not_shown_yet(record)
             if refusal:
                 raise ActionRefused(refusal)
             self.store.add_event(record.id, user, EventKind.APPROVAL)
@@ -231,6 +231,15 @@ class Workflow:
                 assert approved is not None, "we hold the write lock and saw the request submitted"
                 record = approved
             return Approval(record=record, completed=completed, approvals=votes, needed=record.required_approvals)
+
+    def _not_shown_yet(self, record: RequestRecord) -> Sentence | None:
+        """Why nobody may approve a request whose approval message (with the full text of what it cut, in its
+        thread) is not in the approvals channel yet: it would be approved unread. None once it is."""
+        if record.message_ts or not self.config.settings.approval_channel_id:
+            return None
+        return Sentence.of(
+            f"{record.id} is still being posted in the approvals channel; approve it there once its full text is shown."
+        )
 
     def reject(self, request_id: str, user: str, reason: str) -> RequestRecord:
         """An approver turns the request down; the reason is required and shown to the requester."""

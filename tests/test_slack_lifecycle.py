@@ -4,6 +4,7 @@ creation, reminders and expiry.
 """
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -227,6 +228,36 @@ def test_a_restart_finishes_what_the_last_run_left_once(
     assert any("Resuming" in text for text in thread)
     assert any(record.result["role_arn"] in text for text in thread)
     assert kinds(after, request_id).count("resumed") == 1
+
+
+def test_a_request_altered_after_its_approval_is_refused_and_must_be_submitted_again(
+    make_stack: Callable[..., BotStack], aws: boto3.Session, create_role_calls: list[str]
+) -> None:
+    """Someone with the database file widens an approved request before it is carried out (a restart
+    between approval and creation): the hash its approval recorded no longer matches, nothing is created."""
+    before = make_stack()
+    request_id = request_role(before, "user", {"role_name": "altered"})
+    before.runtime.workflow.approve(request_id, APPROVER)
+    before.close()
+    stored = json.loads(before.runtime.store.get(request_id).request_json)
+    wider = {**stored, "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}
+    with sqlite3.connect(before.runtime.store.path) as conn:
+        conn.execute("DROP TRIGGER requests_content_fixed")  # what a tamperer with the file can do
+        conn.execute("UPDATE requests SET request_json = ? WHERE id = ?", [json.dumps(wider), request_id])
+
+    after = make_stack()
+    after.runtime.bot.resume_interrupted()
+    after.settle()
+
+    record = after.runtime.store.get(request_id)
+    assert record.status == "failed"
+    assert f"Refused: {request_id} is not what was approved" in record.error
+    assert create_role_calls == []
+    thread = [said(call) for call in thread_replies(after, request_id)]
+    assert any("Submit the request again with /iam-role" in text for text in thread)
+    # A retry meets the same refusal: only a new submission gets the new content approved.
+    click(after, APPROVER, "retry", request_id)
+    assert after.runtime.store.get(request_id).status == "failed" and create_role_calls == []
 
 
 # --- reminders and expiry ----------------------------------------------------------------------

@@ -329,6 +329,21 @@ def test_a_high_risk_request_needs_distinct_approvers(workflow: Workflow, store:
     )
 
 
+def test_nobody_approves_a_request_before_its_approval_message_is_posted_in_full(store: Store) -> None:
+    config = make_config()
+    posting = Workflow(
+        store,
+        Config(settings=config.settings.model_copy(update={"approval_channel_id": "C1"}), policy=config.policy),
+        usergroup_members=members,
+    )
+    request_id = submit(posting)
+    assert refusal(lambda: posting.approve(request_id, "UAPP1")) == (
+        f"{request_id} is still being posted in the approvals channel; approve it there once its full text is shown."
+    )
+    store.set_message(request_id, "C1", "1.2")
+    assert posting.approve(request_id, "UAPP1").completed
+
+
 def test_only_distinct_current_approvers_count(workflow: Workflow, store: Store) -> None:
     request_id = submit(workflow, high_risk=True)
     store.add_event(request_id, "UAPP1", "approval")  # a duplicate vote, however it got there
