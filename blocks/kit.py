@@ -105,8 +105,9 @@ def unfenced(raw: str) -> str:
 
 
 def fenced(escaped: str) -> str:
-    """Escaped, unfenced text in a code block. A backtick next to a fence would make a run of four or five
-    (where Slack may end the block early or show a fence as text), so a zero-width space keeps them apart."""
+    """Escaped, unfenced text in a code block (```` ```text``` ````: https://api.slack.com/reference/surfaces/formatting).
+    A backtick next to a fence would make a run of four or five, which Slack's formatting rules don't define
+    (the block may end early or a fence show as text), so a zero-width space keeps them apart."""
     start = ZERO_WIDTH_SPACE if escaped.startswith("`") else ""
     end = ZERO_WIDTH_SPACE if escaped.endswith("`") else ""
     return f"{FENCE}{start}{escaped}{end}{FENCE}"

@@ -233,7 +233,9 @@ def role_differences(
 
 
 def _document(document: Any) -> Any:
-    """A policy document as a dict: boto3 decodes IAM's URL-encoded JSON, but a string may still come."""
+    """A policy document as a dict. GetRole and GetRolePolicy return it URL-encoded (RFC 3986) and "some SDKs
+    do this decoding automatically" (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html,
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html): boto3 does; a string is decoded here."""
     return json.loads(unquote(document)) if isinstance(document, str) else document
 
 
