@@ -154,7 +154,9 @@ class Notifier:
             return record, error or "unknown_error"
         for reply_text, reply_blocks in overflow:  # the full text of what the message had to cut
             where = {"channel": posted["channel"], "thread_ts": posted["ts"]}
-            answer, error = self.attempt("chat.postMessage", **where, text=reply_text, blocks=reply_blocks)
+            answer, error = self.attempt(
+                "chat.postMessage", **where, text=reply_text, blocks=reply_blocks, unfurl_links=False
+            )
             if answer is None or not answer.get("ok"):
                 return record, error or "unknown_error"  # posted again whole, as if the message had failed
         record = self.store.set_message(record.id, posted["channel"], posted["ts"])
