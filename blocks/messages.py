@@ -283,6 +283,14 @@ def approval_overflow(card: RequestCard) -> list[Rendered]:
     return [reply for part in cut for reply in part.full()]
 
 
+def incomplete_approval_message(card: RequestCard) -> Rendered:
+    """What replaces an approval message whose full text Slack did not take: it will never get buttons."""
+    return notice(
+        f"⚠️ Slack did not take the full text of request {escape(card.id)}, so it can't be approved here; "
+        "the bot posts it again, whole, in a while."
+    )
+
+
 # --- thread replies ------------------------------------------------------------------------------
 
 

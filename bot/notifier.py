@@ -157,8 +157,12 @@ class Notifier:
             answer, error = self.attempt(
                 "chat.postMessage", **where, text=reply_text, blocks=reply_blocks, unfurl_links=False
             )
-            if answer is None or not answer.get("ok"):
-                return record, error or "unknown_error"  # posted again whole, as if the message had failed
+            if answer is None or not answer.get("ok"):  # posted again whole later, as if the message had failed
+                notice_text, notice_blocks = messages.incomplete_approval_message(card)
+                self.call(
+                    "chat.update", channel=posted["channel"], ts=posted["ts"], text=notice_text, blocks=notice_blocks
+                )
+                return record, error or "unknown_error"
         record = self.store.set_message(record.id, posted["channel"], posted["ts"])
         if overflow:
             self.refresh_root(record, self.presenter.card(record))

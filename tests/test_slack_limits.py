@@ -12,7 +12,7 @@ from bot.config import Approvals, Policy
 from bot.sandbox.fake_slack import manifest_scopes
 from bot.sandbox.slack_driver import InputRefused
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack, sandbox_slack
-from tests.e2e import REQUESTER, click, open_modal, request_role, said, submit, thread_replies
+from tests.e2e import APPROVER, REQUESTER, click, open_modal, request_role, said, submit, thread_replies
 from tests.test_scenarios import account, approve_and_check
 
 GROUP_APPROVER = "U0GRACE"
@@ -229,3 +229,31 @@ def test_the_role_settings_are_shown_exactly_and_escaped(stack: BotStack, aws: b
         assert shown in text, shown
     assert "<!here>" not in text
     assert stack.runtime.store.get(request_id).status == "submitted"
+
+
+def test_an_approval_message_whose_full_text_slack_refused_is_posted_again_whole(stack: BotStack) -> None:
+    stack.slack.fail_next("chat.postMessage", error="internal_error", in_thread=True)
+    request_id = request_role(
+        stack,
+        "user",
+        {
+            "role_name": "cut-and-lost",
+            "justification": "j" * 2000,
+            "description": "d" * 1000,
+            "inline_policy": policy_of_about(TEXT_INPUT_MAX, RISKY_ACTIONS),
+            "tags": "\n".join(f"tag{i}={'v' * 40}" for i in range(40)),
+        },
+    )
+    record = stack.runtime.store.get(request_id)
+    assert record.message_ts is None, "the request counts as posted without its full text"
+    first = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL)
+    orphan = [c for c in stack.slack.calls("chat.update") if c.params["ts"] == first.response["ts"]]
+    assert orphan and "can't be approved here" in said(orphan[-1])
+    assert not any(block["type"] == "actions" for block in orphan[-1].params["blocks"])
+
+    stack.runtime.bot.housekeeping(now=record.created_at + 10 * 60)
+    record = stack.runtime.store.get(request_id)
+    assert record.message_ts and record.message_ts != first.response["ts"]
+    assert any("Inline policy (full text" in said(call) for call in thread_replies(stack, request_id))
+    click(stack, APPROVER, "approve", request_id)
+    assert [(e.actor, e.kind) for e in stack.runtime.store.events(request_id)][-1] == (APPROVER, "approval")

@@ -128,6 +128,8 @@ class _Failure:
     status: int
     retry_after: int | None
     remaining: int
+    in_thread: bool = False
+    """Only replies in a thread (calls with ``thread_ts``) fail; others pass through."""
 
 
 class FakeSlack:
@@ -255,16 +257,17 @@ class FakeSlack:
         status: int = 200,
         retry_after: int | None = None,
         times: int = 1,
+        in_thread: bool = False,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``.
 
         ``error`` defaults to "ratelimited" for status 429 and "internal_error" otherwise;
-        ``retry_after`` adds a ``Retry-After`` header (seconds).
+        ``retry_after`` adds a ``Retry-After`` header (seconds); ``in_thread``: only thread replies fail.
         """
         if error is None:
             error = "ratelimited" if status == 429 else "internal_error"
         with self._cond:
-            self._failures[method] = _Failure(error, status, retry_after, times)
+            self._failures[method] = _Failure(error, status, retry_after, times, in_thread)
 
     def delay(self, method: str, seconds: float) -> None:
         """Make every call of ``method`` wait ``seconds`` before answering (0 removes the delay)."""
@@ -350,6 +353,8 @@ class FakeSlack:
         with self._cond:
             pause = self._delays.get(method, 0.0)
             failure = self._failures.get(method)
+            if failure is not None and failure.in_thread and not params.get("thread_ts"):
+                failure = None
             if failure is not None:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
