@@ -5,6 +5,7 @@ The bridge between the bot and ``blocks/``: it turns stored requests into ``Requ
 reads the store but changes nothing and sends nothing (that is the notifier's job).
 """
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,18 @@ def slack_text(sentence: Sentence | str) -> str:
     return sentence.render(slack_mention) if isinstance(sentence, Sentence) else sentence
 
 
+INVISIBLE = re.compile(r"[\x7f-\xa0\xad]")
+"""Characters AWS takes in policy text (Latin-1) that show as nothing or as a line break: C1 controls (U+0085
+is a "next line"), the no-break space and the soft hyphen. Shown raw, they could make a string value pass
+for more JSON lines, or hide a difference between two values."""
+
+
+def shown_json(document: dict[str, Any]) -> str:
+    """A document as approvers read it: indented JSON with invisible characters as ``\\uXXXX`` escapes (they
+    can only be inside strings, so it is the same JSON, unambiguous)."""
+    return INVISIBLE.sub(lambda found: f"\\u{ord(found.group()):04x}", to_pretty_json(document))
+
+
 SHOWN_APART = ("RoleName", "AssumeRolePolicyDocument")
 """Parameters of a request's first AWS call the approval message shows elsewhere (its name field, the trust policy)."""
 
@@ -42,7 +55,7 @@ def role_settings(request: RoleRequest) -> str | None:
     params = {key: value for key, value in request.plan()[0].params.items() if key not in SHOWN_APART}
     if "Tags" in params:
         params["Tags"] = {tag["Key"]: tag["Value"] for tag in params["Tags"]}
-    return to_pretty_json(params) if params else None
+    return shown_json(params) if params else None
 
 
 class Presenter:
@@ -83,8 +96,8 @@ class Presenter:
             justification=request.justification,
             status=record.status,
             plan=[step.describe() for step in request.plan()],
-            trust_policy_json=to_pretty_json(trust) if trust else None,
-            inline_policy_json=to_pretty_json(inline) if inline else None,
+            trust_policy_json=shown_json(trust) if trust else None,
+            inline_policy_json=shown_json(inline) if inline else None,
             settings_json=role_settings(request),
             findings=[FindingCard(**finding) for finding in record.findings],
             approvers=sorted(approvers - {record.requester}),  # who can approve it

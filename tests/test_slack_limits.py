@@ -257,3 +257,29 @@ def test_an_approval_message_whose_full_text_slack_refused_is_posted_again_whole
     assert any("Inline policy (full text" in said(call) for call in thread_replies(stack, request_id))
     click(stack, APPROVER, "approve", request_id)
     assert [(e.actor, e.kind) for e in stack.runtime.store.events(request_id)][-1] == (APPROVER, "approval")
+
+
+def test_characters_that_show_as_nothing_or_a_line_break_are_shown_escaped(stack: BotStack) -> None:
+    """U+0085 ("next line") could make a string pass for another JSON line, e.g. a condition that isn't there."""
+    fake_line = '\x85      "aws:SourceVpc": "vpc-0trusted"'
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:PrincipalTag/team": "*" + fake_line + "\xa0\xad"}},
+            }
+        ],
+    }
+    answers = {
+        "role_name": "no-hidden-lines",
+        "service_principal": "ec2.amazonaws.com",
+        "inline_policy": json.dumps(policy),
+    }
+    request_role(stack, "service", answers)
+    root = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL)
+    text = json.dumps(root.params["blocks"], ensure_ascii=False)  # raw characters stay raw
+    assert "\\\\u0085" in text and "\\\\u00a0" in text and "\\\\u00ad" in text
+    assert not any(char in text for char in "\x85\xa0\xad")
