@@ -636,6 +636,31 @@ def test_a_role_with_the_nonce_and_a_policy_the_plan_lacks_is_not_adopted(
     assert actual(iam, name) == before
 
 
+def test_a_half_made_role_whose_trust_iam_stored_with_the_account_arn_is_still_the_bots(
+    executor: Executor, name: str, iam: Any
+) -> None:
+    """IAM may store a principal given as an account id as that account's root ARN: the same trust."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "sts:AssumeRole"}],
+    }
+    request = parse_role_request(
+        {**REQUESTS["custom"](name).model_dump(), "trust_policy_document": trust, "role_type": "custom"}
+    )
+    stored = {
+        **trust,
+        "Statement": [{**trust["Statement"][0], "Principal": {"AWS": ["arn:aws:iam::111122223333:root"]}}],
+    }
+    rid = request_id()
+    pre_created(iam, request, f"{rid}:{NONCE}", AssumeRolePolicyDocument=json.dumps(stored))
+
+    executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
+
+    assert sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]) == [
+        READ_ONLY
+    ]
+
+
 @pytest.mark.parametrize(("operation", "call"), [("AttachRolePolicy", 1), ("PutRolePolicy", 1)])
 def test_a_rerun_with_the_nonce_completes_the_bots_own_half_made_role(
     executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, iam: Any

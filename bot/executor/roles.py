@@ -12,6 +12,7 @@ original error in plain words.
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from bot.executor.iam import (
 from bot.executor.pins import version_changed
 
 log = logging.getLogger(__name__)
+
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 @dataclass
@@ -200,14 +203,14 @@ def role_differences(
     one), never others; an inline policy of the plan's name must hold the plan's document.
     """
     expected = {
-        "trust policy": request.trust_policy(),
+        "trust policy": _comparable_trust(request.trust_policy(), request.partition),
         "path": request.path,
         "permissions boundary": request.permissions_boundary_arn,
         "maximum session duration": request.max_session_duration,
         "description": request.description or None,
     }
     actual = {
-        "trust policy": _document(role.get("AssumeRolePolicyDocument")),
+        "trust policy": _comparable_trust(_document(role.get("AssumeRolePolicyDocument")), request.partition),
         "path": role.get("Path"),
         "permissions boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
         "maximum session duration": role.get("MaxSessionDuration"),
@@ -230,6 +233,27 @@ def role_differences(
         if _document(document) != planned[policy_name]:
             differences.append(f"its inline policy {policy_name} differs")
     return differences
+
+
+def _comparable_trust(document: Any, partition: str) -> Any:
+    """A trust policy as IAM may store it: each statement's principals as sorted lists, an account id as its
+    root ARN ("the service might convert it to the principal ARN":
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-accounts)."""
+    if not isinstance(document, dict) or not isinstance(document.get("Statement"), list):
+        return document
+
+    def principal_arn(value: Any) -> Any:
+        return f"arn:{partition}:iam::{value}:root" if isinstance(value, str) and ACCOUNT_ID.fullmatch(value) else value
+
+    statements = []
+    for statement in document["Statement"]:
+        principal = statement.get("Principal") if isinstance(statement, dict) else None
+        if isinstance(principal, dict):
+            listed = {kind: sorted(map(str, [v] if isinstance(v, str) else v)) for kind, v in principal.items()}
+            listed["AWS"] = sorted(principal_arn(value) for value in listed.get("AWS", []))
+            statement = {**statement, "Principal": {kind: values for kind, values in listed.items() if values}}
+        statements.append(statement)
+    return {**document, "Statement": statements}
 
 
 def _document(document: Any) -> Any:
