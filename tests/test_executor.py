@@ -663,10 +663,10 @@ def test_a_half_made_role_whose_trust_iam_stored_with_the_account_arn_is_still_t
 
 @pytest.mark.parametrize(("operation", "call"), [("AttachRolePolicy", 1), ("PutRolePolicy", 1)])
 def test_a_rerun_with_the_nonce_completes_the_bots_own_half_made_role(
-    executor: Executor, base_session: boto3.Session, name: str, operation: str, call: int, iam: Any
+    executor: Executor, home_iam: Any, name: str, operation: str, call: int, iam: Any
 ) -> None:
     request, rid = ec2_request(name), request_id()
-    Fault(base_session, operation, crash, {call}, event="after-call")
+    Fault(home_iam, operation, crash, {call}, event="after-call")
     with pytest.raises(Crash):
         executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce=NONCE)
 
