@@ -23,6 +23,12 @@ SERVICE = "service_principal"
 LINKED_SERVICE = "aws_service_name"
 SAML_PROVIDER = "provider_arn"
 OIDC_PROVIDER = "provider"
+CHECKING_CALLBACK_ID = "role_request_checking"
+"""The view a submitted form shows while the bot asks AWS about it (no inputs, so never submitted)."""
+FORM_DONE_CALLBACK_ID = "role_request_done"
+"""The view that replaces a "checking" view with the form's outcome (no inputs)."""
+FIELD_ERROR_PREFIX = "error:"
+"""Block id prefix of the context block that shows a field's error under it in a redrawn form."""
 
 # the rejection form
 REJECT_CALLBACK_ID = "reject_request"

@@ -11,6 +11,7 @@ from typing import Any
 from blocks import ids
 from blocks.ids import REJECT_CALLBACK_ID, REQUEST_CALLBACK_ID
 from blocks.kit import (
+    MODAL_TITLE_MAX,
     OPTION_TEXT_MAX,
     PLACEHOLDER_MAX,
     SECTION_TEXT_MAX,
@@ -430,6 +431,78 @@ def request_modal(
         "private_metadata": private_metadata,
         "blocks": body,
     }
+
+
+# --- after a submission ------------------------------------------------------------------------------
+
+ANSWER_KEYS = {"value": "initial_value", "selected_option": "initial_option", "selected_options": "initial_options"}
+"""An input's ``state.values`` key and the element field that shows it again
+(https://docs.slack.dev/reference/block-kit/block-elements/: ``initial_value``, ``initial_option(s)``)."""
+
+
+def checking_modal(title: str, text: str) -> dict[str, Any]:
+    """What a submitted form shows while the bot asks AWS about it: no inputs and no submit button, so the
+    user can't change it meanwhile (the bot replaces it with ``views.update`` once the checks are done)."""
+    return {
+        "type": "modal",
+        "callback_id": ids.CHECKING_CALLBACK_ID,
+        "title": plain(title, MODAL_TITLE_MAX),
+        "close": plain("Close"),
+        "blocks": [section(fit(text, SECTION_TEXT_MAX)), context("This takes a few seconds.")],
+    }
+
+
+def done_modal(title: str, text: str) -> dict[str, Any]:
+    """A form's outcome, shown in place of its "checking" view."""
+    return {
+        "type": "modal",
+        "callback_id": ids.FORM_DONE_CALLBACK_ID,
+        "title": plain(title, MODAL_TITLE_MAX),
+        "close": plain("Done"),
+        "blocks": [section(fit(text, SECTION_TEXT_MAX))],
+    }
+
+
+def with_answers(modal: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The form again holding what was typed (Slack's ``view.state.values``) as its inputs' initial values.
+
+    Needed when the form comes back through ``views.update`` after a view without inputs: Slack keeps typed
+    values only across an update whose inputs keep their ids (https://docs.slack.dev/reference/methods/views.update,
+    "Preserving input entry").
+    """
+    blocks = []
+    for block in modal["blocks"]:
+        element = block.get("element")
+        answer = (values.get(block.get("block_id", "")) or {}).get((element or {}).get("action_id", ""))
+        if block.get("type") == "input" and element and answer:
+            shown = {ANSWER_KEYS[key]: given for key, given in answer.items() if key in ANSWER_KEYS and given}
+            block = {**block, "element": {**element, **shown}}
+        blocks.append(block)
+    return {**modal, "blocks": blocks}
+
+
+def with_errors(modal: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """The form with each field's error in a context block right under it; an error on a field the form
+    doesn't show goes under the role type.
+
+    ``views.update`` can't mark an input as failing: ``response_action: errors`` exists only as the answer to a
+    ``view_submission`` (https://docs.slack.dev/surfaces/modals#displaying_errors), and the checks that found these
+    ran after that answer.
+    """
+    shown = {block.get("block_id") for block in modal["blocks"] if block.get("type") == "input"}
+    under: dict[str, list[str]] = {}
+    for field, message in errors.items():
+        under.setdefault(field if field in shown else ids.ROLE_TYPE, []).append(message)
+    blocks = []
+    for block in modal["blocks"]:
+        blocks.append(block)
+        messages = under.get(block.get("block_id", ""))
+        if block.get("type") == "input" and messages:
+            text = fit(" ".join(messages), SECTION_TEXT_MAX - len(":warning: "))
+            blocks.append(
+                {**context(f":warning: {escape(text)}"), "block_id": f"{ids.FIELD_ERROR_PREFIX}{block['block_id']}"}
+            )
+    return {**modal, "blocks": blocks}
 
 
 # --- reading a submission -----------------------------------------------------------------------

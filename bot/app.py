@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.listeners import register_listeners
+from bot.listeners.checking import SORRY
 from bot.service import RoleBot
 
 
@@ -66,9 +67,6 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
     app.error(answer_failure)
     register_listeners(app, bot)
     return app
-
-
-SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 
 
 def answer_failure(

@@ -7,9 +7,10 @@ old copy is served meanwhile), and fetched synchronously only when there is none
 with ListPolicies alone. Thread-safe: Bolt answers requests from a thread pool.
 
 A submission's review needs each managed policy's default version (``managed_policies``). Those are
-cached too: the account's own policies are read at start-up, AWS managed ones on first use. A
-submission waits at most ``DOCUMENT_WAIT`` seconds for what is not cached yet; a policy not read by
-then is reported unread (high risk) and its fetch finishes in the background, for the next time.
+cached too: the account's own policies are read at start-up, AWS managed ones on first use. Before
+Slack's ack a submission reads only the cache (and starts the reads it lacks); after the ack it waits
+for them within the intake's deadline; a policy not read by then is reported unread (high risk) and
+its fetch finishes in the background, for the next time.
 """
 
 import json
@@ -41,7 +42,7 @@ LABEL_MAX_CHARS = 75
 """Slack's limit for an option's text."""
 VENDOR_PREFIXES = ("aws", "amazon")
 DOCUMENT_WAIT = 1.0
-"""Seconds a submission waits for policy documents not cached yet (Slack's ack comes within 3 s)."""
+"""Seconds ``managed_policies`` waits by default for documents not cached yet."""
 DOCUMENT_FETCHERS = 4
 
 
@@ -327,16 +328,17 @@ def policy_document(document: Any) -> dict[str, Any]:
 
 
 def pin_managed_policies(
-    catalog: PolicyCatalog, request: RoleRequest
+    catalog: PolicyCatalog, request: RoleRequest, *, wait_seconds: float | None = DOCUMENT_WAIT
 ) -> tuple[RoleRequest, dict[str, ManagedPolicy | None]]:
-    """The request with its managed policies pinned as read now, and what was read, for the review.
+    """The request with its managed policies pinned as read now, and what was read, for the review
+    (``wait_seconds`` as in ``PolicyCatalog.managed_policies``; 0: only what is cached, reads start meanwhile).
 
     ``RequestInvalid`` on ``managed_policy_arns`` when IAM says a policy does not exist.
     """
     if not isinstance(request, AssumableRoleRequest):
         return request, {}
     try:
-        managed = catalog.managed_policies(request.account_id, request.managed_policy_arns)
+        managed = catalog.managed_policies(request.account_id, request.managed_policy_arns, wait_seconds=wait_seconds)
     except PoliciesNotFound as missing:
         said = f"No such managed policy in account {missing.account_id}: {', '.join(missing.arns)}."
         raise RequestInvalid({"managed_policy_arns": said}) from None

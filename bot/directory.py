@@ -1,9 +1,10 @@
 """Slack user-group membership, for approvers designated as a user group (cached, fail-closed).
 
-Membership is read while Slack waits for an answer (a form submission, ``/iam-role status``, the
-reject form), and ``usergroups.users.list`` is a Web API round trip that may sleep through rate limits.
-So it is fetched at start-up (``warm``) and refreshed in the background once stale, the old list
-served meanwhile; only a group never fetched is waited for, at most ``COLD_WAIT`` seconds.
+Membership is read while Slack waits for an answer (``/iam-role status``, the reject form and its
+submission, App Home), and ``usergroups.users.list`` is a Web API round trip that may sleep through
+rate limits. So only the cache is read: the group is fetched at start-up (``warm``) and refreshed in
+the background once stale, the old list served meanwhile; a group not fetched yet counts as empty
+(nobody approves through it until its fetch lands), and its fetch starts.
 """
 
 import logging
@@ -16,17 +17,13 @@ from slack_sdk.errors import SlackApiError
 
 log = logging.getLogger(__name__)
 
-COLD_WAIT = 1.0
-"""Seconds a caller waits for a group's first fetch; then it counts as empty (nobody approves through it)."""
-
 
 class UsergroupMembers:
     """``members(group_id)``: the group's user IDs, cached for ``ttl`` seconds; empty when Slack fails."""
 
-    def __init__(self, client: WebClient, *, ttl: float = 300, cold_wait: float = COLD_WAIT) -> None:
+    def __init__(self, client: WebClient, *, ttl: float = 300) -> None:
         self.client = client
         self.ttl = ttl
-        self.cold_wait = cold_wait
         self.cache: dict[str, tuple[float, frozenset[str]]] = {}
         self.fetching: dict[str, threading.Thread] = {}
         self.lock = threading.Lock()
@@ -38,10 +35,8 @@ class UsergroupMembers:
             if time.monotonic() - cached[0] >= self.ttl:
                 self.warm(group_id)
             return cached[1]
-        self.warm(group_id).join(self.cold_wait)
-        with self.lock:
-            cached = self.cache.get(group_id)
-        return cached[1] if cached is not None else frozenset()
+        self.warm(group_id)
+        return frozenset()
 
     def warm(self, group_id: str) -> threading.Thread:
         """Fetch the group's members in the background (one fetch per group at a time)."""

@@ -2,18 +2,33 @@
 
 Parsing (``bot.domain``), the organisation's guardrails, reading the managed policies' default
 versions (cached; see ``bot.catalog``) and the risk review, in that order; anything wrong is a
-``RequestInvalid`` with a sentence per field. Fast enough to run before Slack's ack.
+``RequestInvalid`` with a sentence per field.
+
+Two passes, for Slack's clock: ``check_locally`` asks nobody (it runs before the ack, so a form with
+field errors gets them back next to its fields), and ``validate`` adds what AWS must answer — is the
+role name taken, the managed policies not cached yet, IAM Access Analyzer — asked all at once under
+one deadline (``REMOTE_CHECKS_SECONDS``), after the ack. A check that doesn't answer in time is done
+without: an unread policy is high risk ("not reviewed"), Access Analyzer's absence is noted, and a role
+name not checked is checked again by the executor, which refuses a role it didn't make.
 """
 
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from typing import Any
 
 from bot.catalog import pin_managed_policies
 from bot.choices import Choices
 from bot.config import Config
-from bot.domain import RequestInvalid, RoleRequest, RoleType, parse_role_request
+from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest, RoleType, parse_role_request
 from bot.guardrails import apply_guardrails, check_guardrails
-from bot.review import Finding, Severity, is_high_risk, review
+from bot.review import Finding, Severity, analyzed_documents, review
+from bot.review.permissions import unread_finding
+
+REMOTE_CHECKS_SECONDS = 10.0
+"""One deadline for every remote check of a submission together (they run after Slack's ack)."""
+REMOTE_WORKERS = 8
 
 
 class Intake:
@@ -26,47 +41,102 @@ class Intake:
         *,
         validate_policy: Callable[[str, str], list[dict[str, Any]]] | None = None,
         role_taken: Callable[[str, str], bool | None] | None = None,
+        remote_seconds: float = REMOTE_CHECKS_SECONDS,
     ) -> None:
         self.config = config
         self.choices = choices
         self.validate_policy = validate_policy
         self.role_taken = role_taken
         """``role_taken(account_id, role_name)``: whether the name is taken there (None: could not tell)."""
+        self.remote_seconds = remote_seconds
+        self.remote = ThreadPoolExecutor(max_workers=REMOTE_WORKERS, thread_name_prefix="intake-remote")
+
+    def check_locally(self, data: dict[str, Any]) -> RoleRequest:
+        """What can be said without asking AWS (bounded local work, for before Slack's ack): parsing, guardrails
+        and the review of the inline policy, the trust and the managed policies already cached.
+
+        ``RequestInvalid`` per field; reading the managed policies not cached yet starts in the background.
+        """
+        request = self._parse(data)
+        request, managed = pin_managed_policies(self.choices.catalog, request, wait_seconds=0)
+        findings = self._review(request, managed, validate_policy=None)
+        not_read_yet = {unread_finding(arn) for arn, policy in managed.items() if policy is None}
+        self._refuse_high_risk([finding for finding in findings if finding not in not_read_yet])
+        return request
 
     def validate(self, data: dict[str, Any]) -> tuple[RoleRequest, list[Finding]]:
-        """The request as the bot will carry it out, and its review; ``RequestInvalid`` otherwise."""
-        guardrails = self.config.policy.guardrails
+        """The request as the bot will carry it out, and its full review; ``RequestInvalid`` otherwise.
+
+        Asks AWS (the role name, managed policy documents, Access Analyzer) concurrently, waiting at most
+        ``remote_seconds`` for all of them together: run it after Slack's ack.
+        """
+        deadline = time.monotonic() + self.remote_seconds
+        request = self._parse(data)
+        name: Future[bool | None] | None = None
+        if self.role_taken is not None and request.role_type != RoleType.SERVICE_LINKED:
+            name = self.remote.submit(self.role_taken, request.account_id, request.role_name)
+        analyzed: dict[tuple[str, str], Future[list[dict[str, Any]]]] = {}
+        if self.validate_policy is not None and isinstance(request, AssumableRoleRequest):
+            analyzed = {
+                (document, kind): self.remote.submit(self.validate_policy, document, kind)
+                for document, kind, _, _ in analyzed_documents(request)
+            }
+        request, managed = pin_managed_policies(self.choices.catalog, request, wait_seconds=left(deadline))
+        if name is not None:
+            wait_for([name], timeout=left(deadline))
+            if name.done() and name.exception() is None and name.result():
+                raise RequestInvalid(self.name_taken_error(request))
+
+        def validate_policy(document: str, kind: str) -> list[dict[str, Any]]:
+            """Access Analyzer's answer asked for above; ``TimeoutError`` (noted in the review) if it is late."""
+            return analyzed[(document, kind)].result(timeout=left(deadline))
+
+        findings = self._review(request, managed, validate_policy=validate_policy if analyzed else None)
+        self._refuse_high_risk(findings)
+        return request, findings
+
+    def _parse(self, data: dict[str, Any]) -> RoleRequest:
+        """The request parsed, its guardrails applied and checked (``RequestInvalid`` per field)."""
         # The partition is the bot's, never the requester's: it overrides whatever the payload says.
         data = {**data, "partition": self.choices.partition}
-        request = apply_guardrails(parse_role_request(data, self.config.limits), guardrails)
-        errors = self.guardrail_errors(request) or self.name_taken(request)
+        request = apply_guardrails(parse_role_request(data, self.config.limits), self.config.policy.guardrails)
+        errors = self.guardrail_errors(request)
         if errors:
             raise RequestInvalid(errors)
-        request, managed = pin_managed_policies(self.choices.catalog, request)
-        findings = review(
+        return request
+
+    def _review(
+        self,
+        request: RoleRequest,
+        managed: dict[str, Any],
+        *,
+        validate_policy: Callable[[str, str], list[dict[str, Any]]] | None,
+    ) -> list[Finding]:
+        return review(
             request,
             home_account_id=self.choices.home_account_id,
             known_accounts=self.choices.known_accounts(),
-            validate_policy=self.validate_policy,
+            validate_policy=validate_policy,
             managed_policies=managed,
         )
-        if guardrails.high_risk == "refuse" and is_high_risk(findings):
-            refusals: dict[str, str] = {}
-            for finding in findings:
-                if finding.severity == Severity.HIGH:
-                    refusals[finding.concerns] = f"{refusals.get(finding.concerns, '')} {finding.title}.".strip()
+
+    def _refuse_high_risk(self, findings: list[Finding]) -> None:
+        """``RequestInvalid`` on each field with a high finding, where the organisation refuses high risk."""
+        if self.config.policy.guardrails.high_risk != "refuse":
+            return
+        refusals: dict[str, str] = {}
+        for finding in findings:
+            if finding.severity == Severity.HIGH:
+                refusals[finding.concerns] = f"{refusals.get(finding.concerns, '')} {finding.title}.".strip()
+        if refusals:
             raise RequestInvalid(
                 {field: f"{text} Your organisation does not allow this." for field, text in refusals.items()}
             )
-        return request, findings
 
-    def name_taken(self, request: RoleRequest) -> dict[str, str]:
-        """A field error if the target account already has a role of the requested name (AWS names service-linked
-        roles itself; the executor checks every request again before it creates anything)."""
-        if self.role_taken is None or request.role_type == RoleType.SERVICE_LINKED:
-            return {}
-        if not self.role_taken(request.account_id, request.role_name):
-            return {}
+    @staticmethod
+    def name_taken_error(request: RoleRequest) -> dict[str, str]:
+        """The field error for a role name the target account already has (AWS names service-linked roles itself;
+        the executor checks every request again before it creates anything)."""
         return {
             "role_name": f"Account {request.account_id} already has a role named {request.role_name} (role names "
             "are unique ignoring case). Choose another name."
@@ -75,3 +145,11 @@ class Intake:
     def guardrail_errors(self, request: RoleRequest) -> dict[str, str]:
         """Where the request breaks the guardrails as configured now (checked again before provisioning)."""
         return check_guardrails(request, self.config.policy.guardrails, configured_accounts=self.choices.account_ids())
+
+    def shutdown(self) -> None:
+        self.remote.shutdown(wait=False, cancel_futures=True)
+
+
+def left(deadline: float) -> float:
+    """Seconds until ``deadline`` (never negative)."""
+    return max(0.0, deadline - time.monotonic())

@@ -11,7 +11,7 @@ from typing import Any
 
 from blocks import messages, modals
 from blocks.cards import FindingCard, RequestCard
-from blocks.kit import Rendered
+from blocks.kit import Rendered, escape
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, to_pretty_json
@@ -123,6 +123,22 @@ class Presenter:
             service_principals=list(SERVICE_PRINCIPALS),
             max_policies=self.config.limits.managed_policies_per_role,
         )
+
+    def request_modal_again(self, submitted: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+        """The submitted request form (Slack's view) drawn again with what was typed and ``errors`` under the fields."""
+        role_type = modals.read_request_state(submitted).get("role_type")
+        values = (submitted.get("state") or {}).get("values") or {}
+        return modals.with_errors(modals.with_answers(self.request_modal(role_type), values), errors)
+
+    @staticmethod
+    def checking_modal() -> dict[str, Any]:
+        return modals.checking_modal("Request an IAM role", "*Checking your request…* The bot is asking AWS about it.")
+
+    @staticmethod
+    def request_sent_modal(record: RequestRecord) -> dict[str, Any]:
+        summary = escape(record.request.summary())
+        text = f"*Sent for approval: {escape(record.id)}*\n{summary}\nYou get a DM at each step."
+        return modals.done_modal("Request an IAM role", text)
 
     def reject_modal(self, record: RequestRecord) -> dict[str, Any]:
         return modals.reject_modal(record.id, record.request.summary())

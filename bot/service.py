@@ -74,18 +74,31 @@ class RoleBot:
     def open_request_form(self, trigger_id: str, user: str, role_type: str | None = None) -> None:
         self.notifier.open_view(trigger_id, self.presenter.request_modal(role_type), user)
 
+    def show_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """Replace an open view (a form's outcome, after its "checking" view)."""
+        self.notifier.show_view(view_id, view)
+
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
         """Redraw an open request form for another role type (the latest choice wins; see ``Notifier.update_view``)."""
         modal = self.presenter.request_modal(role_type)
         self.notifier.update_view(view["id"], view.get("hash"), modal, clicked_at=clicked_at)
 
+    def submitted_as(self, submission_key: str) -> RequestRecord | None:
+        """The request a form submission already made (Slack sends a submission again when its answer was slow)."""
+        return self.store.submitted_as(submission_key)
+
+    def check_locally(self, data: dict[str, Any]) -> None:
+        """Before Slack's ack: what a form's fields say without asking AWS (``RequestInvalid`` per field)."""
+        self.intake.check_locally(data)
+
     def submit(
         self, data: dict[str, Any], requester: str, *, submission_key: str | None = None
     ) -> RequestRecord | None:
-        """Validate and record a request (fast: fits in Slack's 3 seconds); announce it later.
+        """Validate (asking AWS: up to ``Intake.remote_seconds``, so after Slack's ack) and record a request;
+        announce it later. ``RequestInvalid`` per field; nothing is recorded then.
 
-        ``submission_key`` names the form submission (``submission_key_of``): Slack sends a submission
-        again when its answer was slow, and a copy of one already recorded makes nothing (None).
+        ``submission_key`` names the form submission (``bot.listeners.views.submission_key``): a copy of one
+        already recorded makes nothing (None).
         """
         if submission_key and self.store.submitted_as(submission_key):
             return None
@@ -318,3 +331,4 @@ class RoleBot:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)
         self.announcer.shutdown(wait=True)
+        self.intake.shutdown()

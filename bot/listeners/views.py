@@ -5,22 +5,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from blocks import ids, modals
-from bot.domain import RequestInvalid
+from bot.listeners.checking import Outcome, check_then_finish
 from bot.presenter import slack_text
 from bot.service import RoleBot
 from bot.workflow import ActionRefused
-
-MAX_ERROR_CHARS = 2000
-
-
-def errors_for_view(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
-    """Field errors keyed by block id; an error on a field the modal doesn't show goes on the type."""
-    shown = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
-    result: dict[str, str] = {}
-    for field, message in errors.items():
-        block = field if field in shown else ids.ROLE_TYPE
-        result[block] = " ".join(filter(None, [result.get(block), message]))[:MAX_ERROR_CHARS]
-    return result
 
 
 def submission_key(view: dict[str, Any]) -> str:
@@ -33,16 +21,26 @@ def submission_key(view: dict[str, Any]) -> str:
 def register(app: App, bot: RoleBot) -> None:
     @app.view(ids.REQUEST_CALLBACK_ID)
     def submit_request(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        try:
-            record = bot.submit(
-                modals.read_request_state(view), body["user"]["id"], submission_key=submission_key(view)
-            )
-        except RequestInvalid as invalid:
-            ack(response_action="errors", errors=errors_for_view(invalid.errors, view))
+        key, data, user = submission_key(view), modals.read_request_state(view), body["user"]["id"]
+        earlier = bot.submitted_as(key)
+        if earlier is not None:  # a copy Slack sent again: show what the first made, make nothing
+            ack(response_action="update", view=bot.presenter.request_sent_modal(earlier))
             return
-        ack()
-        if record is not None:
-            bot.announce(record)
+
+        def finish() -> Outcome | None:
+            record = bot.submit(data, user, submission_key=key)
+            if record is None:
+                return None  # a copy: the thread that recorded the request shows it
+            return Outcome(bot.presenter.request_sent_modal(record), then=lambda: bot.announce(record))
+
+        check_then_finish(
+            ack,
+            bot,
+            view,
+            check_locally=lambda: bot.check_locally(data),
+            finish=finish,
+            form_again=lambda errors: bot.presenter.request_modal_again(view, errors),
+        )
 
     @app.view(ids.REJECT_CALLBACK_ID)
     def submit_rejection(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -10,7 +10,13 @@ by our own checks (``permissions``) and by the parliament linter for what it kno
 from collections.abc import Collection, Mapping
 
 from bot.domain import ManagedPolicy, RequestInvalid, RoleRequest, ServiceLinkedRoleRequest
-from bot.review.access_analyzer import IDENTITY_POLICY, TRUST_POLICY, ValidatePolicy, access_analyzer_findings
+from bot.review.access_analyzer import (
+    IDENTITY_POLICY,
+    TRUST_POLICY,
+    ValidatePolicy,
+    access_analyzer_findings,
+    analyzed_documents,
+)
 from bot.review.findings import Finding, Severity, group_by_severity, is_high_risk, most_severe_first
 from bot.review.linter import linter_findings, linter_input, parliament
 from bot.review.permissions import managed_source, permission_findings, service_linked_finding, unread_finding
@@ -20,6 +26,7 @@ __all__ = [
     "IDENTITY_POLICY",
     "TRUST_POLICY",
     "Finding",
+    "analyzed_documents",
     "Severity",
     "group_by_severity",
     "is_high_risk",

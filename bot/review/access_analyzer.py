@@ -27,15 +27,22 @@ ACCESS_ANALYZER_SEVERITY = {
 }
 
 
-def access_analyzer_findings(request: AssumableRoleRequest, validate_policy: ValidatePolicy) -> list[Finding]:
-    """Access Analyzer's findings on both policies; one info finding if it can't be reached."""
-    documents = [(request.trust_policy(), TRUST_POLICY, "trust policy", request.trust_field)]
+def analyzed_documents(request: AssumableRoleRequest) -> list[tuple[str, str, str, str]]:
+    """``(document_json, policy_type, label, field)`` of each policy Access Analyzer is asked about: the trust
+    policy, and the inline policy if there is one (the intake asks for these ahead of the review, concurrently)."""
+    documents = [(json.dumps(request.trust_policy()), TRUST_POLICY, "trust policy", request.trust_field)]
     if request.inline_policy:
-        documents.append((request.inline_policy, IDENTITY_POLICY, "inline policy", "inline_policy"))
+        documents.append((json.dumps(request.inline_policy), IDENTITY_POLICY, "inline policy", "inline_policy"))
+    return documents
+
+
+def access_analyzer_findings(request: AssumableRoleRequest, validate_policy: ValidatePolicy) -> list[Finding]:
+    """Access Analyzer's findings on both policies; one info finding if it can't be reached (or didn't answer
+    in time: ``validate_policy`` raised)."""
     findings = []
-    for document, policy_type, label, concern in documents:
+    for document, policy_type, label, concern in analyzed_documents(request):
         try:
-            results = validate_policy(json.dumps(document), policy_type)
+            results = validate_policy(document, policy_type)
         except Exception as error:
             findings.append(
                 Finding(

@@ -1,0 +1,80 @@
+"""A form whose checks ask AWS or Slack: what is known locally is checked before the ack, the rest after it.
+
+Slack waits at most 3 s for a ``view_submission``'s answer (https://docs.slack.dev/surfaces/modals, "respond
+within 3 seconds"), so only bounded local work comes before the ack. Errors found then come back next to their
+fields (``response_action: errors``); otherwise the form turns into a "checking" view (``response_action:
+update``, same view id) and the remote checks run on Bolt's listener pool, after which ``views.update`` shows
+their outcome or the form again, with what was typed and the errors under the fields.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack
+
+from blocks import ids
+from bot.domain import RequestInvalid
+from bot.service import RoleBot
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
+"""What a person is told when the bot failed on its side (a form's error, a command's answer)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a form shows once it is checked, and what happens after it is shown (``then``)."""
+
+    view: dict[str, Any]
+    then: Callable[[], object] | None = None
+
+
+def errors_for_view(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
+    """Field errors keyed by block id; an error on a field the modal doesn't show goes on the type."""
+    shown = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
+    result: dict[str, str] = {}
+    for field, message in errors.items():
+        block = field if field in shown else ids.ROLE_TYPE
+        result[block] = " ".join(filter(None, [result.get(block), message]))[:MAX_ERROR_CHARS]
+    return result
+
+
+def check_then_finish(
+    ack: Ack,
+    bot: RoleBot,
+    view: dict[str, Any],
+    *,
+    check_locally: Callable[[], object],
+    finish: Callable[[], Outcome | None],
+    form_again: Callable[[dict[str, str]], dict[str, Any]],
+) -> None:
+    """Run a submitted form's checks around the ack.
+
+    ``check_locally`` (no I/O) raises ``RequestInvalid`` for errors shown next to their fields in the ack;
+    ``finish`` (after the ack: may ask AWS, bounded) raises ``RequestInvalid`` for errors shown by
+    ``form_again(errors)``, or returns the ``Outcome`` to show (None: show nothing, e.g. a copy of a submission
+    another thread is finishing).
+    """
+    try:
+        check_locally()
+    except RequestInvalid as invalid:
+        ack(response_action="errors", errors=errors_for_view(invalid.errors, view))
+        return
+    ack(response_action="update", view=bot.presenter.checking_modal())
+    try:
+        outcome = finish()
+    except RequestInvalid as invalid:
+        bot.show_view(view["id"], form_again(invalid.errors))
+        return
+    except Exception:
+        log.exception("checking a submitted form failed")
+        bot.show_view(view["id"], form_again({ids.ROLE_TYPE: SORRY}))
+        return
+    if outcome is not None:
+        bot.show_view(view["id"], outcome.view)
+        if outcome.then is not None:
+            outcome.then()
