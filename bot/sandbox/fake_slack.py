@@ -164,6 +164,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
         self._delays: dict[str, float] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._next_ts_micros = _FIRST_TS_MICROS
@@ -208,6 +209,9 @@ class FakeSlack:
         """Stop serving and free the port (no-op when not started)."""
         if self._server is None:
             return
+        with self._cond:
+            for released in self._holds.values():
+                released.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -276,6 +280,14 @@ class FakeSlack:
                 self._delays[method] = seconds
             else:
                 self._delays.pop(method, None)
+
+    def hold(self, method: str) -> threading.Event:
+        """Make calls of ``method`` wait, answered, until the returned event is set (``stop`` sets it too): a test
+        proves an answer never waited for such a call by getting it while the call is still held."""
+        released = threading.Event()
+        with self._cond:
+            self._holds[method] = released
+        return released
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -352,6 +364,7 @@ class FakeSlack:
                     params[field_name] = json.loads(params[field_name])
         with self._cond:
             pause = self._delays.get(method, 0.0)
+            held = self._holds.get(method)
             failure = self._failures.get(method)
             if failure is not None and failure.in_thread and not params.get("thread_ts"):
                 failure = None
@@ -375,6 +388,8 @@ class FakeSlack:
             self._cond.notify_all()
         if pause:
             time.sleep(pause)
+        if held is not None:
+            held.wait()
         return status, headers, body
 
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> Response:
