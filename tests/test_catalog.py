@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,17 +133,6 @@ def test_limit_and_label_length(warm_catalog: PolicyCatalog) -> None:
     assert all(len(label) <= 75 for label, _ in results)
     assert len(warm_catalog.search(HOME, "access", limit=7)) == 7
     assert warm_catalog.search(HOME, "no policy is called this") == []
-
-
-def test_searches_answer_well_within_slacks_deadline(warm_catalog: PolicyCatalog) -> None:
-    queries = ["lambda exec", "s3", "read only", "a", "", "ec2 full access", "zzz", "role"] * 25
-    durations = []
-    for query in queries:
-        started = time.perf_counter()
-        warm_catalog.search(HOME, query)
-        durations.append(time.perf_counter() - started)
-    durations.sort()
-    assert durations[int(len(durations) * 0.99)] < 0.05
 
 
 def test_a_cold_cache_is_filled_with_list_policies_alone(base_session: boto3.Session, catalog: PolicyCatalog) -> None:
@@ -301,11 +289,16 @@ def test_a_policy_iam_does_not_know_is_refused(catalog: PolicyCatalog) -> None:
 
 
 def test_a_slow_read_is_unread_now_and_cached_for_next_time(catalog: PolicyCatalog) -> None:
-    slow = catalog.sessions.iam_client(HOME)
-    slow.meta.events.register("before-send.iam.GetPolicyVersion", lambda **_: time.sleep(0.5))
-    started = time.monotonic()
-    assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0.1) == {SSM_CORE: None}
-    assert time.monotonic() - started < 0.4
+    released = threading.Event()
+
+    def held(**_: Any) -> None:  # returns None: a value would be taken as IAM's answer
+        released.wait(30)
+
+    catalog.sessions.iam_client(HOME).meta.events.register("before-send.iam.GetPolicyVersion", held)
+    try:  # IAM doesn't answer until released: the call returns without the document
+        assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0.1) == {SSM_CORE: None}
+    finally:
+        released.set()
     catalog.wait_for_reads()
     assert catalog.managed_policies(HOME, [SSM_CORE], wait_seconds=0)[SSM_CORE] is not None
 

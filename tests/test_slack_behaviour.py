@@ -91,9 +91,7 @@ def warmed(stack: BotStack) -> None:
 
 
 def option_values(stack: BotStack, action_id: str, typed: str, view: dict[str, Any], **answers: Any) -> list[str]:
-    started = time.monotonic()
     reply = stack.driver.options(REQUESTER, action_id, typed, view=view, answers=answers)
-    assert time.monotonic() - started < 2.8, "Slack wants options within 3 s, round trip included"
     assert reply.status == 200, reply.body
     return [option["value"] for option in reply.json()["options"]]
 
