@@ -1,11 +1,9 @@
 """Helpers for end-to-end tests: the bot over HTTP, a recording fake Slack, a moto server as AWS."""
 
-import html
 import json
 import time
 from typing import Any
 
-from blocks import ids
 from blocks.limits import message_problems, view_problems
 from bot.sandbox.fake_slack import Call
 from bot.sandbox.slack_driver import Reply, SlackDriver
@@ -103,33 +101,11 @@ def open_modal(stack: BotStack, user: str, text: str) -> dict[str, Any]:
     return opened.response["view"]
 
 
-def shown_errors(view: dict[str, Any]) -> dict[str, str]:
-    """The field errors a redrawn form shows under its fields (``blocks.modals.with_errors``), by field."""
-    return {
-        block["block_id"].removeprefix(ids.FIELD_ERROR_PREFIX): html.unescape(
-            block["elements"][0]["text"]
-        ).removeprefix(":warning: ")
-        for block in view.get("blocks", [])
-        if str(block.get("block_id", "")).startswith(ids.FIELD_ERROR_PREFIX)
-    }
-
-
 def submit(stack: BotStack, user: str, view: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any] | None:
     """Submit a modal; returns its errors as a ``response_action: errors`` body (given in the ack, or shown by the
     form drawn again after the checks that ask AWS), or None when it closed or shows its outcome."""
-    since = time.time()
-    reply = stack.driver.submit(user, view, answers)
-    assert reply.status == 200, reply.body
-    stack.settle()
-    answer = reply.json() if reply.body else None
-    if answer is None or answer.get("response_action") != "update":
-        return answer
-    if answer["view"].get("callback_id") != ids.CHECKING_CALLBACK_ID:
-        return None
-    shown = stack.slack.wait_for("views.update", lambda c: c.at >= since and c.params.get("view_id") == view["id"])
-    assert shown.response.get("ok"), shown.response
-    errors = shown_errors(shown.params["view"])
-    return {"response_action": "errors", "errors": errors} if errors else None
+    errors = stack.submit_form(user, view, answers)
+    return None if errors is None else {"response_action": "errors", "errors": errors}
 
 
 def request_role(stack: BotStack, role_type: str, answers: dict[str, Any], user: str = REQUESTER) -> str:

@@ -79,14 +79,12 @@ class Demo:
             if field != "justification"
         )
         self.out(f"    (@{PEOPLE[user]} fills in {typed})")
-        reply = self.driver.submit(user, view, {"account_id": self.aws.account_id, **answers})
-        errors = (reply.json() or {}).get("errors") if reply.body else None
+        errors = self.stack.submit_form(user, view, {"account_id": self.aws.account_id, **answers})
         if errors:
             self.out("    [the modal stays open and shows, next to each field:]")
             for field, message in errors.items():
                 self.out(f"      {field}: {message}")
             return None
-        self.stack.settle()
         return self.runtime.store.for_requester(user, limit=1)[0].id
 
     def click(self, user: str, action: str, request_id: str) -> None:

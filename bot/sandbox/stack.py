@@ -3,8 +3,10 @@
 The demo, the end-to-end tests and the benchmarks all run the bot this way.
 """
 
+import html
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 import boto3
 from pydantic import SecretStr
 
+from blocks import ids
 from bot.app import LISTENER_THREADS
 from bot.config import Config, Policy, Settings
 from bot.http import EVENTS_PATH, make_http_server
@@ -57,6 +60,17 @@ class TrackedExecutor(ThreadPoolExecutor):
 
     def idle(self, timeout: float) -> None:
         wait(list(self.futures), timeout=timeout)
+
+
+def shown_errors(view: dict[str, Any]) -> dict[str, str]:
+    """The field errors a redrawn form shows under its fields (``blocks.modals.with_errors``), by field."""
+    return {
+        block["block_id"].removeprefix(ids.FIELD_ERROR_PREFIX): html.unescape(
+            block["elements"][0]["text"]
+        ).removeprefix(":warning: ")
+        for block in view.get("blocks", [])
+        if str(block.get("block_id", "")).startswith(ids.FIELD_ERROR_PREFIX)
+    }
 
 
 class BotStack:
@@ -105,6 +119,25 @@ class BotStack:
         ).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}{EVENTS_PATH}"
         self.driver = SlackDriver(self.url, self.signing_secret)
+
+    def submit_form(self, user: str, view: dict[str, Any], answers: dict[str, Any]) -> dict[str, str] | None:
+        """Submit a modal and wait for its outcome: its errors by block id — given in the ack, or shown under the
+        fields by the form drawn again after the checks that ask AWS — or None when it closed or shows its outcome.
+        """
+        since = time.time()
+        reply = self.driver.submit(user, view, answers)
+        if reply.status != 200:
+            raise RuntimeError(f"the bot answered {reply.status}: {reply.body}")
+        self.settle()
+        answer = reply.json() if reply.body else None
+        if not answer:
+            return None
+        if answer.get("response_action") == "errors":
+            return dict(answer["errors"])
+        if answer.get("response_action") != "update" or answer["view"].get("callback_id") != ids.CHECKING_CALLBACK_ID:
+            return None
+        shown = self.slack.wait_for("views.update", lambda c: c.at >= since and c.params.get("view_id") == view["id"])
+        return shown_errors(shown.params["view"]) or None
 
     def settle(self, timeout: float = 30) -> None:
         """Wait until listeners have finished after their acks, and provisioning they started too."""
