@@ -486,8 +486,7 @@ def with_errors(modal: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]
     doesn't show goes under the role type.
 
     ``views.update`` can't mark an input as failing: ``response_action: errors`` exists only as the answer to a
-    ``view_submission`` (https://docs.slack.dev/surfaces/modals, on answering a ``view_submission``), and the checks that found these
-    ran after that answer.
+    ``view_submission`` (https://docs.slack.dev/surfaces/modals), and the checks that found these ran after it.
     """
     shown = {block.get("block_id") for block in modal["blocks"] if block.get("type") == "input"}
     under: dict[str, list[str]] = {}
