@@ -21,7 +21,7 @@ from typing import Any
 from bot.catalog import pin_managed_policies
 from bot.choices import Choices
 from bot.config import Config
-from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest, RoleType, parse_role_request
+from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest, parse_role_request
 from bot.guardrails import apply_guardrails, check_guardrails
 from bot.review import Finding, Severity, analyzed_documents, review
 from bot.review.permissions import unread_finding
@@ -51,9 +51,10 @@ class Intake:
         self.remote_seconds = remote_seconds
         self.remote = ThreadPoolExecutor(max_workers=REMOTE_WORKERS, thread_name_prefix="intake-remote")
 
-    def check_locally(self, data: dict[str, Any]) -> RoleRequest:
+    def check_locally(self, data: dict[str, Any]) -> bool:
         """What can be said without asking AWS (bounded local work, for before Slack's ack): parsing, guardrails
-        and the review of the inline policy, the trust and the managed policies already cached.
+        and the review of the inline policy, the trust and the managed policies already cached. True if AWS must
+        still be asked (``validate``); False if ``validate`` would ask nobody.
 
         ``RequestInvalid`` per field; reading the managed policies not cached yet starts in the background.
         """
@@ -62,7 +63,12 @@ class Intake:
         findings = self._review(request, managed, validate_policy=None)
         not_read_yet = {unread_finding(arn) for arn, policy in managed.items() if policy is None}
         self._refuse_high_risk([finding for finding in findings if finding not in not_read_yet])
-        return request
+        return bool(not_read_yet) or self._asks_aws(request)
+
+    def _asks_aws(self, request: RoleRequest) -> bool:
+        """Whether ``validate`` asks AWS about the name or through Access Analyzer (a service-linked role: neither)."""
+        assumable = isinstance(request, AssumableRoleRequest)
+        return assumable and (self.role_taken is not None or self.validate_policy is not None)
 
     def validate(self, data: dict[str, Any]) -> tuple[RoleRequest, list[Finding]]:
         """The request as the bot will carry it out, and its full review; ``RequestInvalid`` otherwise.
@@ -73,7 +79,7 @@ class Intake:
         deadline = time.monotonic() + self.remote_seconds
         request = self._parse(data)
         name: Future[bool | None] | None = None
-        if self.role_taken is not None and request.role_type != RoleType.SERVICE_LINKED:
+        if self.role_taken is not None and isinstance(request, AssumableRoleRequest):
             name = self.remote.submit(self.role_taken, request.account_id, request.role_name)
         analyzed: dict[tuple[str, str], Future[list[dict[str, Any]]]] = {}
         if self.validate_policy is not None and isinstance(request, AssumableRoleRequest):

@@ -87,9 +87,10 @@ class RoleBot:
         """The request a form submission already made (Slack sends a submission again when its answer was slow)."""
         return self.store.submitted_as(submission_key)
 
-    def check_locally(self, data: dict[str, Any]) -> None:
-        """Before Slack's ack: what a form's fields say without asking AWS (``RequestInvalid`` per field)."""
-        self.intake.check_locally(data)
+    def check_locally(self, data: dict[str, Any]) -> bool:
+        """Before Slack's ack: what a form's fields say without asking AWS (``RequestInvalid`` per field); True if
+        AWS must still be asked (``submit`` does)."""
+        return self.intake.check_locally(data)
 
     def submit(
         self, data: dict[str, Any], requester: str, *, submission_key: str | None = None

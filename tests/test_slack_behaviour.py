@@ -228,6 +228,18 @@ def test_a_role_name_taken_is_shown_under_the_name_with_the_typed_answers_kept(
     assert [record.role_name for record in stack.runtime.store.for_requester(REQUESTER)] == ["etl-nightly"]
 
 
+def test_a_form_with_nothing_to_ask_aws_is_answered_with_its_outcome(stack: BotStack) -> None:
+    """A service-linked role has no name to check and no policy to analyse: the ack itself says it was sent (a
+    ``views.update`` right after the ack could reach Slack before the ack's own update)."""
+    view = open_modal(stack, REQUESTER, "service-linked")
+    answers = {"account_id": HOME, "aws_service_name": "autoscaling.amazonaws.com", "justification": "Scaling."}
+    reply = stack.driver.submit(REQUESTER, view, answers)
+    stack.settle()
+    assert reply.json()["view"]["callback_id"] == ids.FORM_DONE_CALLBACK_ID
+    assert "Sent for approval: R-1001" in reply.body
+    assert [c for c in stack.slack.calls("views.update") if c.params["view_id"] == view["id"]] == []
+
+
 def test_user_group_lookups_never_hold_up_an_answer(make_stack: Callable[..., BotStack]) -> None:
     """Structural: the group's members are held in Slack until the test lets them go, and the answers to a
     submission and ``/iam-role status`` come back meanwhile (they read only the cache)."""

@@ -48,21 +48,31 @@ def check_then_finish(
     bot: RoleBot,
     view: dict[str, Any],
     *,
-    check_locally: Callable[[], object],
+    check_locally: Callable[[], bool],
     finish: Callable[[], Outcome | None],
     form_again: Callable[[dict[str, str]], dict[str, Any]],
 ) -> None:
     """Run a submitted form's checks around the ack.
 
-    ``check_locally`` (no I/O) raises ``RequestInvalid`` for errors shown next to their fields in the ack;
-    ``finish`` (after the ack: may ask AWS, bounded) raises ``RequestInvalid`` for errors shown by
-    ``form_again(errors)``, or returns the ``Outcome`` to show (None: show nothing, e.g. a copy of a submission
-    another thread is finishing).
+    ``check_locally`` (no I/O) raises ``RequestInvalid`` for errors shown next to their fields in the ack, and
+    says whether ``finish`` asks AWS or Slack. ``finish`` raises ``RequestInvalid`` for errors, or returns the
+    ``Outcome`` to show (None: show nothing, e.g. a copy of a submission another thread is finishing). A
+    ``finish`` that asks nobody runs before the ack, whose answer then is its outcome; one that does runs after
+    an ack showing the "checking" view, and its outcome (or ``form_again(errors)``) replaces that view.
     """
     try:
-        check_locally()
+        remote = check_locally()
+        outcome = None if remote else finish()
     except RequestInvalid as invalid:
         ack(response_action="errors", errors=errors_for_view(invalid.errors, view))
+        return
+    if not remote:
+        if outcome is None:
+            ack()
+            return
+        ack(response_action="update", view=outcome.view)
+        if outcome.then is not None:
+            outcome.then()
         return
     ack(response_action="update", view=bot.presenter.checking_modal())
     try:
