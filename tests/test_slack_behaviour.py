@@ -333,15 +333,3 @@ def test_a_burst_of_approvals_in_one_channel_waits_out_slacks_rate_limit(make_st
         ]
         assert len(replies) == 4, replies
         assert "approved" in replies[1].lower() and "created" in replies[-1].lower(), replies
-
-
-def test_a_role_name_taken_in_the_account_is_refused_at_submission(stack: BotStack, aws: boto3.Session) -> None:
-    statement = {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    aws.client("iam").create_role(RoleName="etl", AssumeRolePolicyDocument=trust)
-    view = open_modal(stack, REQUESTER, "service")
-    answers = {"account_id": HOME, "justification": "Nightly ETL.", **SERVICE_ROLE}
-    reply = stack.driver.submit(REQUESTER, view, answers)
-    errors = reply.json()["errors"]
-    assert errors["role_name"].startswith(f"Account {HOME} already has a role named etl"), errors
-    assert stack.runtime.store.for_requester(REQUESTER) == []
