@@ -99,14 +99,14 @@ class Notifier:
         if self.call("views.open", trigger_id=trigger_id, view=view) is None:
             self.dm(user_id, self.presenter.refusal("Slack could not open the form in time; please try again."))
 
-    def show_view(self, view_id: str, view: dict[str, Any]) -> None:
+    def show_view(self, view_id: str, view: dict[str, Any]) -> bool:
         """Replace a view the bot's own answer last drew (a form's "checking" view, which has no inputs).
 
         Without a hash: the ack's ``response_action: update`` gave the view a new hash the bot never sees
         (https://docs.slack.dev/reference/methods/views.update: ``hash`` is optional), and a view without
-        inputs can't have changed meanwhile. A view the user closed is ``not_found``, logged.
+        inputs can't have changed meanwhile. A view the user closed (or one expired) is ``not_found``: False.
         """
-        self.call("views.update", view_id=view_id, view=view)
+        return self.call("views.update", view_id=view_id, view=view) is not None
 
     def update_view(self, view_id: str, view_hash: str | None, view: dict[str, Any], *, clicked_at: float) -> None:
         """Redraw an open view for the click made at ``clicked_at`` (Slack's ``action_ts``); the latest click wins.

@@ -140,6 +140,12 @@ class Presenter:
         text = f"*Sent for approval: {escape(record.id)}*\n{summary}\nYou get a DM at each step."
         return modals.done_modal("Request an IAM role", text)
 
+    def form_refused(self, errors: dict[str, str]) -> Rendered:
+        """A form's errors for a requester who closed it before they came back (the form can't show them)."""
+        return self.refusal(
+            "Your role request was not sent: " + " ".join(errors.values()) + " Run /iam-role to request it again."
+        )
+
     def reject_modal(self, record: RequestRecord) -> dict[str, Any]:
         return modals.reject_modal(record.id, record.request.summary())
 

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from blocks import ids, modals
 from bot.choices import Choices
+from bot.domain import RequestInvalid
 from bot.executor import Executor, ProvisioningError
 from bot.intake import Intake
 from bot.lifecycle import BOT_ACTOR, Sentence, Status
@@ -19,10 +21,13 @@ from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.review import is_high_risk
 from bot.role_code import RoleCode
-from bot.store import AlreadySubmitted, Event, RequestRecord, Store
+from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow
 
 log = logging.getLogger(__name__)
+
+SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
+"""What a person is told when the bot failed on its side (a form's error, a command's answer)."""
 
 PERMANENT_POST_ERRORS = {
     # https://docs.slack.dev/reference/methods/chat.postMessage (errors): these don't go away by trying again.
@@ -67,16 +72,27 @@ class RoleBot:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision")
         self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
         """Posts that provisioning is under way while the provisioning thread works in AWS."""
-        self.pending: set[Future[RequestRecord]] = set()
+        self.pending: set[Future[Any]] = set()
+        self.resumed_submissions: set[str] = set()
+        """Submission keys this run took over from a stopped one (each is finished once per run)."""
 
     # --- asking for a role -----------------------------------------------------------------
 
     def open_request_form(self, trigger_id: str, user: str, role_type: str | None = None) -> None:
         self.notifier.open_view(trigger_id, self.presenter.request_modal(role_type), user)
 
-    def show_view(self, view_id: str, view: dict[str, Any]) -> None:
-        """Replace an open view (a form's outcome, after its "checking" view)."""
-        self.notifier.show_view(view_id, view)
+    def show_view(self, view_id: str, view: dict[str, Any]) -> bool:
+        """Replace an open view (a form's outcome, after its "checking" view); False if Slack didn't (closed)."""
+        return self.notifier.show_view(view_id, view)
+
+    def show_form_errors(self, view_id: str, requester: str, form: dict[str, Any], errors: dict[str, str]) -> None:
+        """A form drawn again with its errors; if the user closed it meanwhile, the errors by DM, so none is lost."""
+        if not self.show_view(view_id, form):
+            self.notifier.dm(requester, self.presenter.form_refused(errors))
+
+    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> None:
+        """Before the ack of a form checked after it: keep what was typed, so a restart can finish it."""
+        self.store.hold_submission(submission_key, view_id, requester, form)
 
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
         """Redraw an open request form for another role type (the latest choice wins; see ``Notifier.update_view``)."""
@@ -103,18 +119,22 @@ class RoleBot:
         """
         if submission_key and self.store.submitted_as(submission_key):
             return None
-        request, findings = self.intake.validate(data)
         try:
+            request, findings = self.intake.validate(data)
             return self.workflow.submit(
                 request,
                 requester,
                 findings=[f.to_dict() for f in findings],
                 high_risk=is_high_risk(findings),
                 submission_key=submission_key,
-            )
+            )  # marks the held submission recorded in the same transaction
         except AlreadySubmitted as earlier:
             log.info("%s was already made from this form; its copy made nothing", earlier.record.id)
             return None
+        except Exception:
+            if submission_key:
+                self.store.submission_refused(submission_key)
+            raise
 
     def announce(self, record: RequestRecord) -> RequestRecord:
         """Post a recorded request for approval and confirm it to the requester (or tell them why it wasn't).
@@ -300,11 +320,38 @@ class RoleBot:
         return self.workflow.mark_created(record.id, result.to_dict())
 
     def resume_interrupted(self) -> list[RequestRecord]:
-        """At start-up: carry on with requests a previous process left approved or provisioning."""
+        """At start-up: carry on with requests a previous process left approved or provisioning, and finish the
+        form submissions it acked and never recorded nor refused (on the pool: their checks ask AWS)."""
         records = self.workflow.resume_interrupted(BOT_ACTOR)
         for record in records:
             self.start(record, resumed=True)
+        for submission in self.store.submissions_checking():
+            if submission.key not in self.resumed_submissions:
+                self.resumed_submissions.add(submission.key)
+                future = self.pool.submit(self.finish_submission, submission)
+                self.pending.add(future)
+                future.add_done_callback(self.pending.discard)
         return records
+
+    def finish_submission(self, submission: FormSubmission) -> None:
+        """Check and record a held request form a stopped process acked, and show its outcome in its view; a view
+        closed or expired meanwhile gets nothing, so the requester is told by DM (the errors, or the
+        confirmation ``announce`` sends anyway)."""
+        form = {"state": {"values": submission.form}}
+        try:
+            record = self.submit(modals.read_request_state(form), submission.requester, submission_key=submission.key)
+        except RequestInvalid as invalid:
+            errors = invalid.errors
+        except Exception:
+            log.exception("checking a submitted form again failed")
+            errors = {ids.ROLE_TYPE: SORRY}
+        else:
+            if record is not None:
+                self.show_view(submission.view_id, self.presenter.request_sent_modal(record))
+                self.announce(record)
+            return
+        again = self.presenter.request_modal_again(form, errors)
+        self.show_form_errors(submission.view_id, submission.requester, again, errors)
 
     def housekeeping(self, now: float | None = None) -> None:
         """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, retry git

@@ -51,6 +51,17 @@ class AlreadySubmitted(Exception):
 
 
 @dataclass(frozen=True)
+class FormSubmission:
+    """A form submission acked and still being checked: the view showing "checking", and what was typed."""
+
+    key: str
+    view_id: str
+    requester: str
+    form: dict[str, Any]
+    """Slack's ``view.state.values`` as submitted."""
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """A stored request as the rest of the bot sees it."""
 
@@ -214,12 +225,33 @@ def _v5_provenance_nonce(db: sqlite_utils.Database) -> None:
     db.table("requests").add_column("provenance_nonce", str, not_null_default="")
 
 
+def _v6_form_submissions(db: sqlite_utils.Database) -> None:
+    """A form submission acked before its remote checks: what was typed, held until it is recorded or refused, so
+    a process that stops meanwhile leaves it for the next one to finish (``Store.submissions_checking``)."""
+    db.execute(
+        """
+        CREATE TABLE form_submissions (
+            key TEXT PRIMARY KEY,
+            view_id TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            form_json TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('checking', 'recorded', 'refused')),
+            request_id TEXT REFERENCES requests (id),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX form_submissions_by_state ON form_submissions (state, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
     _v3_submissions,
     _v4_chained_events,
     _v5_provenance_nonce,
+    _v6_form_submissions,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -450,7 +482,38 @@ class Store:
             self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
             if submission_key:
                 self._db().table("submissions").insert({"key": submission_key, "request_id": request_id})
+                self._finish_submission(submission_key, "recorded", request_id)
             return self._get(request_id)
+
+    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> None:
+        """Keep a form submission being checked (``submissions_checking``); a copy of one held keeps the first."""
+        now = self.clock()
+        with self.transaction():
+            self._db().execute(
+                "INSERT OR IGNORE INTO form_submissions (key, view_id, requester, form_json, state, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?)",
+                [submission_key, view_id, requester, json.dumps(form), now, now],
+            )
+
+    def submission_refused(self, submission_key: str) -> None:
+        """A held submission's checks refused it (its errors were shown); one recorded meanwhile stays recorded."""
+        with self.transaction():
+            self._finish_submission(submission_key, "refused", None)
+
+    def _finish_submission(self, submission_key: str, state: str, request_id: str | None) -> None:
+        """Mark a held submission finished and drop what was typed: a recorded request keeps its own copy."""
+        self._db().execute(
+            "UPDATE form_submissions SET state = ?, request_id = ?, form_json = '{}', updated_at = ? "
+            "WHERE key = ? AND state = 'checking'",
+            [state, request_id, self.clock(), submission_key],
+        )
+
+    def submissions_checking(self) -> list[FormSubmission]:
+        """Submissions held and not finished, oldest first (what a stopped process left, at start-up)."""
+        rows = self._rows("SELECT * FROM form_submissions WHERE state = 'checking' ORDER BY created_at", [])
+        return [
+            FormSubmission(row["key"], row["view_id"], row["requester"], json.loads(row["form_json"])) for row in rows
+        ]
 
     def submitted_as(self, submission_key: str) -> RequestRecord | None:
         """The request a form submission made, if that submission was stored."""

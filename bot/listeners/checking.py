@@ -16,13 +16,11 @@ from slack_bolt import Ack
 
 from blocks import ids
 from bot.domain import RequestInvalid
-from bot.service import RoleBot
+from bot.service import SORRY, RoleBot
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
-SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
-"""What a person is told when the bot failed on its side (a form's error, a command's answer)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,8 @@ def check_then_finish(
     check_locally: Callable[[], bool],
     finish: Callable[[], Outcome | None],
     form_again: Callable[[dict[str, str]], dict[str, Any]],
+    user: str,
+    hold: Callable[[], None] | None = None,
 ) -> None:
     """Run a submitted form's checks around the ack.
 
@@ -58,7 +58,9 @@ def check_then_finish(
     says whether ``finish`` asks AWS or Slack. ``finish`` raises ``RequestInvalid`` for errors, or returns the
     ``Outcome`` to show (None: show nothing, e.g. a copy of a submission another thread is finishing). A
     ``finish`` that asks nobody runs before the ack, whose answer then is its outcome; one that does runs after
-    an ack showing the "checking" view, and its outcome (or ``form_again(errors)``) replaces that view.
+    an ack showing the "checking" view, and its outcome (or ``form_again(errors)``) replaces that view; if ``user``
+    closed the view meanwhile, the errors go to them by DM. ``hold`` (bounded local work) runs before that ack:
+    it persists the submission, so a restart can finish it (``RoleBot.resume_interrupted``).
     """
     try:
         remote = check_locally()
@@ -74,15 +76,20 @@ def check_then_finish(
         if outcome.then is not None:
             outcome.then()
         return
+    if hold is not None:
+        hold()
     ack(response_action="update", view=bot.presenter.checking_modal())
     try:
         outcome = finish()
     except RequestInvalid as invalid:
-        bot.show_view(view["id"], form_again(invalid.errors))
-        return
+        errors = invalid.errors
     except Exception:
         log.exception("checking a submitted form failed")
-        bot.show_view(view["id"], form_again({ids.ROLE_TYPE: SORRY}))
+        errors = {ids.ROLE_TYPE: SORRY}
+    else:
+        errors = {}
+    if errors:
+        bot.show_form_errors(view["id"], user, form_again(errors), errors)
         return
     if outcome is not None:
         bot.show_view(view["id"], outcome.view)

@@ -40,6 +40,8 @@ def register(app: App, bot: RoleBot) -> None:
             check_locally=lambda: bot.check_locally(data),
             finish=finish,
             form_again=lambda errors: bot.presenter.request_modal_again(view, errors),
+            user=user,
+            hold=lambda: bot.hold_submission(key, view["id"], user, (view.get("state") or {}).get("values") or {}),
         )
 
     @app.view(ids.REJECT_CALLBACK_ID)

@@ -589,6 +589,11 @@ class FakeSlack:
         }
         return {"ok": True, "view": view}
 
+    def close_view(self, view_id: str) -> None:
+        """The user closes a view: Slack forgets it, and ``views.update`` of it is ``not_found``."""
+        with self._cond:
+            self._view_hashes.pop(view_id, None)
+
     def view_hash(self, view_id: str) -> str | None:
         """The current hash of a view this fake handed out (what Slack sends in the next interaction)."""
         with self._cond:
