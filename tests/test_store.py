@@ -198,7 +198,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     old.close()
 
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 5
+        assert store.schema_version == len(MIGRATIONS) == 6
         record = store.get("R-1001")
         assert isinstance(record, RequestRecord)
         assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
@@ -216,7 +216,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
         assert len(new.provenance_nonce) == 32
 
     upgraded = connect(path)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 6
     assert {"requests_by_status", "requests_by_requester", "requests_by_time"} <= {
         index.name for index in upgraded.table("requests").indexes
     }

@@ -1,0 +1,118 @@
+"""A request form acked before its remote checks is never lost: held in the store until recorded or refused, finished
+by the next run if the process stops meanwhile, and its errors sent by DM if the user closed the view."""
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+
+from blocks import ids
+from bot.sandbox.stack import BotStack
+from tests.e2e import REQUESTER, dms, open_modal, request_role, said
+
+HOME = "123456789012"
+GLUE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+ETL_ROLE = {
+    "account_id": HOME,
+    "role_name": "etl",
+    "service_principal": "glue.amazonaws.com",
+    "justification": "Nightly ETL.",
+}
+
+
+@contextmanager
+def aws_held(aws: boto3.Session) -> Iterator[tuple[threading.Event, threading.Event, list[str]]]:
+    """Every AWS call made while ``holding`` is set waits until the block ends (or the test clears ``holding``:
+    calls made after that go through, those already waiting keep waiting); ``asked`` is set at the first."""
+    holding, asked, released, held = threading.Event(), threading.Event(), threading.Event(), []
+
+    def hold(event_name: str, **_: Any) -> None:
+        if holding.is_set():
+            held.append(event_name)
+            asked.set()
+            released.wait(60)
+
+    holding.set()
+    aws.events.register("before-call", hold)
+    try:
+        yield holding, asked, held
+    finally:
+        released.set()
+        aws.events.unregister("before-call", hold)
+
+
+def submissions(stack: BotStack) -> list[tuple[str, str, str | None]]:
+    """Every held form submission as (state, what was typed, request id), read from the database file."""
+    with sqlite3.connect(stack.runtime.store.path) as conn:
+        return list(conn.execute("SELECT state, form_json, request_id FROM form_submissions ORDER BY created_at"))
+
+
+def acked_checking(stack: BotStack, view: dict[str, Any], answers: dict[str, Any]) -> None:
+    reply = stack.driver.submit(REQUESTER, view, answers)
+    assert reply.status == 200 and reply.json()["view"]["callback_id"] == ids.CHECKING_CALLBACK_ID, reply.body
+
+
+def test_a_submission_acked_before_a_restart_is_finished_once_by_the_next_run(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    before = make_stack()
+    view = open_modal(before, REQUESTER, "service")
+    with aws_held(aws) as (holding, asked, _):
+        acked_checking(before, view, ETL_ROLE)
+        assert submissions(before)[0][0] == "checking" and "Nightly ETL." in submissions(before)[0][1]
+        assert asked.wait(10), "the checks never asked AWS"
+        # The process dies with AWS still asked: it writes nothing more (its store is gone, its HTTP server too).
+        before.server.shutdown()
+        before.runtime.store.close()
+        holding.clear()
+
+        after = make_stack()
+        after.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+        assert after.runtime.store.count() == 0
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+        after.runtime.bot.resume_interrupted()  # once per run
+        after.settle()
+
+        (record,) = after.runtime.store.for_requester(REQUESTER)
+        assert record.role_name == "etl" and after.runtime.store.count() == 1
+        assert submissions(after) == [("recorded", "{}", record.id)]
+        assert after.runtime.store.submissions_checking() == []
+        # The new Slack connection doesn't know the view (as when it expired): the requester is told by DM.
+        (tried,) = [c for c in after.slack.calls("views.update") if c.params["view_id"] == view["id"]]
+        assert f"Sent for approval: {record.id}" in json.dumps(tried.params["view"])
+        assert any(record.id in said(dm) for dm in dms(after, REQUESTER))
+
+        third = make_stack()  # a later restart finds nothing left to finish
+        third.runtime.bot.resume_interrupted()
+        third.settle()
+        assert third.runtime.store.count() == 1
+
+
+def test_a_submission_finished_normally_leaves_nothing_pending_nor_what_was_typed(stack: BotStack) -> None:
+    request_id = request_role(stack, "service", {"role_name": "etl", "service_principal": "glue.amazonaws.com"})
+    assert submissions(stack) == [("recorded", "{}", request_id)]
+    assert stack.runtime.store.submissions_checking() == []
+
+
+def test_errors_for_a_form_closed_while_checked_come_by_dm(stack: BotStack, aws: boto3.Session) -> None:
+    stack.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+    aws.client("iam").create_role(RoleName="etl", AssumeRolePolicyDocument=json.dumps(GLUE_TRUST))
+    view = open_modal(stack, REQUESTER, "service")
+    with aws_held(aws) as (_, asked, held):
+        acked_checking(stack, view, ETL_ROLE)
+        assert asked.wait(10), "the checks never asked AWS"
+        stack.slack.close_view(view["id"])  # the user closes the "checking" view
+    stack.settle()
+    assert any(name.endswith("iam.GetRole") for name in held), held
+    (told,) = dms(stack, REQUESTER)
+    assert "already has a role named etl" in said(told) and "/iam-role" in said(told)
+    assert submissions(stack) == [("refused", "{}", None)]
+    assert stack.runtime.store.count() == 0
