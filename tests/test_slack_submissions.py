@@ -59,6 +59,13 @@ def acked_checking(stack: BotStack, view: dict[str, Any], answers: dict[str, Any
     assert reply.status == 200 and reply.json()["view"]["callback_id"] == ids.CHECKING_CALLBACK_ID, reply.body
 
 
+def dies_while_asking_aws(stack: BotStack, asked: threading.Event) -> None:
+    """The process stops with AWS still asked: it writes nothing more (its store is gone, its HTTP server too)."""
+    assert asked.wait(10), "the checks never asked AWS"
+    stack.server.shutdown()
+    stack.runtime.store.close()
+
+
 def test_a_submission_acked_before_a_restart_is_finished_once_by_the_next_run(
     make_stack: Callable[..., BotStack], aws: boto3.Session
 ) -> None:
@@ -67,10 +74,7 @@ def test_a_submission_acked_before_a_restart_is_finished_once_by_the_next_run(
     with aws_held(aws) as (holding, asked, _):
         acked_checking(before, view, ETL_ROLE)
         assert submissions(before)[0][0] == "checking" and "Nightly ETL." in submissions(before)[0][1]
-        assert asked.wait(10), "the checks never asked AWS"
-        # The process dies with AWS still asked: it writes nothing more (its store is gone, its HTTP server too).
-        before.server.shutdown()
-        before.runtime.store.close()
+        dies_while_asking_aws(before, asked)
         holding.clear()
 
         after = make_stack()
@@ -116,3 +120,25 @@ def test_errors_for_a_form_closed_while_checked_come_by_dm(stack: BotStack, aws:
     assert "already has a role named etl" in said(told) and "/iam-role" in said(told)
     assert submissions(stack) == [("refused", "{}", None)]
     assert stack.runtime.store.count() == 0
+
+
+def test_a_submission_refused_after_a_restart_tells_the_requester_the_errors(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    before = make_stack()
+    view = open_modal(before, REQUESTER, "service")
+    with aws_held(aws) as (holding, asked, _):
+        acked_checking(before, view, ETL_ROLE)
+        dies_while_asking_aws(before, asked)
+        holding.clear()
+        aws.client("iam").create_role(RoleName="etl", AssumeRolePolicyDocument=json.dumps(GLUE_TRUST))
+
+        after = make_stack()
+        after.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+
+        assert after.runtime.store.count() == 0
+        assert submissions(after) == [("refused", "{}", None)]
+        (told,) = dms(after, REQUESTER)
+        assert "already has a role named etl" in said(told) and "/iam-role" in said(told)
