@@ -255,7 +255,10 @@ class RoleBot:
         self, record: RequestRecord, *, resumed: bool = False, announce: Callable[[], None] | None = None
     ) -> None:
         """Provision a request already moved to ``provisioning`` on the pool (``announce``: see ``provision``)."""
-        future = self.pool.submit(self.provision, record, resumed=resumed, announce=announce)
+        self._track(self.pool.submit(self.provision, record, resumed=resumed, announce=announce))
+
+    def _track(self, future: Future[Any]) -> None:
+        """Work on the pool that ``drain`` waits for."""
         self.pending.add(future)
         future.add_done_callback(self.pending.discard)
 
@@ -328,9 +331,7 @@ class RoleBot:
         for submission in self.store.submissions_checking():
             if submission.key not in self.resumed_submissions:
                 self.resumed_submissions.add(submission.key)
-                future = self.pool.submit(self.finish_submission, submission)
-                self.pending.add(future)
-                future.add_done_callback(self.pending.discard)
+                self._track(self.pool.submit(self.finish_submission, submission))
         return records
 
     def finish_submission(self, submission: FormSubmission) -> None:
