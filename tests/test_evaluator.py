@@ -235,3 +235,24 @@ def test_sessions_and_account_ids_belong_to_their_account() -> None:
     assert is_allowed(trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), Request("sts:AssumeRole", session))
     china = Principal("AWS", f"arn:aws-cn:iam::{ACCOUNT}:role/ci")
     assert not is_allowed(trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), Request("sts:AssumeRole", china))
+
+
+def test_policy_variables_take_the_request_value_or_their_default() -> None:
+    """A variable is the caller's own value: compared with itself, it matches whatever the caller sends
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
+    aud = "cognito-identity.amazonaws.com:aud"
+    itself = {"StringEquals": {aud: "${cognito-identity.amazonaws.com:aud}"}}
+    assert when(itself, **{aud.replace(":", "__"): "us-east-1:any-pool-in-the-world"})
+    assert not when(itself)
+    owner = {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}
+    assert when(owner, s3__prefix="home/alice/notes", aws__username="alice")
+    assert not when(owner, s3__prefix="home/alice/notes", aws__username="bob")
+    assert when({"StringEquals": {"s3:prefix": "${aws:username, 'guest'}"}}, s3__prefix="guest")
+    assert when({"StringEquals": {"s3:prefix": "a${*}b"}}, s3__prefix="a*b")
+
+
+def test_arn_operators_with_a_pattern_that_is_not_an_arn_match_it_whole() -> None:
+    """``ArnLike {sub: "*"}``: not documented by AWS; read as matching everything, never as keeping all out."""
+    assert when({"ArnLike": {"oidc:sub": "*"}}, oidc__sub="repo:evil/x:ref:refs/heads/main")
+    assert when({"ArnLike": {"oidc:sub": "repo:*"}}, oidc__sub="repo:evil/x")
+    assert not when({"ArnLike": {"oidc:sub": "repo:acme/*"}}, oidc__sub="repo:evil/x")

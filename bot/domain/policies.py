@@ -25,8 +25,12 @@ POLICY_CHAR_RE = re.compile(r"[^\t\n\r\u0020-\u00FF]")
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-names)."""
 COGNITO_FEDERATED = ("cognito-identity.amazonaws.com",)
 GITHUB_PROVIDER_RE = re.compile(
-    r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/(token\.actions\.githubusercontent\.com(?:/.*)?)"
+    r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/(token\.actions\.githubusercontent\.com(?:/.*)?)", re.IGNORECASE
 )
+"""Host names ignore case: ``TOKEN.actions.githubusercontent.com`` is GitHub all the same."""
+POLICY_VARIABLE_RE = re.compile(r"\$\{(?![*?$]\})")
+"""A policy variable (``${aws:username}``, ``${…:sub}``) other than ``${*}``, ``${?}``, ``${$}``, which stand for
+those characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
 MAX_DEPTH = 32
 """Nesting deeper than any IAM policy needs; deeper documents are refused rather than recursed into."""
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
@@ -215,9 +219,26 @@ def check_trust_policy(document: Any) -> dict[str, Any]:
                 )
         check_principal(statement.get("Principal"), where=where)
         check_condition(statement, where=where)
+        check_no_policy_variables(statement, where=where)
         check_required_federated_keys(statement, where=where)
     check_policy_chars(document, label=label)
     return document
+
+
+def check_no_policy_variables(statement: dict[str, Any], *, where: str) -> None:
+    """Refuse policy variables in a trust policy's conditions: AWS replaces ``${key}`` with the caller's own
+    value of ``key``, so ``"…:aud": "${cognito-identity.amazonaws.com:aud}"`` reads as one identity pool but
+    compares the token's audience with itself — every pool in the world gets in. Who a variable lets in
+    depends on values the caller sends, which neither the review nor an approver can read off the text
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
+    for block in (statement.get("Condition") or {}).values():
+        for key, values in block.items():
+            for value in as_list(values):
+                if isinstance(value, str) and POLICY_VARIABLE_RE.search(value):
+                    raise rule_error(
+                        f"{where}: the condition on {key} uses a policy variable (“{value}”); AWS fills it in "
+                        "from the caller's own request, so it may let anyone in. Write the exact value."
+                    )
 
 
 def positive_condition_keys(statement: dict[str, Any]) -> set[str]:

@@ -19,7 +19,16 @@ code. It follows AWS's documented semantics:
   ("Single-valued vs. multivalued context keys"):
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
 
-Not modelled: policy variables (``${aws:username}`` is compared literally), other policy types
+- Policy variables in condition values (``${aws:username}``, ``${cognito-identity.amazonaws.com:aud}``)
+  are replaced by the request's value of that key, or by their default (``${key, 'text'}``); one
+  that can't be resolved matches nothing. ``${*}``, ``${?}``, ``${$}`` stand for those characters
+  ("IAM policy elements: Variables and tags"; the review treats them as the wildcards they look
+  like, which only ever matches more):
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+  Compared literally, ``"aud": "${cognito-identity.amazonaws.com:aud}"`` would look like it pins
+  one identity pool, while AWS compares the token's audience with itself: any pool gets in.
+
+Not modelled: policy variables outside conditions (Resource), other policy types
 (SCPs, boundaries, session policies are separate documents: evaluate each and combine), and the
 documents AWS would refuse to store (checked elsewhere, at submission).
 """
@@ -36,6 +45,9 @@ from bot.domain.policies import as_list
 
 ContextValue = str | bool | int | float | Sequence[str]
 ACCOUNT_RE = re.compile(r"\d{12}")
+POLICY_VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
+SPECIAL_VARIABLES = frozenset("*?$")
+"""``${*}``, ``${?}`` and ``${$}``: the character itself, not a request value."""
 ARN_ACCOUNT_ROOT_RE = re.compile(r"arn:([^:]*):iam::([^:]*):root")
 
 
@@ -199,8 +211,10 @@ def key_matches(operator: Operator, key: str, policy_values: list[str], context:
             return True
         return operator.negated and operator.qualifier is None
 
+    patterns = [resolved for pattern in policy_values if (resolved := resolve_variables(pattern, context)) is not None]
+
     def value_matches(value: str) -> bool:
-        matched = any(safe_match(match, pattern, value) for pattern in policy_values)
+        matched = any(safe_match(match, pattern, value) for pattern in patterns)
         return not matched if operator.negated else matched
 
     if operator.qualifier == "ForAllValues":
@@ -208,6 +222,29 @@ def key_matches(operator: Operator, key: str, policy_values: list[str], context:
     if operator.qualifier is None and operator.negated:
         return all(value_matches(value) for value in values)
     return any(value_matches(value) for value in values)
+
+
+def resolve_variables(pattern: str, context: Mapping[str, ContextValue]) -> str | None:
+    """``pattern`` with each ``${key}`` replaced by the request's single value of ``key`` (context keys in
+    lower case) or the variable's default; None when one can't be resolved (the value then matches nothing)."""
+    unresolved = False
+
+    def replace(variable: re.Match[str]) -> str:
+        nonlocal unresolved
+        name, _, default = variable.group(1).partition(",")
+        name, default = name.strip(), default.strip()
+        if name in SPECIAL_VARIABLES:
+            return name
+        values = context_values(context[name.lower()]) if name.lower() in context else []
+        if len(values) == 1:
+            return values[0]
+        if len(default) >= 2 and default[0] == default[-1] == "'":
+            return default[1:-1]
+        unresolved = True
+        return ""
+
+    resolved = POLICY_VARIABLE_RE.sub(replace, pattern)
+    return None if unresolved else resolved
 
 
 def context_values(value: ContextValue) -> list[str]:
@@ -242,9 +279,16 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def arn_matches(pattern: str, value: str) -> bool:
-    """ArnEquals/ArnLike: each of the six colon-separated parts matched on its own, wildcards allowed."""
+    """ArnEquals/ArnLike: each of the six colon-separated parts matched on its own, wildcards allowed.
+
+    A pattern that isn't six parts (``"*"``, ``"repo:*"``) is matched as a whole, wildcards spanning colons:
+    AWS doesn't document what it does with one, and a reviewer must not read ``ArnLike {sub: "*"}`` as
+    keeping everyone out when it may let everyone in.
+    """
     pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
-    if len(pattern_parts) != 6 or len(value_parts) != 6:
+    if len(pattern_parts) != 6:
+        return glob_matches(pattern, value)
+    if len(value_parts) != 6:
         return False
     return all(glob_matches(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
 

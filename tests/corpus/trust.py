@@ -262,6 +262,43 @@ RISKY = [
         ),
         "warning",
     ),
+    # --- redteam: policy variables and operator types (AWS fills ${key} in from the caller's own request) ---
+    Case(
+        "cognito aud is a policy variable (any identity pool)",
+        custom(
+            web(
+                "cognito-identity.amazonaws.com",
+                {
+                    "StringEquals": {"cognito-identity.amazonaws.com:aud": "${cognito-identity.amazonaws.com:aud}"},
+                    "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
+                },
+            )
+        ),
+        "refused",
+    ),
+    Case(
+        "google aud is a policy variable (any app)",
+        custom(web("accounts.google.com", {"StringEquals": {"accounts.google.com:aud": "${accounts.google.com:aud}"}})),
+        "refused",
+    ),
+    Case(
+        "gitlab sub is a policy variable (any project)",
+        custom(
+            oidc(
+                GITLAB,
+                {
+                    "StringEquals": aud(GITLAB, "https://gitlab.com"),
+                    "StringLike": {f"{GITLAB}:sub": "${gitlab.com:sub}"},
+                },
+            )
+        ),
+        "refused",
+    ),
+    Case(
+        "github sub compared with ArnLike *",
+        custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
+        "high",
+    ),
 ]
 
 BENIGN = [
