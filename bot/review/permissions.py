@@ -114,14 +114,26 @@ RUNS_AS_EXISTING_IDENTITY = frozenset(
         "ec2-instance-connect:sendsshpublickey",
         "glue:updatedevendpoint",
         "sagemaker:createpresignednotebookinstanceurl",
+        "ec2:modifyinstanceattribute",
+        "ssm:createassociation",
+        "ssm:updateassociation",
+        "states:updatestatemachine",
+        "glue:updatejob",
     }
 )
 """Actions that run code or commands with an identity that already exists (an instance's, a function's,
-a stack's service role): the single-action cases cloudsplaining's paths leave out (they list combinations)."""
+a stack's service role): the single-action cases cloudsplaining's paths leave out (they list combinations).
+The same calls the permissions boundary denies on compute not handed over (docs/aws-rules.md): EC2 user
+data (``ModifyInstanceAttribute``, run at the next start), State Manager associations, a state machine's
+definition and a Glue job's script all run with the role already attached to them."""
 
 ORGANISATION_ADMIN_ROLES = ("OrganizationAccountAccessRole", "AWSControlTowerExecution", "stacksets-exec-")
 """Roles AWS Organizations and Control Tower make in member accounts, with administrator access
 (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access.html)."""
+ORGANISATION_ADMIN_ROLE_PREFIXES = tuple(name.lower() for name in ORGANISATION_ADMIN_ROLES)
+"""Compared ignoring case: IAM role names are unique ignoring case
+(https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html), so ``role/organizationaccountaccessrole``
+may well name the same role; reporting it costs nothing."""
 
 
 NOT_IAM_ESCALATIONS = frozenset({"iam:passrole", "iam:createservicelinkedrole"})
@@ -299,7 +311,7 @@ def assume_role_findings(grants: list[Grant], source: Source) -> list[Finding]:
         str(resource)
         for g in assuming
         for resource in as_list(g.statement.get("Resource", []))
-        if str(resource).rsplit("/", 1)[-1].startswith(ORGANISATION_ADMIN_ROLES)
+        if str(resource).rsplit("/", 1)[-1].lower().startswith(ORGANISATION_ADMIN_ROLE_PREFIXES)
     ]
     if admin_roles:
         return [

@@ -31,14 +31,15 @@ LITERAL_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "string
 def literal_values(statement: dict[str, Any], key: str) -> set[str] | None:
     """The values a statement's conditions allow for ``key``, when they name them literally; else None.
 
-    None when no positive operator checks the key, or one of its values holds ``*`` or ``?``
-    (negated operators, ``…IfExists``, ``Null`` and ``ForAnyValue:`` restrict nothing here).
+    None when no positive operator checks the key, or one of its values holds ``*``, ``?`` or a policy
+    variable (``${iam:PassedToService}`` is the request's own value: it names every service). Negated
+    operators, ``…IfExists``, ``Null`` and ``ForAnyValue:`` restrict nothing here.
     """
     named: set[str] | None = None
     for operator, name, values in condition_entries(statement):
         if name != key.lower() or operator.lower() not in LITERAL_OPERATORS:
             continue
-        if any("*" in value or "?" in value for value in values):
+        if any("*" in value or "?" in value or "${" in value for value in values):
             return None
         named = set(values) if named is None else named & set(values)
     return named
