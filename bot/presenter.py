@@ -29,16 +29,24 @@ def slack_text(sentence: Sentence | str) -> str:
     return sentence.render(slack_mention) if isinstance(sentence, Sentence) else sentence
 
 
-INVISIBLE = re.compile(r"[\x7f-\xa0\xad]")
-"""Characters AWS takes in policy text (Latin-1) that show as nothing or as a line break: C1 controls (U+0085
-is a "next line"), the no-break space and the soft hyphen. Shown raw, they could make a string value pass
-for more JSON lines, or hide a difference between two values."""
+ESCAPED_WHEN_SHOWN = re.compile(r"[\x7f-\xa0\xad]|[^\x00-\xff]")
+"""Characters shown as ``\\uXXXX`` escapes. In Latin-1 (all AWS takes in policy text): those that show as
+nothing or as a line break — C1 controls (U+0085 is a "next line"), the no-break space, the soft hyphen.
+Beyond it (tags take any letter, separator or number): everything, because Unicode has blank letters
+(U+3164), spaces of every width, letters that look like quotes (U+02BA ʺ) or like Latin ones (Cyrillic а).
+Shown raw, a value could pass for more JSON lines, or two different values look the same."""
+
+
+def json_escape(char: str) -> str:
+    """``char`` as JSON writes it escaped: one ``\\uXXXX``, or a surrogate pair beyond U+FFFF."""
+    utf16 = char.encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(utf16[i : i + 2], 'big'):04x}" for i in range(0, len(utf16), 2))
 
 
 def shown_json(document: dict[str, Any]) -> str:
-    """A document as approvers read it: indented JSON with invisible characters as ``\\uXXXX`` escapes (they
+    """A document as approvers read it: indented JSON with the characters above as ``\\uXXXX`` escapes (they
     can only be inside strings, so it is the same JSON, unambiguous)."""
-    return INVISIBLE.sub(lambda found: f"\\u{ord(found.group()):04x}", to_pretty_json(document))
+    return ESCAPED_WHEN_SHOWN.sub(lambda found: json_escape(found.group()), to_pretty_json(document))
 
 
 SHOWN_APART = ("RoleName", "AssumeRolePolicyDocument")

@@ -283,3 +283,19 @@ def test_characters_that_show_as_nothing_or_a_line_break_are_shown_escaped(stack
     text = json.dumps(root.params["blocks"], ensure_ascii=False)  # raw characters stay raw
     assert "\\\\u0085" in text and "\\\\u00a0" in text and "\\\\u00ad" in text
     assert not any(char in text for char in "\x85\xa0\xad")
+
+
+def test_tag_characters_that_show_as_blank_or_as_another_letter_are_shown_escaped(stack: BotStack) -> None:
+    """AWS allows any letter, separator or number in tags: U+3164 (a Hangul filler) shows as nothing, U+2003 as
+    a space, U+02BA (ʺ) as a quote and Cyrillic а as Latin a, so two tags could look alike or a value could
+    look like more JSON. Shown escaped, what the approver reads is one exact value each."""
+    answers = {
+        "role_name": "no-look-alikes",
+        "service_principal": "ec2.amazonaws.com",
+        "tags": "team=platform\u3164\u2003\u02baadmin\u02ba\nowner=\u0430dmins",
+    }
+    request_role(stack, "service", answers)
+    root = stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL)
+    text = json.dumps(root.params["blocks"], ensure_ascii=False)  # raw characters stay raw
+    assert all(f"\\\\u{code}" in text for code in ("3164", "2003", "02ba", "0430"))
+    assert not any(char in text for char in "\u3164\u2003\u02ba\u0430")
