@@ -45,6 +45,8 @@ from bot.domain.limits import Limits, over_quota
 from bot.domain.partitions import DEFAULT_PARTITION, PartitionName, arn_partition, partition_of
 from bot.domain.plan import PlanStep
 from bot.domain.policies import (
+    as_list,
+    check_no_policy_variables,
     check_permissions_policy,
     check_policy_chars,
     check_trust_policy,
@@ -255,6 +257,8 @@ class AssumableRoleRequest(RoleRequestBase):
         try:
             document = self.trust_policy()
             check_policy_chars(document, label="The trust policy")
+            for statement in as_list(document.get("Statement", [])):
+                check_no_policy_variables(statement, where="The trust policy")
             check_trust_size(document, max_chars=limits_of(info).trust_policy_max_chars)
         except PydanticCustomError as error:
             raise field_error(self.trust_field, error.message()) from None
