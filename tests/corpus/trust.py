@@ -295,6 +295,14 @@ RISKY = [
         "refused",
     ),
     Case(
+        "gitlab form sub is a policy variable", form("oidc", provider=GITLAB, subjects="${gitlab.com:sub}"), "refused"
+    ),
+    Case(
+        "google form aud is a policy variable",
+        form("oidc", provider="accounts.google.com", audiences="${accounts.google.com:aud}"),
+        "refused",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
