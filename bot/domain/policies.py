@@ -194,6 +194,30 @@ def check_condition(statement: dict[str, Any], *, where: str) -> None:
         return
     if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
         raise rule_error(f'{where}: Condition must look like {{"StringEquals": {{"key": "value"}}}}.')
+    for names, what in (
+        (list(condition), "condition operator"),
+        *((list(b), "condition key") for b in condition.values()),
+    ):
+        twice = repeated_ignoring_case(names)
+        if twice:
+            raise rule_error(
+                f"{where} names the {what} “{twice}” twice (in different cases). AWS reads keys without regard to "
+                "case and doesn't say which of the two it keeps; write it once."
+            )
+
+
+def repeated_ignoring_case(names: list[str]) -> str | None:
+    """The first name that appears again in another case (``sub`` and ``SUB``), if any.
+
+    Condition keys are case-insensitive (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html):
+    the review ANDs both, while AWS might keep only one, e.g. ``SUB: "*"`` over ``sub: "repo:acme/web:*"``.
+    """
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            return name
+        seen.add(name.lower())
+    return None
 
 
 def check_trust_policy(document: Any) -> dict[str, Any]:

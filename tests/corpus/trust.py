@@ -303,6 +303,20 @@ RISKY = [
         "refused",
     ),
     Case(
+        "github sub twice in different cases (AWS may keep the wide one)",
+        custom(
+            github({"StringEquals": aud(), "StringLike": {f"{GITHUB}:sub": "repo:acme/web:*", f"{GITHUB}:SUB": "*"}})
+        ),
+        "refused",
+    ),
+    Case(
+        "operator twice in different cases",
+        custom(
+            github({"StringEquals": aud(), "StringLike": {f"{GITHUB}:sub": MAIN}, "stringlike": {f"{GITHUB}:sub": "*"}})
+        ),
+        "refused",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
