@@ -119,13 +119,16 @@ RUNS_AS_EXISTING_IDENTITY = frozenset(
         "ssm:updateassociation",
         "states:updatestatemachine",
         "glue:updatejob",
+        "lambda:addpermission",
     }
 )
 """Actions that run code or commands with an identity that already exists (an instance's, a function's,
 a stack's service role): the single-action cases cloudsplaining's paths leave out (they list combinations).
 The same calls the permissions boundary denies on compute not handed over (docs/aws-rules.md): EC2 user
 data (``ModifyInstanceAttribute``, run at the next start), State Manager associations, a state machine's
-definition and a Glue job's script all run with the role already attached to them."""
+definition and a Glue job's script all run with the role already attached to them. ``lambda:AddPermission``
+grants any account any Lambda action on a function, ``lambda:UpdateFunctionCode`` included
+(https://docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html)."""
 
 ORGANISATION_ADMIN_ROLES = ("OrganizationAccountAccessRole", "AWSControlTowerExecution", "stacksets-exec-")
 """Roles AWS Organizations and Control Tower make in member accounts, with administrator access
