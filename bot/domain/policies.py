@@ -194,6 +194,13 @@ def check_condition(statement: dict[str, Any], *, where: str) -> None:
         return
     if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
         raise rule_error(f'{where}: Condition must look like {{"StringEquals": {{"key": "value"}}}}.')
+    for operator, block in condition.items():
+        for key, values in block.items():
+            if not is_condition_value(values):
+                raise rule_error(
+                    f"{where}: the {operator} condition on {key} needs a value or a list of values (text, number or "
+                    "true/false), not an empty list, null or an object: who would it let in?"
+                )
     for names, what in (
         (list(condition), "condition operator"),
         *((list(b), "condition key") for b in condition.values()),
@@ -204,6 +211,15 @@ def check_condition(statement: dict[str, Any], *, where: str) -> None:
                 f"{where} names the {what} “{twice}” twice (in different cases). AWS reads keys without regard to "
                 "case and doesn't say which of the two it keeps; write it once."
             )
+
+
+def is_condition_value(values: Any) -> bool:
+    """A text, number or boolean, or a non-empty list of them: what a condition compares a key with.
+
+    AWS doesn't say what an empty list, ``null`` or an object means there; the evaluator would read them as
+    matching nothing (an exact external id nobody has), which is the wrong way to guess."""
+    scalars = as_list(values)
+    return bool(scalars) and all(isinstance(value, str | int | float) for value in scalars)
 
 
 def repeated_ignoring_case(names: list[str]) -> str | None:

@@ -317,6 +317,12 @@ RISKY = [
         "refused",
     ),
     Case(
+        "external id compared with an empty list (AWS may ignore the condition)",
+        custom(account(THIRD_ROOT, external_id("StringEquals", []))),
+        "refused",
+    ),
+    Case("external id compared with null", custom(account(THIRD_ROOT, external_id("StringEquals", None))), "refused"),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
