@@ -8,6 +8,7 @@ workflow chooses its own audience) — plus leaving each of them out. ``Null``, 
 """
 
 import contextlib
+import ipaddress
 import itertools
 import math
 import re
@@ -33,6 +34,7 @@ ABSENT = None
 WILDCARD_RE = re.compile(r"[*?]")
 FAR_DATES = ("0", "4102444800")
 """1970 and 2100: a caller can't choose the time, but a date condition mustn't hide an open door."""
+IP_OPERATORS = frozenset({"IpAddress", "NotIpAddress"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ def candidates(values: list[ConditionValue], key: str) -> list[ContextValue | No
                 found += [policy_text(float(text) - 1), policy_text(float(text) + 1)]
         if item.operator.base.startswith("Date"):
             found += list(FAR_DATES)
+        if item.operator.base in IP_OPERATORS:
+            # A network is no address: a caller sends one inside it (and the policy's own text never matched).
+            with contextlib.suppress(ValueError):
+                found.append(str(ipaddress.ip_network(text, strict=False).network_address))
     return list(dict.fromkeys(found))
 
 

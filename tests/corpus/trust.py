@@ -323,6 +323,24 @@ RISKY = [
     ),
     Case("external id compared with null", custom(account(THIRD_ROOT, external_id("StringEquals", None))), "refused"),
     Case(
+        "github any repository behind an IpAddress condition",
+        custom(
+            github(
+                {
+                    "StringEquals": aud(),
+                    "StringLike": {f"{GITHUB}:sub": "*"},
+                    "IpAddress": {"aws:SourceIp": "0.0.0.0/0"},
+                }
+            )
+        ),
+        "high",
+    ),
+    Case(
+        "outside account behind an IpAddress condition",
+        custom(account(THIRD_ROOT, {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}})),
+        "high",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
