@@ -33,6 +33,32 @@ POLICY_VARIABLE_RE = re.compile(r"\$\{(?![*?$]\})")
 those characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
 MAX_DEPTH = 32
 """Nesting deeper than any IAM policy needs; deeper documents are refused rather than recursed into."""
+CONDITION_OPERATORS = frozenset(
+    {
+        *(
+            f"String{name}"
+            for name in ("Equals", "NotEquals", "EqualsIgnoreCase", "NotEqualsIgnoreCase", "Like", "NotLike")
+        ),
+        *(
+            f"Numeric{name}"
+            for name in ("Equals", "NotEquals", "LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals")
+        ),
+        *(
+            f"Date{name}"
+            for name in ("Equals", "NotEquals", "LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals")
+        ),
+        *(f"Arn{name}" for name in ("Equals", "Like", "NotEquals", "NotLike")),
+        "Bool",
+        "BinaryEquals",
+        "IpAddress",
+        "NotIpAddress",
+    }
+)
+"""AWS's condition operators; each may end in ``IfExists`` and follow ``ForAnyValue:`` / ``ForAllValues:``, and
+``Null`` stands alone (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+Spelled exactly: the evaluator knows no other, and one it doesn't know never holds — in an Allow, that read
+``"stringlike": {"…:sub": "*"}`` as keeping everyone out."""
+SET_QUALIFIERS = ("ForAnyValue:", "ForAllValues:")
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
 TRUST_STATEMENT_KEYS = {"Sid", "Effect", "Principal", "Action", "NotAction", "Condition"}
 
@@ -195,6 +221,11 @@ def check_condition(statement: dict[str, Any], *, where: str) -> None:
     if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
         raise rule_error(f'{where}: Condition must look like {{"StringEquals": {{"key": "value"}}}}.')
     for operator, block in condition.items():
+        if not is_condition_operator(operator):
+            raise rule_error(
+                f"{where}: “{operator}” is not a condition operator (spelled as AWS does, e.g. StringEquals, "
+                "StringLike, ArnLike, Bool, Null, ForAnyValue:StringLike, StringEqualsIfExists)."
+            )
         for key, values in block.items():
             if not is_condition_value(values):
                 raise rule_error(
@@ -211,6 +242,14 @@ def check_condition(statement: dict[str, Any], *, where: str) -> None:
                 f"{where} names the {what} “{twice}” twice (in different cases). AWS reads keys without regard to "
                 "case and doesn't say which of the two it keeps; write it once."
             )
+
+
+def is_condition_operator(name: str) -> bool:
+    if name == "Null":
+        return True
+    qualifier = next((q for q in SET_QUALIFIERS if name.startswith(q)), "")
+    name = name.removeprefix(qualifier)
+    return name.removesuffix("IfExists") in CONDITION_OPERATORS
 
 
 def is_condition_value(values: Any) -> bool:

@@ -341,6 +341,11 @@ RISKY = [
         "high",
     ),
     Case(
+        "github any repository under an operator in lower case",
+        custom(github({"StringEquals": aud(), "stringlike": {f"{GITHUB}:sub": "*"}})),
+        "refused",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
