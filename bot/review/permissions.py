@@ -63,9 +63,18 @@ def grants_of(policy: dict[str, Any]) -> list[Grant]:
             actions = catalogue.all_actions() - catalogue.expand_all([str(a) for a in as_list(statement["NotAction"])])
         else:
             actions = catalogue.expand_all([str(a) for a in as_list(statement.get("Action", []))])
-        broad = "NotResource" in statement or any(has_wildcard(str(r)) for r in as_list(statement.get("Resource", [])))
+        broad = "NotResource" in statement or any(
+            is_broad_resource(str(r)) for r in as_list(statement.get("Resource", []))
+        )
         found.append(Grant(number, statement, actions, broad))
     return found
+
+
+def is_broad_resource(resource: str) -> bool:
+    """A wildcard, or a policy variable: ``role/${aws:PrincipalTag/target}`` names whatever the request's
+    context holds, which the review can't read off the text
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
+    return has_wildcard(resource) or "${" in resource
 
 
 def granted(grants: list[Grant], actions: frozenset[str]) -> tuple[list[str], str | None]:
