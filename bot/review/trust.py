@@ -140,6 +140,7 @@ def trust_findings(request: AssumableRoleRequest, owned: Collection[str]) -> lis
     for kind, value in allowed_principals(request):
         if kind == "AWS":
             findings += account_findings(request, value, owned)
+            findings += session_tag_findings(request, value)
         elif kind == "Service":
             findings += service_findings(request, value)
         elif kind == "Federated":
@@ -147,14 +148,41 @@ def trust_findings(request: AssumableRoleRequest, owned: Collection[str]) -> lis
     return findings
 
 
-def account_findings(request: AssumableRoleRequest, value: str, owned: Collection[str]) -> list[Finding]:
-    """A trusted AWS principal: outside the organisation (exact external id or not), or a whole other account."""
+def aws_caller(value: str) -> tuple[str, bool, Principal] | None:
+    """(account, whether the whole account is trusted, a caller it lets in) for a trusted AWS principal."""
     match = AWS_PRINCIPAL_RE.fullmatch(value)
     if match is None:
-        return []
+        return None
     account = match.group("bare") or match.group("account") or match.group("sts")
     whole_account = match.group("bare") is not None or match.group("resource") == "root"
-    caller = Principal("AWS", f"arn:aws:iam::{account}:role/any-role" if whole_account else value)
+    return account, whole_account, Principal("AWS", f"arn:aws:iam::{account}:role/any-role" if whole_account else value)
+
+
+def session_tag_findings(request: AssumableRoleRequest, value: str) -> list[Finding]:
+    """An AWS principal allowed sts:TagSession chooses the session's tags, which override the role's own as
+    ``aws:PrincipalTag`` (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html): policies that
+    grant by tag (attribute-based access) then grant what the caller claims."""
+    found = aws_caller(value)
+    if found is None or not admits(request.trust_policy(), found[2], "sts:TagSession", {}):
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "Callers choose the session's tags",
+            f"{value} may pass session tags (sts:TagSession): they override the role's tags of the same key as "
+            "aws:PrincipalTag, so any policy here that grants access by principal tag grants what the caller "
+            "claims. Allow it only if the caller is meant to set them.",
+            trust_concern(request, value),
+        )
+    ]
+
+
+def account_findings(request: AssumableRoleRequest, value: str, owned: Collection[str]) -> list[Finding]:
+    """A trusted AWS principal: outside the organisation (exact external id or not), or a whole other account."""
+    found = aws_caller(value)
+    if found is None:
+        return []
+    account, whole_account, caller = found
     concern = trust_concern(request, value)
     exact_external_id = external_id_pinned(request, caller)
     if account not in owned:

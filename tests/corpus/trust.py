@@ -346,6 +346,14 @@ RISKY = [
         "refused",
     ),
     Case(
+        "a role of ours may set its session tags (aws:PrincipalTag)",
+        custom(
+            account(f"arn:aws:iam::{OURS}:role/deployer"),
+            trust({"AWS": f"arn:aws:iam::{OURS}:role/deployer"}, "sts:TagSession"),
+        ),
+        "warning",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
