@@ -384,7 +384,11 @@ def subject_findings(request: AssumableRoleRequest, provider_arn: str, host: str
                 trust_concern(request, loose[0]),
             )
         ]
-    findings = []
+    findings = [
+        reusable_workflow_finding(request, item.value)
+        for item in subjects
+        if github and item.value.lower().startswith("job_workflow_ref:")
+    ]
     for item in subjects:
         if not item.is_pattern or not admits(document, caller, action, {key: expand(item.value, "outsider")}):
             continue
@@ -408,6 +412,25 @@ def subject_findings(request: AssumableRoleRequest, provider_arn: str, host: str
                 )
             )
     return findings
+
+
+def reusable_workflow_finding(request: AssumableRoleRequest, subject: str) -> Finding:
+    """A GitHub subject that starts with ``job_workflow_ref`` names the reusable workflow, not who calls it.
+
+    Every organisation chooses its own subject template, so one outside ours can make its subjects start with
+    ``job_workflow_ref`` too and call our workflow, if its repository is public (or internal, for everyone in
+    the enterprise). GitHub's OIDC reference (the ``job_workflow_ref`` claim, customised subject templates):
+    https://docs.github.com/en/actions/reference/security/oidc
+    """
+    return Finding(
+        Severity.WARNING,
+        "Subject names a reusable workflow, not its caller",
+        f"The subject “{subject}” names the reusable workflow, not the repository that runs it: any repository "
+        "allowed to call that workflow — every one on GitHub if its repository is public — can get a token with "
+        "this subject by choosing the same subject template. Start the subject with repository_owner_id or "
+        "repository_id, or keep the workflow's repository private.",
+        trust_concern(request, subject),
+    )
 
 
 def foreign_tenant_finding(

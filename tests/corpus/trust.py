@@ -354,6 +354,20 @@ RISKY = [
         "warning",
     ),
     Case(
+        "github subject names only a reusable workflow (its callers choose their subject template)",
+        custom(
+            github(
+                {
+                    "StringEquals": {
+                        **aud(),
+                        f"{GITHUB}:sub": "job_workflow_ref:acme/pipelines/.github/workflows/deploy.yml@refs/heads/main",
+                    }
+                }
+            )
+        ),
+        "warning",
+    ),
+    Case(
         "github sub compared with ArnLike *",
         custom(github({"StringEquals": aud(), "ArnLike": {f"{GITHUB}:sub": "*"}})),
         "high",
