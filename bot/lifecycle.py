@@ -1,9 +1,13 @@
 """The words of a request's life, in one place: statuses, the moves between them, event kinds, the bot's
 name as an actor, who approved a request, and sentences that name people without saying how.
 
-    submitted -> approved -> provisioning -> created | failed
+    submitted -> approved -> provisioning -> created | deleted | failed
     submitted -> rejected | cancelled | expired
     failed -> provisioning (an approver retries)
+
+A request has a ``RequestKind``: ``create`` makes a role, ``delete`` retires one the bot made. Every
+kind goes through the same review, approvals, events and notifications; only what the executor
+does, and the status it ends in (``created`` or ``deleted``), differ.
 
 Pure: no I/O, no Slack. ``bot.workflow`` makes the moves, ``bot.store`` keeps them, the notifier and
 the presenter say them.
@@ -14,6 +18,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class RequestKind(StrEnum):
+    """What a request asks the bot to do with a role (the ``kind`` column of ``requests``)."""
+
+    CREATE = "create"
+    DELETE = "delete"
+    """Retire a role the bot created; the request names the one that created it (``target_id``)."""
+
+
 class Status(StrEnum):
     """Where a request is in its life; ``TRANSITIONS`` lists the allowed moves."""
 
@@ -21,6 +33,7 @@ class Status(StrEnum):
     APPROVED = "approved"
     PROVISIONING = "provisioning"
     CREATED = "created"
+    DELETED = "deleted"
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
@@ -30,9 +43,10 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
     Status.APPROVED: frozenset({Status.PROVISIONING}),
-    Status.PROVISIONING: frozenset({Status.CREATED, Status.FAILED}),
+    Status.PROVISIONING: frozenset({Status.CREATED, Status.DELETED, Status.FAILED}),
     Status.FAILED: frozenset({Status.PROVISIONING}),
     Status.CREATED: frozenset(),
+    Status.DELETED: frozenset(),
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
@@ -58,6 +72,8 @@ class EventKind(StrEnum):
     RESUMED = "resumed"
     CREATED = "created"
     """``details`` = what was made."""
+    DELETED = "deleted"
+    """A delete request's role is gone; ``details`` = what was removed."""
     FAILED = "failed"
     """``details["error"]``."""
     GIT_EXPORTED = "git_exported"

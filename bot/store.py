@@ -29,7 +29,7 @@ import sqlite_utils
 
 from bot.audit import GENESIS, BrokenLink, event_hash, first_broken_link, request_hash
 from bot.domain import RoleRequest, request_from_json, request_to_json
-from bot.lifecycle import EventKind, Status
+from bot.lifecycle import EventKind, RequestKind, Status
 
 BUSY_TIMEOUT_SECONDS = 10.0
 FIRST_NUMBER = 1001
@@ -90,6 +90,12 @@ class RequestRecord:
     """A secret made at submission, part of the role's request-id tag (``bot.executor.iam.owner_tag``) so
     that nobody can pre-create a role the bot would take for this request's; empty for older requests.
     Never shown in Slack."""
+    kind: RequestKind = RequestKind.CREATE
+    target_id: str | None = None
+    """The request that created the role this one acts on (a delete); None for a create."""
+    subject: dict[str, Any] | None = None
+    """The role as the bot read it in AWS when the request was made (a delete: what will be removed,
+    when it was last used)."""
 
     @cached_property
     def request(self) -> RoleRequest:
@@ -245,6 +251,16 @@ def _v6_form_submissions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX form_submissions_by_state ON form_submissions (state, created_at)")
 
 
+def _v7_request_kinds(db: sqlite_utils.Database) -> None:
+    """Requests of other kinds than create (retiring a role); existing rows were all creates."""
+    requests = db.table("requests")
+    requests.add_column("kind", str, not_null_default=RequestKind.CREATE.value)
+    requests.add_column("target_id", str)
+    requests.add_column("subject_json", str)
+    requests.create_index(["target_id", "created_at"], index_name="requests_by_target")
+    requests.create_index(["kind", "status", "created_at"], index_name="requests_by_kind")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -252,6 +268,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_chained_events,
     _v5_provenance_nonce,
     _v6_form_submissions,
+    _v7_request_kinds,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -332,6 +349,9 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         result=json.loads(row["result_json"]) if row["result_json"] is not None else None,
         error=row["error"],
         provenance_nonce=row["provenance_nonce"],
+        kind=RequestKind(row["kind"]),
+        target_id=row["target_id"],
+        subject=json.loads(row["subject_json"]) if row["subject_json"] is not None else None,
     )
 
 
@@ -445,6 +465,9 @@ class Store:
         required_approvals: int = 1,
         findings: list[dict[str, Any]] | None = None,
         submission_key: str | None = None,
+        kind: RequestKind = RequestKind.CREATE,
+        target_id: str | None = None,
+        subject: dict[str, Any] | None = None,
     ) -> RequestRecord:
         """Store a new request as ``submitted``, with its ``submitted`` event, under the next id.
 
@@ -476,9 +499,14 @@ class Store:
                     "provenance_nonce": secrets.token_hex(16),
                     "created_at": now,
                     "updated_at": now,
+                    "kind": kind.value,
+                    "target_id": target_id,
+                    "subject_json": json.dumps(subject) if subject is not None else None,
                 }
             )
-            details = {"risk": risk, "required_approvals": required_approvals}
+            details: dict[str, Any] = {"risk": risk, "required_approvals": required_approvals}
+            if kind != RequestKind.CREATE:
+                details |= {"kind": kind.value, "target_id": target_id}
             self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
             if submission_key:
                 self._db().table("submissions").insert({"key": submission_key, "request_id": request_id})
@@ -647,3 +675,25 @@ class Store:
         if status is None:
             return self._rows("SELECT COUNT(*) AS n FROM requests", [])[0]["n"]
         return self._rows("SELECT COUNT(*) AS n FROM requests WHERE status = ?", [status])[0]["n"]
+
+    def live_roles(self, account_id: str | None = None, role_name: str | None = None) -> list[RequestRecord]:
+        """The create requests whose role exists, as far as the bot knows (created, not deleted since by a
+        delete request), oldest first; only in ``account_id`` / named ``role_name`` when given."""
+        sql = (
+            "SELECT * FROM requests AS made WHERE made.kind = ? AND made.status = ? AND NOT EXISTS ("
+            "SELECT 1 FROM requests AS gone WHERE gone.target_id = made.id AND gone.status = ?)"
+        )
+        params: list[Any] = [RequestKind.CREATE.value, Status.CREATED.value, Status.DELETED.value]
+        if account_id is not None:
+            sql += " AND made.account_id = ?"
+            params.append(account_id)
+        if role_name is not None:
+            sql += " AND made.role_name = ?"
+            params.append(role_name)
+        rows = self._rows(sql + " ORDER BY made.created_at, made.seq", params)
+        return [_record(row) for row in rows]
+
+    def acting_on(self, target_id: str) -> list[RequestRecord]:
+        """The requests made about the role ``target_id`` created (deletes), oldest first."""
+        rows = self._rows("SELECT * FROM requests WHERE target_id = ? ORDER BY created_at, seq", [target_id])
+        return [_record(row) for row in rows]

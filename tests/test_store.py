@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.domain import RoleRequest, parse_role_request
+from bot.lifecycle import RequestKind
 from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Status, Store, connect, migrate
 
 ACCOUNT = "111122223333"
@@ -198,7 +199,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     old.close()
 
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 6
+        assert store.schema_version == len(MIGRATIONS) == 7
         record = store.get("R-1001")
         assert isinstance(record, RequestRecord)
         assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
@@ -209,6 +210,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
             1,
             [],
         )
+        assert (record.kind, record.target_id, record.subject) == ("create", None, None)
         assert [(e.actor, e.kind, e.details) for e in store.events("R-1001")] == [("U1", "submitted", {})]
         assert record.provenance_nonce == ""  # its role, if any, carries the bare request id
         new = store.create_request(role("new-role"), "U2")
@@ -216,8 +218,8 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
         assert len(new.provenance_nonce) == 32
 
     upgraded = connect(path)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 6
-    assert {"requests_by_status", "requests_by_requester", "requests_by_time"} <= {
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert {"requests_by_status", "requests_by_requester", "requests_by_time", "requests_by_target"} <= {
         index.name for index in upgraded.table("requests").indexes
     }
     with pytest.raises(sqlite3.IntegrityError):
@@ -246,6 +248,32 @@ def test_a_database_from_a_newer_bot_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(SchemaTooNew):
         Store(tmp_path / "bot.db")
+
+
+# --- request kinds ------------------------------------------------------------------------------
+
+
+def test_a_delete_request_names_the_role_it_retires_and_ends_its_life(store: Store) -> None:
+    made = store.create_request(role("old-role"), "U1")
+    other = store.create_request(role("old-role", OTHER_ACCOUNT), "U1")
+    for record in (made, other):
+        store.transition(record.id, expected="submitted", new="created", actor="U2", kind="created")
+    assert [r.id for r in store.live_roles(ACCOUNT, "old-role")] == [made.id]
+
+    subject = {"role_arn": "arn:aws:iam::111122223333:role/old-role", "last_used": None}
+    retire = store.create_request(made.request, "U3", kind=RequestKind.DELETE, target_id=made.id, subject=subject)
+    assert (retire.kind, retire.target_id, retire.subject, retire.role_name) == ("delete", made.id, subject, "old-role")
+    assert store.events(retire.id)[0].details == {
+        "risk": "normal",
+        "required_approvals": 1,
+        "kind": "delete",
+        "target_id": made.id,
+    }
+    assert [r.id for r in store.acting_on(made.id)] == [retire.id]
+    assert [r.id for r in store.live_roles(role_name="old-role")] == [made.id, other.id]
+
+    store.transition(retire.id, expected="submitted", new="deleted", actor="U2", kind="deleted")
+    assert [r.id for r in store.live_roles()] == [other.id]
 
 
 # --- list queries ------------------------------------------------------------------------------
@@ -283,14 +311,18 @@ def test_list_queries_use_indexes(tmp_path: Path) -> None:
         store.recent()
         store.count("failed")
         store.events("R-1001")
+        store.acting_on("R-1001")
+        store.live_roles(ACCOUNT, "deployer")
         queries = [(sql, params) for sql, params in executed if sql.lstrip().upper().startswith("SELECT")]
-        assert len(queries) == 8
+        assert len(queries) == 10
 
         conn = sqlite3.connect(store.path)
         for sql, params in queries:
             plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
             assert plan, sql
             for step in plan:
+                if step.startswith("CORRELATED SCALAR SUBQUERY"):  # a heading: its own search follows
+                    continue
                 assert re.search(r"USING (COVERING )?INDEX", step), f"{sql}\n{plan}"
                 assert "TEMP B-TREE" not in step, f"{sql}\n{plan}"
         conn.close()
