@@ -1,5 +1,6 @@
 """Executor and account sessions against moto: every role type end to end, failure injection with
-botocore event hooks (throttling, errors after CreateRole, crashes), cross-account, and HTTP."""
+botocore event hooks (throttling, errors after CreateRole, crashes), cross-account, HTTP, and retiring
+a role (what the approver is shown, AWS's deletion order, roles the bot did not make, a retry)."""
 
 import itertools
 import json
@@ -22,6 +23,7 @@ from bot.aws import SESSION_NAME, AccountSessions
 from bot.config import Account
 from bot.config import Executor as ExecutorSettings
 from bot.domain import Limits, RoleRequest, parse_role_request
+from bot.domain.retire import InstanceProfile
 from bot.domain.urls import switch_role_url
 from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain
 
@@ -1147,3 +1149,114 @@ def test_the_executor_talks_to_a_moto_server_over_http(monkeypatch: pytest.Monke
         assert result.switch_role_url is not None
     finally:
         server.stop()
+
+
+# --- retiring a role ---------------------------------------------------------------------------
+
+
+FOREIGN_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def calls_made(session: boto3.Session) -> list[str]:
+    """Every IAM operation the session's clients call from now on, in order."""
+    made: list[str] = []
+    session.events.register("before-call.iam", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_reading_a_role_shows_what_deleting_it_removes(executor: Executor, name: str) -> None:
+    rid = request_id()
+    provision(executor, ec2_request(name), rid)
+
+    role = executor.read_role(HOME, name)
+
+    assert role is not None
+    assert role.made_by == rid
+    assert role.role_arn.endswith(f":role/{name}")
+    assert sorted(role.managed_policy_arns) == sorted(ec2_request(name).managed_policy_arns)
+    assert len(role.inline_policy_names) == 1
+    assert role.instance_profiles == (InstanceProfile(name, made_by_bot=True),)
+    assert [step.action for step in role.plan()] == [
+        "RemoveRoleFromInstanceProfile",
+        "DeleteInstanceProfile",
+        "DetachRolePolicy",
+        "DetachRolePolicy",
+        "DeleteRolePolicy",
+        "DeleteRole",
+    ]
+    assert "removes 2 managed and 1 inline policies, instance profile" in role.summary()
+    assert executor.read_role(HOME, "no-such-role") is None
+
+
+def test_retiring_deletes_everything_in_the_order_aws_requires(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    rid = request_id()
+    provision(executor, ec2_request(name), rid)
+    made = calls_made(base_session)
+
+    outcome = executor.retire(HOME, name, made_by=rid, request_id="R-2")
+
+    assert leftovers(iam, name) == []
+    writes = [call for call in made if not call.startswith(("Get", "List"))]
+    assert writes == [
+        "RemoveRoleFromInstanceProfile",
+        "DeleteInstanceProfile",
+        "DetachRolePolicy",
+        "DetachRolePolicy",
+        "DeleteRolePolicy",
+        "DeleteRole",
+    ]
+    assert outcome["already_gone"] is False and len(outcome["removed"]) == 6  # type: ignore[arg-type]
+    assert executor.retire(HOME, name, made_by=rid, request_id="R-2")["already_gone"] is True
+
+
+def test_a_role_the_bot_did_not_make_is_not_deleted(executor: Executor, name: str, iam: Any) -> None:
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=FOREIGN_TRUST)
+    iam.attach_role_policy(RoleName=name, PolicyArn=READ_ONLY)
+
+    role = executor.read_role(HOME, name)
+    assert role is not None and role.made_by is None
+    with pytest.raises(ProvisioningError, match="deletes only roles it made"):
+        executor.retire(HOME, name, made_by="R-1001", request_id="R-2")
+
+    assert leftovers(iam, name) == ["role"]
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+
+
+def test_an_instance_profile_someone_else_made_is_kept_without_the_role(
+    executor: Executor, name: str, iam: Any
+) -> None:
+    rid = request_id()
+    provision(executor, ec2_request(name), rid)
+    iam.create_instance_profile(InstanceProfileName=f"{name}-theirs")
+    iam.add_role_to_instance_profile(InstanceProfileName=f"{name}-theirs", RoleName=name)
+
+    executor.retire(HOME, name, made_by=rid, request_id="R-2")
+
+    kept = iam.get_instance_profile(InstanceProfileName=f"{name}-theirs")["InstanceProfile"]
+    assert kept["Roles"] == []
+    assert leftovers(iam, name) == []
+
+
+def test_a_failure_part_way_is_reported_and_a_retry_finishes(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    rid = request_id()
+    provision(executor, ec2_request(name), rid)
+    Fault(base_session, "DeleteRolePolicy", aws_error("AccessDenied", "not allowed", 403), {1})
+
+    with pytest.raises(ProvisioningError) as failed:
+        executor.retire(HOME, name, made_by=rid, request_id="R-2")
+    assert failed.value.step == "DeleteRolePolicy"
+    assert "a retry finishes the rest" in failed.value.message
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName=name)["PolicyNames"] != []
+
+    executor.retire(HOME, name, made_by=rid, request_id="R-2")
+    assert leftovers(iam, name) == []

@@ -53,6 +53,13 @@ ACTIONS: dict[str, Action] = {
         "add the role to the instance profile {InstanceProfileName}",
         made="InstanceProfileName",
     ),
+    "RemoveRoleFromInstanceProfile": Action(
+        ("InstanceProfileName", "RoleName"), "remove the role from the instance profile {InstanceProfileName}"
+    ),
+    "DeleteInstanceProfile": Action(("InstanceProfileName",), "delete the instance profile {InstanceProfileName}"),
+    "DetachRolePolicy": Action(("PolicyArn",), "detach the managed policy {PolicyArn}"),
+    "DeleteRolePolicy": Action(("PolicyName",), "delete the inline policy {PolicyName}"),
+    "DeleteRole": Action(("RoleName",), "delete the role {RoleName}"),
     "CreateServiceLinkedRole": Action(
         ("AWSServiceName", "CustomSuffix"), "create the service-linked role for {AWSServiceName}", answer="Role"
     ),

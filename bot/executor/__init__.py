@@ -2,7 +2,7 @@
 
 It knows nothing of Slack. ``provision`` checks first that everything the plan refers to exists,
 then runs the plan: assumable roles in ``roles``, service-linked roles in ``service_linked``; AWS
-errors are told in plain words by ``errors``.
+errors are told in plain words by ``errors``. ``retire`` reads and deletes a role the bot made.
 
 Anything that is not an AWS error (a bug, an interrupt) is not caught: like a crash, it leaves the
 work half done, and running the request again finishes it.
@@ -15,8 +15,10 @@ from botocore.client import BaseClient
 from bot.aws import AccountSessions
 from bot.domain import RoleRequest, ServiceLinkedRoleRequest
 from bot.domain.fields import is_tag_text
+from bot.domain.retire import RoleToRetire
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult, owner_tag
+from bot.executor.retire import read_role, retire_role
 from bot.executor.roles import provision_role
 from bot.executor.service_linked import provision_service_linked
 
@@ -55,14 +57,31 @@ class Executor:
         and is what the plan makes (``roles.survey``).
         """
         tags = self.provenance_tags(request_id, requester, approvers, nonce)
-        iam = self._client(request)
+        iam = self._client(request.account_id)
         if isinstance(request, ServiceLinkedRoleRequest):
             return provision_service_linked(iam, request, request_id=request_id, waiter_config=WAITER_CONFIG)
         return provision_role(iam, request, request_id=request_id, tags=tags, waiter_config=WAITER_CONFIG)
 
-    def _client(self, request: RoleRequest) -> BaseClient:
+    def read_role(self, account_id: str, role_name: str) -> RoleToRetire | None:
+        """A role as it is in AWS now, with what deleting it would remove (None: no such role).
+
+        Raises ``ProvisioningError`` (step ``preflight``) when AWS can't be asked.
+        """
+        iam = self._client(account_id)
         try:
-            return self.sessions.iam_client(request.account_id)
+            return read_role(iam, account_id, role_name)
         except AWS_ERRORS as error:
-            message = explain(error, doing="act in the account", account_id=request.account_id)
+            message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
+            raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
+
+    def retire(self, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, object]:
+        """Delete a role the bot made for request ``made_by``, in the order AWS requires (``retire``)."""
+        iam = self._client(account_id)
+        return retire_role(iam, account_id, role_name, made_by=made_by, request_id=request_id)
+
+    def _client(self, account_id: str) -> BaseClient:
+        try:
+            return self.sessions.iam_client(account_id)
+        except AWS_ERRORS as error:
+            message = explain(error, doing="act in the account", account_id=account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error

@@ -1,0 +1,81 @@
+"""Retiring a role the bot made: what is there as read in AWS, and the calls that remove it.
+
+AWS deletes a role only once nothing refers to it, so the plan removes it from its instance
+profiles, deletes the profiles the bot made, detaches the managed policies and deletes the inline
+ones before DeleteRole ("you must delete the items attached to the role manually, or the deletion
+fails": https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html). A profile someone
+else made is left in place, without the role.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot.domain.plan import PlanStep
+
+
+@dataclass(frozen=True)
+class InstanceProfile:
+    name: str
+    made_by_bot: bool
+    """It carries the provenance tag of the request that made the role."""
+
+
+@dataclass(frozen=True)
+class RoleToRetire:
+    """A role as the bot read it in AWS before deleting it."""
+
+    account_id: str
+    role_name: str
+    role_arn: str
+    made_by: str | None
+    """The request id on its provenance tag; None when the bot did not make it."""
+    last_used_at: str | None
+    """When it was last used to make an AWS request (ISO 8601, GetRole's ``RoleLastUsed``); None: not in
+    IAM's tracking window (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_last-accessed.html)."""
+    last_used_region: str | None
+    managed_policy_arns: tuple[str, ...]
+    inline_policy_names: tuple[str, ...]
+    instance_profiles: tuple[InstanceProfile, ...]
+
+    def plan(self) -> list[PlanStep]:
+        """The IAM calls that delete the role, in the order AWS requires."""
+        name = self.role_name
+        steps = [
+            PlanStep("RemoveRoleFromInstanceProfile", {"InstanceProfileName": profile.name, "RoleName": name})
+            for profile in self.instance_profiles
+        ]
+        steps += [
+            PlanStep("DeleteInstanceProfile", {"InstanceProfileName": profile.name})
+            for profile in self.instance_profiles
+            if profile.made_by_bot
+        ]
+        steps += [PlanStep("DetachRolePolicy", {"RoleName": name, "PolicyArn": a}) for a in self.managed_policy_arns]
+        steps += [PlanStep("DeleteRolePolicy", {"RoleName": name, "PolicyName": n}) for n in self.inline_policy_names]
+        return [*steps, PlanStep("DeleteRole", {"RoleName": name})]
+
+    def last_used(self) -> str:
+        """``last used 2026-11-02T10:00:00+00:00 in eu-west-1``, or that IAM has no record of a use."""
+        if not self.last_used_at:
+            return "not used within IAM's tracking period (400 days)"
+        where = f" in {self.last_used_region}" if self.last_used_region else ""
+        return f"last used {self.last_used_at}{where}"
+
+    def summary(self) -> str:
+        """What deleting it removes, for the approver."""
+        removes = [f"{len(self.managed_policy_arns)} managed and {len(self.inline_policy_names)} inline policies"]
+        removes += [
+            f"instance profile {profile.name}" + ("" if profile.made_by_bot else " (kept: not made by the bot)")
+            for profile in self.instance_profiles
+        ]
+        return f"Delete the role {self.role_name} ({self.last_used()}); removes {', '.join(removes)}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RoleToRetire":
+        profiles = tuple(InstanceProfile(**profile) for profile in data["instance_profiles"])
+        fields = {**data, "instance_profiles": profiles}
+        fields["managed_policy_arns"] = tuple(data["managed_policy_arns"])
+        fields["inline_policy_names"] = tuple(data["inline_policy_names"])
+        return cls(**fields)
