@@ -50,3 +50,14 @@ class RequestCard:
     posted: bool = True
     """The approval message is in the approvals channel, with the full text of whatever it had to cut in
     its thread: until then nobody is offered Approve (see ``messages.approval_layout``)."""
+    kind: str = "create"
+    """``create`` or ``delete`` (``bot.lifecycle.RequestKind``): what approving does to the role."""
+
+    @property
+    def deletes(self) -> bool:
+        return self.kind == "delete"
+
+    @property
+    def doing(self) -> str:
+        """``Creating`` or ``Deleting``: what approving starts."""
+        return "Deleting" if self.deletes else "Creating"

@@ -234,7 +234,7 @@ def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Fin
     approves what they could not read yet.
     """
     head: list[Block] = [
-        header(f"🔐 IAM role request {card.id}"),
+        header(f"🗑️ IAM role deletion {card.id}" if card.deletes else f"🔐 IAM role request {card.id}"),
         fields_section(
             [
                 ("Requester", mention(card.requester)),
@@ -303,7 +303,7 @@ def approval_recorded(card: RequestCard, approver: str) -> Rendered:
 
 
 def approved_reply(card: RequestCard) -> Rendered:
-    return notice(f"✅ Approved by {approvers_of(card)}. Creating the role now.")
+    return notice(f"✅ Approved by {approvers_of(card)}. {card.doing} the role now.")
 
 
 def provisioning_reply(card: RequestCard, resumed: bool = False) -> Rendered:
@@ -311,11 +311,28 @@ def provisioning_reply(card: RequestCard, resumed: bool = False) -> Rendered:
     if resumed:
         return notice(f"⚙️ Resuming provisioning in {account_text(card)}: steps already done are skipped.")
     calls = len(card.plan)
-    return notice(f"⚙️ Creating the role in {account_text(card)}: {calls} AWS call{'s' if calls != 1 else ''}.")
+    return notice(f"⚙️ {card.doing} the role in {account_text(card)}: {calls} AWS call{'s' if calls != 1 else ''}.")
 
 
 def created_reply(card: RequestCard) -> Rendered:
     return notice("✅ Role created.", section(result_lines(card)))
+
+
+def deleted_reply(card: RequestCard) -> Rendered:
+    return notice(f"🗑️ Role deleted: {removed_text(card)}")
+
+
+def deleted_dm(card: RequestCard) -> Rendered:
+    return notice(f"🗑️ The role {headline(card)} is deleted ({removed_text(card)}).", summary_context(card))
+
+
+def removed_text(card: RequestCard) -> str:
+    """What deleting the role took away (AWS calls made), or that it was already gone."""
+    result = card.result or {}
+    if result.get("already_gone"):
+        return "it was already gone."
+    removed = result.get("removed") or []
+    return f"{len(removed)} AWS call{'s' if len(removed) != 1 else ''}, nothing of it is left."
 
 
 def role_as_code_comment(card: RequestCard) -> str:
@@ -408,10 +425,13 @@ def submitted_dm(card: RequestCard, not_posted: str | None = None) -> Rendered:
 
 
 def approved_dm(card: RequestCard) -> Rendered:
+    follows = (
+        "The role is being deleted; you'll hear here when it is gone."
+        if card.deletes
+        else "The role is being created; its ARN follows here."
+    )
     return notice(
-        f"✅ Your request *{escape(card.id)}* was approved by {approvers_of(card)}. "
-        "The role is being created; its ARN follows here.",
-        summary_context(card),
+        f"✅ Your request *{escape(card.id)}* was approved by {approvers_of(card)}. {follows}", summary_context(card)
     )
 
 
@@ -429,7 +449,7 @@ def created_dm(card: RequestCard) -> Rendered:
 
 def failed_dm(card: RequestCard) -> Rendered:
     return notice(
-        f"⚠️ Creating the role for your request *{escape(card.id)}* failed: "
+        f"⚠️ {card.doing} the role for your request *{escape(card.id)}* failed: "
         f"{failure(card)}\nThe approvers can retry once the cause is fixed.",
     )
 
@@ -469,6 +489,7 @@ def help_message() -> Rendered:
         section(
             "*Follow up*\n• `/iam-role list` — your recent requests\n"
             "• `/iam-role status ID` — one request and its history, e.g. `/iam-role status R-1042`\n"
+            "• `/iam-role delete ROLE [ACCOUNT]` — ask to delete a role the bot created\n"
             "• `/iam-role help` — this message"
         ),
     ]

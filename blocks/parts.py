@@ -33,6 +33,7 @@ STATUS = {
     "approved": ("👍", "Approved"),
     "provisioning": ("⚙️", "Provisioning"),
     "created": ("✅", "Created"),
+    "deleted": ("🗑️", "Deleted"),
     "failed": ("⚠️", "Failed"),
     "rejected": ("❌", "Rejected"),
     "cancelled": ("🚫", "Cancelled"),
@@ -112,6 +113,8 @@ def outcome(card: RequestCard) -> str | None:
         case "created":
             arn = (card.result or {}).get("role_arn", "")
             return f"✅ Approved by {approvers_of(card)} — created `{escape(str(arn))}`"
+        case "deleted":
+            return f"🗑️ Approved by {approvers_of(card)} — role deleted"
         case "failed":
             return f"⚠️ Failed: {failure(card)}"
         case "rejected":
@@ -132,7 +135,7 @@ def decision_buttons(card: RequestCard) -> Block:
     high = len(high_findings(card))
     confirm = (
         confirm_dialog(
-            "Create this role in AWS?",
+            "Delete this role in AWS?" if card.deletes else "Create this role in AWS?",
             f"{card.id} has {high} high-severity finding{'s' if high > 1 else ''}. "
             "Approving creates the role exactly as planned.",
             "Approve",

@@ -52,6 +52,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.EXPIRED: frozenset(),
 }
 """Every allowed status change; ``Workflow`` makes no other."""
+FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
+"""A request in one of these will do nothing more."""
 
 
 class EventKind(StrEnum):

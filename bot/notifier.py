@@ -209,6 +209,9 @@ class Notifier:
         if channel:
             self.post(channel, messages.created_announcement(card))
 
+    def deleted(self, record: RequestRecord) -> None:
+        self.told_everyone(record, messages.deleted_reply, messages.deleted_dm)
+
     def role_as_code(self, record: RequestRecord, files: list[tuple[str, str]]) -> None:
         """Upload the role's code files into the request's thread; if Slack refuses, say so there instead.
 

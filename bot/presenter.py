@@ -15,7 +15,8 @@ from blocks.kit import Rendered, escape
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, to_pretty_json
-from bot.lifecycle import DECISION_KINDS, Person, Sentence, approved_by
+from bot.domain.retire import RoleToRetire
+from bot.lifecycle import DECISION_KINDS, Person, RequestKind, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
 
 
@@ -91,8 +92,15 @@ class Presenter:
         approvers = self.approvers_for(record)
         decision = next((e for e in reversed(events) if e.kind in DECISION_KINDS), None)
         account = self.config.account(record.account_id)
-        inline = request.inline_policy if isinstance(request, AssumableRoleRequest) else None
-        trust = request.trust_policy()
+        if record.kind == RequestKind.DELETE and record.subject is not None:
+            retiring = RoleToRetire.from_dict(record.subject)
+            summary, plan = retiring.summary(), retiring.plan()
+            justification = f"Retire the role {record.target_id} created."
+            inline, trust = None, None
+        else:
+            summary, plan, justification = request.summary(), request.plan(), request.justification
+            inline = request.inline_policy if isinstance(request, AssumableRoleRequest) else None
+            trust = request.trust_policy()
         return RequestCard(
             id=record.id,
             role_type=record.role_type,
@@ -100,13 +108,13 @@ class Presenter:
             account_id=record.account_id,
             account_label=account.name if account else "this account",
             requester=record.requester,
-            summary=request.summary(),
-            justification=request.justification,
+            summary=summary,
+            justification=justification,
             status=record.status,
-            plan=[step.describe() for step in request.plan()],
+            plan=[step.describe() for step in plan],
             trust_policy_json=shown_json(trust) if trust else None,
             inline_policy_json=shown_json(inline) if inline else None,
-            settings_json=role_settings(request),
+            settings_json=role_settings(request) if record.kind == RequestKind.CREATE else None,
             findings=[FindingCard(**finding) for finding in record.findings],
             approvers=sorted(approvers - {record.requester}),  # who can approve it
             approvals=approved_by(((e.actor, e.kind) for e in events), approvers=approvers, requester=record.requester),
@@ -118,6 +126,7 @@ class Presenter:
             created_at=record.created_at,
             sandbox=self.sandbox,
             posted=record.message_ts is not None,
+            kind=record.kind.value,
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

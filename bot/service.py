@@ -1,4 +1,5 @@
-"""The bot's use cases: submit, approve, reject, cancel, retry, provision, resume and housekeeping.
+"""The bot's use cases: submit, ask to delete a role, approve, reject, cancel, retry, provision, resume and
+housekeeping.
 
 Listeners call these and render the outcome; nothing here knows about Bolt. Every state change is
 committed by the workflow before anything is said in Slack or done in AWS, and the slow part
@@ -9,17 +10,20 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from typing import Any
 
 from blocks import ids, modals
 from bot.choices import Choices
 from bot.domain import RequestInvalid
 from bot.executor import Executor, ProvisioningError
+from bot.executor.iam import REQUEST_ID_TAG
 from bot.intake import Intake
-from bot.lifecycle import BOT_ACTOR, Sentence, Status
+from bot.lifecycle import BOT_ACTOR, RequestKind, Sentence, Status
 from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.review import is_high_risk
+from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow
@@ -135,6 +139,46 @@ class RoleBot:
             if submission_key:
                 self.store.submission_refused(submission_key)
             raise
+
+    def request_retirement(self, requester: str, role_name: str, account_id: str | None = None) -> RequestRecord:
+        """Ask to delete a role the bot created (reads AWS: call it after Slack's acknowledgement).
+
+        The role must carry the bot's provenance tag and the store must know the request that made it;
+        anything else is refused (``ActionRefused``) with what the person can do about it.
+        """
+        made = self.store.live_roles(account_id, role_name)
+        accounts = sorted({record.account_id for record in made})
+        if account_id is None and len(accounts) > 1:
+            raise ActionRefused(
+                f"The bot made a role {role_name} in {len(accounts)} accounts ({', '.join(accounts)}); "
+                f"say which: `/iam-role delete {role_name} ACCOUNT`."
+            )
+        account = account_id or (accounts[0] if accounts else None)
+        if account is None:
+            raise ActionRefused(
+                f"The bot has not created a role named {role_name}. If it is in an account the bot serves, "
+                f"say which: `/iam-role delete {role_name} ACCOUNT`."
+            )
+        if account not in self.choices.account_ids():
+            raise ActionRefused(f"Account {account} is not one the bot serves.")
+        try:
+            role = self.executor.read_role(account, role_name)
+        except ProvisioningError as error:
+            raise ActionRefused(error.message) from error
+        if role is None:
+            raise ActionRefused(f"There is no role {role_name} in account {account}.")
+        if role.made_by is None:
+            raise ActionRefused(
+                f"The role {role_name} in account {account} was not created by this bot (it has no {REQUEST_ID_TAG} "
+                "tag), so the bot will not delete it. Delete it the way it was made."
+            )
+        if not made:
+            raise ActionRefused(
+                f"The role {role_name} in account {account} carries the bot's tag, but this bot has no record of "
+                "creating it (another installation of the bot?), so it will not delete it."
+            )
+        findings = retirement_findings(role, datetime.fromtimestamp(self.store.clock(), UTC))
+        return self.workflow.submit_retirement(made[-1], role, requester, findings=[f.to_dict() for f in findings])
 
     def announce(self, record: RequestRecord) -> RequestRecord:
         """Post a recorded request for approval and confirm it to the requester (or tell them why it wasn't).
@@ -282,6 +326,8 @@ class RoleBot:
         if outcome.status == Status.CREATED:
             self.notifier.created(outcome)
             self.role_code.published(outcome)
+        elif outcome.status == Status.DELETED:
+            self.notifier.deleted(outcome)
         else:
             self.notifier.failed(outcome)
         return outcome
@@ -292,7 +338,7 @@ class RoleBot:
         self.notifier.provisioning(record, resumed=resumed)
 
     def _create(self, record: RequestRecord) -> RequestRecord:
-        """The request carried out in AWS and marked created, or marked failed with why."""
+        """The request carried out in AWS and marked created (or deleted), or marked failed with why."""
         try:
             tampered = self.workflow.changed_since_approval(record.id)
             if tampered:
@@ -302,25 +348,38 @@ class RoleBot:
                     "created; the bot's admins can check the audit log with `iam-role-bot audit verify`.",
                     step="preflight",
                 )
-            request = record.request
-            errors = self.intake.guardrail_errors(request)
-            if errors:
-                raise ProvisioningError(
-                    "The request no longer meets the guardrails: " + " ".join(errors.values()), step="preflight"
-                )
-            result = self.executor.provision(
-                request,
-                request_id=record.id,
-                requester=record.requester,
-                approvers=self.workflow.approved_by(record),
-                nonce=record.provenance_nonce,
-            )
+            outcome = self._retire(record) if record.kind == RequestKind.DELETE else self._provision(record)
         except ProvisioningError as error:
             return self.workflow.mark_failed(record.id, error.message)
         except Exception as error:
             log.exception("provisioning %s failed unexpectedly", record.id)
             return self.workflow.mark_failed(record.id, f"Unexpected error ({type(error).__name__}); see the logs.")
-        return self.workflow.mark_created(record.id, result.to_dict())
+        if record.kind == RequestKind.DELETE:
+            return self.workflow.mark_deleted(record.id, outcome)
+        return self.workflow.mark_created(record.id, outcome)
+
+    def _provision(self, record: RequestRecord) -> dict[str, Any]:
+        """Create the role, while the request still meets the guardrails; what was made."""
+        request = record.request
+        errors = self.intake.guardrail_errors(request)
+        if errors:
+            raise ProvisioningError(
+                "The request no longer meets the guardrails: " + " ".join(errors.values()), step="preflight"
+            )
+        approvers = self.workflow.approved_by(record)
+        return self.executor.provision(
+            request,
+            request_id=record.id,
+            requester=record.requester,
+            approvers=approvers,
+            nonce=record.provenance_nonce,
+        ).to_dict()
+
+    def _retire(self, record: RequestRecord) -> dict[str, Any]:
+        """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;
+        what was removed."""
+        made_by = str((record.subject or {}).get("made_by"))
+        return self.executor.retire(record.account_id, record.role_name, made_by=made_by, request_id=record.id)
 
     def resume_interrupted(self) -> list[RequestRecord]:
         """At start-up: carry on with requests a previous process left approved or provisioning, and finish the

@@ -1,6 +1,6 @@
 """The request state machine and who may do what, decided on the server for every action.
 
-    submitted -> approved -> provisioning -> created | failed
+    submitted -> approved -> provisioning -> created | deleted (a delete request) | failed
     submitted -> rejected (by an approver, with a reason) | cancelled (requester or approver) | expired
     failed -> provisioning (an approver other than the requester retries)
 
@@ -18,12 +18,15 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain import RequestInvalid, RoleRequest
+from bot.domain.retire import RoleToRetire
 from bot.lifecycle import (
     BOT_ACTOR,
+    FINAL_STATUSES,
     HANDOFF_KINDS,
     TRANSITIONS,
     EventKind,
     Person,
+    RequestKind,
     Sentence,
     Status,
     approved_by,
@@ -173,14 +176,7 @@ class Workflow:
         """Record a validated request; raises ``RequestInvalid`` (on ``account_id``) if nobody could approve it,
         ``AlreadySubmitted`` if ``submission_key`` already made one."""
         needed = self.config.policy.approvals.high_risk_approvals if high_risk else 1
-        others = self.approvers_for_account(request.account_id) - {requester}
-        if len(others) < needed:
-            raise RequestInvalid(
-                {
-                    "account_id": f"Account {request.account_id} has {len(others)} approver(s) besides you and "
-                    f"this request needs {needed}; ask an admin to add approvers."
-                }
-            )
+        self._check_approvers(request.account_id, requester, needed)
         return self.store.create_request(
             request,
             requester,
@@ -208,6 +204,40 @@ class Workflow:
     def post_failures(self, request_id: str) -> int:
         """How many times Slack refused to post the request for approval."""
         return sum(1 for event in self.store.events(request_id) if event.kind == EventKind.NOT_POSTED)
+
+    def submit_retirement(
+        self, made: RequestRecord, role: RoleToRetire, requester: str, *, findings: list[dict[str, Any]]
+    ) -> RequestRecord:
+        """Record a request to delete the role ``made`` created, as read in AWS (``role``).
+
+        Raises ``ActionRefused`` while another request to delete it is open, or if nobody could approve it.
+        """
+        try:
+            self._check_approvers(made.account_id, requester, 1)
+        except RequestInvalid as invalid:
+            raise ActionRefused(invalid.errors["account_id"]) from invalid
+        with self.store.transaction():
+            open_ = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+            if open_:
+                raise ActionRefused(f"{open_[0].id} already asks to delete {made.role_name}; it is {open_[0].status}.")
+            return self.store.create_request(
+                made.request,
+                requester,
+                kind=RequestKind.DELETE,
+                target_id=made.id,
+                subject=role.to_dict(),
+                findings=findings,
+            )
+
+    def _check_approvers(self, account_id: str, requester: str, needed: int) -> None:
+        others = self.approvers_for_account(account_id) - {requester}
+        if len(others) < needed:
+            raise RequestInvalid(
+                {
+                    "account_id": f"Account {account_id} has {len(others)} approver(s) besides you and "
+                    f"this request needs {needed}; ask an admin to add approvers."
+                }
+            )
 
     def approve(self, request_id: str, user: str) -> Approval:
         """Record ``user``'s vote; the vote that reaches the required number approves the request.
@@ -318,7 +348,7 @@ class Workflow:
 
     def _not_retryable(self, record: RequestRecord) -> Sentence:
         retried = [e for e in self.store.events(record.id) if e.kind == EventKind.RETRIED]
-        if retried and record.status in (Status.PROVISIONING, Status.CREATED):
+        if retried and record.status in (Status.PROVISIONING, Status.CREATED, Status.DELETED):
             return Sentence.of(f"{record.id} was already retried by ", Person(retried[-1].actor), ".")
         return Sentence.of(f"Only a failed request can be retried; {record.id} is {record.status.value}.")
 
@@ -329,6 +359,10 @@ class Workflow:
     def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
         """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
         return self._finish(request_id, Status.CREATED, EventKind.CREATED, result, result=result)
+
+    def mark_deleted(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
+        """provisioning -> deleted (a delete request), with what was removed."""
+        return self._finish(request_id, Status.DELETED, EventKind.DELETED, result, result=result)
 
     def mark_failed(self, request_id: str, error: str) -> RequestRecord:
         """provisioning -> failed, with why (an approver may retry)."""

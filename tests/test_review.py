@@ -5,6 +5,8 @@ identified by its severity and title, and the words an approver reads are checke
 """
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from bot import review as review_module
 from bot.domain import CustomTrustRoleRequest, ManagedPolicy, RequestInvalid, RoleRequest, parse_role_request
+from bot.domain.retire import InstanceProfile, RoleToRetire
 from bot.review import (
     IDENTITY_POLICY,
     TRUST_POLICY,
@@ -22,6 +25,7 @@ from bot.review import (
     linter_input,
     review,
 )
+from bot.review.retirement import retirement_findings
 
 ACCOUNT = "111122223333"
 OURS = "777788889999"
@@ -677,3 +681,27 @@ def test_finding_round_trips_through_a_dict() -> None:
     data = finding.to_dict()
     assert data == {"severity": "warning", "title": "Title", "explanation": "Explanation.", "concerns": "inline_policy"}
     assert Finding.from_dict(json.loads(json.dumps(data))) == finding
+
+
+# --- deleting a role -----------------------------------------------------------------------------
+
+
+def test_deleting_a_role_always_says_when_it_was_last_used_and_warns_when_recent() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    base = RoleToRetire("111122223333", "old", "arn:aws:iam::111122223333:role/old", "R-1", None, None, (), (), ())
+
+    never = retirement_findings(base, now)
+    assert [(f.severity, f.title) for f in never] == [(Severity.INFO, "Not used recently")]
+
+    recent = replace(base, last_used_at="2026-11-27T09:00:00+00:00", last_used_region="eu-west-1")
+    assert [(f.severity, f.title) for f in retirement_findings(recent, now)] == [
+        (Severity.WARNING, "Used 2 day(s) ago")
+    ]
+
+    long_ago = replace(
+        base, last_used_at="2025-11-28T09:00:00+00:00", instance_profiles=(InstanceProfile("old", True),)
+    )
+    assert [(f.severity, f.title) for f in retirement_findings(long_ago, now)] == [
+        (Severity.WARNING, "Instance profile in use by EC2?"),
+        (Severity.INFO, "Last used 366 days ago"),
+    ]

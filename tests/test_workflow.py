@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import Account, Approvals, Config, Policy, Settings
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
+from bot.domain.retire import RoleToRetire
 from bot.lifecycle import Sentence
 from bot.presenter import slack_mention
 from bot.store import RequestRecord, Status, Store
@@ -100,6 +101,7 @@ def test_the_transitions_are_exactly_those_of_the_issue() -> None:
         ("submitted", "approved"),
         ("approved", "provisioning"),
         ("provisioning", "created"),
+        ("provisioning", "deleted"),  # a delete request (issue 17)
         ("provisioning", "failed"),
         ("submitted", "rejected"),
         ("submitted", "cancelled"),
@@ -114,6 +116,7 @@ PATHS: dict[Status, list[tuple[str, str]]] = {
     Status.APPROVED: [("approved", "approved")],
     Status.PROVISIONING: [("approved", "approved"), ("provisioning", "provisioning")],
     Status.CREATED: [("approved", "approved"), ("provisioning", "provisioning"), ("created", "created")],
+    Status.DELETED: [("approved", "approved"), ("provisioning", "provisioning"), ("deleted", "deleted")],
     Status.FAILED: [("approved", "approved"), ("provisioning", "provisioning"), ("failed", "failed")],
     Status.REJECTED: [("rejected", "rejected")],
     Status.CANCELLED: [("cancelled", "cancelled")],
@@ -135,6 +138,7 @@ ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
     "expire": (Status.SUBMITTED, Status.EXPIRED, lambda w, i: w.expire_due(w.clock() + 1000 * HOUR)),
     "claim": (Status.APPROVED, Status.PROVISIONING, lambda w, i: w.claim_provisioning(i, "bot")),
     "created": (Status.PROVISIONING, Status.CREATED, lambda w, i: w.mark_created(i, {"role_arn": "arn"})),
+    "deleted": (Status.PROVISIONING, Status.DELETED, lambda w, i: w.mark_deleted(i, {"removed": []})),
     "failed": (Status.PROVISIONING, Status.FAILED, lambda w, i: w.mark_failed(i, "Throttled")),
     "retry": (Status.FAILED, Status.PROVISIONING, lambda w, i: w.retry(i, "UAPP1")),
 }
@@ -145,6 +149,7 @@ EXPECTED_KIND = {
     "expire": "expired",
     "claim": "provisioning",
     "created": "created",
+    "deleted": "deleted",
     "failed": "failed",
     "retry": "retried",
 }
@@ -518,3 +523,45 @@ def test_a_requester_who_is_an_approver_may_not_retry_their_own_request(workflow
     )
     assert store.get(request_id).status == Status.FAILED
     assert workflow.retry(request_id, "UAPP2").status == Status.PROVISIONING
+
+
+# --- deleting a role the bot made ----------------------------------------------------------------
+
+
+def retiring(account: str = ACCOUNT) -> RoleToRetire:
+    return RoleToRetire(account, "deployer", f"arn:aws:iam::{account}:role/deployer", "R-1001", None, None, (), (), ())
+
+
+def test_a_delete_request_goes_through_the_same_approval_and_ends_deleted(workflow: Workflow, store: Store) -> None:
+    made = store.get(submit(workflow))
+    put_in(store, made.id, Status.CREATED)
+
+    retire = workflow.submit_retirement(made, retiring(), "UOTHER", findings=[])
+    assert (retire.kind, retire.target_id, retire.status) == ("delete", made.id, "submitted")
+    assert refusal(lambda: workflow.submit_retirement(made, retiring(), "UREQ", findings=[])) == (
+        f"{retire.id} already asks to delete deployer; it is submitted."
+    )
+    assert refusal(lambda: workflow.approve(retire.id, "UOTHER")) == "You can't approve your own request."
+
+    assert workflow.approve(retire.id, "UAPP1").completed
+    workflow.claim_provisioning(retire.id, "bot")
+    workflow.mark_deleted(retire.id, {"removed": ["DeleteRole RoleName=deployer"]})
+    assert kinds(store, retire.id) == ["submitted", "approval", "approved", "provisioning", "deleted"]
+    assert store.live_roles() == []
+    again = workflow.submit_retirement(made, retiring(), "UREQ", findings=[])  # a finished one no longer blocks
+    assert again.status == "submitted"
+
+
+def test_a_delete_request_nobody_could_approve_is_refused(store: Store) -> None:
+    solo = Config(
+        settings=Settings(_env_file=None, approver_ids=[]),
+        policy=Policy(accounts=[Account(id=PROD, name="prod", approvers=["USOLO"])]),
+    )
+    workflow = Workflow(store, solo)
+    made = store.create_request(role(PROD), "UREQ")
+    put_in(store, made.id, Status.CREATED)
+
+    assert refusal(lambda: workflow.submit_retirement(made, retiring(PROD), "USOLO", findings=[])) == (
+        "Account 999988887777 has 0 approver(s) besides you and this request needs 1; ask an admin to add approvers."
+    )
+    assert store.acting_on(made.id) == []

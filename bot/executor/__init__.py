@@ -9,6 +9,7 @@ work half done, and running the request again finishes it.
 """
 
 import logging
+from typing import Any
 
 from botocore.client import BaseClient
 
@@ -74,7 +75,7 @@ class Executor:
             message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
 
-    def retire(self, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, object]:
+    def retire(self, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, Any]:
         """Delete a role the bot made for request ``made_by``, in the order AWS requires (``retire``)."""
         iam = self._client(account_id)
         return retire_role(iam, account_id, role_name, made_by=made_by, request_id=request_id)

@@ -7,6 +7,7 @@ and a retry after a failure finishes the job.
 """
 
 import logging
+from typing import Any
 
 from botocore.client import BaseClient
 
@@ -47,9 +48,7 @@ def read_role(iam: BaseClient, account_id: str, role_name: str) -> RoleToRetire 
     )
 
 
-def retire_role(
-    iam: BaseClient, account_id: str, role_name: str, *, made_by: str, request_id: str
-) -> dict[str, object]:
+def retire_role(iam: BaseClient, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, Any]:
     """Delete the role ``made_by`` created, with what refers to it; what was removed, for the record.
 
     Raises ``ProvisioningError`` when the role no longer carries that request's tag, or on an AWS error.
@@ -68,7 +67,7 @@ def retire_role(
             "the bot deletes only roles it made.",
             step="preflight",
         )
-    removed = []
+    removed: list[str] = []
     for step in role.plan():
         log.info("Request %s: %s", request_id, step.describe())
         try:

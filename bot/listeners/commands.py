@@ -1,4 +1,4 @@
-"""``/iam-role``: open the request modal, or answer help / list / status (ephemeral)."""
+"""``/iam-role``: open the request modal, ask to delete a role, or answer help / list / status (ephemeral)."""
 
 from typing import Any
 
@@ -26,6 +26,14 @@ def register(app: App, bot: RoleBot) -> None:
         if word in ROLE_TYPES or word in ("", "new"):
             ack()
             bot.open_request_form(command["trigger_id"], user, word if word in ROLE_TYPES else None)
+            return
+        if word == "delete" and rest.split():
+            role_name, *account = rest.split()
+            ack(text=f"Looking up the role {role_name}…", response_type="ephemeral")
+            try:  # reads AWS: after the acknowledgement
+                bot.announce(bot.request_retirement(user, role_name, account[0] if account else None))
+            except ActionRefused as refused:
+                bot.refuse(user, refused.reason, channel=command.get("channel_id"))
             return
         if word == "list":
             text, blocks = bot.presenter.request_list(bot.requests_of(user))

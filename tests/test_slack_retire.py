@@ -1,0 +1,85 @@
+"""Retiring a role through Slack, end to end over HTTP against moto: ``/iam-role delete`` shows what will
+be removed and when the role was last used, goes through the same approval, and the bot deletes the
+role; roles the bot did not make are refused, and so is a second request to delete the same role."""
+
+import json
+
+import boto3
+
+from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, dms, ephemerals, request_role, said
+
+FOREIGN_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def created_role(stack: BotStack, name: str) -> str:
+    """A role the bot created through the usual request and approval; the request's id."""
+    request_id = request_role(stack, "service", {"role_name": name, "service_principal": "ec2.amazonaws.com"})
+    click(stack, APPROVER, "approve", request_id)
+    assert stack.runtime.store.get(request_id).status == "created"
+    return request_id
+
+
+def ask_to_delete(stack: BotStack, user: str, text: str) -> None:
+    reply = stack.driver.command(user, f"delete {text}")
+    assert reply.status == 200, reply.body
+    assert reply.json()["response_type"] == "ephemeral"
+    stack.settle()
+
+
+def test_a_role_the_bot_made_is_deleted_after_approval(stack: BotStack, aws: boto3.Session) -> None:
+    made = created_role(stack, "retire-me")
+    iam = aws.client("iam")
+    assert iam.list_instance_profiles_for_role(RoleName="retire-me")["InstanceProfiles"]
+
+    ask_to_delete(stack, OUTSIDER, "retire-me")
+
+    retire = stack.runtime.store.for_requester(OUTSIDER, limit=1)[0]
+    assert (retire.kind, retire.target_id, retire.status) == ("delete", made, "submitted")
+    posted = [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == APPROVAL_CHANNEL]
+    approval = said(posted[-1])
+    assert "IAM role deletion" in approval and retire.id in approval
+    for shown in ("RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRole", "Not used recently"):
+        assert shown in approval, shown
+    assert "nothing to flag" not in approval
+
+    click(stack, APPROVER, "approve", retire.id)
+
+    assert stack.runtime.store.get(retire.id).status == "deleted"
+    assert [r.id for r in stack.runtime.store.live_roles(role_name="retire-me")] == []
+    assert "retire-me" not in [role["RoleName"] for role in iam.list_roles()["Roles"]]
+    assert iam.list_instance_profiles()["InstanceProfiles"] == []
+    told = [said(c) for c in dms(stack, OUTSIDER)]
+    assert any("The role is being deleted" in text for text in told)
+    assert any("is deleted" in text for text in told)
+
+
+def test_a_role_the_bot_did_not_make_is_refused(stack: BotStack, aws: boto3.Session) -> None:
+    account = stack.runtime.bot.choices.account_ids()[0]
+    aws.client("iam").create_role(RoleName="hand-made", AssumeRolePolicyDocument=FOREIGN_TRUST)
+
+    ask_to_delete(stack, REQUESTER, f"hand-made {account}")
+
+    refused = " ".join(said(c) for c in ephemerals(stack, REQUESTER))
+    assert "was not created by this bot" in refused and "iam-role-bot:request-id" in refused
+    assert stack.runtime.store.for_requester(REQUESTER) == []
+    assert aws.client("iam").get_role(RoleName="hand-made")
+
+    ask_to_delete(stack, REQUESTER, "hand-made")
+    assert "has not created a role named hand-made" in " ".join(said(c) for c in ephemerals(stack, REQUESTER))
+
+
+def test_a_second_request_to_delete_the_same_role_is_refused(stack: BotStack) -> None:
+    created_role(stack, "twice")
+    ask_to_delete(stack, OUTSIDER, "twice")
+    first = stack.runtime.store.for_requester(OUTSIDER, limit=1)[0]
+
+    ask_to_delete(stack, REQUESTER, "twice")
+
+    assert f"{first.id} already asks to delete twice" in " ".join(said(c) for c in ephemerals(stack, REQUESTER))
+    assert [r.kind for r in stack.runtime.store.for_requester(REQUESTER)] == ["create"]
