@@ -27,7 +27,7 @@ from blocks.kit import (
 )
 from bot.domain.errors import FIELD_LABELS
 from bot.domain.fields import NAME_CHARS_SENTENCE
-from bot.domain.models import SAML_AUDIENCE, STS_AUDIENCE, RoleType
+from bot.domain.models import EXPIRY_DAYS, SAML_AUDIENCE, STS_AUDIENCE, RoleType
 from bot.domain.services import SERVICE_TRUSTS
 from bot.domain.webidentity import COGNITO_AMR_CHOICES, WEB_IDENTITY_PROVIDERS
 
@@ -215,6 +215,13 @@ def field_blocks(
             "session at one hour, whatever is chosen here.",
             optional=True,
         ),
+        "expires_after_days": field_input(
+            "expires_after_days",
+            select_element([option(f"{days} day{'s' if days > 1 else ''}", str(days)) for days in EXPIRY_DAYS]),
+            hint="The bot deletes the role this long after creating it (you are reminded first and can extend it). "
+            "Leave empty to keep it.",
+            optional=True,
+        ),
         ids.MANAGED_POLICIES: field_input(
             ids.MANAGED_POLICIES,
             external_element(
@@ -382,7 +389,7 @@ TRUST_FIELDS: dict[str, tuple[str, ...]] = {
     RoleType.CUSTOM: ("trust_policy_document",),
 }
 PERMISSION_FIELDS = ("managed_policy_arns", "inline_policy", "permissions_boundary_arn")
-SETTING_FIELDS = ("max_session_duration", "path", "description", "tags")
+SETTING_FIELDS = ("max_session_duration", "expires_after_days", "path", "description", "tags")
 SERVICE_LINKED_FIELDS = ("account_id", "aws_service_name", "custom_suffix", "description", "justification")
 
 

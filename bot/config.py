@@ -102,6 +102,8 @@ class Account(BaseModel):
     """Approvers for this account; when given they replace the global approvers for it."""
     executor_role_name: str | None = None
     external_id: str | None = None
+    max_role_days: int | None = Field(default=None, ge=1)
+    """Roles here must expire within this many days (replaces ``[guardrails] max_role_days``)."""
 
     @field_validator("id")
     @classmethod
@@ -219,6 +221,13 @@ class Config:
 
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.policy.accounts if a.id == account_id), None)
+
+    def max_role_days(self, account_id: str) -> int | None:
+        """How many days a role in the account may live at most (None: no limit)."""
+        account = self.account(account_id)
+        if account and account.max_role_days is not None:
+            return account.max_role_days
+        return self.policy.guardrails.max_role_days
 
     def approvers_for(self, account_id: str) -> frozenset[str]:
         """Designated approvers of a target account (user-group members are resolved elsewhere)."""

@@ -40,6 +40,8 @@ class Guardrails(BaseModel):
     required_boundary_arn: str | None = None
     forbidden_managed_policies: list[str] = []
     max_session_duration: int | None = Field(default=None, ge=3600, le=43200)
+    max_role_days: int | None = Field(default=None, ge=1)
+    """Every role must expire within this many days (an account's own ``max_role_days`` replaces it)."""
     allowed_service_principals: list[str] = []
     high_risk: Literal["refuse", "require_approvals"] = "require_approvals"
 
@@ -107,11 +109,16 @@ def apply_guardrails(request: RoleRequest, guardrails: Guardrails) -> RoleReques
 
 
 def check_guardrails(
-    request: RoleRequest, guardrails: Guardrails, *, configured_accounts: Collection[str] = ()
+    request: RoleRequest,
+    guardrails: Guardrails,
+    *,
+    configured_accounts: Collection[str] = (),
+    max_role_days: int | None = None,
 ) -> dict[str, str]:
     """Each broken rule as ``{request field: sentence}``; empty when the request meets them all.
 
     Without ``allowed_accounts``, the target must be one of ``configured_accounts`` (when given).
+    ``max_role_days``: the target account's own limit on a role's life, replacing the guardrails' one.
     """
     errors: dict[str, str] = {}
 
@@ -139,6 +146,9 @@ def check_guardrails(
     forbidden = [arn for arn in request.managed_policy_arns if is_forbidden(arn, guardrails.forbidden_managed_policies)]
     if forbidden:
         refuse("managed_policy_arns", f"The organisation doesn't allow {', '.join(forbidden)}.")
+    days = guardrails.max_role_days if max_role_days is None else max_role_days
+    if days and (request.expires_after_days is None or request.expires_after_days > days):
+        refuse("expires_after_days", f"Roles in account {request.account_id} must expire within {days} days.")
     limit = guardrails.max_session_duration
     if limit and request.max_session_duration > limit:
         refuse(

@@ -150,7 +150,12 @@ class Intake:
 
     def guardrail_errors(self, request: RoleRequest) -> dict[str, str]:
         """Where the request breaks the guardrails as configured now (checked again before provisioning)."""
-        return check_guardrails(request, self.config.policy.guardrails, configured_accounts=self.choices.account_ids())
+        return check_guardrails(
+            request,
+            self.config.policy.guardrails,
+            configured_accounts=self.choices.account_ids(),
+            max_role_days=self.config.max_role_days(request.account_id),
+        )
 
     def shutdown(self) -> None:
         self.remote.shutdown(wait=False, cancel_futures=True)

@@ -48,6 +48,7 @@ ASSUMABLE = {
     "path",
     "description",
     "max_session_duration",
+    "expires_after_days",
     "managed_policy_arns",
     "inline_policy",
     "permissions_boundary_arn",

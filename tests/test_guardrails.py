@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.domain import RoleRequest, parse_role_request, request_from_json, request_to_json
+from bot.domain import RequestInvalid, RoleRequest, parse_role_request, request_from_json, request_to_json
 from bot.guardrails import Guardrails, apply_guardrails, check_guardrails
 
 ACCOUNT = "111122223333"
@@ -206,3 +206,24 @@ def test_apply_puts_a_role_left_at_the_root_path_under_the_required_path() -> No
     assert apply_guardrails(chosen, guardrails) is chosen
     elsewhere = request(path="/other/")
     assert "path" in check_guardrails(apply_guardrails(elsewhere, guardrails), guardrails)
+
+
+def test_a_maximum_role_life_needs_an_expiry_within_it_and_an_account_may_set_its_own() -> None:
+    thirty = Guardrails(max_role_days=30)
+    must = {"expires_after_days": f"Roles in account {ACCOUNT} must expire within 30 days."}
+    assert check_guardrails(request(), thirty) == must
+    assert check_guardrails(request(expires_after_days=90), thirty) == must
+    assert check_guardrails(request(expires_after_days=30), thirty) == {}
+    assert check_guardrails(request(expires_after_days=30), thirty, max_role_days=7) == {
+        "expires_after_days": f"Roles in account {ACCOUNT} must expire within 7 days."
+    }
+    assert check_guardrails(request(expires_after_days=90), Guardrails(), max_role_days=90) == {}
+
+
+def test_a_role_expires_only_after_one_of_the_offered_lives() -> None:
+    assert request(expires_after_days="7").expires_after_days == 7
+    assert request(expires_after_days="").expires_after_days is None
+    assert "deleted 7 day(s) after creation" in request(expires_after_days=7).summary()
+    with pytest.raises(RequestInvalid) as invalid:
+        request(expires_after_days=3)
+    assert invalid.value.errors == {"expires_after_days": "A role can expire after 1, 7, 30, 90 days, or never."}

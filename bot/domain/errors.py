@@ -13,6 +13,7 @@ FIELD_LABELS = {
     "path": "Path",
     "description": "Description",
     "max_session_duration": "Maximum session duration",
+    "expires_after_days": "Expires after",
     "managed_policy_arns": "Managed policies",
     "inline_policy": "Inline policy",
     "permissions_boundary_arn": "Permissions boundary",

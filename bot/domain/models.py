@@ -65,6 +65,8 @@ from bot.domain.webidentity import (
 
 POLICY_VERSION = "2012-10-17"
 SAML_AUDIENCE = partition_of(DEFAULT_PARTITION).saml_audience
+EXPIRY_DAYS = (1, 7, 30, 90)
+"""The lives a time-limited role may have, in days."""
 ROLE_CHAINING_DOC = (
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining"
 )
@@ -190,6 +192,8 @@ class AssumableRoleRequest(RoleRequestBase):
     path: RolePath = "/"
     description: Description = ""
     max_session_duration: int = 3600
+    expires_after_days: Annotated[int | None, BeforeValidator(blank_to_none)] = None
+    """The bot deletes the role this many days after creating it (``EXPIRY_DAYS``); None: it stays."""
     managed_policy_arns: Annotated[list[PolicyArn], BeforeValidator(split_list)] = []
     inline_policy: Annotated[
         dict[str, Any] | None,
@@ -208,6 +212,13 @@ class AssumableRoleRequest(RoleRequestBase):
             # Python can't print integers of thousands of digits; don't try to show those.
             got = f"; got {value} s" if abs(value) < 10**12 else ""
             raise rule_error(f"Maximum session duration must be between 3600 s (1 hour) and 43200 s (12 hours){got}.")
+        return value
+
+    @field_validator("expires_after_days")
+    @classmethod
+    def _expiry(cls, value: int | None) -> int | None:
+        if value is not None and value not in EXPIRY_DAYS:
+            raise rule_error(f"A role can expire after {', '.join(map(str, EXPIRY_DAYS))} days, or never.")
         return value
 
     @field_validator("managed_policy_arns")
@@ -307,7 +318,8 @@ class AssumableRoleRequest(RoleRequestBase):
         if self.max_session_duration > 3600:
             # Role chaining caps a session at one hour whatever the role allows (see ROLE_CHAINING_DOC).
             sessions += " (60 min when reached by role chaining)"
-        return "; ".join(parts) + f"; {sessions}."
+        expiry = f"; deleted {self.expires_after_days} day(s) after creation" if self.expires_after_days else ""
+        return "; ".join(parts) + f"; {sessions}{expiry}."
 
     def plan(self, provenance_tags: dict[str, str] | None = None) -> list[PlanStep]:
         create: dict[str, Any] = {
