@@ -3,10 +3,12 @@
 moto evaluates none of this; these tests are how we check what only real AWS would show.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from bot.domain.retire import revoke_sessions_policy
 from bot.review.evaluator import Principal, Request, is_allowed
 
 ACCOUNT = "111122223333"
@@ -256,3 +258,18 @@ def test_arn_operators_with_a_pattern_that_is_not_an_arn_match_it_whole() -> Non
     assert when({"ArnLike": {"oidc:sub": "*"}}, oidc__sub="repo:evil/x:ref:refs/heads/main")
     assert when({"ArnLike": {"oidc:sub": "repo:*"}}, oidc__sub="repo:evil/x")
     assert not when({"ArnLike": {"oidc:sub": "repo:acme/*"}}, oidc__sub="repo:evil/x")
+
+
+def test_the_revoke_sessions_policy_denies_sessions_issued_before_its_time_only() -> None:
+    """Only real AWS evaluates aws:TokenIssueTime (moto evaluates no conditions), so our evaluator checks
+    the console's "revoke active sessions" policy: older sessions are denied, newer ones keep the role's
+    permissions (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html)."""
+    revoke = revoke_sessions_policy(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    allow_all = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    role = {"Version": "2012-10-17", "Statement": [*revoke["Statement"], allow_all]}
+
+    def session_issued(at: str) -> Request:
+        return Request("s3:GetObject", resource="arn:aws:s3:::bucket/key", context={"aws:TokenIssueTime": at})
+
+    assert not is_allowed(role, session_issued("2026-11-30T11:59:59Z"))
+    assert is_allowed(role, session_issued("2026-11-30T12:00:01Z"))

@@ -1260,3 +1260,28 @@ def test_a_failure_part_way_is_reported_and_a_retry_finishes(
 
     executor.retire(HOME, name, made_by=rid, request_id="R-2")
     assert leftovers(iam, name) == []
+
+
+def test_a_role_whose_time_is_up_has_its_sessions_revoked_before_it_is_deleted(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+) -> None:
+    rid = request_id()
+    provision(executor, user_request(name), rid)
+    revoked: list[dict[str, Any]] = []
+    base_session.events.register(
+        "provide-client-params.iam.PutRolePolicy", lambda params, **_: revoked.append(dict(params))
+    )
+    made = calls_made(base_session)
+
+    executor.retire(HOME, name, made_by=rid, request_id="R-3", revoke_sessions=True)
+
+    writes = [call for call in made if not call.startswith(("Get", "List"))]
+    assert writes == ["PutRolePolicy", "DetachRolePolicy", "DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
+    assert revoked[0]["PolicyName"] == "AWSRevokeOlderSessions"
+    deny = json.loads(revoked[0]["PolicyDocument"])["Statement"][0]
+    assert (deny["Effect"], deny["Action"], list(deny["Condition"]["DateLessThan"])) == (
+        "Deny",
+        ["*"],
+        ["aws:TokenIssueTime"],
+    )
+    assert leftovers(iam, name) == []

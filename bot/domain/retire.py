@@ -5,12 +5,38 @@ profiles, deletes the profiles the bot made, detaches the managed policies and d
 ones before DeleteRole ("you must delete the items attached to the role manually, or the deletion
 fails": https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html). A profile someone
 else made is left in place, without the role.
+
+A role deleted because its time is up first gets AWS's "revoke active sessions" policy: an inline
+Deny of everything for sessions issued before now (``aws:TokenIssueTime``), as the console's
+button adds, so credentials already handed out stop working before the role goes
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html).
 """
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.domain.plan import PlanStep
+from bot.domain.policies import to_json
+
+REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
+"""The inline policy's name as the console's "Revoke active sessions" gives it."""
+
+
+def revoke_sessions_policy(before: datetime) -> dict[str, Any]:
+    """Denies everything to sessions of the role issued before ``before`` (UTC, whole seconds)."""
+    issued = before.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued}},
+            }
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -36,11 +62,32 @@ class RoleToRetire:
     managed_policy_arns: tuple[str, ...]
     inline_policy_names: tuple[str, ...]
     instance_profiles: tuple[InstanceProfile, ...]
+    last_used_read: bool = True
+    """False when the role was not read in AWS (a role whose time is up: ``expected``)."""
+    revoke_sessions_before: str | None = None
+    """ISO 8601 UTC: revoke the sessions issued before this first (a role whose time is up)."""
+
+    @classmethod
+    def expected(cls, account_id: str, role_name: str, role_arn: str, made_by: str, **made: Any) -> "RoleToRetire":
+        """The role as its approved request made it, without reading AWS (the executor reads it before deleting).
+
+        ``made``: ``managed_policy_arns``, ``inline_policy_names``, ``instance_profiles``.
+        """
+        return cls(account_id, role_name, role_arn, made_by, None, None, last_used_read=False, **made)
 
     def plan(self) -> list[PlanStep]:
-        """The IAM calls that delete the role, in the order AWS requires."""
+        """The IAM calls that delete the role, in the order AWS requires (revoking sessions first when asked)."""
         name = self.role_name
-        steps = [
+        inline = list(self.inline_policy_names)
+        steps = []
+        if self.revoke_sessions_before:
+            before = datetime.fromisoformat(self.revoke_sessions_before)
+            revoke = {"RoleName": name, "PolicyName": REVOKE_POLICY_NAME}
+            steps.append(
+                PlanStep("PutRolePolicy", {**revoke, "PolicyDocument": to_json(revoke_sessions_policy(before))})
+            )
+            inline += [] if REVOKE_POLICY_NAME in inline else [REVOKE_POLICY_NAME]
+        steps += [
             PlanStep("RemoveRoleFromInstanceProfile", {"InstanceProfileName": profile.name, "RoleName": name})
             for profile in self.instance_profiles
         ]
@@ -50,11 +97,13 @@ class RoleToRetire:
             if profile.made_by_bot
         ]
         steps += [PlanStep("DetachRolePolicy", {"RoleName": name, "PolicyArn": a}) for a in self.managed_policy_arns]
-        steps += [PlanStep("DeleteRolePolicy", {"RoleName": name, "PolicyName": n}) for n in self.inline_policy_names]
+        steps += [PlanStep("DeleteRolePolicy", {"RoleName": name, "PolicyName": n}) for n in inline]
         return [*steps, PlanStep("DeleteRole", {"RoleName": name})]
 
     def last_used(self) -> str:
         """``last used 2026-11-02T10:00:00+00:00 in eu-west-1``, or that IAM has no record of a use."""
+        if not self.last_used_read:
+            return "last use read when it is deleted"
         if not self.last_used_at:
             return "not used within IAM's tracking period (400 days)"
         where = f" in {self.last_used_region}" if self.last_used_region else ""

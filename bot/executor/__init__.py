@@ -75,10 +75,14 @@ class Executor:
             message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
 
-    def retire(self, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, Any]:
-        """Delete a role the bot made for request ``made_by``, in the order AWS requires (``retire``)."""
+    def retire(
+        self, account_id: str, role_name: str, *, made_by: str, request_id: str, revoke_sessions: bool = False
+    ) -> dict[str, Any]:
+        """Delete a role the bot made (its tag says ``made_by``), in the order AWS requires (``retire``)."""
         iam = self._client(account_id)
-        return retire_role(iam, account_id, role_name, made_by=made_by, request_id=request_id)
+        return retire_role(
+            iam, account_id, role_name, made_by=made_by, request_id=request_id, revoke_sessions=revoke_sessions
+        )
 
     def _client(self, account_id: str) -> BaseClient:
         try:

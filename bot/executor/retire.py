@@ -7,6 +7,8 @@ and a retry after a failure finishes the job.
 """
 
 import logging
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.client import BaseClient
@@ -48,10 +50,19 @@ def read_role(iam: BaseClient, account_id: str, role_name: str) -> RoleToRetire 
     )
 
 
-def retire_role(iam: BaseClient, account_id: str, role_name: str, *, made_by: str, request_id: str) -> dict[str, Any]:
+def retire_role(
+    iam: BaseClient,
+    account_id: str,
+    role_name: str,
+    *,
+    made_by: str,
+    request_id: str,
+    revoke_sessions: bool = False,
+) -> dict[str, Any]:
     """Delete the role ``made_by`` created, with what refers to it; what was removed, for the record.
 
-    Raises ``ProvisioningError`` when the role no longer carries that request's tag, or on an AWS error.
+    ``revoke_sessions``: first deny every session issued before now (``RoleToRetire.plan``). Raises
+    ``ProvisioningError`` when the role no longer carries that request's tag, or on an AWS error.
     """
     try:
         role = read_role(iam, account_id, role_name)
@@ -67,6 +78,8 @@ def retire_role(iam: BaseClient, account_id: str, role_name: str, *, made_by: st
             "the bot deletes only roles it made.",
             step="preflight",
         )
+    if revoke_sessions:
+        role = replace(role, revoke_sessions_before=datetime.now(UTC).replace(microsecond=0).isoformat())
     removed: list[str] = []
     for step in role.plan():
         log.info("Request %s: %s", request_id, step.describe())
