@@ -52,6 +52,8 @@ class RequestCard:
     its thread: until then nobody is offered Approve (see ``messages.approval_layout``)."""
     kind: str = "create"
     """``create`` or ``delete`` (``bot.lifecycle.RequestKind``): what approving does to the role."""
+    automatic: bool = False
+    """The bot approved it by itself: a time-limited role's deletion (its life was approved with it)."""
 
     @property
     def deletes(self) -> bool:

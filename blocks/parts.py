@@ -64,6 +64,8 @@ def account_text(card: RequestCard) -> str:
 
 def approvers_of(card: RequestCard) -> str:
     """Who approved: every recorded approval, else the decider."""
+    if card.automatic:
+        return "the role's expiry, approved with the role"
     ids = card.approvals or ([card.decided_by] if card.decided_by else [])
     return ", ".join(mention(user_id) for user_id in ids) or "an approver"
 

@@ -127,6 +127,7 @@ class Presenter:
             sandbox=self.sandbox,
             posted=record.message_ts is not None,
             kind=record.kind.value,
+            automatic=bool((record.subject or {}).get("expiry")),
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

@@ -15,7 +15,8 @@ from typing import Any
 
 from blocks import ids, modals
 from bot.choices import Choices
-from bot.domain import RequestInvalid
+from bot.domain import AssumableRoleRequest, RequestInvalid
+from bot.domain.retire import RoleToRetire
 from bot.executor import Executor, ProvisioningError
 from bot.executor.iam import REQUEST_ID_TAG
 from bot.intake import Intake
@@ -378,8 +379,14 @@ class RoleBot:
     def _retire(self, record: RequestRecord) -> dict[str, Any]:
         """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;
         what was removed."""
-        made_by = str((record.subject or {}).get("made_by"))
-        return self.executor.retire(record.account_id, record.role_name, made_by=made_by, request_id=record.id)
+        subject = record.subject or {}
+        return self.executor.retire(
+            record.account_id,
+            record.role_name,
+            made_by=str(subject.get("made_by")),
+            request_id=record.id,
+            revoke_sessions=bool(subject.get("expiry")),
+        )
 
     def resume_interrupted(self) -> list[RequestRecord]:
         """At start-up: carry on with requests a previous process left approved or provisioning, and finish the
@@ -430,7 +437,32 @@ class RoleBot:
                         self._not_posted(record, error, failures=failures, tell=False)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
+        self.expire_roles(now)
         self.role_code.retry_failed()
+
+    def expire_roles(self, now: float) -> list[RequestRecord]:
+        """Delete the roles whose time is up: each once, whoever else (thread, process) looks at the same time.
+
+        The approved delete request is stored first (``Workflow.expire_role``); shown in the approvals channel,
+        then carried out like any other (sessions revoked first).
+        """
+        started = []
+        for made in self.store.expiring(now):
+            request = made.request
+            if not isinstance(request, AssumableRoleRequest):
+                continue
+            result = made.result or {}
+            made_by = (result.get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id)
+            role = RoleToRetire.as_made(request, str(result.get("role_arn", "")), made_by)
+            retire = self.workflow.expire_role(made, role, now)
+            if retire is None:
+                continue
+            retire, _ = self.notifier.post_for_approval(retire)
+            claimed = self.workflow.claim_provisioning(retire.id, BOT_ACTOR)
+            if claimed is not None:
+                self.start(claimed)
+                started.append(claimed)
+        return started
 
     def drain(self, timeout: float = 60) -> None:
         """Wait for provisioning under way (tests, the demo, shutdown)."""

@@ -36,6 +36,8 @@ FIRST_NUMBER = 1001
 """Requests are numbered R-1001, R-1002, ..."""
 
 Tracer = Callable[[str, Any], None]
+NOT_DELETED = "NOT EXISTS (SELECT 1 FROM requests AS gone WHERE gone.target_id = made.id AND gone.status = ?)"
+"""SQL: no delete request has deleted the role the request ``made`` created (one parameter: ``deleted``)."""
 
 
 class SchemaTooNew(RuntimeError):
@@ -96,6 +98,10 @@ class RequestRecord:
     subject: dict[str, Any] | None = None
     """The role as the bot read it in AWS when the request was made (a delete: what will be removed,
     when it was last used)."""
+    expires_at: float | None = None
+    """When the bot deletes the role this request created (a time-limited role, once created)."""
+    expiry_request_id: str | None = None
+    """The delete request the role's expiry made (set once: the claim that makes expiry happen once)."""
 
     @cached_property
     def request(self) -> RoleRequest:
@@ -261,6 +267,14 @@ def _v7_request_kinds(db: sqlite_utils.Database) -> None:
     requests.create_index(["kind", "status", "created_at"], index_name="requests_by_kind")
 
 
+def _v8_role_expiry(db: sqlite_utils.Database) -> None:
+    """Time-limited roles: when each expires, and the one delete request its expiry made."""
+    requests = db.table("requests")
+    requests.add_column("expires_at", float)
+    requests.add_column("expiry_request_id", str)
+    requests.create_index(["expires_at"], index_name="requests_by_expiry")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -269,6 +283,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_provenance_nonce,
     _v6_form_submissions,
     _v7_request_kinds,
+    _v8_role_expiry,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -352,6 +367,8 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         kind=RequestKind(row["kind"]),
         target_id=row["target_id"],
         subject=json.loads(row["subject_json"]) if row["subject_json"] is not None else None,
+        expires_at=row["expires_at"],
+        expiry_request_id=row["expiry_request_id"],
     )
 
 
@@ -679,10 +696,7 @@ class Store:
     def live_roles(self, account_id: str | None = None, role_name: str | None = None) -> list[RequestRecord]:
         """The create requests whose role exists, as far as the bot knows (created, not deleted since by a
         delete request), oldest first; only in ``account_id`` / named ``role_name`` when given."""
-        sql = (
-            "SELECT * FROM requests AS made WHERE made.kind = ? AND made.status = ? AND NOT EXISTS ("
-            "SELECT 1 FROM requests AS gone WHERE gone.target_id = made.id AND gone.status = ?)"
-        )
+        sql = f"SELECT * FROM requests AS made WHERE made.kind = ? AND made.status = ? AND {NOT_DELETED}"
         params: list[Any] = [RequestKind.CREATE.value, Status.CREATED.value, Status.DELETED.value]
         if account_id is not None:
             sql += " AND made.account_id = ?"
@@ -697,3 +711,32 @@ class Store:
         """The requests made about the role ``target_id`` created (deletes), oldest first."""
         rows = self._rows("SELECT * FROM requests WHERE target_id = ? ORDER BY created_at, seq", [target_id])
         return [_record(row) for row in rows]
+
+    def set_expiry(self, request_id: str, expires_at: float | None) -> RequestRecord:
+        """When the role ``request_id`` created is deleted (None: never)."""
+        with self.transaction():
+            self._db().execute("UPDATE requests SET expires_at = ? WHERE id = ?", [expires_at, request_id])
+            return self._get(request_id)
+
+    def expiring(self, before: float) -> list[RequestRecord]:
+        """Created roles whose expiry is at or before ``before`` and not yet acted on, soonest first."""
+        rows = self._rows(
+            "SELECT * FROM requests AS made WHERE made.expires_at <= ? AND made.expiry_request_id IS NULL "
+            f"AND made.status = ? AND {NOT_DELETED} ORDER BY made.expires_at",
+            [before, Status.CREATED.value, Status.DELETED.value],
+        )
+        return [_record(row) for row in rows]
+
+    def claim_expiry(self, request_id: str, now: float, delete_request_id: str) -> bool:
+        """Record that ``delete_request_id`` carries out the expiry of the role ``request_id`` created.
+
+        One conditional UPDATE: of any number of callers (threads, processes, replicas), exactly one
+        gets True for a role; call it in the transaction that stores the delete request.
+        """
+        with self.transaction():
+            cursor = self._db().execute(
+                "UPDATE requests SET expiry_request_id = ? "
+                "WHERE id = ? AND expiry_request_id IS NULL AND expires_at <= ? AND status = ?",
+                [delete_request_id, request_id, now, Status.CREATED.value],
+            )
+            return cursor.rowcount == 1

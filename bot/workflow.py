@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Config
-from bot.domain import RequestInvalid, RoleRequest
+from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import (
     BOT_ACTOR,
@@ -39,6 +39,13 @@ REPOST_AFTER_SECONDS = 60.0
 after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
 MAX_REPOST_BACKOFF_SECONDS = 3600.0
 POST_ATTEMPTS = 6
+
+
+DAY = 86400.0
+
+
+class _Claimed(Exception):
+    """Another caller claimed the expiry first: undo this transaction."""
 
 
 class ActionRefused(Exception):
@@ -229,6 +236,46 @@ class Workflow:
                 findings=findings,
             )
 
+    def expire_role(self, made: RequestRecord, role: RoleToRetire, now: float) -> RequestRecord | None:
+        """The role ``made`` created is due: a delete request for it, approved by the bot (its life was
+        approved with it), or None if another caller (thread, process, replica) got there first.
+
+        Storing the request, claiming the expiry (``Store.claim_expiry``) and approving happen in one
+        write transaction, before anything is done in AWS; a restart finds the request approved and
+        ``resume_interrupted`` carries it out.
+        """
+        try:
+            with self.store.transaction():
+                days = made.request.expires_after_days if isinstance(made.request, AssumableRoleRequest) else None
+                retire = self.store.create_request(
+                    made.request,
+                    made.requester,
+                    kind=RequestKind.DELETE,
+                    target_id=made.id,
+                    subject={**role.to_dict(), "expiry": True},
+                    findings=[
+                        {
+                            "severity": "info",
+                            "title": "The role's time is up",
+                            "explanation": f"It was approved to live {days} day(s). Sessions already handed out "
+                            "are revoked before it is deleted.",
+                            "concerns": "expires_after_days",
+                        }
+                    ],
+                )
+                if not self.store.claim_expiry(made.id, now, retire.id):
+                    raise _Claimed
+                return self._move(
+                    retire.id,
+                    Status.SUBMITTED,
+                    Status.APPROVED,
+                    BOT_ACTOR,
+                    EventKind.APPROVED,
+                    {"approvers": [], "expiry": True},
+                )
+        except _Claimed:
+            return None
+
     def _check_approvers(self, account_id: str, requester: str, needed: int) -> None:
         others = self.approvers_for_account(account_id) - {requester}
         if len(others) < needed:
@@ -357,8 +404,14 @@ class Workflow:
         return self.store.changed_since(request_id, EventKind.APPROVED)
 
     def mark_created(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
-        """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url)."""
-        return self._finish(request_id, Status.CREATED, EventKind.CREATED, result, result=result)
+        """provisioning -> created, with what was made (role_arn, instance_profile_arn, switch_role_url);
+        a time-limited role's expiry counts from now."""
+        with self.store.transaction():
+            created = self._finish(request_id, Status.CREATED, EventKind.CREATED, result, result=result)
+            request = created.request
+            if isinstance(request, AssumableRoleRequest) and request.expires_after_days:
+                created = self.store.set_expiry(request_id, self.clock() + request.expires_after_days * DAY)
+            return created
 
     def mark_deleted(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
         """provisioning -> deleted (a delete request), with what was removed."""

@@ -199,7 +199,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     old.close()
 
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 7
+        assert store.schema_version == len(MIGRATIONS) == 8
         record = store.get("R-1001")
         assert isinstance(record, RequestRecord)
         assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
@@ -218,7 +218,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
         assert len(new.provenance_nonce) == 32
 
     upgraded = connect(path)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 8
     assert {"requests_by_status", "requests_by_requester", "requests_by_time", "requests_by_target"} <= {
         index.name for index in upgraded.table("requests").indexes
     }

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.domain.models import AssumableRoleRequest
 from bot.domain.plan import PlanStep
 from bot.domain.policies import to_json
 
@@ -68,12 +69,20 @@ class RoleToRetire:
     """ISO 8601 UTC: revoke the sessions issued before this first (a role whose time is up)."""
 
     @classmethod
-    def expected(cls, account_id: str, role_name: str, role_arn: str, made_by: str, **made: Any) -> "RoleToRetire":
-        """The role as its approved request made it, without reading AWS (the executor reads it before deleting).
-
-        ``made``: ``managed_policy_arns``, ``inline_policy_names``, ``instance_profiles``.
-        """
-        return cls(account_id, role_name, role_arn, made_by, None, None, last_used_read=False, **made)
+    def as_made(cls, request: AssumableRoleRequest, role_arn: str, made_by: str) -> "RoleToRetire":
+        """The role as its approved request made it, without reading AWS (the executor reads it before deleting)."""
+        return cls(
+            request.account_id,
+            request.role_name,
+            role_arn,
+            made_by,
+            None,
+            None,
+            managed_policy_arns=tuple(request.managed_policy_arns),
+            inline_policy_names=(request.inline_policy_name,) if request.inline_policy else (),
+            instance_profiles=(InstanceProfile(request.role_name, True),) if request.needs_instance_profile else (),
+            last_used_read=False,
+        )
 
     def plan(self) -> list[PlanStep]:
         """The IAM calls that delete the role, in the order AWS requires (revoking sessions first when asked)."""
@@ -124,7 +133,8 @@ class RoleToRetire:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RoleToRetire":
         profiles = tuple(InstanceProfile(**profile) for profile in data["instance_profiles"])
-        fields = {**data, "instance_profiles": profiles}
+        fields = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
+        fields["instance_profiles"] = profiles
         fields["managed_policy_arns"] = tuple(data["managed_policy_arns"])
         fields["inline_policy_names"] = tuple(data["inline_policy_names"])
         return cls(**fields)
