@@ -272,7 +272,7 @@ def _v8_role_expiry(db: sqlite_utils.Database) -> None:
     requests = db.table("requests")
     requests.add_column("expires_at", float)
     requests.add_column("expiry_request_id", str)
-    requests.create_index(["expires_at"], index_name="requests_by_expiry")
+    requests.create_index(["status", "expires_at"], index_name="requests_by_expiry")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

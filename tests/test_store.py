@@ -313,8 +313,9 @@ def test_list_queries_use_indexes(tmp_path: Path) -> None:
         store.events("R-1001")
         store.acting_on("R-1001")
         store.live_roles(ACCOUNT, "deployer")
+        store.expiring(2.0)
         queries = [(sql, params) for sql, params in executed if sql.lstrip().upper().startswith("SELECT")]
-        assert len(queries) == 10
+        assert len(queries) == 11
 
         conn = sqlite3.connect(store.path)
         for sql, params in queries:
@@ -389,3 +390,18 @@ def test_an_existing_world_readable_database_is_made_private(tmp_path: Path) -> 
     path.chmod(0o644)
     Store(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_roles_expiry_is_claimed_exactly_once_by_racing_callers(store: Store, clock: Clock) -> None:
+    made = store.create_request(role("brief"), "U1")
+    store.transition(made.id, expected="submitted", new="created", actor="U2", kind="created")
+    store.set_expiry(made.id, clock.now + 10)
+    assert store.expiring(clock.now) == []
+    assert [r.id for r in store.expiring(clock.now + 10)] == [made.id]
+    assert not store.claim_expiry(made.id, clock.now, "R-TOO-EARLY")
+
+    wins = run_together(8, lambda i: store.claim_expiry(made.id, clock.now + 11, f"R-{i}"))
+
+    assert wins.count(True) == 1
+    assert store.get(made.id).expiry_request_id == f"R-{wins.index(True)}"
+    assert store.expiring(clock.now + 11) == []
