@@ -59,7 +59,10 @@ class RequestCard:
     def deletes(self) -> bool:
         return self.kind == "delete"
 
+    expires_at: float | None = None
+    """When the bot deletes the role this request created (time-limited roles)."""
+
     @property
     def doing(self) -> str:
-        """``Creating`` or ``Deleting``: what approving starts."""
-        return "Deleting" if self.deletes else "Creating"
+        """``Creating``, ``Deleting`` or ``Extending``: what approving starts."""
+        return {"delete": "Deleting", "extend": "Extending"}.get(self.kind, "Creating")

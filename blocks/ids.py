@@ -11,6 +11,10 @@ REJECT = "reject"
 RETRY = "retry"
 CANCEL = "cancel"
 OPEN_REQUEST_FORM = "open_request_modal"
+EXTEND_ROLE = "extend_role"
+"""In the expiry reminder; the value is the id of the request that created the role."""
+DELETE_ROLE = "delete_role"
+"""In the expiry reminder and App Home's Your roles; the value is the id of the request that created the role."""
 
 # the request form
 REQUEST_CALLBACK_ID = "role_request"

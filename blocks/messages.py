@@ -318,6 +318,40 @@ def created_reply(card: RequestCard) -> Rendered:
     return notice("✅ Role created.", section(result_lines(card)))
 
 
+def deletion_date(at: float) -> str:
+    return date(at, "{date_long_pretty} {time}")
+
+
+def extended_reply(card: RequestCard) -> Rendered:
+    return notice(f"📅 Extended: the role is now deleted {deletion_date((card.result or {}).get('expires_at', 0))}.")
+
+
+def extended_dm(card: RequestCard) -> Rendered:
+    at = deletion_date((card.result or {}).get("expires_at", 0))
+    return notice(f"📅 Your role {headline(card)} is extended: the bot deletes it {at}.", summary_context(card))
+
+
+def expiry_reminder_dm(card: RequestCard) -> Rendered:
+    """Tells the requester their time-limited role ends soon; Extend (approved like a change) or Delete now."""
+    at = deletion_date(card.expires_at or 0)
+    extend = button("Extend", ids.EXTEND_ROLE, card.id, style="primary")
+    delete = button(
+        "Delete now",
+        ids.DELETE_ROLE,
+        card.id,
+        style="danger",
+        confirm=confirm_dialog("Delete this role?", "An approver confirms the deletion first.", "Delete"),
+    )
+    return rendered(
+        f"Your role {card.role_name} expires soon.",
+        [
+            section(f"⏰ Your role {headline(card)} expires {at}: the bot then revokes its sessions and deletes it."),
+            context("Extend keeps it as long again once an approver agrees; Delete now asks to delete it today."),
+            actions(extend, delete),
+        ],
+    )
+
+
 def deleted_reply(card: RequestCard) -> Rendered:
     return notice(f"🗑️ Role deleted: {removed_text(card)}")
 

@@ -34,6 +34,7 @@ STATUS = {
     "provisioning": ("⚙️", "Provisioning"),
     "created": ("✅", "Created"),
     "deleted": ("🗑️", "Deleted"),
+    "extended": ("📅", "Extended"),
     "failed": ("⚠️", "Failed"),
     "rejected": ("❌", "Rejected"),
     "cancelled": ("🚫", "Cancelled"),
@@ -117,6 +118,8 @@ def outcome(card: RequestCard) -> str | None:
             return f"✅ Approved by {approvers_of(card)} — created `{escape(str(arn))}`"
         case "deleted":
             return f"🗑️ Approved by {approvers_of(card)} — role deleted"
+        case "extended":
+            return f"📅 Approved by {approvers_of(card)} — expiry moved"
         case "failed":
             return f"⚠️ Failed: {failure(card)}"
         case "rejected":

@@ -1,13 +1,13 @@
 """The words of a request's life, in one place: statuses, the moves between them, event kinds, the bot's
 name as an actor, who approved a request, and sentences that name people without saying how.
 
-    submitted -> approved -> provisioning -> created | deleted | failed
+    submitted -> approved -> provisioning -> created | deleted | extended | failed
     submitted -> rejected | cancelled | expired
     failed -> provisioning (an approver retries)
 
-A request has a ``RequestKind``: ``create`` makes a role, ``delete`` retires one the bot made. Every
-kind goes through the same review, approvals, events and notifications; only what the executor
-does, and the status it ends in (``created`` or ``deleted``), differ.
+A request has a ``RequestKind``: ``create`` makes a role, ``delete`` retires one the bot made,
+``extend`` gives a time-limited one more days. Every kind goes through the same review, approvals,
+events and notifications; only what is done, and the status it ends in, differ.
 
 Pure: no I/O, no Slack. ``bot.workflow`` makes the moves, ``bot.store`` keeps them, the notifier and
 the presenter say them.
@@ -24,6 +24,8 @@ class RequestKind(StrEnum):
     CREATE = "create"
     DELETE = "delete"
     """Retire a role the bot created; the request names the one that created it (``target_id``)."""
+    EXTEND = "extend"
+    """Move a time-limited role's expiry later (``target_id`` as for delete)."""
 
 
 class Status(StrEnum):
@@ -34,6 +36,7 @@ class Status(StrEnum):
     PROVISIONING = "provisioning"
     CREATED = "created"
     DELETED = "deleted"
+    EXTENDED = "extended"
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
@@ -43,10 +46,11 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
     Status.APPROVED: frozenset({Status.PROVISIONING}),
-    Status.PROVISIONING: frozenset({Status.CREATED, Status.DELETED, Status.FAILED}),
+    Status.PROVISIONING: frozenset({Status.CREATED, Status.DELETED, Status.EXTENDED, Status.FAILED}),
     Status.FAILED: frozenset({Status.PROVISIONING}),
     Status.CREATED: frozenset(),
     Status.DELETED: frozenset(),
+    Status.EXTENDED: frozenset(),
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
@@ -76,6 +80,10 @@ class EventKind(StrEnum):
     """``details`` = what was made."""
     DELETED = "deleted"
     """A delete request's role is gone; ``details`` = what was removed."""
+    EXTENDED = "extended"
+    """An extend request moved the role's expiry; ``details["expires_at"]``."""
+    EXPIRY_REMINDED = "expiry_reminded"
+    """On a create request: its requester was told the role expires soon; ``details["expires_at"]``."""
     FAILED = "failed"
     """``details["error"]``."""
     GIT_EXPORTED = "git_exported"

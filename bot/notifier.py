@@ -209,6 +209,13 @@ class Notifier:
         if channel:
             self.post(channel, messages.created_announcement(card))
 
+    def extended(self, record: RequestRecord) -> None:
+        self.told_everyone(record, messages.extended_reply, messages.extended_dm)
+
+    def expiry_reminder(self, made: RequestRecord) -> None:
+        """DM the requester of a time-limited role that it ends soon."""
+        self.dm(made.requester, messages.expiry_reminder_dm(self.presenter.card(made)))
+
     def deleted(self, record: RequestRecord) -> None:
         self.told_everyone(record, messages.deleted_reply, messages.deleted_dm)
 

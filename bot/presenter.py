@@ -7,6 +7,7 @@ reads the store but changes nothing and sends nothing (that is the notifier's jo
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages, modals
@@ -18,6 +19,11 @@ from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, to
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import DECISION_KINDS, Person, RequestKind, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
+
+
+def stamp(at: float) -> str:
+    """A moment as people read it in every time zone: ``2026-12-01 10:00 UTC``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def slack_mention(user_id: str) -> str:
@@ -92,7 +98,14 @@ class Presenter:
         approvers = self.approvers_for(record)
         decision = next((e for e in reversed(events) if e.kind in DECISION_KINDS), None)
         account = self.config.account(record.account_id)
-        if record.kind == RequestKind.DELETE and record.subject is not None:
+        if record.kind == RequestKind.EXTEND and record.subject is not None:
+            days, was, to = record.subject["days"], record.subject["from"], record.subject["to"]
+            summary = (
+                f"Keep the role {record.role_name} {days} more day(s): deleted at {stamp(to)} instead of {stamp(was)}."
+            )
+            plan, justification = [], f"Extend the time-limited role {record.target_id} created."
+            inline, trust = None, None
+        elif record.kind == RequestKind.DELETE and record.subject is not None:
             retiring = RoleToRetire.from_dict(record.subject)
             summary, plan = retiring.summary(), retiring.plan()
             justification = f"Retire the role {record.target_id} created."
@@ -128,6 +141,7 @@ class Presenter:
             posted=record.message_ts is not None,
             kind=record.kind.value,
             automatic=bool((record.subject or {}).get("expiry")),
+            expires_at=record.expires_at,
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

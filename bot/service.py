@@ -181,6 +181,20 @@ class RoleBot:
         findings = retirement_findings(role, datetime.fromtimestamp(self.store.clock(), UTC))
         return self.workflow.submit_retirement(made[-1], role, requester, findings=[f.to_dict() for f in findings])
 
+    def delete_role_now(self, made_id: str, user: str) -> None:
+        """The reminder's Delete now: ask to delete the role ``made_id`` created (approved like any deletion)."""
+        made = self.store.get(made_id)
+        if made is None:
+            raise ActionRefused(f"There is no request {made_id}.")
+        self.announce(self.request_retirement(user, made.role_name, made.account_id))
+
+    def extend_role(self, made_id: str, user: str) -> None:
+        """The reminder's Extend: ask to keep the role ``made_id`` created as long again (approved like a change)."""
+        made = self.store.get(made_id)
+        if made is None:
+            raise ActionRefused(f"There is no request {made_id}.")
+        self.announce(self.workflow.submit_extension(made, user))
+
     def announce(self, record: RequestRecord) -> RequestRecord:
         """Post a recorded request for approval and confirm it to the requester (or tell them why it wasn't).
 
@@ -329,6 +343,8 @@ class RoleBot:
             self.role_code.published(outcome)
         elif outcome.status == Status.DELETED:
             self.notifier.deleted(outcome)
+        elif outcome.status == Status.EXTENDED:
+            self.notifier.extended(outcome)
         else:
             self.notifier.failed(outcome)
         return outcome
@@ -340,6 +356,8 @@ class RoleBot:
 
     def _create(self, record: RequestRecord) -> RequestRecord:
         """The request carried out in AWS and marked created (or deleted), or marked failed with why."""
+        if record.kind == RequestKind.EXTEND:  # nothing changes in AWS: only when the bot deletes it
+            return self.workflow.mark_extended(record.id)
         try:
             tampered = self.workflow.changed_since_approval(record.id)
             if tampered:
@@ -437,6 +455,8 @@ class RoleBot:
                         self._not_posted(record, error, failures=failures, tell=False)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
+        for made in self.workflow.expiry_reminders_due(now):
+            self.notifier.expiry_reminder(made)
         self.expire_roles(now)
         self.role_code.retry_failed()
 

@@ -740,3 +740,14 @@ class Store:
                 [delete_request_id, request_id, now, Status.CREATED.value],
             )
             return cursor.rowcount == 1
+
+    def extend_expiry(self, request_id: str, expires_at: float) -> bool:
+        """Move the expiry of the role ``request_id`` created to ``expires_at``; False (nothing changed) once
+        its expiry was claimed (``claim_expiry``): too late."""
+        with self.transaction():
+            cursor = self._db().execute(
+                "UPDATE requests SET expires_at = ? "
+                "WHERE id = ? AND expiry_request_id IS NULL AND expires_at IS NOT NULL",
+                [expires_at, request_id],
+            )
+            return cursor.rowcount == 1

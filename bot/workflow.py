@@ -42,6 +42,8 @@ POST_ATTEMPTS = 6
 
 
 DAY = 86400.0
+EXPIRY_REMINDER_LEAD = 3 * DAY
+"""How long before a role expires its requester is reminded, at most (a quarter of its life for short ones)."""
 
 
 class _Claimed(Exception):
@@ -275,6 +277,75 @@ class Workflow:
                 )
         except _Claimed:
             return None
+
+    def submit_extension(self, made: RequestRecord, requester: str) -> RequestRecord:
+        """Ask to keep the time-limited role ``made`` created for as long again, counted from its expiry.
+
+        Raises ``ActionRefused`` when the role has no expiry, is already being deleted or extended, or
+        the account's ``max_role_days`` no longer allows that long.
+        """
+        request = made.request
+        days = request.expires_after_days if isinstance(request, AssumableRoleRequest) else None
+        if made.expires_at is None or days is None:
+            raise ActionRefused(f"The role {made.role_name} has no expiry to extend.")
+        limit = self.config.max_role_days(made.account_id)
+        if limit is not None and days > limit:
+            raise ActionRefused(f"Roles in account {made.account_id} may live at most {limit} days now.")
+        try:
+            self._check_approvers(made.account_id, requester, 1)
+        except RequestInvalid as invalid:
+            raise ActionRefused(invalid.errors["account_id"]) from invalid
+        with self.store.transaction():
+            current = self._get(made.id)
+            if current.expiry_request_id is not None:
+                raise ActionRefused(f"The role {made.role_name} has already expired.")
+            busy = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+            if busy:
+                raise ActionRefused(
+                    f"{busy[0].id} already asks to {busy[0].kind} {made.role_name}; it is {busy[0].status}."
+                )
+            expires_at = current.expires_at or made.expires_at
+            subject = {"days": days, "from": expires_at, "to": expires_at + days * DAY}
+            return self.store.create_request(
+                made.request, requester, kind=RequestKind.EXTEND, target_id=made.id, subject=subject
+            )
+
+    def mark_extended(self, request_id: str) -> RequestRecord:
+        """provisioning -> extended, moving the role's expiry; failed if the role expired meanwhile."""
+        with self.store.transaction():
+            record = self._get(request_id)
+            if record.status != Status.PROVISIONING or record.kind != RequestKind.EXTEND:
+                raise ActionRefused(f"{request_id} is not an extension being carried out; it can't be marked extended.")
+            to = float((record.subject or {})["to"])
+            if record.target_id is None or not self.store.extend_expiry(record.target_id, to):
+                return self.mark_failed(request_id, f"The role {record.role_name} had already expired.")
+            return self._finish(
+                request_id, Status.EXTENDED, EventKind.EXTENDED, {"expires_at": to}, result={"expires_at": to}
+            )
+
+    def expiry_reminders_due(self, now: float) -> list[RequestRecord]:
+        """Created roles whose expiry is near (a quarter of their life, at most ``EXPIRY_REMINDER_LEAD``) and
+        whose requester was not told of this expiry yet; each returned once (the event is written first)."""
+        due = []
+        for candidate in self.store.expiring(now + EXPIRY_REMINDER_LEAD):
+            request = candidate.request
+            days = request.expires_after_days if isinstance(request, AssumableRoleRequest) else None
+            if candidate.expires_at is None or days is None:
+                continue
+            if now < candidate.expires_at - min(EXPIRY_REMINDER_LEAD, days * DAY / 4):
+                continue
+            with self.store.transaction():
+                record = self._get(candidate.id)
+                told = {
+                    e.details.get("expires_at")
+                    for e in self.store.events(record.id)
+                    if e.kind == EventKind.EXPIRY_REMINDED
+                }
+                if record.expires_at in told or record.expiry_request_id is not None:
+                    continue
+                self.store.add_event(record.id, BOT_ACTOR, EventKind.EXPIRY_REMINDED, {"expires_at": record.expires_at})
+            due.append(record)
+        return due
 
     def _check_approvers(self, account_id: str, requester: str, needed: int) -> None:
         others = self.approvers_for_account(account_id) - {requester}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import boto3
 
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, REQUESTER, click, dms, request_role, said
+from tests.e2e import APPROVER, REQUESTER, buttons_of, click, dms, press, request_role, said
 
 DAY = 86400
 
@@ -126,3 +126,58 @@ def test_two_bots_looking_at_once_delete_the_role_once(make_stack: Callable[...,
     assert sorted(len(s) for s in started) == [0, 1]
     assert [r.status for r in first.runtime.store.acting_on(made_id)] == ["deleted"]
     assert "raced" not in role_names(aws)
+
+
+def reminders(stack: BotStack) -> list:
+    return [c for c in dms(stack, REQUESTER) if "extend_role" in buttons_of(c)]
+
+
+def test_the_requester_is_reminded_once_and_an_approved_extension_moves_the_expiry(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    made_id = one_day_role(stack, "extend-me")
+    first_expiry = stack.runtime.store.get(made_id).expires_at
+    stack.runtime.bot.housekeeping(now=first_expiry - 7 * 3600)  # a quarter of a day before: not yet
+    stack.settle()
+    assert reminders(stack) == []
+
+    for _ in range(2):
+        stack.runtime.bot.housekeeping(now=first_expiry - 5 * 3600)
+        stack.settle()
+    assert len(reminders(stack)) == 1
+    assert "expires" in said(reminders(stack)[0]) and "Delete now" in said(reminders(stack)[0])
+
+    press(stack, REQUESTER, reminders(stack)[0], "extend_role")
+    extend = stack.runtime.store.acting_on(made_id)[0]
+    assert (extend.kind, extend.status) == ("extend", "submitted")
+    click(stack, APPROVER, "approve", extend.id)
+
+    assert stack.runtime.store.get(extend.id).status == "extended"
+    assert stack.runtime.store.get(made_id).expires_at == first_expiry + DAY
+    assert any("is extended" in said(c) for c in dms(stack, REQUESTER))
+    stack.runtime.bot.housekeeping(now=first_expiry + 1)
+    stack.settle()
+    assert "extend-me" in role_names(aws)
+
+    stack.runtime.bot.housekeeping(now=first_expiry + DAY - 5 * 3600)  # the new expiry gets its own reminder
+    stack.settle()
+    assert len(reminders(stack)) == 2
+
+    press(stack, REQUESTER, reminders(stack)[-1], "delete_role")
+    retire = stack.runtime.store.acting_on(made_id)[-1]
+    assert (retire.kind, retire.status, retire.requester) == ("delete", "submitted", REQUESTER)
+
+
+def test_an_extension_approved_after_the_role_expired_fails_and_says_so(stack: BotStack, aws: boto3.Session) -> None:
+    made_id = one_day_role(stack, "too-late")
+    made = stack.runtime.store.get(made_id)
+    extend = stack.runtime.workflow.submit_extension(made, REQUESTER)
+    stack.runtime.bot.expire_roles(made.expires_at + 1)
+    stack.settle()
+
+    stack.runtime.bot.approve(extend.id, APPROVER)
+    stack.settle()
+
+    record = stack.runtime.store.get(extend.id)
+    assert (record.status, record.error) == ("failed", "The role too-late had already expired.")
+    assert "too-late" not in role_names(aws)

@@ -102,6 +102,7 @@ def test_the_transitions_are_exactly_those_of_the_issue() -> None:
         ("approved", "provisioning"),
         ("provisioning", "created"),
         ("provisioning", "deleted"),  # a delete request (issue 17)
+        ("provisioning", "extended"),  # an extend request (issue 17)
         ("provisioning", "failed"),
         ("submitted", "rejected"),
         ("submitted", "cancelled"),
@@ -117,6 +118,7 @@ PATHS: dict[Status, list[tuple[str, str]]] = {
     Status.PROVISIONING: [("approved", "approved"), ("provisioning", "provisioning")],
     Status.CREATED: [("approved", "approved"), ("provisioning", "provisioning"), ("created", "created")],
     Status.DELETED: [("approved", "approved"), ("provisioning", "provisioning"), ("deleted", "deleted")],
+    Status.EXTENDED: [("approved", "approved"), ("provisioning", "provisioning"), ("extended", "extended")],
     Status.FAILED: [("approved", "approved"), ("provisioning", "provisioning"), ("failed", "failed")],
     Status.REJECTED: [("rejected", "rejected")],
     Status.CANCELLED: [("cancelled", "cancelled")],
@@ -139,6 +141,7 @@ ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
     "claim": (Status.APPROVED, Status.PROVISIONING, lambda w, i: w.claim_provisioning(i, "bot")),
     "created": (Status.PROVISIONING, Status.CREATED, lambda w, i: w.mark_created(i, {"role_arn": "arn"})),
     "deleted": (Status.PROVISIONING, Status.DELETED, lambda w, i: w.mark_deleted(i, {"removed": []})),
+    "extended": (Status.PROVISIONING, Status.EXTENDED, lambda w, i: w.mark_extended(i)),
     "failed": (Status.PROVISIONING, Status.FAILED, lambda w, i: w.mark_failed(i, "Throttled")),
     "retry": (Status.FAILED, Status.PROVISIONING, lambda w, i: w.retry(i, "UAPP1")),
 }
@@ -150,9 +153,22 @@ EXPECTED_KIND = {
     "claim": "provisioning",
     "created": "created",
     "deleted": "deleted",
+    "extended": "extended",
     "failed": "failed",
     "retry": "retried",
 }
+
+
+def extension(workflow: Workflow) -> str:
+    """A request to extend a created 7-day role (the request an ``extended`` transition needs)."""
+    made = workflow.store.create_request(role().model_copy(update={"expires_after_days": 7}), "UREQ")
+    put_in(workflow.store, made.id, Status.CREATED)
+    made = workflow.store.set_expiry(made.id, workflow.clock() + 7 * 86400)
+    return workflow.submit_extension(made, "UOTHER").id
+
+
+SUBJECTS: dict[str, Callable[[Workflow], str]] = {"extended": extension}
+"""The request an action needs, when a plain submitted one won't do."""
 
 
 def test_the_actions_cover_every_transition() -> None:
@@ -164,7 +180,7 @@ def test_the_actions_cover_every_transition() -> None:
 @pytest.mark.parametrize("action", ACTIONS)
 def test_every_allowed_transition(workflow: Workflow, store: Store, action: str) -> None:
     old, new, act = ACTIONS[action]
-    request_id = submit(workflow)
+    request_id = SUBJECTS.get(action, submit)(workflow)
     put_in(store, request_id, old)
 
     act(workflow, request_id)
@@ -178,7 +194,7 @@ def test_every_allowed_transition(workflow: Workflow, store: Store, action: str)
     [(action, status) for action, (old, _, _) in ACTIONS.items() for status in Status if status != old],
 )
 def test_every_forbidden_transition_is_refused(workflow: Workflow, store: Store, action: str, status: Status) -> None:
-    request_id = submit(workflow)
+    request_id = SUBJECTS.get(action, submit)(workflow)
     put_in(store, request_id, status)
     before = store.events(request_id)
 

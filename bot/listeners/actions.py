@@ -45,7 +45,13 @@ def register(app: App, bot: RoleBot) -> None:
 
         return listener
 
-    for action_id, act in ((ids.APPROVE, bot.approve), (ids.RETRY, bot.retry), (ids.CANCEL, bot.cancel)):
+    for action_id, act in (
+        (ids.APPROVE, bot.approve),
+        (ids.RETRY, bot.retry),
+        (ids.CANCEL, bot.cancel),
+        (ids.EXTEND_ROLE, bot.extend_role),
+        (ids.DELETE_ROLE, bot.delete_role_now),
+    ):
         app.action(action_id)(decision(act))
 
     @app.action(ids.REJECT)
