@@ -61,6 +61,8 @@ class RequestCard:
 
     expires_at: float | None = None
     """When the bot deletes the role this request created (time-limited roles)."""
+    last_used: str | None = None
+    """When the role was last used, as read in AWS for the App Home (None: not read)."""
 
     @property
     def doing(self) -> str:

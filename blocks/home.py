@@ -1,13 +1,30 @@
-"""The App Home tab: a button to start a request, what awaits the user's approval, and their own requests."""
+"""The App Home tab: a button to start a request, what awaits the user's approval, their roles and their own
+requests."""
 
 from typing import Any
 
 from blocks import ids
 from blocks.cards import RequestCard
-from blocks.kit import SECTION_TEXT_MAX, Block, and_more, button, context, divider, header, mention, section, take_lines
+from blocks.kit import (
+    SECTION_TEXT_MAX,
+    Block,
+    and_more,
+    button,
+    confirm_dialog,
+    context,
+    date,
+    divider,
+    escape,
+    header,
+    mention,
+    section,
+    take_lines,
+)
 from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
 
 BEING_POSTED = "Being posted in the approvals channel: Approve and Reject appear once it is there in full."
+ROLES_MAX = 10
+"""Roles shown with a Delete button in Your roles (1 block each)."""
 AWAITING_MAX = 15
 """Pending requests shown with buttons (3 blocks each), keeping the tab well under 100 blocks."""
 
@@ -26,8 +43,33 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
     return blocks
 
 
+def role_blocks(roles: list[RequestCard]) -> list[Block]:
+    """Each role the user's requests made: where, until when, when last used, and a Delete button."""
+    if not roles:
+        return [section("None yet.")]
+    blocks: list[Block] = []
+    for card in roles[:ROLES_MAX]:
+        until = f"deleted {date(card.expires_at, '{date_short_pretty} {time}')}" if card.expires_at else "no expiry"
+        used = escape(card.last_used or "last use not read")
+        delete = button(
+            "Delete",
+            ids.DELETE_ROLE,
+            card.id,
+            confirm=confirm_dialog("Delete this role?", "An approver confirms the deletion first.", "Delete"),
+        )
+        blocks.append(section(f"{one_line(card)}\n{until} · {used}", accessory=delete))
+    if len(roles) > ROLES_MAX:
+        blocks.append(context(and_more(len(roles) - ROLES_MAX) + " — `iam-role-bot roles list` shows all."))
+    return blocks
+
+
 def home_view(
-    *, user_id: str, my_requests: list[RequestCard], awaiting_me: list[RequestCard], is_approver: bool
+    *,
+    user_id: str,
+    my_requests: list[RequestCard],
+    awaiting_me: list[RequestCard],
+    is_approver: bool,
+    my_roles: list[RequestCard] | None = None,
 ) -> dict[str, Any]:
     """The Home tab for ``user_id``; approvers also see the requests waiting for them."""
     blocks: list[Block] = [
@@ -45,5 +87,6 @@ def home_view(
         mine = take_lines(lines, SECTION_TEXT_MAX)
     else:
         mine = "None yet."
+    blocks += [divider(), header("Your roles"), *role_blocks(my_roles or [])]
     blocks += [divider(), header("Your requests"), section(mine), context("`/iam-role status ID` shows one in full.")]
     return {"type": "home", "blocks": blocks}

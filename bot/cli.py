@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.logs import configure_logging
 
 HOUSEKEEPING_SECONDS = 300
@@ -91,6 +91,43 @@ def list_requests(status: str | None, limit: int) -> None:
         print("no requests")
 
 
+def list_roles(account_id: str | None, last_used: bool) -> None:
+    """The roles the bot made that exist as far as it knows: where, whose, until when; with ``last_used``, when
+    IAM last saw each used (one GetRole per role, with the bot's credentials)."""
+    from bot.store import Store
+
+    config = load_config()
+    store = Store(config.settings.database_path)
+    read = role_reader(config) if last_used else None
+    records = store.live_roles(account_id)
+    for r in records:
+        until = stamp(r.expires_at) if r.expires_at else "no expiry"
+        line = (
+            f"{r.id:8} {r.account_id} {r.role_name:40} {r.requester:12} created {stamp(r.updated_at)}  expires {until}"
+        )
+        print(line + (f"  {read(r.account_id, r.role_name)}" if read else ""))
+    if not records:
+        print("no roles")
+
+
+def role_reader(config: Config) -> Callable[[str, str], str]:
+    """``read(account_id, role_name)``: the role's last use in words, or why it could not be read."""
+    from bot.aws import AccountSessions
+    from bot.executor import Executor, ProvisioningError
+
+    sessions = AccountSessions(config.policy.executor, config.policy.accounts, region=config.settings.aws_region)
+    executor = Executor(sessions)
+
+    def read(account_id: str, role_name: str) -> str:
+        try:
+            role = executor.read_role(account_id, role_name)
+        except ProvisioningError as error:
+            return f"last use unknown: {error.message}"
+        return role.last_used() if role else "no longer in AWS"
+
+    return read
+
+
 def show_request(request_id: str) -> int:
     from bot.store import Store
 
@@ -100,14 +137,20 @@ def show_request(request_id: str) -> int:
         print(f"no request {request_id}", file=sys.stderr)
         return 1
     print(f"{record.id}  {record.status}  requested by {record.requester} at {stamp(record.created_at)}")
-    print(record.request.summary())
+    if record.target_id:
+        print(
+            f"{record.kind} the role {record.role_name} that {record.target_id} created: {json.dumps(record.subject)}"
+        )
+    else:
+        print(record.request.summary())
     if record.result:
         print("result:", json.dumps(record.result))
     if record.error:
         print("error:", record.error)
-    print("plan:")
-    for step in record.request.plan():
-        print("  " + step.describe())
+    if not record.target_id:
+        print("plan:")
+        for step in record.request.plan():
+            print("  " + step.describe())
     print("events:")
     for event in store.events(record.id):
         details = f" {json.dumps(event.details)}" if event.details else ""
@@ -161,6 +204,10 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", help="only requests in this status")
     listing.add_argument("--limit", type=int, default=50)
     requests.add_parser("show", help="one request with its events").add_argument("id")
+    roles = commands.add_parser("roles", help="the roles the bot made").add_subparsers(dest="action", required=True)
+    role_listing = roles.add_parser("list", help="roles that exist, with their expiry")
+    role_listing.add_argument("--account", help="only roles in this account")
+    role_listing.add_argument("--last-used", action="store_true", help="also read each role's last use from AWS")
     export = requests.add_parser("export", help="a created role as CloudFormation or Terraform (with import blocks)")
     export.add_argument("id")
     export.add_argument("--format", choices=["cloudformation", "terraform"], required=True)
@@ -185,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.sandbox)
         elif args.command == "audit":
             return verify_audit()
+        elif args.command == "roles":
+            list_roles(args.account, args.last_used)
         elif args.action == "list":
             list_requests(args.status, args.limit)
         elif args.action == "export":

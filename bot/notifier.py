@@ -9,7 +9,8 @@ never raised: the request's state is already safe in the database.
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk import WebClient
@@ -273,12 +274,19 @@ class Notifier:
         self.thread(record, messages.reminder_reply(self.presenter.card(record), hours))
 
     def publish_home(
-        self, user_id: str, *, mine: list[RequestRecord], awaiting: list[RequestRecord], is_approver: bool
+        self,
+        user_id: str,
+        *,
+        mine: list[RequestRecord],
+        awaiting: list[RequestRecord],
+        is_approver: bool,
+        roles: Sequence[tuple[RequestRecord, str | None]] = (),
     ) -> None:
         view = home.home_view(
             user_id=user_id,
             my_requests=self.presenter.cards(mine),
             awaiting_me=self.presenter.cards(awaiting),
             is_approver=is_approver,
+            my_roles=[replace(self.presenter.card(record), last_used=used) for record, used in roles],
         )
         self.call("views.publish", user_id=user_id, view=view)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 """What a person is told when the bot failed on its side (a form's error, a command's answer)."""
+ROLES_SHOWN = 10
+"""Roles whose last use App Home reads from AWS (one GetRole and three lists each)."""
 
 PERMANENT_POST_ERRORS = {
     # https://docs.slack.dev/reference/methods/chat.postMessage (errors): these don't go away by trying again.
@@ -248,9 +250,23 @@ class RoleBot:
         is_approver = bool(awaiting) or any(
             user in self.workflow.approvers_for_account(account) for account in self.choices.account_ids()
         )
+        roles = [(made, self.last_use(made)) for made in self.store.live_roles(requester=user)[:ROLES_SHOWN]]
         self.notifier.publish_home(
-            user, mine=self.store.for_requester(user, limit=10), awaiting=awaiting, is_approver=is_approver
+            user,
+            mine=self.store.for_requester(user, limit=10),
+            awaiting=awaiting,
+            is_approver=is_approver,
+            roles=roles,
         )
+
+    def last_use(self, made: RequestRecord) -> str | None:
+        """When the role ``made`` created was last used, as IAM says now (None: AWS could not say)."""
+        try:
+            role = self.executor.read_role(made.account_id, made.role_name)
+        except ProvisioningError as error:
+            log.warning("reading %s's last use failed: %s", made.role_name, error.message)
+            return None
+        return role.last_used() if role else "no longer in AWS"
 
     def refuse(
         self, user: str, reason: Sentence | str, *, channel: str | None = None, thread_ts: str | None = None

@@ -693,9 +693,11 @@ class Store:
             return self._rows("SELECT COUNT(*) AS n FROM requests", [])[0]["n"]
         return self._rows("SELECT COUNT(*) AS n FROM requests WHERE status = ?", [status])[0]["n"]
 
-    def live_roles(self, account_id: str | None = None, role_name: str | None = None) -> list[RequestRecord]:
+    def live_roles(
+        self, account_id: str | None = None, role_name: str | None = None, *, requester: str | None = None
+    ) -> list[RequestRecord]:
         """The create requests whose role exists, as far as the bot knows (created, not deleted since by a
-        delete request), oldest first; only in ``account_id`` / named ``role_name`` when given."""
+        delete request), oldest first; only in ``account_id`` / named ``role_name`` / of ``requester`` when given."""
         sql = f"SELECT * FROM requests AS made WHERE made.kind = ? AND made.status = ? AND {NOT_DELETED}"
         params: list[Any] = [RequestKind.CREATE.value, Status.CREATED.value, Status.DELETED.value]
         if account_id is not None:
@@ -704,6 +706,9 @@ class Store:
         if role_name is not None:
             sql += " AND made.role_name = ?"
             params.append(role_name)
+        if requester is not None:
+            sql += " AND made.requester = ?"
+            params.append(requester)
         rows = self._rows(sql + " ORDER BY made.created_at, made.seq", params)
         return [_record(row) for row in rows]
 

@@ -141,3 +141,19 @@ def test_serve_answers_slack_on_port_at_slack_events(
     output = log.read_text()
     assert "SANDBOX" in output and "DEBUG" in output
     assert SECRET not in output and TOKEN not in output
+
+
+def test_roles_list_shows_the_roles_that_exist_with_their_expiry(
+    database: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["roles", "list"]) == 0
+    assert capsys.readouterr().out.strip() == "no roles"
+
+    made = database.transition("R-1001", expected="submitted", new="created", actor="U0BOB", kind="created")
+    assert made is not None
+    database.set_expiry(made.id, 1_800_000_000.0)
+    assert main(["roles", "list", "--account", "123456789012"]) == 0
+    listed = capsys.readouterr().out
+    assert "R-1001" in listed and "etl" in listed and "expires 2027-01-15 08:00:00Z" in listed
+    assert main(["roles", "list", "--account", "210987654321"]) == 0
+    assert capsys.readouterr().out.strip() == "no roles"

@@ -6,7 +6,7 @@ from typing import Any
 import boto3
 
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, dms, request_role, said
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, dms, request_role, said
 
 
 def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] | None:
@@ -111,3 +111,24 @@ def test_reject_from_app_home_asks_for_a_reason_then_refreshes_the_tab(stack: Bo
     assert any("Ask for read-only." in said(c) for c in dms(stack, REQUESTER))
     refreshed = [c.params["view"] for c in stack.slack.calls("views.publish") if c.params["user_id"] == APPROVER]
     assert refreshed and ("reject", request_id) not in buttons(refreshed[-1])
+
+
+def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: BotStack) -> None:
+    made = request_role(
+        stack,
+        "service",
+        {"role_name": "home-role", "service_principal": "ec2.amazonaws.com", "expires_after_days": "7"},
+    )
+    click(stack, APPROVER, "approve", made)
+    view = open_home(stack, REQUESTER)
+    assert view is not None
+    role_section = next(b for b in view["blocks"] if (b.get("accessory") or {}).get("action_id") == "delete_role")
+    text = role_section["text"]["text"]
+    assert "home-role" in text and "deleted <!date^" in text and "not used within IAM's tracking period" in text
+    assert role_section["accessory"]["value"] == made
+    assert "Your roles" in str(view) and open_home(stack, OUTSIDER) is not None
+
+    assert stack.driver.click(REQUESTER, "delete_role", made, view=view).status == 200
+    stack.settle()
+    retire = stack.runtime.store.acting_on(made)[0]
+    assert (retire.kind, retire.status, retire.requester) == ("delete", "submitted", REQUESTER)
