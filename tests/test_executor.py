@@ -1285,3 +1285,67 @@ def test_a_role_whose_time_is_up_has_its_sessions_revoked_before_it_is_deleted(
         ["aws:TokenIssueTime"],
     )
     assert leftovers(iam, name) == []
+
+
+# --- editing a role ----------------------------------------------------------------------------
+
+LAMBDA_INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+
+
+def edited(name: str) -> RoleRequest:
+    """``user_request(name)`` with every editable field changed."""
+    return user_request(
+        name,
+        description="Now for deploys",
+        max_session_duration=3600,
+        trusted_account_ids=["444455556666"],
+        managed_policy_arns=[LAMBDA_BASIC],
+        inline_policy=LAMBDA_INLINE,
+        permissions_boundary_arn=None,
+        tags={"team": "payments", "tier": "1"},
+    )
+
+
+def test_an_edit_makes_exactly_the_difference(executor: Executor, name: str, iam: Any) -> None:
+    rid = request_id()
+    provision(executor, user_request(name), rid)
+    after = edited(name)
+
+    outcome = executor.edit(user_request(name), after, made_by=rid, request_id="R-9")
+
+    assert actual(iam, name) == expected(after, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert [line.split()[0] for line in outcome["changed"]] == [
+        "UpdateAssumeRolePolicy",
+        "UpdateRole",
+        "DeleteRolePermissionsBoundary",
+        "AttachRolePolicy",
+        "DetachRolePolicy",
+        "PutRolePolicy",
+        "TagRole",
+        "UntagRole",
+    ]
+
+
+@pytest.mark.parametrize("operation", ["AttachRolePolicy", "PutRolePolicy", "UntagRole"])
+def test_a_failure_in_the_middle_of_an_edit_puts_the_role_back(
+    executor: Executor, base_session: boto3.Session, name: str, iam: Any, operation: str
+) -> None:
+    rid = request_id()
+    provision(executor, user_request(name), rid)
+    before = actual(iam, name)
+    Fault(base_session, operation, aws_error("ServiceFailure", "injected", 500), {1, 2, 3, 4, 5, 6})
+
+    with pytest.raises(ProvisioningError) as failed:
+        executor.edit(user_request(name), edited(name), made_by=rid, request_id="R-9")
+
+    assert failed.value.step == operation
+    assert "put the role back as it was" in failed.value.message
+    assert actual(iam, name) == before
+
+
+def test_an_edit_of_a_role_the_bot_did_not_make_changes_nothing(executor: Executor, name: str, iam: Any) -> None:
+    provision(executor, user_request(name), request_id())
+    before = actual(iam, name)
+    with pytest.raises(ProvisioningError, match="edits only roles it made"):
+        executor.edit(user_request(name), edited(name), made_by="R-other", request_id="R-9")
+    assert actual(iam, name) == before

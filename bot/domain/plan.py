@@ -53,6 +53,16 @@ ACTIONS: dict[str, Action] = {
         "add the role to the instance profile {InstanceProfileName}",
         made="InstanceProfileName",
     ),
+    "UpdateAssumeRolePolicy": Action(("RoleName",), "replace the trust policy of {RoleName}"),
+    "UpdateRole": Action(
+        ("Description", "MaxSessionDuration"), "update the description and session length of {RoleName}"
+    ),
+    "PutRolePermissionsBoundary": Action(
+        ("PermissionsBoundary",), "set the permissions boundary {PermissionsBoundary}"
+    ),
+    "DeleteRolePermissionsBoundary": Action(("RoleName",), "remove the permissions boundary of {RoleName}"),
+    "TagRole": Action(("Tags",), "tag the role {RoleName}"),
+    "UntagRole": Action(("TagKeys",), "remove tags from the role {RoleName}"),
     "RemoveRoleFromInstanceProfile": Action(
         ("InstanceProfileName", "RoleName"), "remove the role from the instance profile {InstanceProfileName}"
     ),

@@ -2,7 +2,7 @@
 
 It knows nothing of Slack. ``provision`` checks first that everything the plan refers to exists,
 then runs the plan: assumable roles in ``roles``, service-linked roles in ``service_linked``; AWS
-errors are told in plain words by ``errors``. ``retire`` reads and deletes a role the bot made.
+errors are told in plain words by ``errors``. ``retire`` reads and deletes a role the bot made, ``edit`` changes one.
 
 Anything that is not an AWS error (a bug, an interrupt) is not caught: like a crash, it leaves the
 work half done, and running the request again finishes it.
@@ -14,9 +14,10 @@ from typing import Any
 from botocore.client import BaseClient
 
 from bot.aws import AccountSessions
-from bot.domain import RoleRequest, ServiceLinkedRoleRequest
+from bot.domain import AssumableRoleRequest, RoleRequest, ServiceLinkedRoleRequest
 from bot.domain.fields import is_tag_text
 from bot.domain.retire import RoleToRetire
+from bot.executor.edit import edit_role
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult, owner_tag
 from bot.executor.retire import read_role, retire_role
@@ -83,6 +84,13 @@ class Executor:
         return retire_role(
             iam, account_id, role_name, made_by=made_by, request_id=request_id, revoke_sessions=revoke_sessions
         )
+
+    def edit(
+        self, before: AssumableRoleRequest, after: AssumableRoleRequest, *, made_by: str, request_id: str
+    ) -> dict[str, Any]:
+        """Make exactly the difference between the role's approved state and the new one, or none (``edit``)."""
+        iam = self._client(before.account_id)
+        return edit_role(iam, before, after, made_by=made_by, request_id=request_id)
 
     def _client(self, account_id: str) -> BaseClient:
         try:
