@@ -66,5 +66,5 @@ class RequestCard:
 
     @property
     def doing(self) -> str:
-        """``Creating``, ``Deleting`` or ``Extending``: what approving starts."""
-        return {"delete": "Deleting", "extend": "Extending"}.get(self.kind, "Creating")
+        """``Creating``, ``Changing``, ``Deleting`` or ``Extending``: what approving starts."""
+        return {"delete": "Deleting", "extend": "Extending", "edit": "Changing"}.get(self.kind, "Creating")

@@ -322,6 +322,14 @@ def deletion_date(at: float) -> str:
     return date(at, "{date_long_pretty} {time}")
 
 
+def edited_reply(card: RequestCard) -> Rendered:
+    return notice("✏️ Role changed: it is now exactly as approved.")
+
+
+def edited_dm(card: RequestCard) -> Rendered:
+    return notice(f"✏️ Your change to the role {headline(card)} is made.", summary_context(card))
+
+
 def extended_reply(card: RequestCard) -> Rendered:
     return notice(f"📅 Extended: the role is now deleted {deletion_date((card.result or {}).get('expires_at', 0))}.")
 
@@ -523,6 +531,7 @@ def help_message() -> Rendered:
         section(
             "*Follow up*\n• `/iam-role list` — your recent requests\n"
             "• `/iam-role status ID` — one request and its history, e.g. `/iam-role status R-1042`\n"
+            "• `/iam-role edit ROLE [ACCOUNT]` — change a role the bot created (its form, filled in)\n"
             "• `/iam-role delete ROLE [ACCOUNT]` — ask to delete a role the bot created\n"
             "• `/iam-role help` — this message"
         ),

@@ -5,6 +5,7 @@ error maps 1:1 onto ``response_action: errors``, options loads route by action_i
 what was typed when the bot re-renders the form for another role type.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -572,3 +573,64 @@ def read_reject_reason(view: dict[str, Any]) -> str | None:
     values = (view.get("state") or {}).get("values") or {}
     reason = state_value(values.get(ids.REASON, {}).get(ids.REASON, {}))
     return reason or None
+
+
+# --- editing: the form prefilled ------------------------------------------------------------------
+
+
+EDIT_PREFIX = "edit:"
+"""``private_metadata`` of an edit form: this, then the id of the request that created the role."""
+
+
+def edit_modal(
+    role_type: str,
+    *,
+    accounts: list[tuple[str, str]],
+    service_principals: list[tuple[str, str]],
+    values: dict[str, Any],
+    made_id: str,
+) -> dict[str, Any]:
+    """The request form for ``role_type``, filled with the role's approved state, submitting a change."""
+    modal = request_modal(
+        role_type, accounts=accounts, service_principals=service_principals, private_metadata=EDIT_PREFIX + made_id
+    )
+    return {**prefilled(modal, values), "title": plain("Edit an IAM role"), "submit": plain("Submit change")}
+
+
+def edited_role_id(view: dict[str, Any]) -> str | None:
+    """The id of the request whose role an edit form changes (None: a request for a new role)."""
+    metadata = view.get("private_metadata") or ""
+    return metadata.removeprefix(EDIT_PREFIX) if metadata.startswith(EDIT_PREFIX) else None
+
+
+def prefilled(modal: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The form with each field showing ``values[field]``: text as typed, a select's value, a multi
+    select's values (shown as they are), a flag as checked or not."""
+    blocks = []
+    for block in modal["blocks"]:
+        field = block.get("block_id")
+        if block.get("type") == "input" and field in values and field != ids.ROLE_TYPE:
+            block = {**block, "element": with_initial(block["element"], values[field])}
+        blocks.append(block)
+    return {**modal, "blocks": blocks}
+
+
+def with_initial(element: Block, value: Any) -> Block:
+    kind = element["type"]
+    if kind == "plain_text_input":
+        if isinstance(value, dict):
+            value = json.dumps(value, indent=2)
+        elif isinstance(value, list):
+            value = "\n".join(map(str, value))
+        return {**element, "initial_value": str(value)} if value not in (None, "") else element
+    if kind == "checkboxes":
+        return {**element, "initial_options": element["options"]} if value else element
+    if kind == "static_select":
+        options = element.get("options") or [o for group in element.get("option_groups", []) for o in group["options"]]
+        chosen = next((o for o in options if o["value"] == str(value)), None)
+        return {**element, "initial_option": chosen} if chosen else element
+    if kind == "external_select":
+        return {**element, "initial_option": option(str(value), str(value))} if value else element
+    if kind == "multi_external_select":
+        return {**element, "initial_options": [option(str(item), str(item)) for item in value]} if value else element
+    return element

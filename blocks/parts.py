@@ -35,6 +35,7 @@ STATUS = {
     "created": ("✅", "Created"),
     "deleted": ("🗑️", "Deleted"),
     "extended": ("📅", "Extended"),
+    "edited": ("✏️", "Changed"),
     "failed": ("⚠️", "Failed"),
     "rejected": ("❌", "Rejected"),
     "cancelled": ("🚫", "Cancelled"),
@@ -118,6 +119,8 @@ def outcome(card: RequestCard) -> str | None:
             return f"✅ Approved by {approvers_of(card)} — created `{escape(str(arn))}`"
         case "deleted":
             return f"🗑️ Approved by {approvers_of(card)} — role deleted"
+        case "edited":
+            return f"✏️ Approved by {approvers_of(card)} — role changed"
         case "extended":
             return f"📅 Approved by {approvers_of(card)} — expiry moved"
         case "failed":

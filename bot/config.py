@@ -121,6 +121,8 @@ class Approvals(BaseModel):
     approvers: UserIds = []
     approver_usergroup: str | None = None
     high_risk_approvals: int = Field(default=2, ge=1, le=10)
+    narrowing_approvals: int | None = Field(default=None, ge=1, le=10)
+    """Approvals an edit needs that only narrows access (the bot's own check), when fewer than otherwise."""
     remind_after_hours: float = Field(default=24, gt=0)
     expire_after_hours: float = Field(default=72, gt=0)
 

@@ -70,16 +70,17 @@ class Intake:
         assumable = isinstance(request, AssumableRoleRequest)
         return assumable and (self.role_taken is not None or self.validate_policy is not None)
 
-    def validate(self, data: dict[str, Any]) -> tuple[RoleRequest, list[Finding]]:
+    def validate(self, data: dict[str, Any], *, editing: bool = False) -> tuple[RoleRequest, list[Finding]]:
         """The request as the bot will carry it out, and its full review; ``RequestInvalid`` otherwise.
 
         Asks AWS (the role name, managed policy documents, Access Analyzer) concurrently, waiting at most
-        ``remote_seconds`` for all of them together: run it after Slack's ack.
+        ``remote_seconds`` for all of them together: run it after Slack's ack. ``editing``: the new state of a
+        role that exists (its name is taken by itself, so it is not asked about).
         """
         deadline = time.monotonic() + self.remote_seconds
         request = self._parse(data)
         name: Future[bool | None] | None = None
-        if self.role_taken is not None and isinstance(request, AssumableRoleRequest):
+        if self.role_taken is not None and isinstance(request, AssumableRoleRequest) and not editing:
             name = self.remote.submit(self.role_taken, request.account_id, request.role_name)
         analyzed: dict[tuple[str, str], Future[list[dict[str, Any]]]] = {}
         if self.validate_policy is not None and isinstance(request, AssumableRoleRequest):

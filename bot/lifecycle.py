@@ -1,13 +1,13 @@
 """The words of a request's life, in one place: statuses, the moves between them, event kinds, the bot's
 name as an actor, who approved a request, and sentences that name people without saying how.
 
-    submitted -> approved -> provisioning -> created | deleted | extended | failed
+    submitted -> approved -> provisioning -> created | edited | deleted | extended | failed
     submitted -> rejected | cancelled | expired
     failed -> provisioning (an approver retries)
 
-A request has a ``RequestKind``: ``create`` makes a role, ``delete`` retires one the bot made,
-``extend`` gives a time-limited one more days. Every kind goes through the same review, approvals,
-events and notifications; only what is done, and the status it ends in, differ.
+A request has a ``RequestKind``: ``create`` makes a role, ``edit`` changes one the bot made,
+``delete`` retires one, ``extend`` gives a time-limited one more days. Every kind goes through the
+same review, approvals, events and notifications; only what is done, and the status it ends in, differ.
 
 Pure: no I/O, no Slack. ``bot.workflow`` makes the moves, ``bot.store`` keeps them, the notifier and
 the presenter say them.
@@ -24,6 +24,8 @@ class RequestKind(StrEnum):
     CREATE = "create"
     DELETE = "delete"
     """Retire a role the bot created; the request names the one that created it (``target_id``)."""
+    EDIT = "edit"
+    """Change a role the bot created to the request's state (``target_id``; ``subject["before"]``)."""
     EXTEND = "extend"
     """Move a time-limited role's expiry later (``target_id`` as for delete)."""
 
@@ -35,6 +37,7 @@ class Status(StrEnum):
     APPROVED = "approved"
     PROVISIONING = "provisioning"
     CREATED = "created"
+    EDITED = "edited"
     DELETED = "deleted"
     EXTENDED = "extended"
     FAILED = "failed"
@@ -46,9 +49,10 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
     Status.APPROVED: frozenset({Status.PROVISIONING}),
-    Status.PROVISIONING: frozenset({Status.CREATED, Status.DELETED, Status.EXTENDED, Status.FAILED}),
+    Status.PROVISIONING: frozenset({Status.CREATED, Status.EDITED, Status.DELETED, Status.EXTENDED, Status.FAILED}),
     Status.FAILED: frozenset({Status.PROVISIONING}),
     Status.CREATED: frozenset(),
+    Status.EDITED: frozenset(),
     Status.DELETED: frozenset(),
     Status.EXTENDED: frozenset(),
     Status.REJECTED: frozenset(),
@@ -80,6 +84,8 @@ class EventKind(StrEnum):
     """``details`` = what was made."""
     DELETED = "deleted"
     """A delete request's role is gone; ``details`` = what was removed."""
+    EDITED = "edited"
+    """An edit request's change is made; ``details`` = the calls made."""
     EXTENDED = "extended"
     """An extend request moved the role's expiry; ``details["expires_at"]``."""
     EXPIRY_REMINDED = "expiry_reminded"

@@ -210,6 +210,9 @@ class Notifier:
         if channel:
             self.post(channel, messages.created_announcement(card))
 
+    def edited(self, record: RequestRecord) -> None:
+        self.told_everyone(record, messages.edited_reply, messages.edited_dm)
+
     def extended(self, record: RequestRecord) -> None:
         self.told_everyone(record, messages.extended_reply, messages.extended_dm)
 

@@ -15,10 +15,18 @@ from blocks.cards import FindingCard, RequestCard
 from blocks.kit import Rendered, escape
 from bot.choices import Choices
 from bot.config import Config
-from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, to_pretty_json
+from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, request_from_json, to_pretty_json
+from bot.domain.change import edit_plan, role_changes
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import DECISION_KINDS, Person, RequestKind, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
+
+
+def form_values(request: RoleRequest) -> dict[str, Any]:
+    """A request's fields as its form shows them (tags as ``key=value`` lines, documents as JSON)."""
+    values = request.model_dump(mode="json", exclude={"managed_policy_pins", "partition", "justification"})
+    values["tags"] = "\n".join(f"{tag['key']}={tag['value']}" for tag in values.get("tags") or [])
+    return values
 
 
 def stamp(at: float) -> str:
@@ -105,6 +113,16 @@ class Presenter:
             )
             plan, justification = [], f"Extend the time-limited role {record.target_id} created."
             inline, trust = None, None
+        elif (
+            record.kind == RequestKind.EDIT and record.subject is not None and isinstance(request, AssumableRoleRequest)
+        ):
+            before = request_from_json(record.subject["before"])
+            assert isinstance(before, AssumableRoleRequest), "only assumable roles are edited"
+            changes = [f"{c.field}: {c.before} → {c.after}" for c in role_changes(before, request)]
+            narrows = " It only narrows access." if record.subject.get("narrowing") else ""
+            summary = f"Change the role {record.role_name} ({record.target_id}).{narrows}\n" + "\n".join(changes)
+            plan, justification = edit_plan(before, request), request.justification
+            inline, trust = request.inline_policy, request.trust_policy()
         elif record.kind == RequestKind.DELETE and record.subject is not None:
             retiring = RoleToRetire.from_dict(record.subject)
             summary, plan = retiring.summary(), retiring.plan()
@@ -146,6 +164,16 @@ class Presenter:
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:
         return [self.card(record) for record in records]
+
+    def edit_modal(self, made: RequestRecord, state: RequestRecord) -> dict[str, Any]:
+        """The request form filled with ``state`` (the role's approved state) to change the role ``made`` created."""
+        return modals.edit_modal(
+            state.role_type,
+            accounts=self.choices.accounts(),
+            service_principals=list(SERVICE_PRINCIPALS),
+            values=form_values(state.request),
+            made_id=made.id,
+        )
 
     def request_modal(self, role_type: str | None) -> dict[str, Any]:
         """The request form, for ``role_type`` (None: the type select alone)."""

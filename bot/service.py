@@ -15,7 +15,8 @@ from typing import Any
 
 from blocks import ids, modals
 from bot.choices import Choices
-from bot.domain import AssumableRoleRequest, RequestInvalid
+from bot.domain import AssumableRoleRequest, RequestInvalid, request_from_json
+from bot.domain.change import only_narrows
 from bot.domain.retire import RoleToRetire
 from bot.executor import Executor, ProvisioningError
 from bot.executor.iam import REQUEST_ID_TAG
@@ -23,7 +24,7 @@ from bot.intake import Intake
 from bot.lifecycle import BOT_ACTOR, RequestKind, Sentence, Status
 from bot.notifier import Notifier
 from bot.presenter import Presenter
-from bot.review import is_high_risk
+from bot.review import Finding, Severity, is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 """What a person is told when the bot failed on its side (a form's error, a command's answer)."""
+NARROWING = Finding(
+    Severity.INFO,
+    "Only narrows access",
+    "The bot's own comparison: no managed policy added, none removed that may hold a Deny, no inline Allow "
+    "that wasn't there, no Deny dropped, and trust, boundary, tags and session length not widened.",
+    "managed_policy_arns",
+)
+"""Told to approvers on an edit that only takes access away (it may need fewer approvals)."""
 ROLES_SHOWN = 10
 """Roles whose last use App Home reads from AWS (one GetRole and three lists each)."""
 
@@ -142,6 +151,63 @@ class RoleBot:
             if submission_key:
                 self.store.submission_refused(submission_key)
             raise
+
+    def open_edit_form(self, trigger_id: str, user: str, role_name: str, account_id: str | None = None) -> None:
+        """The request form filled with the role's approved state (a role the bot created, as its store knows).
+
+        Raises ``ActionRefused`` for a role the bot did not create (or not only once)."""
+        made = self._made_role(role_name, account_id, verb="edit")
+        state = self.store.approved_state(made)
+        self.notifier.open_view(trigger_id, self.presenter.edit_modal(made, state), user)
+
+    def submit_edit(
+        self, made_id: str, data: dict[str, Any], requester: str, *, submission_key: str | None = None
+    ) -> RequestRecord | None:
+        """Validate and record a change of a role the bot made (fast, before Slack's ack); None for a copy
+        of a submission already recorded. ``RequestInvalid`` per field, ``ActionRefused`` otherwise."""
+        if submission_key and self.store.submitted_as(submission_key):
+            return None
+        made = self.store.get(made_id)
+        if made is None or made.kind != RequestKind.CREATE:
+            raise ActionRefused(f"There is no role made by {made_id}.")
+        after, findings = self.intake.validate(data, editing=True)
+        before = self.store.approved_state(made).request
+        narrowing = (
+            isinstance(before, AssumableRoleRequest)
+            and isinstance(after, AssumableRoleRequest)
+            and only_narrows(before, after)
+        )
+        if narrowing:
+            findings = [*findings, NARROWING]
+        try:
+            return self.workflow.submit_edit(
+                made,
+                after,
+                requester,
+                findings=[f.to_dict() for f in findings],
+                high_risk=is_high_risk(findings),
+                narrowing=narrowing,
+                submission_key=submission_key,
+            )
+        except AlreadySubmitted:
+            return None
+
+    def _made_role(self, role_name: str, account_id: str | None, *, verb: str) -> RequestRecord:
+        """The create request of the one role the bot made by this name (in ``account_id`` when given)."""
+        made = self.store.live_roles(account_id, role_name)
+        if not made:
+            raise ActionRefused(
+                f"The bot has not created a role named {role_name}"
+                + (f" in account {account_id}" if account_id else "")
+                + f", so it can't {verb} it. Only roles the bot created (tag {REQUEST_ID_TAG}) can be changed here."
+            )
+        accounts = sorted({record.account_id for record in made})
+        if len(accounts) > 1:
+            raise ActionRefused(
+                f"The bot made a role {role_name} in {len(accounts)} accounts ({', '.join(accounts)}); "
+                f"say which: `/iam-role {verb} {role_name} ACCOUNT`."
+            )
+        return made[-1]
 
     def request_retirement(self, requester: str, role_name: str, account_id: str | None = None) -> RequestRecord:
         """Ask to delete a role the bot created (reads AWS: call it after Slack's acknowledgement).
@@ -361,6 +427,8 @@ class RoleBot:
             self.notifier.deleted(outcome)
         elif outcome.status == Status.EXTENDED:
             self.notifier.extended(outcome)
+        elif outcome.status == Status.EDITED:
+            self.notifier.edited(outcome)
         else:
             self.notifier.failed(outcome)
         return outcome
@@ -372,8 +440,7 @@ class RoleBot:
 
     def _create(self, record: RequestRecord) -> RequestRecord:
         """The request carried out in AWS and marked created (or deleted), or marked failed with why."""
-        if record.kind == RequestKind.EXTEND:  # nothing changes in AWS: only when the bot deletes it
-            return self.workflow.mark_extended(record.id)
+        carry_out = {RequestKind.DELETE: self._retire, RequestKind.EDIT: self._edit}.get(record.kind, self._provision)
         try:
             tampered = self.workflow.changed_since_approval(record.id)
             if tampered:
@@ -383,7 +450,9 @@ class RoleBot:
                     "created; the bot's admins can check the audit log with `iam-role-bot audit verify`.",
                     step="preflight",
                 )
-            outcome = self._retire(record) if record.kind == RequestKind.DELETE else self._provision(record)
+            if record.kind == RequestKind.EXTEND:  # nothing changes in AWS: only when the bot deletes it
+                return self.workflow.mark_extended(record.id)
+            outcome = carry_out(record)
         except ProvisioningError as error:
             return self.workflow.mark_failed(record.id, error.message)
         except Exception as error:
@@ -391,6 +460,8 @@ class RoleBot:
             return self.workflow.mark_failed(record.id, f"Unexpected error ({type(error).__name__}); see the logs.")
         if record.kind == RequestKind.DELETE:
             return self.workflow.mark_deleted(record.id, outcome)
+        if record.kind == RequestKind.EDIT:
+            return self.workflow.mark_edited(record.id, outcome)
         return self.workflow.mark_created(record.id, outcome)
 
     def _provision(self, record: RequestRecord) -> dict[str, Any]:
@@ -409,6 +480,21 @@ class RoleBot:
             approvers=approvers,
             nonce=record.provenance_nonce,
         ).to_dict()
+
+    def _edit(self, record: RequestRecord) -> dict[str, Any]:
+        """Change the role from its approved state to the request's, while it still meets the guardrails."""
+        subject = record.subject or {}
+        before, after = request_from_json(subject["before"]), record.request
+        errors = self.intake.guardrail_errors(after)
+        if errors:
+            raise ProvisioningError(
+                "The change no longer meets the guardrails: " + " ".join(errors.values()), step="preflight"
+            )
+        made = self.store.get(record.target_id or "")
+        if made is None or not isinstance(before, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
+            raise ProvisioningError(f"{record.id} names no role the bot can edit.", step="preflight")
+        made_by = ((made.result or {}).get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id)
+        return self.executor.edit(before, after, made_by=made_by, request_id=record.id)
 
     def _retire(self, record: RequestRecord) -> dict[str, Any]:
         """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;

@@ -756,3 +756,9 @@ class Store:
                 [expires_at, request_id],
             )
             return cursor.rowcount == 1
+
+    def approved_state(self, made: RequestRecord) -> RequestRecord:
+        """The request whose state the role ``made`` created is in now, as approved: its latest carried-out
+        edit, else ``made`` itself."""
+        edits = [r for r in self.acting_on(made.id) if r.kind == RequestKind.EDIT and r.status == Status.EDITED]
+        return edits[-1] if edits else made

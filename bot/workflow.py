@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest
+from bot.domain.change import fixed_changes, role_changes
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import (
     BOT_ACTOR,
@@ -277,6 +278,60 @@ class Workflow:
                 )
         except _Claimed:
             return None
+
+    def submit_edit(
+        self,
+        made: RequestRecord,
+        after: RoleRequest,
+        requester: str,
+        *,
+        findings: list[dict[str, Any]],
+        high_risk: bool,
+        narrowing: bool,
+        submission_key: str | None = None,
+    ) -> RequestRecord:
+        """Record a change of the role ``made`` created, from its approved state to ``after`` (validated).
+
+        Needs as many approvals as a new role (``high_risk_approvals`` when high risk), or
+        ``narrowing_approvals`` when that is fewer and the change only narrows access. Raises
+        ``RequestInvalid`` (per field) for what an edit can't change or a change of nothing,
+        ``ActionRefused`` while the role has another change under way.
+        """
+        before = self.store.approved_state(made)
+        old = before.request
+        if not isinstance(old, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
+            raise ActionRefused(f"The role {made.role_name} can't be edited: AWS names and owns service-linked roles.")
+        fixed = fixed_changes(old, after)
+        if fixed:
+            raise RequestInvalid(fixed)
+        if not role_changes(old, after):
+            raise RequestInvalid({"justification": "This changes nothing: the role is already exactly so."})
+        approvals = self.config.policy.approvals
+        needed = approvals.high_risk_approvals if high_risk else 1
+        if narrowing and approvals.narrowing_approvals is not None:
+            needed = min(needed, approvals.narrowing_approvals)
+        self._check_approvers(made.account_id, requester, needed)
+        with self.store.transaction():
+            busy = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+            if busy:
+                raise ActionRefused(
+                    f"{busy[0].id} already asks to {busy[0].kind} {made.role_name}; it is {busy[0].status}."
+                )
+            return self.store.create_request(
+                after,
+                requester,
+                kind=RequestKind.EDIT,
+                target_id=made.id,
+                subject={"before": before.request_json, "before_id": before.id, "narrowing": narrowing},
+                risk="high" if high_risk else "normal",
+                required_approvals=needed,
+                findings=findings,
+                submission_key=submission_key,
+            )
+
+    def mark_edited(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
+        """provisioning -> edited, with the calls made: the request's state is the role's approved state now."""
+        return self._finish(request_id, Status.EDITED, EventKind.EDITED, result, result=result)
 
     def submit_extension(self, made: RequestRecord, requester: str) -> RequestRecord:
         """Ask to keep the time-limited role ``made`` created for as long again, counted from its expiry.

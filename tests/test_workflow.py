@@ -103,6 +103,7 @@ def test_the_transitions_are_exactly_those_of_the_issue() -> None:
         ("provisioning", "created"),
         ("provisioning", "deleted"),  # a delete request (issue 17)
         ("provisioning", "extended"),  # an extend request (issue 17)
+        ("provisioning", "edited"),  # an edit request (issue 17)
         ("provisioning", "failed"),
         ("submitted", "rejected"),
         ("submitted", "cancelled"),
@@ -119,6 +120,7 @@ PATHS: dict[Status, list[tuple[str, str]]] = {
     Status.CREATED: [("approved", "approved"), ("provisioning", "provisioning"), ("created", "created")],
     Status.DELETED: [("approved", "approved"), ("provisioning", "provisioning"), ("deleted", "deleted")],
     Status.EXTENDED: [("approved", "approved"), ("provisioning", "provisioning"), ("extended", "extended")],
+    Status.EDITED: [("approved", "approved"), ("provisioning", "provisioning"), ("edited", "edited")],
     Status.FAILED: [("approved", "approved"), ("provisioning", "provisioning"), ("failed", "failed")],
     Status.REJECTED: [("rejected", "rejected")],
     Status.CANCELLED: [("cancelled", "cancelled")],
@@ -142,6 +144,7 @@ ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
     "created": (Status.PROVISIONING, Status.CREATED, lambda w, i: w.mark_created(i, {"role_arn": "arn"})),
     "deleted": (Status.PROVISIONING, Status.DELETED, lambda w, i: w.mark_deleted(i, {"removed": []})),
     "extended": (Status.PROVISIONING, Status.EXTENDED, lambda w, i: w.mark_extended(i)),
+    "edited": (Status.PROVISIONING, Status.EDITED, lambda w, i: w.mark_edited(i, {"changed": []})),
     "failed": (Status.PROVISIONING, Status.FAILED, lambda w, i: w.mark_failed(i, "Throttled")),
     "retry": (Status.FAILED, Status.PROVISIONING, lambda w, i: w.retry(i, "UAPP1")),
 }
@@ -154,6 +157,7 @@ EXPECTED_KIND = {
     "created": "created",
     "deleted": "deleted",
     "extended": "extended",
+    "edited": "edited",
     "failed": "failed",
     "retry": "retried",
 }
@@ -581,3 +585,19 @@ def test_a_delete_request_nobody_could_approve_is_refused(store: Store) -> None:
         "Account 999988887777 has 0 approver(s) besides you and this request needs 1; ask an admin to add approvers."
     )
     assert store.acting_on(made.id) == []
+
+
+def test_an_edit_that_only_narrows_may_need_fewer_approvals(store: Store) -> None:
+    workflow = Workflow(store, make_config(narrowing_approvals=1), usergroup_members=members)
+    made = store.create_request(role(), "UREQ")
+    put_in(store, made.id, Status.CREATED)
+    after = role().model_copy(update={"description": "Deploys from CI"})
+
+    widening = workflow.submit_edit(made, after, "UREQ", findings=[], high_risk=True, narrowing=False)
+    assert (widening.kind, widening.required_approvals, widening.subject["before_id"]) == ("edit", 2, made.id)
+    assert refusal(lambda: workflow.submit_edit(made, after, "UREQ", findings=[], high_risk=True, narrowing=True)) == (
+        f"{widening.id} already asks to edit deployer; it is submitted."
+    )
+    workflow.cancel(widening.id, "UREQ")
+    narrowing = workflow.submit_edit(made, after, "UREQ", findings=[], high_risk=True, narrowing=True)
+    assert narrowing.required_approvals == 1

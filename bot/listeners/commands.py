@@ -27,6 +27,14 @@ def register(app: App, bot: RoleBot) -> None:
             ack()
             bot.open_request_form(command["trigger_id"], user, word if word in ROLE_TYPES else None)
             return
+        if word == "edit" and rest.split():
+            role_name, *account = rest.split()
+            ack()
+            try:
+                bot.open_edit_form(command["trigger_id"], user, role_name, account[0] if account else None)
+            except ActionRefused as refused:
+                bot.refuse(user, refused.reason, channel=command.get("channel_id"))
+            return
         if word == "delete" and rest.split():
             role_name, *account = rest.split()
             ack(text=f"Looking up the role {role_name}…", response_type="ephemeral")

@@ -1,10 +1,12 @@
-"""Modal submissions: the role request form and the rejection reason."""
+"""Modal submissions: the role request form (a new role, or a change of one the bot made) and the rejection
+reason."""
 
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from blocks import ids, modals
+from bot.domain import RequestInvalid
 from bot.listeners.checking import Outcome, check_then_finish
 from bot.presenter import slack_text
 from bot.service import RoleBot
@@ -27,8 +29,16 @@ def register(app: App, bot: RoleBot) -> None:
             ack(response_action="update", view=bot.presenter.request_sent_modal(earlier))
             return
 
+        made_id = modals.edited_role_id(view)
+
         def finish() -> Outcome | None:
-            record = bot.submit(data, user, submission_key=key)
+            try:
+                if made_id is None:
+                    record = bot.submit(data, user, submission_key=key)
+                else:
+                    record = bot.submit_edit(made_id, data, user, submission_key=key)
+            except ActionRefused as refused:  # e.g. another change of the role is under way
+                raise RequestInvalid({ids.ROLE_TYPE: slack_text(refused.reason)}) from refused
             if record is None:
                 return None  # a copy: the thread that recorded the request shows it
             return Outcome(bot.presenter.request_sent_modal(record), then=lambda: bot.announce(record))
