@@ -8,6 +8,7 @@ from blocks.cards import RequestCard
 from blocks.kit import (
     SECTION_TEXT_MAX,
     Block,
+    actions,
     and_more,
     button,
     confirm_dialog,
@@ -24,7 +25,7 @@ from blocks.parts import age, decision_buttons, one_line, review_summary, status
 
 BEING_POSTED = "Being posted in the approvals channel: Approve and Reject appear once it is there in full."
 ROLES_MAX = 10
-"""Roles shown with a Delete button in Your roles (1 block each)."""
+"""Roles shown with Edit and Delete buttons in Your roles (2 blocks each)."""
 AWAITING_MAX = 15
 """Pending requests shown with buttons (3 blocks each), keeping the tab well under 100 blocks."""
 
@@ -44,7 +45,7 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
 
 
 def role_blocks(roles: list[RequestCard]) -> list[Block]:
-    """Each role the user's requests made: where, until when, when last used, and a Delete button."""
+    """Each role the user's requests made: where, until when, when last used, with Edit and Delete."""
     if not roles:
         return [section("None yet.")]
     blocks: list[Block] = []
@@ -57,7 +58,8 @@ def role_blocks(roles: list[RequestCard]) -> list[Block]:
             card.id,
             confirm=confirm_dialog("Delete this role?", "An approver confirms the deletion first.", "Delete"),
         )
-        blocks.append(section(f"{one_line(card)}\n{until} · {used}", accessory=delete))
+        edit = button("Edit", ids.EDIT_ROLE, card.id)
+        blocks += [section(f"{one_line(card)}\n{until} · {used}"), actions(edit, delete)]
     if len(roles) > ROLES_MAX:
         blocks.append(context(and_more(len(roles) - ROLES_MAX) + " — `iam-role-bot roles list` shows all."))
     return blocks

@@ -13,6 +13,8 @@ CANCEL = "cancel"
 OPEN_REQUEST_FORM = "open_request_modal"
 EXTEND_ROLE = "extend_role"
 """In the expiry reminder; the value is the id of the request that created the role."""
+EDIT_ROLE = "edit_role"
+"""In App Home's Your roles; the value is the id of the request that created the role."""
 DELETE_ROLE = "delete_role"
 """In the expiry reminder and App Home's Your roles; the value is the id of the request that created the role."""
 

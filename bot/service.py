@@ -160,6 +160,13 @@ class RoleBot:
         state = self.store.approved_state(made)
         self.notifier.open_view(trigger_id, self.presenter.edit_modal(made, state), user)
 
+    def open_edit_form_of(self, trigger_id: str, user: str, made_id: str) -> None:
+        """App Home's Edit: the form for the role ``made_id`` created (``open_edit_form``)."""
+        made = self.store.get(made_id)
+        if made is None or made.kind != RequestKind.CREATE:
+            raise ActionRefused(f"There is no role made by {made_id}.")
+        self.open_edit_form(trigger_id, user, made.role_name, made.account_id)
+
     def submit_edit(
         self, made_id: str, data: dict[str, Any], requester: str, *, submission_key: str | None = None
     ) -> RequestRecord | None:

@@ -122,10 +122,15 @@ def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: B
     click(stack, APPROVER, "approve", made)
     view = open_home(stack, REQUESTER)
     assert view is not None
-    role_section = next(b for b in view["blocks"] if (b.get("accessory") or {}).get("action_id") == "delete_role")
-    text = role_section["text"]["text"]
-    assert "home-role" in text and "deleted <!date^" in text and "not used within IAM's tracking period" in text
-    assert role_section["accessory"]["value"] == made
+    index = next(i for i, b in enumerate(view["blocks"]) if "home-role" in str(b.get("text", "")))
+    text = view["blocks"][index]["text"]["text"]
+    assert "deleted <!date^" in text and "not used within IAM's tracking period" in text
+    role_buttons = {e["action_id"]: e["value"] for e in view["blocks"][index + 1]["elements"]}
+    assert role_buttons == {"edit_role": made, "delete_role": made}
+
+    assert stack.driver.click(REQUESTER, "edit_role", made, view=view).status == 200
+    form = stack.slack.wait_for("views.open").params["view"]
+    assert form["private_metadata"] == f"edit:{made}"
     assert "Your roles" in str(view) and open_home(stack, OUTSIDER) is not None
 
     assert stack.driver.click(REQUESTER, "delete_role", made, view=view).status == 200

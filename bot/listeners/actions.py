@@ -71,6 +71,14 @@ def register(app: App, bot: RoleBot) -> None:
         clicked_at = float(action.get("action_ts") or 0)
         bot.switch_form_type(body["view"], action["selected_option"]["value"], clicked_at=clicked_at)
 
+    @app.action(ids.EDIT_ROLE)
+    def edit_role(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        try:
+            bot.open_edit_form_of(body["trigger_id"], body["user"]["id"], clicked_value(body))
+        except ActionRefused as refused:
+            refuse(body, refused)
+
     @app.action(ids.OPEN_REQUEST_FORM)
     def open_form(ack: Ack, body: dict[str, Any]) -> None:
         ack()
