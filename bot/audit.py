@@ -34,19 +34,22 @@ def request_hash(row: Mapping[str, Any]) -> str:
     """A request's content as approvers judge it: what it asks for, by whom, its risk and approvals needed.
 
     ``row`` is a ``requests`` row; its status, message and outcome columns change over its life and
-    are left out.
+    are left out. A request about an existing role (an edit, a deletion, an extension) also covers what
+    it acts on: its kind, the request that made the role and its subject; a create's hash is as before.
     """
-    return sha256(
-        {
-            "id": row["id"],
-            "role_type": row["role_type"],
-            "account_id": row["account_id"],
-            "requester": row["requester"],
-            "request": json.loads(row["request_json"]),
-            "risk": row["risk"],
-            "required_approvals": row["required_approvals"],
-        }
-    )
+    content = {
+        "id": row["id"],
+        "role_type": row["role_type"],
+        "account_id": row["account_id"],
+        "requester": row["requester"],
+        "request": json.loads(row["request_json"]),
+        "risk": row["risk"],
+        "required_approvals": row["required_approvals"],
+    }
+    if row.get("kind", "create") != "create":
+        subject = json.loads(row["subject_json"]) if row.get("subject_json") else None
+        content |= {"kind": row["kind"], "target_id": row.get("target_id"), "subject": subject}
+    return sha256(content)
 
 
 def event_hash(row: Mapping[str, Any]) -> str:

@@ -509,7 +509,7 @@ class RoleBot:
         subject = record.subject or {}
         return self.executor.retire(
             record.account_id,
-            record.role_name,
+            record.request.display_name,
             made_by=str(subject.get("made_by")),
             request_id=record.id,
             revoke_sessions=bool(subject.get("expiry")),

@@ -258,11 +258,22 @@ def _v6_form_submissions(db: sqlite_utils.Database) -> None:
 
 
 def _v7_request_kinds(db: sqlite_utils.Database) -> None:
-    """Requests of other kinds than create (retiring a role); existing rows were all creates."""
+    """Requests of other kinds than create (edit, delete, extend a role); existing rows were all creates.
+
+    What such a request acts on (``kind``, ``target_id``, ``subject_json``) is part of its content: the
+    audit chain covers it (``bot.audit.request_hash``) and, like the rest, it never changes.
+    """
     requests = db.table("requests")
     requests.add_column("kind", str, not_null_default=RequestKind.CREATE.value)
     requests.add_column("target_id", str)
     requests.add_column("subject_json", str)
+    db.execute("DROP TRIGGER requests_content_fixed")
+    db.execute(
+        """CREATE TRIGGER requests_content_fixed
+            BEFORE UPDATE OF id, role_type, account_id, requester, request_json, risk, required_approvals,
+                kind, target_id, subject_json ON requests
+            BEGIN SELECT RAISE(ABORT, 'a request''s content never changes'); END"""
+    )
     requests.create_index(["target_id", "created_at"], index_name="requests_by_target")
     requests.create_index(["kind", "status", "created_at"], index_name="requests_by_kind")
 

@@ -3,8 +3,10 @@ be removed and when the role was last used, goes through the same approval, and 
 role; roles the bot did not make are refused, and so is a second request to delete the same role."""
 
 import json
+import sqlite3
 
 import boto3
+import pytest
 
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
 from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, dms, ephemerals, request_role, said
@@ -83,3 +85,25 @@ def test_a_second_request_to_delete_the_same_role_is_refused(stack: BotStack) ->
 
     assert f"{first.id} already asks to delete twice" in " ".join(said(c) for c in ephemerals(stack, REQUESTER))
     assert [r.kind for r in stack.runtime.store.for_requester(REQUESTER)] == ["create"]
+
+
+def test_a_deletion_whose_subject_changed_after_approval_is_refused(stack: BotStack, aws: boto3.Session) -> None:
+    """What a deletion acts on is part of its audited content: swapping it after approval is caught."""
+    created_role(stack, "kept-safe")
+    ask_to_delete(stack, OUTSIDER, "kept-safe")
+    retire = stack.runtime.store.for_requester(OUTSIDER, limit=1)[0]
+    stack.runtime.workflow.approve(retire.id, APPROVER)  # approved; not carried out yet
+    with sqlite3.connect(stack.runtime.store.path, isolation_level=None) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="never changes"):
+            conn.execute(f"UPDATE requests SET target_id = 'R-1' WHERE id = '{retire.id}'")
+        conn.execute("DROP TRIGGER requests_content_fixed")
+        conn.execute(
+            f"UPDATE requests SET subject_json = replace(subject_json, 'kept-safe', 'other') WHERE id = '{retire.id}'"
+        )
+
+    stack.runtime.bot.resume_interrupted()
+    stack.settle()
+
+    record = stack.runtime.store.get(retire.id)
+    assert record.status == "failed" and "not what was approved" in (record.error or "")
+    assert "kept-safe" in [role["RoleName"] for role in aws.client("iam").list_roles()["Roles"]]
