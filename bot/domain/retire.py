@@ -58,7 +58,7 @@ class RoleToRetire:
     """The request id on its provenance tag; None when the bot did not make it."""
     last_used_at: str | None
     """When it was last used to make an AWS request (ISO 8601, GetRole's ``RoleLastUsed``); None: not in
-    IAM's tracking window (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_last-accessed.html)."""
+    IAM's tracking window (https://docs.aws.amazon.com/IAM/latest/APIReference/API_RoleLastUsed.html)."""
     last_used_region: str | None
     managed_policy_arns: tuple[str, ...]
     inline_policy_names: tuple[str, ...]
