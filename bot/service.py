@@ -57,6 +57,12 @@ PERMANENT_POST_ERRORS = {
 """Slack's errors that posting again won't fix, and what they mean for the requester."""
 
 
+def provenance_tag(made: RequestRecord) -> str:
+    """The value of the ``iam-role-bot:request-id`` tag the role ``made`` created carries, as the executor
+    reported it (older results: the request id)."""
+    return str(((made.result or {}).get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id))
+
+
 class RoleBot:
     """The use cases, on top of intake, the workflow, the executor and the notifier.
 
@@ -248,13 +254,14 @@ class RoleBot:
                 f"The role {role_name} in account {account} was not created by this bot (it has no {REQUEST_ID_TAG} "
                 "tag), so the bot will not delete it. Delete it the way it was made."
             )
-        if not made:
+        ours = [record for record in made if record.account_id == account and provenance_tag(record) == role.made_by]
+        if not ours:
             raise ActionRefused(
                 f"The role {role_name} in account {account} carries the bot's tag, but this bot has no record of "
-                "creating it (another installation of the bot?), so it will not delete it."
+                "creating it as it is tagged (another installation of the bot, or a copy?), so it will not delete it."
             )
         findings = retirement_findings(role, datetime.fromtimestamp(self.store.clock(), UTC))
-        return self.workflow.submit_retirement(made[-1], role, requester, findings=[f.to_dict() for f in findings])
+        return self.workflow.submit_retirement(ours[-1], role, requester, findings=[f.to_dict() for f in findings])
 
     def delete_role_now(self, made_id: str, user: str) -> None:
         """The reminder's Delete now: ask to delete the role ``made_id`` created (approved like any deletion)."""
@@ -500,8 +507,7 @@ class RoleBot:
         made = self.store.get(record.target_id or "")
         if made is None or not isinstance(before, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
             raise ProvisioningError(f"{record.id} names no role the bot can edit.", step="preflight")
-        made_by = ((made.result or {}).get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id)
-        return self.executor.edit(before, after, made_by=made_by, request_id=record.id)
+        return self.executor.edit(before, after, made_by=provenance_tag(made), request_id=record.id)
 
     def _retire(self, record: RequestRecord) -> dict[str, Any]:
         """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;
@@ -580,9 +586,7 @@ class RoleBot:
             request = made.request
             if not isinstance(request, AssumableRoleRequest):
                 continue
-            result = made.result or {}
-            made_by = (result.get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id)
-            role = RoleToRetire.as_made(request, str(result.get("role_arn", "")), made_by)
+            role = RoleToRetire.as_made(request, str((made.result or {}).get("role_arn", "")), provenance_tag(made))
             retire = self.workflow.expire_role(made, role, now)
             if retire is None:
                 continue

@@ -107,3 +107,21 @@ def test_a_deletion_whose_subject_changed_after_approval_is_refused(stack: BotSt
     record = stack.runtime.store.get(retire.id)
     assert record.status == "failed" and "not what was approved" in (record.error or "")
     assert "kept-safe" in [role["RoleName"] for role in aws.client("iam").list_roles()["Roles"]]
+
+
+def test_a_same_named_role_tagged_for_another_request_is_refused(stack: BotStack, aws: boto3.Session) -> None:
+    created_role(stack, "copycat")
+    iam = aws.client("iam")
+    for profile in iam.list_instance_profiles_for_role(RoleName="copycat")["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName="copycat")
+    for policy in iam.list_role_policies(RoleName="copycat")["PolicyNames"]:
+        iam.delete_role_policy(RoleName="copycat", PolicyName=policy)
+    iam.delete_role(RoleName="copycat")
+    tag = [{"Key": "iam-role-bot:request-id", "Value": "R-9999"}]
+    iam.create_role(RoleName="copycat", AssumeRolePolicyDocument=FOREIGN_TRUST, Tags=tag)
+
+    ask_to_delete(stack, OUTSIDER, "copycat")
+
+    refused = " ".join(said(c) for c in ephemerals(stack, OUTSIDER))
+    assert "no record of creating it as it is tagged" in refused
+    assert stack.runtime.store.for_requester(OUTSIDER) == []
