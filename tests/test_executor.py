@@ -1162,10 +1162,10 @@ FOREIGN_TRUST = json.dumps(
 )
 
 
-def calls_made(session: boto3.Session) -> list[str]:
-    """Every IAM operation the session's clients call from now on, in order."""
+def calls_made(client: Any) -> list[str]:
+    """Every IAM operation ``client`` calls from now on, in order."""
     made: list[str] = []
-    session.events.register("before-call.iam", lambda model, **_: made.append(model.name))
+    client.meta.events.register("before-call.iam", lambda model, **_: made.append(model.name))
     return made
 
 
@@ -1194,11 +1194,11 @@ def test_reading_a_role_shows_what_deleting_it_removes(executor: Executor, name:
 
 
 def test_retiring_deletes_everything_in_the_order_aws_requires(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     rid = request_id()
     provision(executor, ec2_request(name), rid)
-    made = calls_made(base_session)
+    made = calls_made(home_iam)
 
     outcome = executor.retire(HOME, name, made_by=rid, request_id="R-2")
 
@@ -1245,11 +1245,11 @@ def test_an_instance_profile_someone_else_made_is_kept_without_the_role(
 
 
 def test_a_failure_part_way_is_reported_and_a_retry_finishes(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     rid = request_id()
     provision(executor, ec2_request(name), rid)
-    Fault(base_session, "DeleteRolePolicy", aws_error("AccessDenied", "not allowed", 403), {1})
+    Fault(home_iam, "DeleteRolePolicy", aws_error("AccessDenied", "not allowed", 403), {1})
 
     with pytest.raises(ProvisioningError) as failed:
         executor.retire(HOME, name, made_by=rid, request_id="R-2")
@@ -1263,15 +1263,15 @@ def test_a_failure_part_way_is_reported_and_a_retry_finishes(
 
 
 def test_a_role_whose_time_is_up_has_its_sessions_revoked_before_it_is_deleted(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any
+    executor: Executor, home_iam: Any, name: str, iam: Any
 ) -> None:
     rid = request_id()
     provision(executor, user_request(name), rid)
     revoked: list[dict[str, Any]] = []
-    base_session.events.register(
+    home_iam.meta.events.register(
         "provide-client-params.iam.PutRolePolicy", lambda params, **_: revoked.append(dict(params))
     )
-    made = calls_made(base_session)
+    made = calls_made(home_iam)
 
     executor.retire(HOME, name, made_by=rid, request_id="R-3", revoke_sessions=True)
 
@@ -1328,12 +1328,12 @@ def test_an_edit_makes_exactly_the_difference(executor: Executor, name: str, iam
 
 @pytest.mark.parametrize("operation", ["AttachRolePolicy", "PutRolePolicy", "UntagRole"])
 def test_a_failure_in_the_middle_of_an_edit_puts_the_role_back(
-    executor: Executor, base_session: boto3.Session, name: str, iam: Any, operation: str
+    executor: Executor, home_iam: Any, name: str, iam: Any, operation: str
 ) -> None:
     rid = request_id()
     provision(executor, user_request(name), rid)
     before = actual(iam, name)
-    Fault(base_session, operation, aws_error("ServiceFailure", "injected", 500), {1, 2, 3, 4, 5, 6})
+    Fault(home_iam, operation, aws_error("ServiceFailure", "injected", 500), {1, 2, 3, 4, 5, 6})
 
     with pytest.raises(ProvisioningError) as failed:
         executor.edit(user_request(name), edited(name), made_by=rid, request_id="R-9")
