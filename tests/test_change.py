@@ -77,3 +77,10 @@ def test_every_way_of_widening_is_not_narrowing() -> None:
     for what, (before, after) in widening.items():
         assert not only_narrows(before, after, deny_free=[READ_ONLY]), what
     assert not only_narrows(role(), role(managed_policy_arns=[DENY_ALL])), "a policy whose content is unknown"
+
+
+def test_an_edit_cant_move_the_expiry() -> None:
+    assert fixed_changes(role(expires_after_days=7), role(expires_after_days=90)) == {
+        "expires_after_days": "An edit can't change when the role expires (Extend in the reminder moves it); "
+        "request a new role instead."
+    }

@@ -19,6 +19,7 @@ FIXED = {
     "role_name": "the role name",
     "path": "the path (IAM can't move a role)",
     "needs_instance_profile": "whether EC2 uses the role (its instance profile)",
+    "expires_after_days": "when the role expires (Extend in the reminder moves it)",
 }
 
 
@@ -67,10 +68,6 @@ def role_changes(before: AssumableRoleRequest, after: AssumableRoleRequest) -> l
     if added or removed:
         change = ", ".join([*(f"+ {arn}" for arn in added), *(f"- {arn}" for arn in removed)])
         changes.insert(0, Change("managed policies", ", ".join(before.managed_policy_arns) or "(none)", change))
-    if before.expires_after_days != after.expires_after_days:
-        changes.append(
-            Change("expires after (days)", _shown(before.expires_after_days), _shown(after.expires_after_days))
-        )
     return changes
 
 
