@@ -171,7 +171,7 @@ def test_the_requester_is_reminded_once_and_an_approved_extension_moves_the_expi
 def test_an_extension_approved_after_the_role_expired_fails_and_says_so(stack: BotStack, aws: boto3.Session) -> None:
     made_id = one_day_role(stack, "too-late")
     made = stack.runtime.store.get(made_id)
-    extend = stack.runtime.workflow.submit_extension(made, REQUESTER)
+    extend = stack.runtime.bot.announce(stack.runtime.workflow.submit_extension(made, REQUESTER))
     stack.runtime.bot.expire_roles(made.expires_at + 1)
     stack.settle()
 
