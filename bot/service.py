@@ -460,8 +460,8 @@ class RoleBot:
             if tampered:
                 raise ProvisioningError(
                     f"Refused: {record.id} is not what was approved ({tampered}), so the bot did nothing in AWS. "
-                    "Submit the request again with /iam-role, so that the approvers see and approve what would be done; "
-                    "the bot's admins can check the audit log with `iam-role-bot audit verify`.",
+                    "Submit the request again with /iam-role, so that the approvers see and approve what would be "
+                    "done; the bot's admins can check the audit log with `iam-role-bot audit verify`.",
                     step="preflight",
                 )
             if record.kind == RequestKind.EXTEND:  # nothing changes in AWS: only when the bot deletes it
