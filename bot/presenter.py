@@ -185,10 +185,15 @@ class Presenter:
         )
 
     def request_modal_again(self, submitted: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-        """The submitted request form (Slack's view) drawn again with what was typed and ``errors`` under the fields."""
+        """The submitted request form (Slack's view) drawn again with what was typed and ``errors`` under the fields;
+        an edit form stays one (its title, button and ``private_metadata``)."""
         role_type = modals.read_request_state(submitted).get("role_type")
         values = (submitted.get("state") or {}).get("values") or {}
-        return modals.with_errors(modals.with_answers(self.request_modal(role_type), values), errors)
+        form = modals.with_errors(modals.with_answers(self.request_modal(role_type), values), errors)
+        if modals.edited_role_id(submitted) is None:
+            return form
+        kept = ("title", "submit", "private_metadata")
+        return {**form, **{key: submitted[key] for key in kept if key in submitted}}
 
     @staticmethod
     def checking_modal() -> dict[str, Any]:
