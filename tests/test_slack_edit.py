@@ -104,3 +104,12 @@ def test_a_role_the_bot_did_not_create_cant_be_edited(stack: BotStack) -> None:
     refused = " ".join(said(c) for c in ephemerals(stack, REQUESTER))
     assert "has not created a role named someone-elses" in refused
     assert stack.slack.calls("views.open") == []
+
+
+def test_an_edit_form_drawn_again_with_errors_stays_an_edit_form(stack: BotStack) -> None:
+    made = made_role(stack, "again")
+    view = edit_form(stack, "again")
+    drawn = stack.runtime.bot.presenter.request_modal_again(view, {"role_name": "An edit can't change the role name."})
+    assert (drawn["private_metadata"], drawn["title"]["text"]) == (f"edit:{made}", "Edit an IAM role")
+    new_form = stack.runtime.bot.presenter.request_modal_again({**view, "private_metadata": ""}, {})
+    assert new_form["private_metadata"] == "" and new_form["title"]["text"] != "Edit an IAM role"
