@@ -51,7 +51,10 @@ def register(app: App, bot: RoleBot) -> None:
             finish=finish,
             form_again=lambda errors: bot.presenter.request_modal_again(view, errors),
             user=user,
-            hold=lambda: bot.hold_submission(key, view["id"], user, (view.get("state") or {}).get("values") or {}),
+            # An edit is not held for a restart to finish: finishing a held form makes a new request.
+            hold=None
+            if made_id is not None
+            else lambda: bot.hold_submission(key, view["id"], user, (view.get("state") or {}).get("values") or {}),
         )
 
     @app.view(ids.REJECT_CALLBACK_ID)
