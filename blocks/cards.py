@@ -50,6 +50,8 @@ class RequestCard:
     posted: bool = True
     """The approval message is in the approvals channel, with the full text of whatever it had to cut in
     its thread: until then nobody is offered Approve (see ``messages.approval_layout``)."""
+    not_posted: str | None = None
+    """Why Slack refused for good to post it for approval (``not_in_channel``, …): the bot stopped trying."""
     kind: str = "create"
     """``create`` or ``delete`` (``bot.lifecycle.RequestKind``): what approving does to the role."""
     automatic: bool = False

@@ -24,6 +24,17 @@ from blocks.kit import (
 from blocks.parts import age, decision_buttons, one_line, review_summary, status_text
 
 BEING_POSTED = "Being posted in the approvals channel: Approve and Reject appear once it is there in full."
+
+
+def not_posted_notice(error: str) -> str:
+    """What approvers see of a request Slack refused for good to post: the bot stopped trying, so someone must
+    fix the approvals channel (invite the bot, unarchive it, correct APPROVAL_CHANNEL_ID) before it expires."""
+    return (
+        f":warning: Slack refused to post it in the approvals channel (`{escape(error)}`) and the bot stopped trying:"
+        " it can't be approved and will expire. Fix the channel, then the requester submits it again."
+    )
+
+
 ROLES_MAX = 10
 """Roles shown with Edit and Delete buttons in Your roles (2 blocks each)."""
 AWAITING_MAX = 15
@@ -37,7 +48,10 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
     blocks: list[Block] = []
     for card in cards[:AWAITING_MAX]:
         line = f"{one_line(card)}\nfrom {mention(card.requester)} {age(card)} · {review_summary(card)}"
-        decision = decision_buttons(card) if card.posted else context(BEING_POSTED)
+        if card.not_posted:
+            decision = context(not_posted_notice(card.not_posted))
+        else:
+            decision = decision_buttons(card) if card.posted else context(BEING_POSTED)
         blocks += [section(line), decision, divider()]
     if len(cards) > AWAITING_MAX:
         blocks.append(context(and_more(len(cards) - AWAITING_MAX) + " — see the approvals channel."))

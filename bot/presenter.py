@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, request_from_json, to_pretty_json
 from bot.domain.change import edit_plan, role_changes
 from bot.domain.retire import RoleToRetire
-from bot.lifecycle import DECISION_KINDS, Person, RequestKind, Sentence, approved_by
+from bot.lifecycle import DECISION_KINDS, EventKind, Person, RequestKind, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
 
 
@@ -157,6 +157,9 @@ class Presenter:
             created_at=record.created_at,
             sandbox=self.sandbox,
             posted=record.message_ts is not None,
+            not_posted=next(
+                (e.details["error"] for e in events if e.kind == EventKind.NOT_POSTED and e.details.get("final")), None
+            ),
             kind=record.kind.value,
             automatic=bool((record.subject or {}).get("expiry")),
             expires_at=record.expires_at,

@@ -180,3 +180,16 @@ def press(stack: BotStack, user: str, call: Call, action: str) -> None:
     reply = stack.driver.click(user, action, button["value"], message=message, channel=channel)
     assert reply.status == 200, reply.body
     stack.settle()
+
+
+def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] | None:
+    """Open the App Home tab as ``user``; the view the bot published for them (None if it published none)."""
+    stack.slack.clear()
+    reply = stack.driver.event(
+        {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab, "event_ts": "1764350000.000100"}
+    )
+    assert reply.status == 200, reply.body
+    stack.settle()
+    published = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == user]
+    assert len(published) <= 1
+    return published[0]["view"] | {"id": f"VHOME{user}"} if published else None

@@ -21,7 +21,7 @@ from bot.app import answer_failure
 from bot.config import Account, Approvals, Policy
 from bot.sandbox.fake_slack import manifest_scopes
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, COMMAND_CHANNEL, BotStack, sandbox_slack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, dms, ephemerals, open_modal, request_role, said, submit
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, dms, ephemerals, open_home, open_modal, request_role, said, submit
 
 
 def test_a_bad_token_stops_the_bot_at_start(tmp_path: Path, aws: boto3.Session) -> None:
@@ -333,3 +333,15 @@ def test_a_burst_of_approvals_in_one_channel_waits_out_slacks_rate_limit(make_st
         ]
         assert len(replies) == 4, replies
         assert "approved" in replies[1].lower() and "created" in replies[-1].lower(), replies
+
+
+def test_approvers_app_home_says_a_request_slack_will_never_post(make_stack: Callable[..., BotStack]) -> None:
+    stack = make_stack(slack=sandbox_slack(channels=(ANNOUNCE_CHANNEL, COMMAND_CHANNEL)))
+    stack.expected_refusals = ("channel_not_found",)  # type: ignore[attr-defined]
+    request_role(stack, "service", SERVICE_ROLE)
+    home = open_home(stack, APPROVER)
+    assert home is not None
+    shown = json.dumps(home["blocks"])
+    assert "Slack refused to post it in the approvals channel (`channel_not_found`)" in shown
+    actions = [e.get("action_id") for b in home["blocks"] for e in b.get("elements", []) if isinstance(e, dict)]
+    assert ids.APPROVE not in actions  # nothing to approve from a request nobody could read in full

@@ -6,20 +6,7 @@ from typing import Any
 import boto3
 
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, dms, request_role, said
-
-
-def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] | None:
-    """Open the App Home tab as ``user``; the view the bot published for them (None if it published none)."""
-    stack.slack.clear()
-    reply = stack.driver.event(
-        {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab, "event_ts": "1764350000.000100"}
-    )
-    assert reply.status == 200, reply.body
-    stack.settle()
-    published = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == user]
-    assert len(published) <= 1
-    return published[0]["view"] | {"id": f"VHOME{user}"} if published else None
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, dms, open_home, request_role, said
 
 
 def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
