@@ -1154,7 +1154,7 @@ def test_the_executor_talks_to_a_moto_server_over_http(monkeypatch: pytest.Monke
 # --- retiring a role ---------------------------------------------------------------------------
 
 
-FOREIGN_TRUST = json.dumps(
+EC2_TRUST = json.dumps(
     {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -1212,12 +1212,12 @@ def test_retiring_deletes_everything_in_the_order_aws_requires(
         "DeleteRolePolicy",
         "DeleteRole",
     ]
-    assert outcome["already_gone"] is False and len(outcome["removed"]) == 6  # type: ignore[arg-type]
+    assert outcome["already_gone"] is False and len(outcome["removed"]) == 6
     assert executor.retire(HOME, name, made_by=rid, request_id="R-2")["already_gone"] is True
 
 
 def test_a_role_the_bot_did_not_make_is_not_deleted(executor: Executor, name: str, iam: Any) -> None:
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=FOREIGN_TRUST)
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST)
     iam.attach_role_policy(RoleName=name, PolicyArn=READ_ONLY)
 
     role = executor.read_role(HOME, name)
