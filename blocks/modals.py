@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from blocks import ids
-from blocks.ids import REJECT_CALLBACK_ID, REQUEST_CALLBACK_ID
 from blocks.kit import (
     MODAL_TITLE_MAX,
     OPTION_TEXT_MAX,
@@ -432,7 +431,7 @@ def request_modal(
         body = [type_select, *(fields[name] for name in type_fields(chosen.value))]
     return {
         "type": "modal",
-        "callback_id": REQUEST_CALLBACK_ID,
+        "callback_id": ids.REQUEST_CALLBACK_ID,
         "title": plain("Request an IAM role"),
         "submit": plain("Submit request"),
         "close": plain("Cancel"),
@@ -550,7 +549,7 @@ def reject_modal(request_id: str, summary: str) -> dict[str, Any]:
     prefix = f"Rejecting *{escape(request_id)}*: "
     return {
         "type": "modal",
-        "callback_id": REJECT_CALLBACK_ID,
+        "callback_id": ids.REJECT_CALLBACK_ID,
         "title": plain("Reject request"),
         "submit": plain("Reject"),
         "close": plain("Cancel"),
