@@ -37,8 +37,8 @@ from common import (
     table,
 )
 
+from bot.lifecycle import Status
 from bot.sandbox.stack import BotStack
-from bot.store import Status
 
 FINISHED = (Status.CREATED, Status.FAILED)
 

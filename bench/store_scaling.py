@@ -40,7 +40,8 @@ from common import (
 
 from bot.config import Config, Policy, Settings
 from bot.domain import parse_role_request
-from bot.store import FIRST_NUMBER, Status, Store
+from bot.lifecycle import Status
+from bot.store import FIRST_NUMBER, Store
 from bot.workflow import Workflow
 
 ACCOUNT = "123456789012"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bot.domain import RoleRequest, parse_role_request
-from bot.lifecycle import RequestKind
-from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Status, Store, connect, migrate
+from bot.lifecycle import RequestKind, Status
+from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Store, connect, migrate
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"

@@ -11,9 +11,9 @@ import pytest
 from bot.config import Account, Approvals, Config, Policy, Settings
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
 from bot.domain.retire import RoleToRetire
-from bot.lifecycle import Sentence
+from bot.lifecycle import Sentence, Status
 from bot.presenter import slack_mention
-from bot.store import RequestRecord, Status, Store
+from bot.store import RequestRecord, Store
 from bot.workflow import TRANSITIONS, ActionRefused, Workflow
 
 ACCOUNT = "111122223333"
