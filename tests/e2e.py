@@ -1,7 +1,15 @@
 """Helpers for end-to-end tests: the bot over HTTP, a recording fake Slack, a moto server as AWS."""
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from blocks.limits import message_problems, view_problems
@@ -17,6 +25,42 @@ THIRD_APPROVER = "U0CARL"
 
 MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 VIEW_METHODS = ("views.open", "views.update", "views.push", "views.publish")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``iam-role-bot serve --sandbox`` in its own process, configured only through ``env`` (plus ``PORT``), its
+    output in ``log``; yields its port once ``/healthz`` answers, and stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--sandbox"],
+        cwd=cwd,
+        env={**os.environ, **env, "PORT": str(port)},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the bot did not start"
+                time.sleep(0.2)
+        yield port, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 class RecordingDriver(SlackDriver):

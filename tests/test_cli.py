@@ -1,11 +1,8 @@
 """The ``iam-role-bot`` command: the runtime contract of ``serve``, config errors, the admin views."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +14,10 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver
 from bot.sandbox.stack import sandbox_slack
 from bot.store import Store
+from tests.e2e import serving
 
 SECRET = "cli-test-signing-secret"
 TOKEN = "xoxb-cli-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -86,43 +78,19 @@ def test_bad_policy_file_stops_start_up_with_the_setting_named(tmp_path: Path) -
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[SlackDriver, FakeSlack, subprocess.Popen[str], Path]]:
     """``iam-role-bot serve --sandbox`` in its own process, configured only through the environment."""
-    port = free_port()
     with sandbox_slack() as slack:
         env = {
-            **os.environ,
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": slack.url,
             "APPROVAL_CHANNEL_ID": "C0APPROVALS",
             "APPROVER_IDS": "U0BOB",
             "DATABASE_PATH": str(tmp_path / "b.db"),
-            "PORT": str(port),
             "LOG_LEVEL": "DEBUG",
         }
         log = tmp_path / "bot.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--sandbox"],
-            cwd=tmp_path,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                        assert response.status == 200
-                        break
-                except OSError:
-                    assert process.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, "the bot did not start"
-                    time.sleep(0.2)
+        with serving(tmp_path, env, log) as (port, process):
             yield SlackDriver(f"http://127.0.0.1:{port}/slack/events", SECRET), slack, process, log
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def test_serve_answers_slack_on_port_at_slack_events(

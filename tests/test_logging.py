@@ -6,13 +6,9 @@ import contextlib
 import io
 import json
 import logging
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,7 @@ import pytest
 from bot.logs import MAX_MESSAGE_CHARS, PINNED_LOGGERS, configure_logging
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver, signature
-from tests.test_cli import free_port
+from tests.e2e import serving
 
 SECRET = "logging-test-signing-secret"
 TOKEN = "xoxb-logging-test-token"
@@ -56,13 +52,10 @@ def level(request: pytest.FixtureRequest) -> str:
 @contextlib.contextmanager
 def serve(tmp_path: Path, level: str, log_format: str) -> Iterator[tuple[int, SlackDriver, FakeSlack]]:
     """``iam-role-bot serve --sandbox`` with a member account (so it assumes a role in it at start-up)."""
-    port = free_port()
     policy = tmp_path / "policy.toml"
     policy.write_text(f'[[accounts]]\nid = "{MEMBER}"\nname = "member"\n')
-    log = tmp_path / "bot.log"
     with FakeSlack() as slack:
         env = {
-            **os.environ,
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": slack.url,
@@ -70,32 +63,11 @@ def serve(tmp_path: Path, level: str, log_format: str) -> Iterator[tuple[int, Sl
             "APPROVER_IDS": "U0BOB",
             "DATABASE_PATH": str(tmp_path / "b.db"),
             "POLICY_FILE": str(policy),
-            "PORT": str(port),
             "LOG_LEVEL": level,
             "LOG_FORMAT": log_format,
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--sandbox"],
-            cwd=tmp_path,
-            env=env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                        break
-                except OSError:
-                    assert process.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, "the bot did not start"
-                    time.sleep(0.2)
+        with serving(tmp_path, env, tmp_path / "bot.log") as (port, _process):
             yield port, SlackDriver(f"http://127.0.0.1:{port}/slack/events", SECRET), slack
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def logged_while_driven(tmp_path: Path, level: str, log_format: str) -> str:
