@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from bot.sandbox.aws import GITHUB_HOST, SAML_METADATA
+from bot.sandbox.aws import add_identity_providers
 from bot.sandbox.stack import BotStack
 from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems
 
@@ -74,10 +74,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     session = boto3.Session(region_name="us-east-1")
     iam = session.client("iam")
     empty_account(iam)
-    iam.create_open_id_connect_provider(
-        Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
-    )
-    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+    add_identity_providers(iam)
     return session
 
 

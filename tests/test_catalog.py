@@ -15,16 +15,12 @@ from bot.aws import AccountSessions
 from bot.catalog import PoliciesNotFound, PolicyCatalog
 from bot.config import Account
 from bot.config import Executor as ExecutorSettings
+from bot.sandbox.aws import add_identity_providers
 
 HOME = "123456789012"
 MEMBER = "210987654321"
 REGION = "us-east-1"
 DOCUMENT = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
-SAML_METADATA = (
-    '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">'
-    + "<!-- padding: AWS wants at least 1000 characters of metadata -->" * 16
-    + "</EntityDescriptor>"
-)
 
 
 class Clock:
@@ -60,10 +56,7 @@ def aws() -> Iterator[boto3.Session]:
         session = boto3.Session(region_name=REGION)
         iam = session.client("iam")
         iam.create_policy(PolicyName="team-lambda-executor", PolicyDocument=DOCUMENT)
-        iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
-        iam.create_open_id_connect_provider(
-            Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"]
-        )
+        add_identity_providers(iam)
         yield session
 
 

@@ -26,6 +26,7 @@ from bot.domain import Limits, RoleRequest, parse_role_request
 from bot.domain.retire import InstanceProfile
 from bot.domain.urls import switch_role_url
 from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain
+from bot.sandbox.aws import add_identity_providers
 
 HOME = "123456789012"
 MEMBER = "210987654321"
@@ -35,11 +36,6 @@ LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole
 BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
 SAML_PROVIDER = f"arn:aws:iam::{HOME}:saml-provider/Okta"
 INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
-SAML_METADATA = (
-    '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">'
-    + "<!-- padding: AWS wants at least 1000 characters of metadata -->" * 16
-    + "</EntityDescriptor>"
-)
 NAMES = itertools.count()
 
 
@@ -121,10 +117,7 @@ def aws() -> Iterator[boto3.Session]:
     with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
         session = boto3.Session(region_name=REGION)
         iam = session.client("iam")
-        iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
-        iam.create_open_id_connect_provider(
-            Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"]
-        )
+        add_identity_providers(iam)
         yield session
 
 

@@ -21,6 +21,7 @@ from bot.config import Executor as ExecutorSettings
 from bot.domain import RoleRequest, parse_role_request
 from bot.executor import Executor
 from bot.export import CreatedRole, export_role, file_name
+from bot.sandbox.aws import add_identity_providers
 
 HOME = "123456789012"
 SECOND = "210987654321"
@@ -29,9 +30,6 @@ READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
 SAML_PROVIDER = f"arn:aws:iam::{HOME}:saml-provider/Okta"
-SAML_METADATA = (
-    '<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x">' + " " * 1000 + "</EntityDescriptor>"
-)
 INLINE = {
     "Version": "2012-10-17",
     "Statement": [
@@ -117,10 +115,7 @@ def aws() -> Iterator[boto3.Session]:
     with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
         session = boto3.Session(region_name=REGION)
         iam = session.client("iam")
-        iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
-        iam.create_open_id_connect_provider(
-            Url="https://token.actions.githubusercontent.com", ClientIDList=["sts.amazonaws.com"]
-        )
+        add_identity_providers(iam)
         yield session
 
 

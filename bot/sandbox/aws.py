@@ -7,6 +7,7 @@ permissions boundary the bot's guardrails ask for, so every role type can be req
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 from moto import mock_aws
@@ -49,6 +50,14 @@ class SandboxAws:
         self.mock.stop()
 
 
+def add_identity_providers(iam: Any) -> None:
+    """The providers the sandbox's (and the tests') web-identity and SAML roles trust: GitHub Actions and Okta."""
+    iam.create_open_id_connect_provider(
+        Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
+    )
+    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+
+
 def start_sandbox_aws() -> SandboxAws:
     """Start moto in this process (every boto3 call is served by it) and seed the account."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
@@ -58,10 +67,7 @@ def start_sandbox_aws() -> SandboxAws:
     mock.start()
     session = boto3.Session(region_name=SANDBOX_REGION)
     iam = session.client("iam")
-    iam.create_open_id_connect_provider(
-        Url=f"https://{GITHUB_HOST}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
-    )
-    iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
+    add_identity_providers(iam)
     boundary = iam.create_policy(
         PolicyName="iam-role-bot-boundary",
         PolicyDocument=json.dumps(BOUNDARY_DOCUMENT),
