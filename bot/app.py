@@ -16,8 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.config import Settings
 from bot.listeners import register_listeners
-from bot.listeners.checking import SORRY
-from bot.service import RoleBot
+from bot.service import SORRY, RoleBot
 
 
 def web_client(settings: Settings) -> WebClient:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from blocks import ids, modals
 from bot.choices import Choices
@@ -32,6 +32,8 @@ from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Wor
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 """What a person is told when the bot failed on its side (a form's error, a command's answer)."""
 NARROWING = Finding(
@@ -44,6 +46,19 @@ NARROWING = Finding(
 """Told to approvers on an edit that only takes access away (it may need fewer approvals)."""
 ROLES_SHOWN = 10
 """Roles whose last use App Home reads from AWS (one GetRole and three lists each)."""
+
+
+def checked(check: Callable[[], T], what: str) -> tuple[T | None, dict[str, str]]:
+    """A form's checks run: their result and no errors, or no result and the errors to show under its fields.
+    A failure on the bot's side is logged (as ``what`` failed) and shown as ``SORRY`` on the role type."""
+    try:
+        return check(), {}
+    except RequestInvalid as invalid:
+        return None, invalid.errors
+    except Exception:
+        log.exception("%s failed", what)
+        return None, {ids.ROLE_TYPE: SORRY}
+
 
 PERMANENT_POST_ERRORS = {
     # https://docs.slack.dev/reference/methods/chat.postMessage (errors): these don't go away by trying again.
@@ -538,14 +553,11 @@ class RoleBot:
         closed or expired meanwhile gets nothing, so the requester is told by DM (the errors, or the
         confirmation ``announce`` sends anyway)."""
         form = {"state": {"values": submission.form}}
-        try:
-            record = self.submit(modals.read_request_state(form), submission.requester, submission_key=submission.key)
-        except RequestInvalid as invalid:
-            errors = invalid.errors
-        except Exception:
-            log.exception("checking a submitted form again failed")
-            errors = {ids.ROLE_TYPE: SORRY}
-        else:
+        record, errors = checked(
+            lambda: self.submit(modals.read_request_state(form), submission.requester, submission_key=submission.key),
+            "checking a submitted form again",
+        )
+        if not errors:
             if record is not None:
                 self.show_view(submission.view_id, self.presenter.request_sent_modal(record))
                 self.announce(record)

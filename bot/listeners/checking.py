@@ -7,7 +7,6 @@ update``, same view id) and the remote checks run on Bolt's listener pool, after
 their outcome or the form again, with what was typed and the errors under the fields.
 """
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +15,7 @@ from slack_bolt import Ack
 
 from blocks import ids
 from bot.domain import RequestInvalid
-from bot.service import SORRY, RoleBot
-
-log = logging.getLogger(__name__)
+from bot.service import RoleBot, checked
 
 MAX_ERROR_CHARS = 2000
 
@@ -79,15 +76,7 @@ def check_then_finish(
     if hold is not None:
         hold()
     ack(response_action="update", view=bot.presenter.checking_modal())
-    try:
-        outcome = finish()
-    except RequestInvalid as invalid:
-        errors = invalid.errors
-    except Exception:
-        log.exception("checking a submitted form failed")
-        errors = {ids.ROLE_TYPE: SORRY}
-    else:
-        errors = {}
+    outcome, errors = checked(finish, "checking a submitted form")
     if errors:
         bot.show_form_errors(view["id"], user, form_again(errors), errors)
         return
