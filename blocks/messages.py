@@ -81,12 +81,6 @@ def fit_mrkdwn(text: str) -> str:
     return truncate(text, SECTION_TEXT_MAX)
 
 
-def titled_code(title: str, raw: str) -> Block:
-    """``*title*`` over a code block of ``raw``, truncated to one section."""
-    heading = f"*{title}*\n"
-    return section(heading + code_block(raw, SECTION_TEXT_MAX - len(heading)))
-
-
 def summary_context(card: RequestCard) -> Block:
     return context(f"{escape(card.id)} · {fit(card.summary, SECTION_TEXT_MAX - 40)}")
 

@@ -14,11 +14,6 @@ def condition_entries(statement: dict[str, Any]) -> list[tuple[str, str, list[st
     ]
 
 
-def has_condition_key(statement: dict[str, Any], key: str) -> bool:
-    """Whether any condition of the statement checks ``key`` (in any case, with any operator)."""
-    return any(name == key.lower() for _, name, _ in condition_entries(statement))
-
-
 def is_service_wildcard(action: str) -> bool:
     """Whether an action is every action of one service (``service:*``)."""
     return action.endswith(":*")

@@ -8,8 +8,6 @@ from typing import Any
 
 from bot.sandbox.fake_slack import Call
 
-WIDTH = 100
-
 
 def plain(text: str, names: Mapping[str, str]) -> str:
     """Slack mrkdwn to plain text: user mentions by name, links by label."""
