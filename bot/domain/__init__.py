@@ -6,7 +6,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from bot.domain.errors import GENERIC_MESSAGES, RequestInvalid, request_invalid
 from bot.domain.fields import Tag
-from bot.domain.limits import LENIENT_LIMITS, PROVENANCE_TAG_PREFIX, Limits
+from bot.domain.limits import LENIENT_LIMITS, Limits
 from bot.domain.models import (
     AssumableRoleRequest,
     CustomTrustRoleRequest,
@@ -19,12 +19,11 @@ from bot.domain.models import (
     UserRoleRequest,
 )
 from bot.domain.plan import PlanStep
-from bot.domain.policies import ManagedPolicy, policy_size, to_json, to_pretty_json
+from bot.domain.policies import ManagedPolicy, policy_size, to_pretty_json
 from bot.domain.services import SERVICE_PRINCIPALS
 
 __all__ = [
     "LENIENT_LIMITS",
-    "PROVENANCE_TAG_PREFIX",
     "SERVICE_PRINCIPALS",
     "AssumableRoleRequest",
     "CustomTrustRoleRequest",
@@ -44,7 +43,6 @@ __all__ = [
     "policy_size",
     "request_from_json",
     "request_to_json",
-    "to_json",
     "to_pretty_json",
 ]
 
