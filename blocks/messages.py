@@ -355,7 +355,10 @@ def expiry_reminder_dm(card: RequestCard) -> Rendered:
 
 
 def deleted_reply(card: RequestCard) -> Rendered:
-    return notice(f"🗑️ Role deleted: {removed_text(card)}")
+    """Also says the role is gone for infrastructure as code: its exported files describe nothing now."""
+    text, blocks = notice(f"🗑️ Role deleted: {removed_text(card)}")
+    gone = "The role no longer exists, so it has no code: drop it from any CloudFormation stack or Terraform state."
+    return text, [*blocks, context(gone)]
 
 
 def deleted_dm(card: RequestCard) -> Rendered:

@@ -159,9 +159,10 @@ def show_request(request_id: str) -> int:
 
 
 def export_request(request_id: str, format: str) -> int:
-    """Print a created role as code, exactly as its request's thread got it."""
+    """Print a created or edited role as code (an edit: the role's whole state after it), exactly as its
+    request's thread got it; a delete request has none (exit 1)."""
     from bot.export import export_role
-    from bot.role_code import created_role
+    from bot.role_code import role_as_code
     from bot.store import Store
 
     store = Store(load_config().settings.database_path)
@@ -170,7 +171,7 @@ def export_request(request_id: str, format: str) -> int:
         print(f"no request {request_id}", file=sys.stderr)
         return 1
     try:
-        role = created_role(store, record)
+        role = role_as_code(store, record)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 1

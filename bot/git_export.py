@@ -1,8 +1,9 @@
-"""Commits a created role's code to a git repository, with the git command line.
+"""Commits a created role's code to a git repository, with the git command line (and removes it when the
+role is deleted).
 
-Every attempt starts from a fresh shallow clone of the branch in a temporary directory, writes the
-role's one file, commits and pushes: a failed attempt leaves nothing behind, so trying again (the
-bot does, on housekeeping) is always safe, and an unchanged file makes no commit. Each git command
+Every attempt starts from a fresh shallow clone of the branch in a temporary directory, writes (or
+removes) the role's one file, commits and pushes: a failed attempt leaves nothing behind, so trying again (the
+bot does, on housekeeping) is always safe, and an unchanged (or already absent) file makes no commit. Each git command
 has a timeout and git never prompts (``GIT_TERMINAL_PROMPT=0``, ssh in batch mode): a hung or
 password-protected remote fails the attempt instead of holding a worker. Credentials written into
 the repository URL are masked in every message.
@@ -67,8 +68,8 @@ class GitRepository:
             raise GitExportError(f"The export path {path!r} would leave the repository; the role was not committed.")
         return path
 
-    def commit(self, path: str, content: str, message: str) -> Committed:
-        """Write ``content`` at ``path`` on the branch, commit with ``message`` and push."""
+    def commit(self, path: str, content: str | None, message: str) -> Committed:
+        """Write ``content`` at ``path`` on the branch (None: remove the file), commit with ``message`` and push."""
         attempts = 0
         while True:
             attempts += 1
@@ -76,9 +77,14 @@ class GitRepository:
                 clone = Path(workdir) / "repo"
                 self._clone(clone)
                 target = clone / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(content, encoding="utf-8")
-                self._git(clone, "add", "--", path)
+                if content is None:
+                    if not target.exists():
+                        return Committed(path, None)
+                    self._git(clone, "rm", "-q", "--", path)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(content, encoding="utf-8")
+                    self._git(clone, "add", "--", path)
                 if not self._git(clone, "status", "--porcelain", "--", path).strip():
                     return Committed(path, None)
                 self._git(clone, "commit", "-q", "-m", message, "--", path)

@@ -451,7 +451,6 @@ class RoleBot:
                 log.exception("announcing that %s is being provisioned failed", record.id)
         if outcome.status == Status.CREATED:
             self.notifier.created(outcome)
-            self.role_code.published(outcome)
         elif outcome.status == Status.DELETED:
             self.notifier.deleted(outcome)
         elif outcome.status == Status.EXTENDED:
@@ -460,6 +459,7 @@ class RoleBot:
             self.notifier.edited(outcome)
         else:
             self.notifier.failed(outcome)
+        self.role_code.published(outcome)
         return outcome
 
     def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:

@@ -20,7 +20,7 @@ from bot.config import GitExport, Policy
 from bot.export import export_role, file_name
 from bot.git_export import GitExportError, GitRepository, masked
 from bot.lifecycle import EventKind
-from bot.role_code import created_role
+from bot.role_code import role_as_code
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.stack import BotStack
 from tests.e2e import APPROVER, REQUESTER, click, request_role, said, thread_replies
@@ -143,7 +143,7 @@ def test_a_refused_upload_stops_files_upload_v2(slack: FakeSlack) -> None:
 def test_the_thread_gets_both_files_of_exactly_the_created_role(stack: BotStack) -> None:
     request_id = create(stack, "coded-web")
     store = stack.runtime.store
-    role = created_role(store, store.get(request_id))
+    role = role_as_code(store, store.get(request_id))
 
     shared = stack.slack.shared_files()
     assert {(f.filename, f.content.decode()) for f in shared} == {
@@ -164,12 +164,12 @@ def test_a_role_created_before_results_kept_its_tags_gets_them_from_its_approval
     request_id = create(stack, "older-role")
     record = stack.runtime.store.get(request_id)
     assert record is not None
-    kept = created_role(stack.runtime.store, record).provenance_tags
+    kept = role_as_code(stack.runtime.store, record).provenance_tags
     older = dataclasses.replace(
         record, result={key: value for key, value in record.result.items() if key != "provenance_tags"}
     )
 
-    assert created_role(stack.runtime.store, older).provenance_tags == kept
+    assert role_as_code(stack.runtime.store, older).provenance_tags == kept
 
 
 def test_a_failed_upload_is_told_in_the_thread_and_the_role_stays(stack: BotStack, aws) -> None:
@@ -200,7 +200,7 @@ def test_each_created_role_is_one_commit_naming_request_requester_and_approvers(
     log = git(repository, "log", "--format=%B%x00", "iam").split("\x00")
     assert len([entry for entry in log if entry.strip()]) == 2
     for request_id, name in ((first, "git-one"), (second, "git-two")):
-        role = created_role(store, store.get(request_id))
+        role = role_as_code(store, store.get(request_id))
         path = f"roles/{role.account_id}/{name}.tf"
         assert git(repository, "show", f"iam:{path}") == export_role(role, "terraform")
         message = git(repository, "log", "-1", "--format=%B", "iam", "--", path)
@@ -322,7 +322,7 @@ def test_the_cli_prints_what_the_thread_got(
     request_id = create(stack, "cli-export")
     monkeypatch.setenv("DATABASE_PATH", stack.settings.database_path)
     shared = {f.filename: f.content.decode() for f in stack.slack.shared_files()}
-    role = created_role(stack.runtime.store, stack.runtime.store.get(request_id))
+    role = role_as_code(stack.runtime.store, stack.runtime.store.get(request_id))
     capsys.readouterr()  # what the moto server printed meanwhile
 
     for fmt in ("cloudformation", "terraform"):
@@ -338,5 +338,5 @@ def test_the_cli_refuses_a_request_without_a_role(
     capsys.readouterr()
 
     assert main(["requests", "export", request_id, "--format", "terraform"]) == 1
-    assert "only a created role" in capsys.readouterr().err
+    assert "only a created or edited role" in capsys.readouterr().err
     assert main(["requests", "export", "R-NOPE", "--format", "terraform"]) == 1

@@ -8,13 +8,15 @@ from bot.domain import PlanStep, RoleRequest, ServiceLinkedRoleRequest
 
 @dataclass(frozen=True)
 class CreatedRole:
-    """A created role: the request, its id, its provenance tags and the ARNs AWS answered with."""
+    """A created role: the request (its state now), the id of the request that created it, its provenance tags
+    and the ARNs AWS answered with; ``changed_by``: the edit request whose state ``request`` is, if any."""
 
     request: RoleRequest
     request_id: str
     provenance_tags: dict[str, str]
     role_arn: str
     instance_profile_arn: str | None = None
+    changed_by: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -52,7 +54,8 @@ class CreatedRole:
 
     def summary(self) -> str:
         """One line naming the request and where the role lives, for the file's header."""
+        changed = f", last changed by request {self.changed_by}" if self.changed_by else ""
         return (
             f"IAM role {self.role_name} in account {self.account_id}, created by iam-role-bot "
-            f"for request {self.request_id}"
+            f"for request {self.request_id}{changed}"
         )
