@@ -70,12 +70,12 @@ def export_failing(events: list[Event]) -> bool:
 
 def commit_message(role: CreatedRole, record: RequestRecord, approvers: list[str]) -> str:
     """Names what ``record`` did to the role, its request, requester and approvers (the bot, for an expiry)."""
-    done = DONE[record.status]
-    expiry = record.status == Status.DELETED and bool((record.subject or {}).get("expiry"))
-    approved = f"{BOT_ACTOR} (the role's time was up)" if expiry else ", ".join(approvers) or "none"
+    done, requester, approved = DONE[record.status], record.requester, ", ".join(approvers) or "none"
+    if record.status == Status.DELETED and (record.subject or {}).get("expiry"):
+        done, requester, approved = "deleted at its expiry", BOT_ACTOR, BOT_ACTOR
     return (
         f"{role.role_name} in {role.account_id}: {done} by iam-role-bot (request {record.id})\n\n"
-        f"Request: {record.id}\nRequester: {record.requester}\nApprovers: {approved}\n"
+        f"Request: {record.id}\nRequester: {requester}\nApprovers: {approved}\n"
     )
 
 
