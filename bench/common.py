@@ -5,6 +5,7 @@ ratios compare numbers measured in the same run. Everything talks over loopback 
 loop is bounded.
 """
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -19,7 +20,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from multiprocessing.connection import Connection
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from pydantic import SecretStr
 
 from bot.audit import GENESIS, event_hash, request_hash
 from bot.config import Config, Policy, Settings
@@ -408,7 +410,13 @@ def instant_access_analyzer(session: boto3.Session) -> None:
     session.events.register("before-send.accessanalyzer.ValidatePolicy", respond)
 
 
-def bot_stack(workdir: Path, session: boto3.Session, slack_url: str, policy: Policy | None = None) -> BotStack:
+def bot_stack(
+    workdir: Path,
+    session: boto3.Session,
+    slack_url: str,
+    policy: Policy | None = None,
+    database_url: str | None = None,
+) -> BotStack:
     """The real bot over HTTP on loopback, its Web API pointed at ``slack_url``, AWS at ``session``.
 
     ``BotStack`` starts a fake Slack in this process; the bot's client (which Bolt copies for each
@@ -417,7 +425,8 @@ def bot_stack(workdir: Path, session: boto3.Session, slack_url: str, policy: Pol
     ``iam-role-bot serve`` does.
     """
     instant_access_analyzer(session)
-    stack = BotStack(workdir, approvers=APPROVERS, aws_session=session, policy=policy, sandbox=False)
+    database = {"database_url": SecretStr(database_url)} if database_url else {}
+    stack = BotStack(workdir, approvers=APPROVERS, aws_session=session, policy=policy, sandbox=False, **database)
     stack.runtime.client.base_url = slack_url
     stack.runtime.catalog.search(stack.runtime.bot.choices.account_ids()[0], "warm")
     freeze_startup_objects()  # as ``iam-role-bot serve`` does once started
@@ -768,4 +777,46 @@ def seed_store(
         sample_record = store.get(f"R-{FIRST_NUMBER}")
         assert sample_record is not None and sample_record.request is not None
         assert store.events(sample_record.id)
+    return time.perf_counter() - started
+
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[Any]:
+    """The tests' throwaway PostgreSQL cluster (``tests/postgres.py``), for the duration of a benchmark."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.postgres import start_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def copy_to_postgres(path: Path, url: str) -> float:
+    """Copy a seeded SQLite store into a new PostgreSQL database (schema made by ``PostgresStore``), rows and
+    audit chain unchanged (COPY, in id order, so the chain trigger sees each event follow the last); seconds."""
+    import psycopg
+
+    from bot.store_postgres import PostgresStore
+
+    started = time.perf_counter()
+    PostgresStore(url).close()
+    source = sqlite3.connect(path)
+    with psycopg.connect(url) as target:
+        for table_name, order in (
+            ("requests", "seq"),
+            ("submissions", "key"),
+            ("events", "id"),
+            ("jobs", "request_id"),
+        ):
+            cursor = source.execute(f"SELECT * FROM {table_name} ORDER BY {order}")
+            columns = ", ".join(column[0] for column in cursor.description)
+            with target.cursor().copy(f"COPY {table_name} ({columns}) FROM STDIN") as copy:
+                for row in cursor:
+                    copy.write_row(row)
+    source.close()
     return time.perf_counter() - started

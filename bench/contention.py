@@ -7,10 +7,11 @@ execution is a CreateRole beyond the first for a request; there must be none. Ea
 ``created`` with exactly one ``approved``, ``provisioning`` and ``created`` event, and every click
 that lost the race must have been told so (an ephemeral message).
 
-    .venv/bin/python bench/contention.py [--distinct 50] [--clicks 20] [--rounds 10]
+    .venv/bin/python bench/contention.py [--distinct 50] [--clicks 20] [--rounds 10] [--engine postgresql]
 """
 
 import argparse
+import contextlib
 import tempfile
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import boto3
 from common import (
     APPROVERS,
+    ENGINES,
     Account,
     LoadGenerator,
     MotoServer,
@@ -32,6 +34,7 @@ from common import (
     machine,
     ms,
     note,
+    postgres_cluster,
     prepare_account,
     submit_directly,
     table,
@@ -172,8 +175,9 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=50, help="approvals of distinct requests at once")
     parser.add_argument("--clicks", type=int, default=20, help="clicks on one request at once")
     parser.add_argument("--rounds", type=int, default=10, help="click storms, each on a fresh request")
+    parser.add_argument("--engine", choices=ENGINES, default="sqlite", help="postgresql: a throwaway local cluster")
     args = parser.parse_args()
-    heading("Contention: concurrent Approve clicks over HTTP, moto server as AWS")
+    heading(f"Contention ({args.engine}): concurrent Approve clicks over HTTP, moto server as AWS")
     note(machine())
     started = time.perf_counter()
     with (
@@ -181,11 +185,13 @@ def main() -> None:
         RemoteFakeSlack() as slack,
         LoadGenerator() as load,
         tempfile.TemporaryDirectory() as workdir,
+        contextlib.ExitStack() as engine,
     ):
         session = moto.session()
         account = prepare_account(session)
         calls = CreateRoleCalls(session)
-        stack = bot_stack(Path(workdir), session, slack.url)
+        url = engine.enter_context(postgres_cluster()).new_database() if args.engine == "postgresql" else None
+        stack = bot_stack(Path(workdir), session, slack.url, database_url=url)
         try:
             rows = [
                 distinct_approvals(stack, load, slack, account, calls, args.distinct),

@@ -7,7 +7,7 @@ App Home lists them, a request's history, a requester's list, one request, the n
 housekeeping scan), then the writes (submit, an approval vote that approves, a bare transition).
 Nothing should grow with the table: the last column compares 100,000 with 1,000 requests.
 
-    .venv/bin/python bench/store_scaling.py [--sizes 1000 10000 100000] [--calls 300]
+    .venv/bin/python bench/store_scaling.py [--sizes 1000 10000 100000] [--calls 300] [--engine postgresql]
 """
 
 import argparse
@@ -23,15 +23,18 @@ from pathlib import Path
 from common import (
     APPROVER,
     APPROVERS,
+    ENGINES,
     PER_REQUESTER,
     REQUESTER,
     Account,
     Stats,
+    copy_to_postgres,
     form_data,
     heading,
     machine,
     ms,
     note,
+    postgres_cluster,
     sample,
     seed_store,
     seeded_requester,
@@ -42,6 +45,7 @@ from bot.config import Config, Policy, Settings
 from bot.domain import parse_role_request
 from bot.lifecycle import Status
 from bot.store import FIRST_NUMBER, Store
+from bot.store_postgres import PostgresStore
 from bot.workflow import Workflow
 
 ACCOUNT = "123456789012"
@@ -89,12 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--calls", type=int, default=300, help="timed calls per operation and size")
+    parser.add_argument("--engine", choices=ENGINES, default="sqlite", help="postgresql: a throwaway local cluster")
     args = parser.parse_args()
-    heading("Store scaling: operations vs number of requests in the store")
+    heading(f"Store scaling ({args.engine}): operations vs number of requests in the store")
     note(machine())
     started = time.perf_counter()
     samples: dict[str, dict[int, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stores:
+        cluster = stores.enter_context(postgres_cluster()) if args.engine == "postgresql" else None
         setups = []
         for size in args.sizes:
             path = Path(tmp) / f"store-{size}.db"
@@ -102,7 +108,13 @@ def main() -> None:
             events = sqlite3.connect(path).execute("SELECT COUNT(*) FROM events").fetchone()[0]
             note(f"  {size:,} requests ({events:,} events) seeded in {seconds:.1f} s")
             settings = Settings(_env_file=None, approver_ids=APPROVERS, database_path=str(path))
-            store = stores.enter_context(Store(path))
+            store: Store
+            if cluster is not None:
+                url = cluster.new_database()
+                note(f"    copied to PostgreSQL in {copy_to_postgres(path, url):.1f} s")
+                store = stores.enter_context(PostgresStore(url))
+            else:
+                store = stores.enter_context(Store(path))
             setups.append((size, store, Workflow(store, Config(settings, Policy()))))
         # The sizes take turns, a few rounds each, so a slower moment of the machine hits them all alike.
         for make in (

@@ -19,6 +19,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot.metrics import SLACK_ERRORS
+
 log = logging.getLogger(__name__)
 
 Outcome = tuple[dict[str, Any] | None, str | None]
@@ -73,10 +75,12 @@ class ChannelQueues:
             except SlackApiError as error:
                 response = error.response
                 if response.status_code != 429 or waited >= MAX_RATE_LIMIT_WAIT:
+                    SLACK_ERRORS.labels(error=str(response.get("error"))).inc()
                     return None, str(response.get("error"))
                 pause = float(response.headers.get("Retry-After") or response.headers.get("retry-after") or 1)
                 log.info("Slack rate-limited %s; sending it again in %.0f s", method, pause)
                 time.sleep(pause)
                 waited += pause
             except OSError as error:
+                SLACK_ERRORS.labels(error=type(error).__name__).inc()
                 return None, type(error).__name__

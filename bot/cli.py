@@ -46,13 +46,21 @@ def serve(sandbox: bool) -> None:
         logging.getLogger(__name__).warning("SANDBOX: roles are created in an in-memory AWS (moto), not a real account")
     runtime = build_runtime(config, aws_session=aws_session, sandbox=sandbox)
     runtime.bot.resume_interrupted()
-    start_housekeeping(runtime.bot.housekeeping)
+    start_periodic("housekeeping", HOUSEKEEPING_SECONDS, runtime.bot.housekeeping)
+    start_periodic("leases", runtime.workflow.lease_seconds / 3, runtime.bot.keep_leases)
     freeze_startup_objects()
     from bot.http import make_http_server
 
     secret = settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if secret and not settings.slack_app_token else None  # None: /healthz
-    server = make_http_server(runtime.app, host="0.0.0.0", port=settings.port, signing_secret=signing_secret)
+    server = make_http_server(
+        runtime.app,
+        host="0.0.0.0",
+        port=settings.port,
+        signing_secret=signing_secret,
+        ready=runtime.store.ping,
+        metrics=runtime.metrics,
+    )
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -63,24 +71,24 @@ def serve(sandbox: bool) -> None:
         server.serve_forever()
 
 
-def start_housekeeping(task: Callable[[], None]) -> None:
-    """Run ``task`` every few minutes in the background (reminders and expiry)."""
+def start_periodic(name: str, seconds: float, task: Callable[[], None]) -> None:
+    """Run ``task`` every ``seconds`` in the background: housekeeping (reminders, expiry), provisioning leases."""
 
     def loop() -> None:
-        while not stop.wait(HOUSEKEEPING_SECONDS):
+        while not stop.wait(seconds):
             try:
                 task()
             except Exception:
-                logging.getLogger(__name__).exception("housekeeping failed")
+                logging.getLogger(__name__).exception("%s failed", name)
 
     stop = threading.Event()
-    threading.Thread(target=loop, daemon=True, name="housekeeping").start()
+    threading.Thread(target=loop, daemon=True, name=name).start()
 
 
 def list_requests(status: str | None, limit: int) -> None:
-    from bot.store import Store
+    from bot.database import open_store
 
-    store = Store(load_config().settings.database_path)
+    store = open_store(load_config().settings)
     records = store.by_status(status, limit=limit) if status else store.recent(limit=limit)
     for r in records:
         print(
@@ -129,9 +137,9 @@ def role_reader(config: Config) -> Callable[[str, str], str]:
 
 
 def show_request(request_id: str) -> int:
-    from bot.store import Store
+    from bot.database import open_store
 
-    store = Store(load_config().settings.database_path)
+    store = open_store(load_config().settings)
     record = store.get(request_id.upper())
     if record is None:
         print(f"no request {request_id}", file=sys.stderr)
@@ -161,11 +169,11 @@ def show_request(request_id: str) -> int:
 def export_request(request_id: str, format: str) -> int:
     """Print a created or edited role as code (an edit: the role's whole state after it), exactly as its
     request's thread got it; a delete request has none (exit 1)."""
+    from bot.database import open_store
     from bot.export import export_role
     from bot.role_code import role_as_code
-    from bot.store import Store
 
-    store = Store(load_config().settings.database_path)
+    store = open_store(load_config().settings)
     record = store.get(request_id.upper())
     if record is None:
         print(f"no request {request_id}", file=sys.stderr)
@@ -181,9 +189,9 @@ def export_request(request_id: str, format: str) -> int:
 
 def verify_audit() -> int:
     """Check the audit log's hash chain end to end; 0 if it holds, 1 at the first broken link."""
-    from bot.store import Store
+    from bot.database import open_store
 
-    with Store(load_config().settings.database_path) as store:
+    with open_store(load_config().settings) as store:
         broken, count, head = store.verify_audit()
     if broken:
         print(f"audit log BROKEN at {broken} (checked {count} events)", file=sys.stderr)

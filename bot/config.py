@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     notifications_channel_id: str | None = None
     approver_ids: Annotated[UserIds, NoDecode] = []
     database_path: str = "iam-role-bot.db"
+    database_url: SecretStr | None = None
+    """``postgresql://user:password@host/db``: PostgreSQL (several replicas may share it) instead of the
+    SQLite file at ``database_path``; a secret, as it may hold the password."""
+    job_lease_seconds: float = Field(default=60.0, ge=3.0)
+    """How long a replica's claim on a provisioning job lasts unrenewed (see ``bot.workflow.LEASE_SECONDS``)."""
     port: int = Field(default=3000, ge=1, le=65535)
     policy_file: Path | None = None
     aws_region: str = "us-east-1"
@@ -71,7 +76,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The secrets' values, for the log formatter to mask should one ever reach a log line."""
-        secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.database_url)
         return [secret.get_secret_value() for secret in secrets if secret]
 
     @field_validator("approver_ids", mode="before")

@@ -1,4 +1,6 @@
-"""HTTP mode: ``POST /slack/events`` and ``GET /healthz`` on waitress, with Slack's signature checked first.
+"""HTTP mode: ``POST /slack/events`` on waitress, with Slack's signature checked first; for operators
+``GET /healthz`` (the process answers), ``GET /readyz`` (it can reach its database: a load balancer
+sends it nothing while it can't) and ``GET /metrics`` (Prometheus, ``bot.metrics``).
 
 Waitress (a maintained, pure-Python production WSGI server) reads each request in its event loop
 before a worker thread sees it: a body over ``HttpLimits.max_body_bytes`` is refused with 413 as
@@ -26,6 +28,8 @@ from urllib.parse import parse_qsl
 import waitress
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+
+from bot.metrics import CONTENT_TYPE, render
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -95,8 +99,14 @@ class SlackWsgi:
         signing_secret: str | None,
         limits: HttpLimits = HttpLimits(),
         clock: Callable[[], float] = time.time,
+        *,
+        ready: Callable[[], object] | None = None,
+        metrics: Callable[[], bytes] = render,
     ) -> None:
         self.app = app
+        self.ready = ready
+        """Raises (or returns false) while the bot can't serve, e.g. its database is unreachable."""
+        self.metrics = metrics
         self.signing_secret = signing_secret.encode() if signing_secret else None
         """None in Socket Mode: Slack's payloads come over the WebSocket, so only ``/healthz`` is served."""
         self.limits = limits
@@ -113,6 +123,10 @@ class SlackWsgi:
         request = WsgiHttpRequest(environ)
         if request.method == "GET" and request.path == "/healthz":
             return respond(start_response, 200, TEXT, "ok")
+        if request.method == "GET" and request.path == "/readyz":
+            return self.readiness(start_response)
+        if request.method == "GET" and request.path == "/metrics":
+            return respond(start_response, 200, {"content-type": [CONTENT_TYPE]}, self.metrics().decode())
         if request.method != "POST" or request.path != EVENTS_PATH or self.signing_secret is None:
             return respond(start_response, 404, TEXT, "Not Found")
         raw = self.read_body(environ)
@@ -132,6 +146,16 @@ class SlackWsgi:
             log.warning("refused a signed request Bolt failed on: %s", type(error).__name__)
             return respond(start_response, 400, TEXT, "Bad Request")
         return respond(start_response, response.status, response.headers, response.body)
+
+    def readiness(self, start_response: "StartResponse") -> list[bytes]:
+        try:
+            ready = self.ready is None or bool(self.ready())
+        except Exception as error:
+            log.warning("not ready: %s", type(error).__name__)
+            ready = False
+        if ready:
+            return respond(start_response, 200, TEXT, "ready")
+        return respond(start_response, 503, TEXT, "not ready: the database is unreachable")
 
     def read_body(self, environ: "WSGIEnvironment") -> bytes | None:
         """The body, or None (unread) when its Content-Length is over the limit or no number.
@@ -241,7 +265,16 @@ class HttpServer:
 
 
 def make_http_server(
-    app: App, *, host: str, port: int, signing_secret: str | None, limits: HttpLimits = HttpLimits()
+    app: App,
+    *,
+    host: str,
+    port: int,
+    signing_secret: str | None,
+    limits: HttpLimits = HttpLimits(),
+    ready: Callable[[], object] | None = None,
+    metrics: Callable[[], bytes] = render,
 ) -> HttpServer:
-    """A server (not yet serving) for the app; ``port=0`` picks a free port. No ``signing_secret``: /healthz only."""
-    return HttpServer(SlackWsgi(app, signing_secret, limits), host=host, port=port, limits=limits)
+    """A server (not yet serving) for the app; ``port=0`` picks a free port. No ``signing_secret``: no Slack
+    endpoint, only the operators' (``/healthz``, ``/readyz``, ``/metrics``)."""
+    wsgi = SlackWsgi(app, signing_secret, limits, ready=ready, metrics=metrics)
+    return HttpServer(wsgi, host=host, port=port, limits=limits)

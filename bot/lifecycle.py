@@ -102,8 +102,6 @@ class EventKind(StrEnum):
     (a permanent error, or the last attempt: the bot stops trying)."""
 
 
-HANDOFF_KINDS = frozenset({EventKind.PROVISIONING, EventKind.RETRIED, EventKind.RESUMED})
-"""Events that hand a request in ``provisioning`` to a run of the bot (``details["run"]``)."""
 DECISION_KINDS = frozenset({EventKind.APPROVED, EventKind.REJECTED, EventKind.CANCELLED, EventKind.EXPIRED})
 """Events that end a request's wait for approval."""
 

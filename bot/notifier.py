@@ -22,6 +22,7 @@ from blocks.kit import Rendered
 from bot.channel_queue import ChannelQueues
 from bot.config import Config
 from bot.lifecycle import Sentence
+from bot.metrics import SLACK_ERRORS
 from bot.presenter import Presenter
 from bot.store import RequestRecord, Store
 
@@ -242,6 +243,7 @@ class Notifier:
             )
         except (SlackApiError, SlackRequestError, OSError) as error:
             said = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
+            SLACK_ERRORS.labels(error=str(said)).inc()
             log.warning("Slack file upload for %s failed: %s", record.id, said)
             self.thread(record, messages.role_as_code_failed_reply(card))
 

@@ -15,10 +15,12 @@ from bot.aws import AccountSessions
 from bot.catalog import PolicyCatalog
 from bot.choices import Choices
 from bot.config import Config
+from bot.database import open_store
 from bot.directory import UsergroupMembers
 from bot.executor import Executor
 from bot.git_export import GitRepository
 from bot.intake import Intake
+from bot.metrics import render
 from bot.notifier import Notifier
 from bot.presenter import Presenter
 from bot.role_code import RoleCode
@@ -43,6 +45,10 @@ class Runtime:
     warming: list[threading.Thread]
     """Background fetches of each account's policy catalogue started with the bot (none without ``warm_catalog``)."""
 
+    def metrics(self) -> bytes:
+        """``GET /metrics``: the process's metrics and the database's requests by status."""
+        return render(self.store.count)
+
 
 def build_runtime(
     config: Config,
@@ -61,12 +67,12 @@ def build_runtime(
     """
     settings = config.settings
     client = client or web_client(settings)
-    store = Store(settings.database_path)
+    store = open_store(settings)
     usergroup_members = UsergroupMembers(client)
     group = config.policy.approvals.approver_usergroup
     if group:
         usergroup_members.warm(group)
-    workflow = Workflow(store, config, usergroup_members=usergroup_members)
+    workflow = Workflow(store, config, usergroup_members=usergroup_members, lease_seconds=settings.job_lease_seconds)
     sessions = AccountSessions(
         config.policy.executor, config.policy.accounts, base_session=aws_session, region=settings.aws_region
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from blocks import ids, modals
+from bot import metrics
 from bot.choices import Choices
 from bot.domain import AssumableRoleRequest, RequestInvalid, request_from_json
 from bot.domain.change import only_narrows
@@ -70,6 +71,12 @@ PERMANENT_POST_ERRORS = {
     "missing_scope": "the Slack app lacks the chat:write scope",
 }
 """Slack's errors that posting again won't fix, and what they mean for the requester."""
+DELIVERY_MEMORY_SECONDS = 86400.0
+"""How long a Slack event's id is remembered: Slack retries a delivery three times within minutes
+(https://docs.slack.dev/apis/events-api/#retries)."""
+HOUSEKEEPING_LEASE_SECONDS = 600.0
+"""The replica doing housekeeping keeps it while it runs it again within this (``cli`` runs it every 300 s);
+another takes over this long after the last run of one that stopped."""
 
 
 def provenance_tag(made: RequestRecord) -> str:
@@ -112,6 +119,8 @@ class RoleBot:
         self.pending: set[Future[Any]] = set()
         self.resumed_submissions: set[str] = set()
         """Submission keys this run took over from a stopped one (each is finished once per run)."""
+        self.provisioning: set[str] = set()
+        """Ids of the requests this replica is provisioning now: their jobs' leases are renewed (``keep_leases``)."""
 
     # --- asking for a role -----------------------------------------------------------------
 
@@ -329,6 +338,10 @@ class RoleBot:
 
     # --- looking --------------------------------------------------------------------------
 
+    def first_delivery(self, event_id: str) -> bool:
+        """Whether this Slack event is new to every replica (False for a retry of one already handled)."""
+        return self.store.first_delivery(f"event:{event_id}")
+
     def requests_of(self, user: str, limit: int = 20) -> list[RequestRecord]:
         """The user's own latest requests."""
         return self.store.for_requester(user, limit=limit)
@@ -378,6 +391,7 @@ class RoleBot:
         approval) goes out while AWS works, in the same order as ever.
         """
         approval = self.workflow.approve(request_id, user)
+        metrics.APPROVALS.labels(outcome="approved" if approval.completed else "vote").inc()
         if not approval.completed:
             self.notifier.approval_recorded(approval.record, user)
             return
@@ -425,7 +439,10 @@ class RoleBot:
         self, record: RequestRecord, *, resumed: bool = False, announce: Callable[[], None] | None = None
     ) -> None:
         """Provision a request already moved to ``provisioning`` on the pool (``announce``: see ``provision``)."""
-        self._track(self.pool.submit(self.provision, record, resumed=resumed, announce=announce))
+        self.provisioning.add(record.id)
+        future = self.pool.submit(self.provision, record, resumed=resumed, announce=announce)
+        future.add_done_callback(lambda _: self.provisioning.discard(record.id))
+        self._track(future)
 
     def _track(self, future: Future[Any]) -> None:
         """Work on the pool that ``drain`` waits for."""
@@ -442,9 +459,12 @@ class RoleBot:
         they added up. The outcome is said once those messages are out, so the thread reads in order.
         """
         said = self.announcer.submit(self._say_under_way, record, resumed, announce)
+        started = time.monotonic()
         try:
             outcome = self._create(record)
+            metrics.PROVISIONING.labels(outcome=outcome.status.value).observe(time.monotonic() - started)
         finally:
+            self.provisioning.discard(record.id)  # its job is gone with its outcome: no lease left to renew
             try:
                 said.result()
             except Exception:
@@ -483,8 +503,10 @@ class RoleBot:
                 return self.workflow.mark_extended(record.id)
             outcome = carry_out(record)
         except ProvisioningError as error:
+            metrics.AWS_ERRORS.labels(code=error.code or error.step).inc()
             return self.workflow.mark_failed(record.id, error.message)
         except Exception as error:
+            metrics.AWS_ERRORS.labels(code=type(error).__name__).inc()
             log.exception("provisioning %s failed unexpectedly", record.id)
             return self.workflow.mark_failed(record.id, f"Unexpected error ({type(error).__name__}); see the logs.")
         if record.kind == RequestKind.DELETE:
@@ -537,15 +559,21 @@ class RoleBot:
         )
 
     def resume_interrupted(self) -> list[RequestRecord]:
-        """At start-up: carry on with requests a previous process left approved or provisioning, and finish the
-        form submissions it acked and never recorded nor refused (on the pool: their checks ask AWS)."""
-        records = self.workflow.resume_interrupted(BOT_ACTOR)
-        for record in records:
-            self.start(record, resumed=True)
+        """At start-up: carry on with provisioning jobs nobody holds (``resume_jobs``), and finish the form
+        submissions a stopped process acked and never recorded nor refused (on the pool: their checks ask AWS)."""
+        records = self.resume_jobs()
         for submission in self.store.submissions_checking():
             if submission.key not in self.resumed_submissions:
                 self.resumed_submissions.add(submission.key)
                 self._track(self.pool.submit(self.finish_submission, submission))
+        return records
+
+    def resume_jobs(self) -> list[RequestRecord]:
+        """Carry on with requests whose provisioning job nobody holds (its replica died): at start-up and then
+        every ``keep_leases``."""
+        records = self.workflow.resume_interrupted(BOT_ACTOR)
+        for record in records:
+            self.start(record, resumed=True)
         return records
 
     def finish_submission(self, submission: FormSubmission) -> None:
@@ -565,10 +593,24 @@ class RoleBot:
         again = self.presenter.request_modal_again(form, errors)
         self.show_form_errors(submission.view_id, submission.requester, again, errors)
 
+    def keep_leases(self) -> None:
+        """Renew the leases on what this replica is provisioning, then take over jobs whose lease ran out.
+
+        Run every third of ``workflow.lease_seconds`` on every replica (``cli.start_lease_keeper``).
+        """
+        working = list(self.provisioning)
+        renewed = set(self.workflow.renew_leases(working))
+        lost = [request_id for request_id in working if request_id in self.provisioning and request_id not in renewed]
+        if lost:
+            log.warning("another replica took over %s: this one was too slow to renew its lease", ", ".join(lost))
+        self.resume_jobs()
+
     def housekeeping(self, now: float | None = None) -> None:
         """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, retry git
-        exports."""
+        exports: on one replica at a time, the one holding the ``housekeeping`` lease."""
         now = time.time() if now is None else now
+        if not self.store.take_lease("housekeeping", self.workflow.owner, HOUSEKEEPING_LEASE_SECONDS):
+            return  # another replica does it
         for record in self.workflow.expire_due(now):
             self.notifier.expired(record)
         if self.workflow.config.settings.approval_channel_id:
@@ -586,6 +628,7 @@ class RoleBot:
             self.notifier.expiry_reminder(made)
         self.expire_roles(now)
         self.role_code.retry_failed()
+        self.store.forget_deliveries(before=now - DELIVERY_MEMORY_SECONDS)
 
     def expire_roles(self, now: float) -> list[RequestRecord]:
         """Delete the roles whose time is up: each once, whoever else (thread, process) looks at the same time.

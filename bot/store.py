@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlite_utils
 
@@ -286,6 +286,36 @@ def _v8_role_expiry(db: sqlite_utils.Database) -> None:
     requests.create_index(["status", "expires_at"], index_name="requests_by_expiry")
 
 
+def shared_state_sql(last_event_id: int) -> list[str]:
+    """Schema version 9 on both engines: one provisioning job per approved request, held under a lease by
+    the replica carrying it out (a lease that ran out is taken over); named leases for work one replica
+    does at a time (housekeeping); one approval vote per (request, approver), kept by the database; the
+    Slack event deliveries handled (a retry of one is answered and dropped, whichever replica gets it).
+
+    Votes before this version (events up to ``last_event_id``) are left out of the unique index: events
+    can't be removed, and a duplicate among them must not stop the upgrade (votes are counted distinct).
+    """
+    return [
+        """CREATE TABLE jobs (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            owner TEXT,
+            lease_until DOUBLE PRECISION
+        )""",
+        # an approved or provisioning request from before jobs: its process is gone, so it is free to take
+        "INSERT INTO jobs (request_id) SELECT id FROM requests WHERE status IN ('approved', 'provisioning')",
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)",
+        "CREATE TABLE deliveries (key TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL)",
+        "CREATE UNIQUE INDEX one_vote_per_approver ON events (request_id, actor) "
+        f"WHERE kind = 'approval' AND id > {int(last_event_id)}",
+    ]
+
+
+def _v9_shared_state(db: sqlite_utils.Database) -> None:
+    last_event_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    for statement in shared_state_sql(last_event_id):
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -295,6 +325,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v6_form_submissions,
     _v7_request_kinds,
     _v8_role_expiry,
+    _v9_shared_state,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -398,10 +429,6 @@ def _placeholders(values: Collection[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _limit(limit: int | None) -> int:
-    return -1 if limit is None else limit
-
-
 class Store:
     """Requests and their events in one SQLite file (a real file: each thread opens its own connection).
 
@@ -439,7 +466,7 @@ class Store:
                 conn.close()
             self._connections.clear()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -466,6 +493,17 @@ class Store:
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         return list(self._db().query(sql, params))
 
+    def _execute(self, sql: str, params: list[Any]) -> int:
+        """Run a statement (in a write transaction); how many rows it changed."""
+        return self._db().execute(sql, params).rowcount
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        self._db().table(table).insert(row)
+
+    def _limit(self, limit: int | None) -> int | None:
+        """``LIMIT ?``'s parameter for ``limit`` (None: all rows; SQLite takes a negative number for that)."""
+        return -1 if limit is None else limit
+
     def _insert_event(self, request_id: str, at: float, actor: str, kind: str, details: dict[str, Any]) -> Event:
         """Append an event, chained to the last one and carrying its request's content hash (in a write transaction)."""
         last = self._rows("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [])
@@ -481,7 +519,7 @@ class Store:
             "prev_hash": last[0]["hash"] if last else GENESIS,
         }
         row["hash"] = event_hash(row)
-        self._db().table("events").insert(row)
+        self._insert("events", row)
         return Event(row["id"], request_id, at, actor, kind, details)
 
     def create_request(
@@ -511,7 +549,8 @@ class Store:
                 raise AlreadySubmitted(earlier)
             seq = self._rows("SELECT COALESCE(MAX(seq) + 1, ?) AS seq FROM requests", [FIRST_NUMBER])[0]["seq"]
             request_id = f"R-{seq}"
-            self._db().table("requests").insert(
+            self._insert(
+                "requests",
                 {
                     "seq": seq,
                     "id": request_id,
@@ -530,14 +569,14 @@ class Store:
                     "kind": kind.value,
                     "target_id": target_id,
                     "subject_json": json.dumps(subject) if subject is not None else None,
-                }
+                },
             )
             details: dict[str, Any] = {"risk": risk, "required_approvals": required_approvals}
             if kind != RequestKind.CREATE:
                 details |= {"kind": kind.value, "target_id": target_id}
             self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
             if submission_key:
-                self._db().table("submissions").insert({"key": submission_key, "request_id": request_id})
+                self._insert("submissions", {"key": submission_key, "request_id": request_id})
                 self._finish_submission(submission_key, "recorded", request_id)
             return self._get(request_id)
 
@@ -545,9 +584,9 @@ class Store:
         """Keep a form submission being checked (``submissions_checking``); a copy of one held keeps the first."""
         now = self.clock()
         with self.transaction():
-            self._db().execute(
-                "INSERT OR IGNORE INTO form_submissions (key, view_id, requester, form_json, state, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?)",
+            self._execute(
+                "INSERT INTO form_submissions (key, view_id, requester, form_json, state, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?) ON CONFLICT (key) DO NOTHING",
                 [submission_key, view_id, requester, json.dumps(form), now, now],
             )
 
@@ -558,7 +597,7 @@ class Store:
 
     def _finish_submission(self, submission_key: str, state: str, request_id: str | None) -> None:
         """Mark a held submission finished and drop what was typed: a recorded request keeps its own copy."""
-        self._db().execute(
+        self._execute(
             "UPDATE form_submissions SET state = ?, request_id = ?, form_json = '{}', updated_at = ? "
             "WHERE key = ? AND state = 'checking'",
             [state, request_id, self.clock(), submission_key],
@@ -606,12 +645,12 @@ class Store:
         expected_statuses = [expected] if isinstance(expected, str) else list(expected)
         now = self.clock()
         with self.transaction():
-            cursor = self._db().execute(
+            changed = self._execute(
                 "UPDATE requests SET status = ?, updated_at = ?, result_json = ?, error = ? "
                 f"WHERE id = ? AND status IN ({_placeholders(expected_statuses)})",
                 [new, now, json.dumps(result) if result is not None else None, error, request_id, *expected_statuses],
             )
-            if cursor.rowcount == 0:
+            if changed == 0:
                 return None
             self._insert_event(request_id, now, actor, kind, details or {})
             return self._get(request_id)
@@ -620,6 +659,101 @@ class Store:
         """Append an event that changes no status (an approval vote, a reminder, a resumption)."""
         with self.transaction():
             return self._insert_event(request_id, self.clock(), actor, kind, details or {})
+
+    # --- provisioning jobs and leases ----------------------------------------------------------
+
+    def enqueue_job(self, request_id: str, owner: str | None = None, lease_seconds: float = 0.0) -> None:
+        """A request to provision (in the transaction that approved it), leased to ``owner`` when given."""
+        lease_until = self.clock() + lease_seconds if owner is not None else None
+        with self.transaction():
+            self._execute("DELETE FROM jobs WHERE request_id = ?", [request_id])
+            self._insert("jobs", {"request_id": request_id, "owner": owner, "lease_until": lease_until})
+
+    def claimable_jobs(self, limit: int | None = None) -> list[str]:
+        """Requests whose job nobody holds: never leased, or its lease ran out (its replica is gone or stuck).
+
+        Call inside a transaction followed by ``claim_job``: on PostgreSQL the rows are locked
+        (``FOR UPDATE SKIP LOCKED``), so replicas polling at once never pick the same job.
+        """
+        rows = self._rows(
+            "SELECT request_id FROM jobs WHERE lease_until IS NULL OR lease_until < ? ORDER BY request_id LIMIT ?"
+            + self._skip_locked(),
+            [self.clock(), self._limit(limit)],
+        )
+        return [row["request_id"] for row in rows]
+
+    def _skip_locked(self) -> str:
+        """The clause that locks the rows read for claiming (SQLite: none; its write transaction is the lock)."""
+        return ""
+
+    def claim_job(self, request_id: str, owner: str, lease_seconds: float) -> bool:
+        """Lease a request's job to ``owner`` if nobody else holds it (a conditional UPDATE: one claimant wins)."""
+        now = self.clock()
+        return bool(
+            self._execute(
+                "UPDATE jobs SET owner = ?, lease_until = ? "
+                "WHERE request_id = ? AND (lease_until IS NULL OR lease_until < ? OR owner = ?)",
+                [owner, now + lease_seconds, request_id, now, owner],
+            )
+        )
+
+    def renew_leases(self, request_ids: Collection[str], owner: str, lease_seconds: float) -> list[str]:
+        """Extend ``owner``'s leases on these jobs; the ids it still holds (a lost one was taken over)."""
+        if not request_ids:
+            return []
+        ids = sorted(request_ids)
+        with self.transaction():
+            self._execute(
+                f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND request_id IN ({_placeholders(ids)})",
+                [self.clock() + lease_seconds, owner, *ids],
+            )
+            rows = self._rows(
+                f"SELECT request_id FROM jobs WHERE owner = ? AND request_id IN ({_placeholders(ids)})", [owner, *ids]
+            )
+        return [row["request_id"] for row in rows]
+
+    def finish_job(self, request_id: str) -> None:
+        """The request's provisioning ended (created or failed): its job goes."""
+        with self.transaction():
+            self._execute("DELETE FROM jobs WHERE request_id = ?", [request_id])
+
+    def job(self, request_id: str) -> dict[str, Any] | None:
+        """A request's job (``owner``, ``lease_until``), if it has one."""
+        rows = self._rows("SELECT owner, lease_until FROM jobs WHERE request_id = ?", [request_id])
+        return rows[0] if rows else None
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every provisioning job (``request_id``, ``owner``, ``lease_until``): what replicas are working on."""
+        return self._rows("SELECT request_id, owner, lease_until FROM jobs ORDER BY request_id", [])
+
+    def take_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Hold the lease ``name`` for ``seconds`` if it is free, ran out, or is ``owner``'s already.
+
+        One upsert, so of replicas asking at once one gets it (housekeeping runs on one at a time).
+        """
+        now = self.clock()
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                    "SET owner = excluded.owner, until = excluded.until WHERE leases.until < ? OR leases.owner = ?",
+                    [name, owner, now + seconds, now, owner],
+                )
+            )
+
+    def first_delivery(self, key: str) -> bool:
+        """Record a Slack delivery (an event's id); False if it was recorded before (Slack retried it)."""
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "INSERT INTO deliveries (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", [key, self.clock()]
+                )
+            )
+
+    def forget_deliveries(self, before: float) -> int:
+        """Drop deliveries recorded before ``before`` (Slack retries within minutes); how many went."""
+        with self.transaction():
+            return self._execute("DELETE FROM deliveries WHERE at < ?", [before])
 
     def changed_since(self, request_id: str, kind: str) -> str | None:
         """None if the request's content is what its latest ``kind`` event recorded (e.g. approved), else why not."""
@@ -636,15 +770,14 @@ class Store:
 
     def verify_audit(self) -> tuple[BrokenLink | None, int, str]:
         """The audit log checked end to end (``bot.audit.first_broken_link``): first broken link, events, head hash."""
-        db = self._db()
-        with self._read_snapshot(db):
-            request_hashes = {row["id"]: request_hash(row) for row in db.query("SELECT * FROM requests")}
-            return first_broken_link(db.query("SELECT * FROM events ORDER BY id"), request_hashes)
+        with self._read_snapshot():
+            request_hashes = {row["id"]: request_hash(row) for row in self._rows("SELECT * FROM requests", [])}
+            return first_broken_link(self._rows("SELECT * FROM events ORDER BY id", []), request_hashes)
 
-    @staticmethod
     @contextmanager
-    def _read_snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+    def _read_snapshot(self) -> Iterator[None]:
         """One read transaction, so the requests and the events are read as of the same moment."""
+        db = self._db()
         db.conn.execute("BEGIN")
         try:
             yield
@@ -659,9 +792,7 @@ class Store:
     def set_message(self, request_id: str, channel: str, ts: str) -> RequestRecord:
         """Remember where the approval message is, to update it later."""
         with self.transaction():
-            self._db().execute(
-                "UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?", [channel, ts, request_id]
-            )
+            self._execute("UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?", [channel, ts, request_id])
             return self._get(request_id)
 
     def pending(self, account_ids: Collection[str] | None = None, limit: int | None = 50) -> list[RequestRecord]:
@@ -670,16 +801,18 @@ class Store:
         params: list[Any] = [Status.SUBMITTED.value]
         if account_ids is not None:
             accounts = sorted(set(account_ids))
+            if not accounts:
+                return []  # PostgreSQL refuses an empty IN ()
             sql += f" AND account_id IN ({_placeholders(accounts)})"
             params += accounts
-        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, _limit(limit)])
+        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, self._limit(limit)])
         return [_record(row) for row in rows]
 
     def for_requester(self, user: str, limit: int | None = 20) -> list[RequestRecord]:
         """A user's own requests, newest first."""
         rows = self._rows(
             "SELECT * FROM requests WHERE requester = ? ORDER BY created_at DESC, seq DESC LIMIT ?",
-            [user, _limit(limit)],
+            [user, self._limit(limit)],
         )
         return [_record(row) for row in rows]
 
@@ -690,13 +823,17 @@ class Store:
         if before is not None:
             sql += " AND created_at <= ?"
             params.append(before)
-        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, _limit(limit)])
+        rows = self._rows(sql + " ORDER BY created_at, seq LIMIT ?", [*params, self._limit(limit)])
         return [_record(row) for row in rows]
 
     def recent(self, limit: int | None = 50) -> list[RequestRecord]:
         """The newest requests, newest first."""
-        rows = self._rows("SELECT * FROM requests ORDER BY created_at DESC, seq DESC LIMIT ?", [_limit(limit)])
+        rows = self._rows("SELECT * FROM requests ORDER BY created_at DESC, seq DESC LIMIT ?", [self._limit(limit)])
         return [_record(row) for row in rows]
+
+    def ping(self) -> bool:
+        """Whether the database answers (``/readyz``); raises when it can't be reached."""
+        return bool(self._rows("SELECT 1 AS ok", []))
 
     def count(self, status: str | None = None) -> int:
         """How many requests there are (in ``status`` when given)."""
@@ -731,7 +868,7 @@ class Store:
     def set_expiry(self, request_id: str, expires_at: float | None) -> RequestRecord:
         """When the role ``request_id`` created is deleted (None: never)."""
         with self.transaction():
-            self._db().execute("UPDATE requests SET expires_at = ? WHERE id = ?", [expires_at, request_id])
+            self._execute("UPDATE requests SET expires_at = ? WHERE id = ?", [expires_at, request_id])
             return self._get(request_id)
 
     def expiring(self, before: float) -> list[RequestRecord]:
@@ -750,23 +887,23 @@ class Store:
         gets True for a role; call it in the transaction that stores the delete request.
         """
         with self.transaction():
-            cursor = self._db().execute(
+            changed = self._execute(
                 "UPDATE requests SET expiry_request_id = ? "
                 "WHERE id = ? AND expiry_request_id IS NULL AND expires_at <= ? AND status = ?",
                 [delete_request_id, request_id, now, Status.CREATED.value],
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     def extend_expiry(self, request_id: str, expires_at: float) -> bool:
         """Move the expiry of the role ``request_id`` created to ``expires_at``; False (nothing changed) once
         its expiry was claimed (``claim_expiry``): too late."""
         with self.transaction():
-            cursor = self._db().execute(
+            changed = self._execute(
                 "UPDATE requests SET expires_at = ? "
                 "WHERE id = ? AND expiry_request_id IS NULL AND expires_at IS NOT NULL",
                 [expires_at, request_id],
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
     def approved_state(self, made: RequestRecord) -> RequestRecord:
         """The request whose state the role ``made`` created is in now, as approved: its latest carried-out

@@ -11,6 +11,8 @@ Every status change is one conditional UPDATE plus its event (``Store.transition
 clicks exactly one wins and the others are told what happened instead.
 """
 
+import os
+import socket
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -23,7 +25,6 @@ from bot.domain.retire import RoleToRetire
 from bot.lifecycle import (
     BOT_ACTOR,
     FINAL_STATUSES,
-    HANDOFF_KINDS,
     TRANSITIONS,
     EventKind,
     Person,
@@ -40,6 +41,9 @@ REPOST_AFTER_SECONDS = 60.0
 after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
 MAX_REPOST_BACKOFF_SECONDS = 3600.0
 POST_ATTEMPTS = 6
+LEASE_SECONDS = 60.0
+"""How long a replica holds a provisioning job without renewing it (it renews every third of that while it
+works); a replica that died mid-provisioning has its job taken over this long after its last renewal."""
 
 
 DAY = 86400.0
@@ -90,6 +94,7 @@ class Workflow:
         *,
         clock: Callable[[], float] | None = None,
         usergroup_members: Callable[[str], Collection[str]] | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         if config.policy.approvals.approver_usergroup and usergroup_members is None:
             raise ValueError("approvals.approver_usergroup is set, so Workflow needs usergroup_members")
@@ -97,8 +102,11 @@ class Workflow:
         self.config = config
         self.clock = clock or store.clock
         self.usergroup_members = usergroup_members
-        self.run = uuid.uuid4().hex
-        """This process's identity in ``provisioning`` hand-offs (see ``resume_interrupted``)."""
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This replica's name on the provisioning jobs it holds (see ``resume_interrupted``): host and process
+        id for operators, made unique by a random part."""
+        self.lease_seconds = lease_seconds
+        """How long a job stays this replica's without renewal; a lease that ran out is taken over."""
 
     # --- who may do what ---------------------------------------------------------------------
 
@@ -268,7 +276,7 @@ class Workflow:
                 )
                 if not self.store.claim_expiry(made.id, now, retire.id):
                     raise _Claimed
-                return self._move(
+                approved = self._move(
                     retire.id,
                     Status.SUBMITTED,
                     Status.APPROVED,
@@ -276,6 +284,8 @@ class Workflow:
                     EventKind.APPROVED,
                     {"approvers": [], "expiry": True},
                 )
+                self.store.enqueue_job(retire.id, self.owner, self.lease_seconds)  # as an approval by votes does
+                return approved
         except _Claimed:
             return None
 
@@ -432,6 +442,7 @@ class Workflow:
                     record.id, Status.SUBMITTED, Status.APPROVED, user, EventKind.APPROVED, {"approvers": votes}
                 )
                 assert approved is not None, "we hold the write lock and saw the request submitted"
+                self.store.enqueue_job(record.id, self.owner, self.lease_seconds)  # ours to claim; others' if we die
                 record = approved
             return Approval(record=record, completed=completed, approvals=votes, needed=record.required_approvals)
 
@@ -497,10 +508,14 @@ class Workflow:
     # --- provisioning ------------------------------------------------------------------------
 
     def claim_provisioning(self, request_id: str, actor: str) -> RequestRecord | None:
-        """approved -> provisioning; None if someone else (another click, ``resume_interrupted``) got there first."""
-        return self._move(
-            request_id, Status.APPROVED, Status.PROVISIONING, actor, EventKind.PROVISIONING, {"run": self.run}
-        )
+        """approved -> provisioning, its job leased to this replica (the approving one holds it already); None if
+        someone else (another click, another replica's ``resume_interrupted``) got there first."""
+        with self.store.transaction():
+            if not self.store.claim_job(request_id, self.owner, self.lease_seconds):
+                return None
+            return self._move(
+                request_id, Status.APPROVED, Status.PROVISIONING, actor, EventKind.PROVISIONING, {"owner": self.owner}
+            )
 
     def retry(self, request_id: str, user: str) -> RequestRecord:
         """An approver tries a failed request again (failed -> provisioning); the caller provisions it.
@@ -514,9 +529,13 @@ class Workflow:
             raise ActionRefused(self._only_approvers(record, "retry"))
         if user == record.requester:
             raise ActionRefused("You can't retry your own request; another approver has to.")
-        moved = self._move(record.id, Status.FAILED, Status.PROVISIONING, user, EventKind.RETRIED, {"run": self.run})
-        if moved is None:
-            raise ActionRefused(self._not_retryable(self._get(request_id)))
+        with self.store.transaction():
+            moved = self._move(
+                record.id, Status.FAILED, Status.PROVISIONING, user, EventKind.RETRIED, {"owner": self.owner}
+            )
+            if moved is None:
+                raise ActionRefused(self._not_retryable(self._get(request_id)))
+            self.store.enqueue_job(record.id, self.owner, self.lease_seconds)
         return moved
 
     def _not_retryable(self, record: RequestRecord) -> Sentence:
@@ -548,35 +567,51 @@ class Workflow:
         return self._finish(request_id, Status.FAILED, EventKind.FAILED, {"error": error}, error=error)
 
     def resume_interrupted(self, actor: str = BOT_ACTOR) -> list[RequestRecord]:
-        """At start-up: the requests a previous process left approved or provisioning, each returned once.
+        """The requests whose provisioning job nobody holds, claimed by this replica, each returned once.
 
-        Every event that hands a request in ``provisioning`` to a process (``provisioning``,
-        ``retried``, ``resumed``) carries that process's ``run`` id. An approved request is claimed
-        (approved -> provisioning, the conditional UPDATE has one winner). A provisioning request is
-        resumed only if its latest hand-off belongs to another run, i.e. a process that is gone; the
-        check and the ``resumed`` event share a write transaction, so a second call in this run —
-        concurrent or later — finds the hand-off is ours and skips it, as it skips requests this run
-        is provisioning normally. A later restart (a new run) resumes what is still unfinished. Two
-        processes running at once would each see the other's work as interrupted: run one bot per
-        database. The executor is idempotent per request id, so a resumed request is safe to redo.
+        A job nobody holds was never claimed (the replica that approved it died first) or its lease ran
+        out (its replica died, or hangs, mid-provisioning; a live one renews its leases, ``renew_leases``).
+        Each is leased to this replica in the transaction that moves it on: an approved request is
+        claimed (approved -> provisioning), a provisioning one gets a ``resumed`` event. Replicas
+        calling this at once each get different requests (the claim is a conditional UPDATE; on
+        PostgreSQL the candidates are also locked, ``FOR UPDATE SKIP LOCKED``). The executor is
+        idempotent per request id, so a resumed request is safe to redo.
         """
         resumed = []
-        candidates = self.store.by_status(Status.APPROVED, limit=None)
-        candidates += self.store.by_status(Status.PROVISIONING, limit=None)
-        for candidate in candidates:
-            with self.store.transaction():
-                record = self._get(candidate.id)
-                was = record.status
-                if was == Status.APPROVED:
-                    claimed = self.claim_provisioning(record.id, actor)
-                    if claimed is None:
-                        continue
-                    record = claimed
-                elif was != Status.PROVISIONING or self._handoff_run(record) == self.run:
-                    continue
-                self.store.add_event(record.id, actor, EventKind.RESUMED, {"run": self.run, "from": was.value})
-            resumed.append(record)
+        for request_id in self.store.claimable_jobs():
+            record = self._claim_free_job(request_id, actor)
+            if record is not None and record.status == Status.PROVISIONING:
+                resumed.append(record)
         return resumed
+
+    def _claim_free_job(self, request_id: str, actor: str) -> RequestRecord | None:
+        """Claim a request's job if nobody holds it still, in one write transaction: the request as moved on,
+        or None if it was taken meanwhile. A job whose request already has its outcome (none should) is removed.
+
+        On PostgreSQL the free jobs are read ``FOR UPDATE SKIP LOCKED`` in the transaction that claims one.
+        """
+        with self.store.transaction():
+            if request_id not in self.store.claimable_jobs():
+                return None
+            claimed = self.store.claim_job(request_id, self.owner, self.lease_seconds)
+            assert claimed, "we hold the write lock and saw the job free"
+            record = self._get(request_id)
+            was = record.status
+            if was not in (Status.APPROVED, Status.PROVISIONING):
+                self.store.finish_job(record.id)
+                return record
+            if was == Status.APPROVED:
+                moved = self._move(
+                    record.id, was, Status.PROVISIONING, actor, EventKind.PROVISIONING, {"owner": self.owner}
+                )
+                assert moved is not None, "we hold the write lock and saw the request approved"
+                record = moved
+            self.store.add_event(record.id, actor, EventKind.RESUMED, {"owner": self.owner, "from": was.value})
+            return record
+
+    def renew_leases(self, request_ids: Collection[str]) -> list[str]:
+        """Keep this replica's provisioning jobs its own while it works on them; the ids it still holds."""
+        return self.store.renew_leases(request_ids, self.owner, self.lease_seconds)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -619,12 +654,11 @@ class Workflow:
     def _finish(
         self, request_id: str, new: Status, kind: EventKind, details: dict[str, Any], **outcome: Any
     ) -> RequestRecord:
-        moved = self._move(request_id, Status.PROVISIONING, new, BOT_ACTOR, kind, details, **outcome)
+        with self.store.transaction():
+            moved = self._move(request_id, Status.PROVISIONING, new, BOT_ACTOR, kind, details, **outcome)
+            if moved is not None:
+                self.store.finish_job(request_id)
         if moved is None:
             status = self._get(request_id).status.value
             raise ActionRefused(f"{request_id} is {status}, not provisioning; it can't be marked {new.value}.")
         return moved
-
-    def _handoff_run(self, record: RequestRecord) -> str | None:
-        handoffs = [e for e in self.store.events(record.id) if e.kind in HANDOFF_KINDS]
-        return handoffs[-1].details.get("run") if handoffs else None

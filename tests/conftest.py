@@ -17,7 +17,10 @@ from moto.server import ThreadedMotoServer
 
 from bot.sandbox.aws import add_identity_providers
 from bot.sandbox.stack import BotStack
+from bot.store import Store
+from bot.store_postgres import PostgresStore
 from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems
+from tests.postgres import Cluster, start_cluster
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +118,38 @@ def make_stack(tmp_path: Path, aws: boto3.Session) -> Iterator[Callable[..., Bot
 @pytest.fixture
 def stack(make_stack: Callable[..., BotStack]) -> BotStack:
     return make_stack()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for this test process (each xdist worker starts its own)."""
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=ENGINES)
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """``open_store(**kwargs)``: the test's own database, opened again on each call (a restart), on each engine.
+
+    SQLite: a file in the test's directory. PostgreSQL: an empty schema in the session's cluster.
+    Every store opened is closed at teardown.
+    """
+    if request.param == "sqlite":
+        location: str | Path = tmp_path / "bot.db"
+        engine: Callable[..., Store] = Store
+    else:
+        location = request.getfixturevalue("postgres").new_schema()
+        engine = PostgresStore
+    opened: list[Store] = []
+
+    def open_again(**kwargs: Any) -> Store:
+        opened.append(engine(location, **kwargs))
+        return opened[-1]
+
+    yield open_again
+    for store in opened:
+        store.close()

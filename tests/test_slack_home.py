@@ -124,3 +124,15 @@ def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: B
     stack.settle()
     retire = stack.runtime.store.acting_on(made)[0]
     assert (retire.kind, retire.status, retire.requester) == ("delete", "submitted", REQUESTER)
+
+
+def test_an_event_slack_delivers_again_is_handled_once(stack: BotStack) -> None:
+    """Slack resends an event it got no answer to in 3 s (``X-Slack-Retry-Num``), maybe to another replica:
+    the copy is answered 200 and does nothing, since the first delivery is recorded in the database."""
+    event = {"type": "app_home_opened", "user": REQUESTER, "channel": "DU", "tab": "home", "event_ts": "1.2"}
+    stack.slack.clear()
+    for retry in range(4):
+        assert stack.driver.event(event, event_id="Ev0RETRIED", retry=retry).status == 200
+    assert stack.driver.event(event, event_id="Ev0ANOTHER").status == 200
+    stack.settle()
+    assert len(stack.slack.calls("views.publish")) == 2

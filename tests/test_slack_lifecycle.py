@@ -206,6 +206,7 @@ def test_a_restart_finishes_what_the_last_run_left_once(
 ) -> None:
     before = create_role_calls.watch(make_stack())
     request_id = request_role(before, "user", {"role_name": "interrupted"})
+    before.runtime.workflow.lease_seconds = 0.0  # its leases run out at once: as if long after it died
     before.runtime.workflow.approve(request_id, APPROVER)
     if left_in == "provisioning":
         before.runtime.workflow.claim_provisioning(request_id, "iam-role-bot")
@@ -237,6 +238,7 @@ def test_a_request_altered_after_its_approval_is_refused_and_must_be_submitted_a
     between approval and creation): the hash its approval recorded no longer matches, nothing is created."""
     before = make_stack()
     request_id = request_role(before, "user", {"role_name": "altered"})
+    before.runtime.workflow.lease_seconds = 0.0  # its job is free at once, as long after the restart
     before.runtime.workflow.approve(request_id, APPROVER)
     before.close()
     stored = json.loads(before.runtime.store.get(request_id).request_json)

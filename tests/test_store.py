@@ -1,15 +1,17 @@
-"""The request store on real SQLite files: records, conditional transitions, append-only events,
-migrations from older schemas, thread safety, and indexes for the bot's list queries."""
+"""The request store on real SQLite files and a real PostgreSQL (tests/postgres.py): records, conditional
+transitions, append-only events, migrations from older schemas, thread safety, and indexes for the bot's list
+queries."""
 
 import os
 import re
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.domain import RoleRequest, parse_role_request
@@ -43,7 +45,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+def store(open_store: Callable[..., Store], clock: Clock) -> Store:
+    """The store on each engine (SQLite, PostgreSQL): everything not about SQLite's file runs on both."""
+    return open_store(clock=clock)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
     with Store(tmp_path / "bot.db", clock=clock) as store:
         yield store
 
@@ -130,19 +138,20 @@ def test_a_transaction_rolls_back_everything_on_error(store: Store) -> None:
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.add_event("R-9999", "U1", "approval")
 
 
-def test_the_database_uses_wal(store: Store) -> None:
-    with sqlite3.connect(store.path) as conn:
+def test_the_database_uses_wal(sqlite_store: Store) -> None:
+    with sqlite3.connect(sqlite_store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 # --- events are append-only ---------------------------------------------------------------
 
 
-def test_triggers_refuse_to_update_or_delete_events(store: Store) -> None:
+def test_triggers_refuse_to_update_or_delete_events(sqlite_store: Store) -> None:
+    store = sqlite_store
     record = store.create_request(role(), "U1")
     conn = sqlite3.connect(store.path)
     try:
@@ -163,7 +172,7 @@ EVENT_WRITES = re.compile(
 )
 
 
-@pytest.mark.parametrize("module", ["bot/store.py", "bot/workflow.py"])
+@pytest.mark.parametrize("module", ["bot/store.py", "bot/store_postgres.py", "bot/workflow.py"])
 def test_no_code_path_updates_or_deletes_events(module: str) -> None:
     source = (ROOT / module).read_text()
     assert EVENT_WRITES.findall(source) == []
@@ -199,7 +208,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     old.close()
 
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 8
+        assert store.schema_version == len(MIGRATIONS)
         record = store.get("R-1001")
         assert isinstance(record, RequestRecord)
         assert (record.status, record.error, record.channel, record.message_ts) == ("failed", "Throttled", "C1", "1.2")
@@ -218,7 +227,7 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
         assert len(new.provenance_nonce) == 32
 
     upgraded = connect(path)
-    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert upgraded.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert {"requests_by_status", "requests_by_requester", "requests_by_time", "requests_by_target"} <= {
         index.name for index in upgraded.table("requests").indexes
     }
@@ -405,3 +414,53 @@ def test_a_roles_expiry_is_claimed_exactly_once_by_racing_callers(store: Store, 
     assert wins.count(True) == 1
     assert store.get(made.id).expiry_request_id == f"R-{wins.index(True)}"
     assert store.expiring(clock.now + 11) == []
+
+
+def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_duplicate_votes(tmp_path: Path) -> None:
+    """Before jobs, a restart resumed whatever was approved or provisioning; after the upgrade, a free job does.
+    Votes cast before the upgrade may repeat (the workflow counted them distinct): the upgrade keeps them."""
+    path = tmp_path / "v8.db"
+    with Store(path) as store:
+        approved, provisioning, created = (store.create_request(role(name), "U1").id for name in "abc")
+        walks = {approved: ["approved"], provisioning: ["approved", "provisioning"], created: ["approved"]}
+        for request_id, statuses in walks.items():
+            for previous, status in zip(["submitted", *statuses], statuses, strict=False):
+                store.transition(request_id, expected=previous, new=status, actor="U2", kind=status)
+        store.transition(created, expected="approved", new="created", actor="U2", kind="created")
+        conn = sqlite3.connect(path)  # back to version 8, as that bot left it
+        conn.executescript(
+            "DROP TABLE jobs; DROP TABLE leases; DROP TABLE deliveries; DROP INDEX one_vote_per_approver;"
+            " PRAGMA user_version = 8;"
+        )
+        conn.close()
+        store.add_event(approved, "U2", "approval")
+        store.add_event(approved, "U2", "approval")
+
+    with Store(path) as store:
+        assert store.schema_version == 9
+        assert store.claimable_jobs() == [approved, provisioning]
+        assert store.verify_audit()[0] is None
+
+
+def test_a_named_lease_has_one_holder_until_it_runs_out(store: Store, clock: Clock) -> None:
+    assert store.take_lease("housekeeping", "replica-a", 600)
+    assert not store.take_lease("housekeeping", "replica-b", 600)
+    assert store.take_lease("housekeeping", "replica-a", 600)  # the holder keeps it
+    clock.now += 601
+    assert store.take_lease("housekeeping", "replica-b", 600)  # a ran out: b takes over
+    assert not store.take_lease("housekeeping", "replica-a", 600)
+
+
+def test_concurrent_claims_of_one_job_have_one_winner(store: Store) -> None:
+    request_id = store.create_request(role(), "U1").id
+    store.enqueue_job(request_id)
+    results = run_together(10, lambda i: store.claim_job(request_id, f"replica-{i}", 60))
+    assert results.count(True) == 1
+
+
+def test_a_delivery_is_first_once_and_forgotten_after_a_while(store: Store, clock: Clock) -> None:
+    assert store.first_delivery("event:Ev1")
+    assert run_together(5, lambda i: store.first_delivery("event:Ev1")) == [False] * 5
+    clock.now += 10
+    assert store.forget_deliveries(before=clock.now) == 1
+    assert store.first_delivery("event:Ev1")

@@ -2,8 +2,7 @@
 N-of-M approvals, racing clicks on real threads, resuming after a crash, reminders and expiry."""
 
 import threading
-from collections.abc import Callable, Collection, Iterator
-from pathlib import Path
+from collections.abc import Callable, Collection
 from typing import Any
 
 import pytest
@@ -58,14 +57,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "bot.db"
-
-
-@pytest.fixture
-def store(path: Path, clock: Clock) -> Iterator[Store]:
-    with Store(path, clock=clock) as store:
-        yield store
+def store(open_store: Callable[..., Store], clock: Clock) -> Store:
+    """The store on each engine (SQLite, PostgreSQL)."""
+    return open_store(clock=clock)
 
 
 @pytest.fixture
@@ -133,6 +127,8 @@ def put_in(store: Store, request_id: str, status: Status) -> None:
     for new, kind in PATHS[status]:
         current = store.get(request_id).status
         assert store.transition(request_id, expected=current, new=new, actor="USETUP", kind=kind)
+        if new == Status.APPROVED:
+            store.enqueue_job(request_id)  # as the approval that completes the votes does
 
 
 ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
@@ -371,8 +367,7 @@ def test_nobody_approves_a_request_before_its_approval_message_is_posted_in_full
 
 def test_only_distinct_current_approvers_count(workflow: Workflow, store: Store) -> None:
     request_id = submit(workflow, high_risk=True)
-    store.add_event(request_id, "UAPP1", "approval")  # a duplicate vote, however it got there
-    store.add_event(request_id, "UAPP1", "approval")
+    store.add_event(request_id, "UAPP1", "approval")  # a vote, however it got there (a second one can't)
     store.add_event(request_id, "UFORMER", "approval")  # someone no longer an approver
 
     assert refusal(lambda: workflow.approve(request_id, "UAPP1")).startswith("You have already approved")
@@ -451,16 +446,20 @@ def test_racing_retries_have_one_winner(workflow: Workflow, store: Store) -> Non
 # --- crash safety ------------------------------------------------------------------------------
 
 
-def restart(path: Path, clock: Clock) -> Workflow:
+def restart(open_store: Callable[..., Store], clock: Clock) -> Workflow:
     """A new process: a new store connection and a new workflow (a new run)."""
-    return Workflow(Store(path, clock=clock), make_config(), usergroup_members=members)
+    return Workflow(open_store(clock=clock), make_config(), usergroup_members=members)
 
 
-def test_a_request_left_approved_is_resumed_exactly_once(workflow: Workflow, path: Path, clock: Clock) -> None:
+def test_a_request_left_approved_is_resumed_exactly_once(
+    workflow: Workflow, open_store: Callable[..., Store], clock: Clock
+) -> None:
     request_id = submit(workflow)
     assert workflow.approve(request_id, "UAPP1").completed  # ... and the process died before claiming it
+    assert restart(open_store, clock).resume_interrupted() == []  # its lease still holds
+    clock.now += workflow.lease_seconds + 1
 
-    after = restart(path, clock)
+    after = restart(open_store, clock)
     [resumed] = after.resume_interrupted()
     assert (resumed.id, resumed.status) == (request_id, Status.PROVISIONING)
     assert kinds(after.store, request_id)[-2:] == ["provisioning", "resumed"]
@@ -468,34 +467,69 @@ def test_a_request_left_approved_is_resumed_exactly_once(workflow: Workflow, pat
     assert after.claim_provisioning(request_id, "bot") is None  # the click handler's claim lost too
 
     after.mark_created(request_id, {"role_arn": "arn"})
-    assert restart(path, clock).resume_interrupted() == []
+    assert restart(open_store, clock).resume_interrupted() == []
 
 
 def test_concurrent_resumes_return_each_request_once(
-    workflow: Workflow, store: Store, path: Path, clock: Clock
+    workflow: Workflow, store: Store, open_store: Callable[..., Store], clock: Clock
 ) -> None:
     approved, provisioning = submit(workflow), submit(workflow)
-    put_in(store, approved, Status.APPROVED)
+    workflow.approve(approved, "UAPP1")  # ... and the replica died before claiming it
     workflow.approve(provisioning, "UAPP1")
-    workflow.claim_provisioning(provisioning, "bot")  # ... and the process died while provisioning
+    workflow.claim_provisioning(provisioning, "bot")  # ... and the replica died while provisioning
+    clock.now += workflow.lease_seconds + 1
 
-    after = restart(path, clock)
-    results = run_together(10, lambda i: after.resume_interrupted())
+    replicas = [restart(open_store, clock) for _ in range(3)]
+    results = run_together(9, lambda i: replicas[i % 3].resume_interrupted())
     assert sorted(r.id for batch in results for r in batch) == sorted([approved, provisioning])
     assert kinds(store, provisioning).count("resumed") == 1
 
 
-def test_work_of_this_run_is_not_resumed_but_a_later_restart_resumes_it(
-    workflow: Workflow, store: Store, path: Path, clock: Clock
+def test_a_held_lease_is_left_alone_and_one_that_ran_out_is_taken_over(
+    workflow: Workflow, store: Store, open_store: Callable[..., Store], clock: Clock
 ) -> None:
     request_id = submit(workflow)
     workflow.approve(request_id, "UAPP1")
     workflow.claim_provisioning(request_id, "bot")
-    assert workflow.resume_interrupted() == []  # still being provisioned by this run
+    other = restart(open_store, clock)
+    assert workflow.resume_interrupted() == [] and other.resume_interrupted() == []  # held by the first replica
 
-    assert [r.id for r in restart(path, clock).resume_interrupted()] == [request_id]
-    assert [r.id for r in restart(path, clock).resume_interrupted()] == [request_id]  # died again: again
+    clock.now += workflow.lease_seconds / 2
+    assert workflow.renew_leases([request_id]) == [request_id]  # the first replica still works on it
+    clock.now += workflow.lease_seconds / 2 + 1
+    assert other.resume_interrupted() == []
+
+    clock.now += workflow.lease_seconds  # the first replica died: its lease ran out
+    assert [r.id for r in other.resume_interrupted()] == [request_id]
+    assert workflow.renew_leases([request_id]) == []  # had it only hung, it learns it lost the job
+    clock.now += workflow.lease_seconds + 1  # the second died too
+    assert [r.id for r in restart(open_store, clock).resume_interrupted()] == [request_id]
     assert kinds(store, request_id).count("resumed") == 2
+
+
+def test_a_finished_request_leaves_no_job(workflow: Workflow, store: Store, clock: Clock) -> None:
+    created, failed = submit(workflow), submit(workflow)
+    for request_id in (created, failed):
+        workflow.approve(request_id, "UAPP1")
+        held = {"owner": workflow.owner, "lease_until": clock.now + workflow.lease_seconds}
+        assert store.job(request_id) == held  # enqueued with the approval, held by the approving replica
+        workflow.claim_provisioning(request_id, "bot")
+    workflow.mark_created(created, {"role_arn": "arn"})
+    workflow.mark_failed(failed, "AccessDenied")
+    assert store.job(created) is None and store.job(failed) is None
+
+    workflow.retry(failed, "UAPP2")
+    assert store.job(failed) == {"owner": workflow.owner, "lease_until": clock.now + workflow.lease_seconds}
+    clock.now += 10 * workflow.lease_seconds
+    assert [r.id for r in workflow.resume_interrupted()] == [failed]
+
+
+def test_one_vote_per_approver_is_kept_by_the_database(workflow: Workflow, store: Store) -> None:
+    request_id = submit(workflow, high_risk=True)
+    workflow.approve(request_id, "UAPP1")
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        store.add_event(request_id, "UAPP1", "approval")
+    assert kinds(store, request_id).count("approval") == 1
 
 
 # --- reminders and expiry ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ from slack_bolt import Ack, App
 
 from blocks import ids
 from blocks.options import option_list
+from bot.metrics import OPTIONS_LOAD
 from bot.service import RoleBot
 
 
@@ -21,20 +22,25 @@ def register(app: App, bot: RoleBot) -> None:
 
     @app.options(ids.MANAGED_POLICIES)
     def managed_policies(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(choices.policies(chosen_account(body), body.get("value", ""))))
+        with OPTIONS_LOAD.labels(select=ids.MANAGED_POLICIES).time():
+            ack(options=option_list(choices.policies(chosen_account(body), body.get("value", ""))))
 
     @app.options(ids.SERVICE)
     def services(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(choices.services(body.get("value", ""))))
+        with OPTIONS_LOAD.labels(select=ids.SERVICE).time():
+            ack(options=option_list(choices.services(body.get("value", ""))))
 
     @app.options(ids.LINKED_SERVICE)
     def linked_services(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(choices.services(body.get("value", ""), linked=True)))
+        with OPTIONS_LOAD.labels(select=ids.LINKED_SERVICE).time():
+            ack(options=option_list(choices.services(body.get("value", ""), linked=True)))
 
     @app.options(ids.SAML_PROVIDER)
     def saml_providers(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(choices.providers(chosen_account(body), "saml", body.get("value", ""))))
+        with OPTIONS_LOAD.labels(select=ids.SAML_PROVIDER).time():
+            ack(options=option_list(choices.providers(chosen_account(body), "saml", body.get("value", ""))))
 
     @app.options(ids.OIDC_PROVIDER)
     def oidc_providers(ack: Ack, body: dict[str, Any]) -> None:
-        ack(options=option_list(choices.providers(chosen_account(body), "oidc", body.get("value", ""))))
+        with OPTIONS_LOAD.labels(select=ids.OIDC_PROVIDER).time():
+            ack(options=option_list(choices.providers(chosen_account(body), "oidc", body.get("value", ""))))

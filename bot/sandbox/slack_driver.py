@@ -110,14 +110,25 @@ class SlackDriver:
         self.signing_secret = signing_secret
         self.counter = itertools.count(1)
 
-    def post(self, body: str, content_type: str, *, timestamp: int | None = None, secret: str | None = None) -> Reply:
-        """POST a body, signed (with another secret or an old timestamp to test refusals)."""
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        retry: int = 0,
+    ) -> Reply:
+        """POST a body, signed (with another secret or an old timestamp to test refusals); ``retry``: Slack's
+        ``X-Slack-Retry-Num`` on a delivery it sends again."""
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": stamp,
             "X-Slack-Signature": signature(secret or self.signing_secret, stamp, body),
         }
+        if retry:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         request = urllib.request.Request(self.url, data=body.encode(), headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -227,14 +238,15 @@ class SlackDriver:
             payload["view"] = view | {"state": view_state(view, answers or {})}
         return self.interact(payload)
 
-    def event(self, event: dict[str, Any], **kwargs: Any) -> Reply:
+    def event(self, event: dict[str, Any], *, event_id: str | None = None, **kwargs: Any) -> Reply:
+        """An Events API delivery; pass an earlier ``event_id`` (and ``retry=``) to send it again as Slack does."""
         body = json.dumps(
             {
                 "token": "unused",
                 "team_id": TEAM["id"],
                 "api_app_id": "A0SANDBOX",
                 "type": "event_callback",
-                "event_id": f"Ev{next(self.counter):08d}",
+                "event_id": event_id or f"Ev{next(self.counter):08d}",
                 "event_time": int(time.time()),
                 "event": event,
             }

@@ -113,7 +113,14 @@ class BotStack:
             listener_executor=self.listeners,
             warm_catalog=warm_catalog,
         )
-        self.server = make_http_server(self.runtime.app, host="127.0.0.1", port=0, signing_secret=self.signing_secret)
+        self.server = make_http_server(
+            self.runtime.app,
+            host="127.0.0.1",
+            port=0,
+            signing_secret=self.signing_secret,
+            ready=self.runtime.store.ping,
+            metrics=self.runtime.metrics,
+        )
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="bot-http"
         ).start()
