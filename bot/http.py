@@ -17,6 +17,7 @@ answered 401 unparsed, and a signed request Bolt can't parse gets 400, never a 5
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +40,9 @@ EVENTS_PATH = "/slack/events"
 TEXT = {"content-type": ["text/plain; charset=utf-8"]}
 SIGNATURE_MAX_AGE_SECONDS = 5 * 60
 """Slack: requests older than five minutes are to be refused (a replayed request is)."""
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+"""Unix seconds in ASCII digits: ``str.isdigit`` also takes ``²`` (which ``int`` refuses: a 500) and ``int``
+refuses more than 4,300 digits, so the header is matched before it is converted."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,7 @@ class SlackWsgi:
         timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
         if self.signing_secret is None:
             return False
-        if not isinstance(timestamp, str) or not isinstance(signature, str) or not timestamp.isdigit():
+        if not isinstance(timestamp, str) or not isinstance(signature, str) or not TIMESTAMP.fullmatch(timestamp):
             return False
         if abs(self.clock() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
             return False

@@ -21,5 +21,6 @@ def register(app: App, bot: RoleBot) -> None:
 
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") == "home":
-            bot.publish_home(event["user"])
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str):
+            bot.publish_home(user)
