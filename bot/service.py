@@ -29,7 +29,7 @@ from bot.review import Finding, Severity, is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
-from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow
+from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow, no_request
 
 log = logging.getLogger(__name__)
 
@@ -291,14 +291,14 @@ class RoleBot:
         """The reminder's Delete now: ask to delete the role ``made_id`` created (approved like any deletion)."""
         made = self.store.get(made_id)
         if made is None:
-            raise ActionRefused(f"There is no request {made_id}.")
+            raise ActionRefused(no_request(made_id))
         self.announce(self.request_retirement(user, made.role_name, made.account_id))
 
     def extend_role(self, made_id: str, user: str) -> None:
         """The reminder's Extend: ask to keep the role ``made_id`` created as long again (approved like a change)."""
         made = self.store.get(made_id)
         if made is None:
-            raise ActionRefused(f"There is no request {made_id}.")
+            raise ActionRefused(no_request(made_id))
         self.announce(self.workflow.submit_extension(made, user))
 
     def announce(self, record: RequestRecord) -> RequestRecord:
@@ -414,7 +414,7 @@ class RoleBot:
         refusal = self.workflow.may_decide(request_id, user)
         record = self.store.get(request_id)
         if refusal or record is None:
-            raise ActionRefused(refusal or f"There is no request {request_id}.")
+            raise ActionRefused(refusal or no_request(request_id))
         self.notifier.open_view(trigger_id, self.presenter.reject_modal(record), user)
 
     def reject(self, request_id: str, user: str, reason: str) -> None:

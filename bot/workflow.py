@@ -12,6 +12,7 @@ clicks exactly one wins and the others are told what happened instead.
 """
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable, Collection
@@ -53,6 +54,19 @@ EXPIRY_REMINDER_LEAD = 3 * DAY
 
 class _Claimed(Exception):
     """Another caller claimed the expiry first: undo this transaction."""
+
+
+REQUEST_ID = re.compile(r"R-[0-9]{1,12}")
+"""The shape of the ids ``Store.create_request`` gives."""
+
+
+def no_request(request_id: str) -> Sentence:
+    """There is no such request. The id came from a button's value, a form's metadata or a command (all typed or
+    forged by the user), so it is repeated only when it has an id's shape: never thousands of characters, and
+    never mrkdwn (``<!channel>``) in the refusal."""
+    return Sentence.of(
+        f"There is no request {request_id}." if REQUEST_ID.fullmatch(request_id) else "There is no such request."
+    )
 
 
 class ActionRefused(Exception):
@@ -132,7 +146,7 @@ class Workflow:
         """None if ``user`` may reject the request now (e.g. before opening the reason form), else why not."""
         record = self.store.get(request_id)
         if record is None:
-            return Sentence.of(f"There is no request {request_id}.")
+            return no_request(request_id)
         if record.status != Status.SUBMITTED:
             return self._outcome(record)
         if user not in self.approvers_for(record):
@@ -618,7 +632,7 @@ class Workflow:
     def _get(self, request_id: str) -> RequestRecord:
         record = self.store.get(request_id)
         if record is None:
-            raise ActionRefused(f"There is no request {request_id}.")
+            raise ActionRefused(no_request(request_id))
         return record
 
     def _move(
