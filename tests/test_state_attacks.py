@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+import pytest
 
 from blocks import ids
 from bot.lifecycle import EventKind
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, ephemerals, request_role, said
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, ephemerals, open_modal, request_role, said
 from tests.test_http_limits import post, signed_headers
 
 SERVICE = {"role_name": "etl", "service_principal": "glue.amazonaws.com"}
@@ -99,3 +100,26 @@ def test_a_storm_of_the_same_signed_retry_click_provisions_once(stack: BotStack,
     kinds = [e.kind for e in stack.runtime.store.events(request_id)]
     assert kinds.count(EventKind.RETRIED) == 1, kinds
     assert kinds.count(EventKind.FAILED) == 2, kinds
+
+
+def test_forged_select_values_and_options_loads_break_nothing(
+    stack: BotStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack.expected_refusals = ("hash_conflict",)  # type: ignore[attr-defined]  # switches overtaking each other
+    view = open_modal(stack, REQUESTER, "service")
+    for role_type in ("bogus", "", "x" * 3000):
+        reply = stack.driver.click(REQUESTER, ids.ROLE_TYPE, view=view, selected_option=role_type)
+        assert reply.status == 200
+    for account in ("000000000000", "not-an-account", "x" * 3000):
+        forged = view | {"state": {"values": {ids.ACCOUNT: {ids.ACCOUNT: {"selected_option": {"value": account}}}}}}
+        payload = stack.driver.base_payload("block_suggestion", OUTSIDER) | {
+            "action_id": ids.MANAGED_POLICIES,
+            "block_id": ids.MANAGED_POLICIES,
+            "value": "Admin",
+            "view": forged,
+        }
+        reply = stack.driver.interact(payload)
+        assert reply.status == 200, reply.body
+        assert json.loads(reply.body or '{"options": []}').get("options", []) == [], reply.body
+    stack.settle()
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
