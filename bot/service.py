@@ -29,7 +29,7 @@ from bot.review import Finding, Severity, is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
-from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow, no_request
+from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow, no_request, shown_id
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class RoleBot:
         """App Home's Edit: the form for the role ``made_id`` created (``open_edit_form``)."""
         made = self.store.get(made_id)
         if made is None or made.kind != RequestKind.CREATE:
-            raise ActionRefused(f"There is no role made by {made_id}.")
+            raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
         self.open_edit_form(trigger_id, user, made.role_name, made.account_id)
 
     def submit_edit(
@@ -206,7 +206,7 @@ class RoleBot:
             return None
         made = self.store.get(made_id)
         if made is None or made.kind != RequestKind.CREATE:
-            raise ActionRefused(f"There is no role made by {made_id}.")
+            raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
         after, findings = self.intake.validate(data, editing=True)
         before = self.store.approved_state(made).request
         narrowing = (

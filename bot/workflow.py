@@ -60,13 +60,15 @@ REQUEST_ID = re.compile(r"R-[0-9]{1,12}")
 """The shape of the ids ``Store.create_request`` gives."""
 
 
+def shown_id(request_id: str) -> str:
+    """A request id to repeat in a refusal. It came from a button's value, a form's metadata or a command (all
+    typed or forged by the user), so it is repeated only when it has an id's shape: never thousands of
+    characters, and never mrkdwn (``<!channel>``)."""
+    return request_id if REQUEST_ID.fullmatch(request_id) else "(not a request id)"
+
+
 def no_request(request_id: str) -> Sentence:
-    """There is no such request. The id came from a button's value, a form's metadata or a command (all typed or
-    forged by the user), so it is repeated only when it has an id's shape: never thousands of characters, and
-    never mrkdwn (``<!channel>``) in the refusal."""
-    return Sentence.of(
-        f"There is no request {request_id}." if REQUEST_ID.fullmatch(request_id) else "There is no such request."
-    )
+    return Sentence.of(f"There is no request {shown_id(request_id)}.")
 
 
 class ActionRefused(Exception):

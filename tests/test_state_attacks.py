@@ -64,7 +64,7 @@ def test_an_approver_votes_once_whether_from_the_channel_or_app_home(stack: BotS
 
 def test_tampered_button_values_decide_nothing(stack: BotStack) -> None:
     request_id = request_role(stack, "service", SERVICE)
-    for action in (ids.APPROVE, ids.CANCEL, ids.RETRY, ids.REJECT):
+    for action in (ids.APPROVE, ids.CANCEL, ids.RETRY, ids.REJECT, ids.EDIT_ROLE, ids.EXTEND_ROLE, ids.DELETE_ROLE):
         for value in (request_id, f"{request_id} ", request_id.lower(), "R-99999", "", "x" * 5000):
             reply = stack.driver.click(OUTSIDER, action, value, view={"id": "V0HOME", "type": "home"})
             assert reply.status == 200
@@ -72,6 +72,7 @@ def test_tampered_button_values_decide_nothing(stack: BotStack) -> None:
     record = stack.runtime.store.get(request_id)
     assert record is not None and record.status == "submitted"
     assert [e.kind for e in stack.runtime.store.events(request_id)] == [EventKind.SUBMITTED]
+    assert [r.id for r in stack.runtime.store.recent()] == [request_id], "a forged click made a request"
     assert stack.slack.calls("views.open") == [] or all(
         c.params.get("user_id") != OUTSIDER for c in stack.slack.calls("views.open")
     )
