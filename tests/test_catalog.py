@@ -90,8 +90,9 @@ def names(results: list[tuple[str, str]]) -> list[str]:
 
 
 def join_refreshes() -> None:
+    """Wait for the catalogue's refresh threads (not its document readers' pool, whose threads live on)."""
     for thread in threading.enumerate():
-        if thread.name.startswith("catalog-"):
+        if thread.name.startswith("catalog-") and not thread.name.startswith("catalog-documents"):
             thread.join(timeout=10)
 
 
