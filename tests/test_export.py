@@ -121,6 +121,10 @@ def aws() -> Iterator[boto3.Session]:
 
 @pytest.fixture(scope="module")
 def second_account(aws: boto3.Session) -> boto3.Session:
+    return session_in_second_account(aws)
+
+
+def session_in_second_account(aws: boto3.Session) -> boto3.Session:
     """moto keeps accounts apart; credentials from AssumeRole act in the account of the role's ARN."""
     credentials = aws.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{SECOND}:role/OrganizationAccountAccessRole", RoleSessionName="deploy"

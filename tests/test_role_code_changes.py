@@ -18,7 +18,7 @@ from bot.lifecycle import EventKind
 from bot.role_code import role_as_code
 from bot.sandbox.stack import BotStack
 from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, request_role, said, submit, thread_replies
-from tests.test_export import REGION, SECOND, deploy, described, lint_findings, managed
+from tests.test_export import deploy, described, lint_findings, managed, session_in_second_account
 from tests.test_role_code import bare_repository, create, git
 from tests.test_slack_edit import edit_form
 
@@ -47,19 +47,6 @@ def deleted(stack: BotStack, name: str) -> str:
     return retire.id
 
 
-def second_account(aws: boto3.Session) -> boto3.Session:
-    """moto keeps accounts apart; credentials from AssumeRole act in the account of the role's ARN."""
-    credentials = aws.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{SECOND}:role/OrganizationAccountAccessRole", RoleSessionName="deploy"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
-
-
 def test_the_edit_thread_gets_the_edited_role_which_deploys_as_the_role_in_aws(
     stack: BotStack, aws: boto3.Session
 ) -> None:
@@ -78,8 +65,9 @@ def test_the_edit_thread_gets_the_edited_role_which_deploys_as_the_role_in_aws(
 
     template = export_role(role, "cloudformation")
     assert lint_findings(template) == []
-    deploy(second_account(aws), template)
-    home, second = aws.client("iam"), second_account(aws).client("iam")
+    elsewhere = session_in_second_account(aws)
+    deploy(elsewhere, template)
+    home, second = aws.client("iam"), elsewhere.client("iam")
     now = described(home, "re-coded")
     assert described(second, "re-coded") == now
     assert json.loads(WIDER) in now["inline"].values() and ("team", "data") in now["tags"]
