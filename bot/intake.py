@@ -24,6 +24,7 @@ from bot.config import Config
 from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest, parse_role_request
 from bot.guardrails import apply_guardrails, check_guardrails
 from bot.review import Finding, Severity, analyzed_documents, review
+from bot.review.narrowing import CheckNoNewAccess, Narrowing, narrowing
 from bot.review.permissions import unread_finding
 
 REMOTE_CHECKS_SECONDS = 10.0
@@ -41,6 +42,7 @@ class Intake:
         *,
         validate_policy: Callable[[str, str], list[dict[str, Any]]] | None = None,
         role_taken: Callable[[str, str], bool | None] | None = None,
+        check_no_new_access: CheckNoNewAccess | None = None,
         remote_seconds: float = REMOTE_CHECKS_SECONDS,
     ) -> None:
         self.config = config
@@ -48,6 +50,8 @@ class Intake:
         self.validate_policy = validate_policy
         self.role_taken = role_taken
         """``role_taken(account_id, role_name)``: whether the name is taken there (None: could not tell)."""
+        self.check_no_new_access = check_no_new_access
+        """IAM Access Analyzer's CheckNoNewAccess, asked about an edit (``validate_edit``)."""
         self.remote_seconds = remote_seconds
         self.remote = ThreadPoolExecutor(max_workers=REMOTE_WORKERS, thread_name_prefix="intake-remote")
 
@@ -66,9 +70,10 @@ class Intake:
         return bool(not_read_yet) or self._asks_aws(request)
 
     def _asks_aws(self, request: RoleRequest) -> bool:
-        """Whether ``validate`` asks AWS about the name or through Access Analyzer (a service-linked role: neither)."""
-        assumable = isinstance(request, AssumableRoleRequest)
-        return assumable and (self.role_taken is not None or self.validate_policy is not None)
+        """Whether ``validate`` (or ``validate_edit``) asks AWS about the name or through Access Analyzer (a
+        service-linked role: neither)."""
+        remote = (self.role_taken, self.validate_policy, self.check_no_new_access)
+        return isinstance(request, AssumableRoleRequest) and any(call is not None for call in remote)
 
     def validate(self, data: dict[str, Any], *, editing: bool = False) -> tuple[RoleRequest, list[Finding]]:
         """The request as the bot will carry it out, and its full review; ``RequestInvalid`` otherwise.
@@ -77,7 +82,27 @@ class Intake:
         ``remote_seconds`` for all of them together: run it after Slack's ack. ``editing``: the new state of a
         role that exists (its name is taken by itself, so it is not asked about).
         """
+        return self._validate(data, editing=editing, deadline=time.monotonic() + self.remote_seconds)
+
+    def validate_edit(self, data: dict[str, Any], before: RoleRequest) -> tuple[RoleRequest, list[Finding], Narrowing]:
+        """``validate`` for the new state of a role the bot made, and whether the change from ``before`` only
+        narrows access (``bot.review.narrowing``: asks CheckNoNewAccess, so run it after Slack's ack), all under
+        one deadline of ``remote_seconds``."""
         deadline = time.monotonic() + self.remote_seconds
+        after, findings = self._validate(data, editing=True, deadline=deadline)
+        if not isinstance(before, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
+            return after, findings, Narrowing(False)
+        check = self.check_no_new_access
+        if check is None:
+            return after, findings, narrowing(before, after, None)
+
+        def check_in_time(existing: str, new: str, policy_type: str) -> dict[str, Any] | None:
+            """CheckNoNewAccess on the remote pool; ``TimeoutError`` (then the bot's comparison decides) if late."""
+            return self.remote.submit(check, existing, new, policy_type).result(timeout=left(deadline))
+
+        return after, findings, narrowing(before, after, check_in_time)
+
+    def _validate(self, data: dict[str, Any], *, editing: bool, deadline: float) -> tuple[RoleRequest, list[Finding]]:
         request = self._parse(data)
         name: Future[bool | None] | None = None
         if self.role_taken is not None and isinstance(request, AssumableRoleRequest) and not editing:

@@ -9,7 +9,7 @@ import boto3
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.analyzer import AccessAnalyzer
+from bot.analyzer import AccessAnalyzer, NoNewAccess
 from bot.app import build_app, web_client
 from bot.aws import AccountSessions
 from bot.catalog import PolicyCatalog
@@ -87,6 +87,7 @@ def build_runtime(
         choices,
         validate_policy=None if sandbox else AccessAnalyzer(sessions.base_session, region=settings.aws_region),
         role_taken=ExistingRoles(sessions).taken,
+        check_no_new_access=None if sandbox else NoNewAccess(sessions.base_session, region=settings.aws_region),
     )
     notifier = Notifier(client, store=store, config=config, presenter=presenter)
     export = config.policy.export

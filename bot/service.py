@@ -17,7 +17,6 @@ from blocks import ids, modals
 from bot import metrics
 from bot.choices import Choices
 from bot.domain import AssumableRoleRequest, RequestInvalid, request_from_json
-from bot.domain.change import only_narrows
 from bot.domain.retire import RoleToRetire
 from bot.executor import Executor, ProvisioningError
 from bot.executor.iam import REQUEST_ID_TAG
@@ -25,7 +24,7 @@ from bot.intake import Intake
 from bot.lifecycle import BOT_ACTOR, RequestKind, Sentence, Status
 from bot.notifier import Notifier
 from bot.presenter import Presenter
-from bot.review import Finding, Severity, is_high_risk
+from bot.review import is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
 from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
@@ -37,14 +36,6 @@ T = TypeVar("T")
 
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 """What a person is told when the bot failed on its side (a form's error, a command's answer)."""
-NARROWING = Finding(
-    Severity.INFO,
-    "Only narrows access",
-    "The bot's own comparison: no managed policy added, none removed that may hold a Deny, no inline Allow "
-    "that wasn't there, no Deny dropped, and trust, boundary, tags and session length not widened.",
-    "managed_policy_arns",
-)
-"""Told to approvers on an edit that only takes access away (it may need fewer approvals)."""
 ROLES_SHOWN = 10
 """Roles whose last use App Home reads from AWS (one GetRole and three lists each)."""
 
@@ -200,22 +191,17 @@ class RoleBot:
     def submit_edit(
         self, made_id: str, data: dict[str, Any], requester: str, *, submission_key: str | None = None
     ) -> RequestRecord | None:
-        """Validate and record a change of a role the bot made (fast, before Slack's ack); None for a copy
-        of a submission already recorded. ``RequestInvalid`` per field, ``ActionRefused`` otherwise."""
+        """Validate and record a change of a role the bot made (asking AWS, IAM Access Analyzer's CheckNoNewAccess
+        among it, so after Slack's ack); None for a copy of a submission already recorded. ``RequestInvalid`` per
+        field, ``ActionRefused`` otherwise."""
         if submission_key and self.store.submitted_as(submission_key):
             return None
         made = self.store.get(made_id)
         if made is None or made.kind != RequestKind.CREATE:
             raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
-        after, findings = self.intake.validate(data, editing=True)
         before = self.store.approved_state(made).request
-        narrowing = (
-            isinstance(before, AssumableRoleRequest)
-            and isinstance(after, AssumableRoleRequest)
-            and only_narrows(before, after)
-        )
-        if narrowing:
-            findings = [*findings, NARROWING]
+        after, findings, narrowing = self.intake.validate_edit(data, before)
+        findings = [*findings, *narrowing.findings]
         try:
             return self.workflow.submit_edit(
                 made,
@@ -223,7 +209,7 @@ class RoleBot:
                 requester,
                 findings=[f.to_dict() for f in findings],
                 high_risk=is_high_risk(findings),
-                narrowing=narrowing,
+                narrowing=narrowing.narrowing,
                 submission_key=submission_key,
             )
         except AlreadySubmitted:
