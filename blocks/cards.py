@@ -15,6 +15,18 @@ class FindingCard:
 
 
 @dataclass(frozen=True)
+class LastUseCard:
+    """A role's last use as the bot last read it in IAM, at ``read_at``: App Home shows how old the reading is."""
+
+    read_at: float
+    found: bool = True
+    """The role existed when read."""
+    used_at: float | None = None
+    """When IAM last saw it used (None: not within IAM's tracking period, 400 days)."""
+    region: str | None = None
+
+
+@dataclass(frozen=True)
 class RequestCard:
     """A role request with its status, review and outcome, ready to render.
 
@@ -63,8 +75,8 @@ class RequestCard:
 
     expires_at: float | None = None
     """When the bot deletes the role this request created (time-limited roles)."""
-    last_used: str | None = None
-    """When the role was last used, as read in AWS for the App Home (None: not read)."""
+    last_used: LastUseCard | None = None
+    """When the role was last used, as housekeeping last read it in AWS (None: not read yet)."""
 
     @property
     def doing(self) -> str:

@@ -4,7 +4,7 @@ requests."""
 from typing import Any
 
 from blocks import ids
-from blocks.cards import RequestCard
+from blocks.cards import LastUseCard, RequestCard
 from blocks.kit import (
     SECTION_TEXT_MAX,
     Block,
@@ -58,6 +58,20 @@ def awaiting_blocks(cards: list[RequestCard]) -> list[Block]:
     return blocks
 
 
+def last_use_text(use: LastUseCard | None) -> str:
+    """When the role was last used, with how old that reading is: it comes from the bot's store, read in the
+    background, not from AWS at the moment the tab opens."""
+    if use is None:
+        return "last use not read yet"
+    as_of = f"(as of {date(use.read_at, '{date_short_pretty} {time}')})"
+    if not use.found:
+        return f"not found in AWS {as_of}"
+    if use.used_at is None:
+        return f"not used within IAM's tracking period (400 days) {as_of}"
+    where = f" in {escape(use.region)}" if use.region else ""
+    return f"last used {date(use.used_at, '{date_short_pretty} {time}')}{where} {as_of}"
+
+
 def role_blocks(roles: list[RequestCard]) -> list[Block]:
     """Each role the user's requests made: where, until when, when last used, with Edit and Delete."""
     if not roles:
@@ -65,7 +79,7 @@ def role_blocks(roles: list[RequestCard]) -> list[Block]:
     blocks: list[Block] = []
     for card in roles[:ROLES_MAX]:
         until = f"deleted {date(card.expires_at, '{date_short_pretty} {time}')}" if card.expires_at else "no expiry"
-        used = escape(card.last_used or "last use not read")
+        used = last_use_text(card.last_used)
         delete = button(
             "Delete",
             ids.DELETE_ROLE,

@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from slack_sdk import WebClient
@@ -21,6 +20,7 @@ from blocks.cards import RequestCard
 from blocks.kit import Rendered
 from bot.channel_queue import ChannelQueues
 from bot.config import Config
+from bot.domain.last_use import LastUse
 from bot.lifecycle import Sentence
 from bot.metrics import SLACK_ERRORS
 from bot.presenter import Presenter
@@ -285,13 +285,13 @@ class Notifier:
         mine: list[RequestRecord],
         awaiting: list[RequestRecord],
         is_approver: bool,
-        roles: Sequence[tuple[RequestRecord, str | None]] = (),
+        roles: Sequence[tuple[RequestRecord, LastUse | None]] = (),
     ) -> None:
         view = home.home_view(
             user_id=user_id,
             my_requests=self.presenter.cards(mine),
             awaiting_me=self.presenter.cards(awaiting),
             is_approver=is_approver,
-            my_roles=[replace(self.presenter.card(record), last_used=used) for record, used in roles],
+            my_roles=[self.presenter.role_card(record, use) for record, use in roles],
         )
         self.call("views.publish", user_id=user_id, view=view)

@@ -7,16 +7,18 @@ reads the store but changes nothing and sends nothing (that is the notifier's jo
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages, modals
-from blocks.cards import FindingCard, RequestCard
+from blocks.cards import FindingCard, LastUseCard, RequestCard
 from blocks.kit import Rendered, escape
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, request_from_json, to_pretty_json
 from bot.domain.change import edit_plan, role_changes
+from bot.domain.last_use import LastUse
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import DECISION_KINDS, EventKind, Person, RequestKind, Sentence, approved_by
 from bot.store import Event, RequestRecord, Store
@@ -163,6 +165,15 @@ class Presenter:
             kind=record.kind.value,
             automatic=bool((record.subject or {}).get("expiry")),
             expires_at=record.expires_at,
+        )
+
+    def role_card(self, made: RequestRecord, use: LastUse | None) -> RequestCard:
+        """App Home's card of the role ``made`` created, with its last use as last read (None: not read yet)."""
+        card = self.card(made)
+        if use is None:
+            return card
+        return replace(
+            card, last_used=LastUseCard(read_at=use.read_at, found=use.found, used_at=use.used_at, region=use.region)
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

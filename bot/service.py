@@ -36,8 +36,10 @@ T = TypeVar("T")
 
 SORRY = "Something went wrong on the bot's side; nothing was changed. Please try again, or tell the bot's admins."
 """What a person is told when the bot failed on its side (a form's error, a command's answer)."""
-ROLES_SHOWN = 10
-"""Roles whose last use App Home reads from AWS (one GetRole and three lists each)."""
+LAST_USE_REFRESH_SECONDS = 3600.0
+"""How old a role's last-use reading may get before housekeeping reads it again (App Home shows its age)."""
+LAST_USE_READS_PER_RUN = 50
+"""Roles whose last use one housekeeping run reads at most (one GetRole each), oldest readings first."""
 
 
 def checked(check: Callable[[], T], what: str) -> tuple[T | None, dict[str, str]]:
@@ -340,27 +342,37 @@ class RoleBot:
         return record, self.store.events(request_id)
 
     def publish_home(self, user: str) -> None:
+        """The user's App Home, from what the bot stores only (no AWS call: ``app_home_opened`` is on Slack's
+        clock, and a call per role added up); roles' last use as housekeeping last read it (``refresh_last_uses``)."""
         awaiting = [r for r in self.store.pending(limit=None) if self.workflow.may_approve(r, user) is None]
         is_approver = bool(awaiting) or any(
             user in self.workflow.approvers_for_account(account) for account in self.choices.account_ids()
         )
-        roles = [(made, self.last_use(made)) for made in self.store.live_roles(requester=user)[:ROLES_SHOWN]]
+        roles = self.store.live_roles(requester=user)
+        last_uses = self.store.last_uses([made.id for made in roles])
         self.notifier.publish_home(
             user,
             mine=self.store.for_requester(user, limit=10),
             awaiting=awaiting,
             is_approver=is_approver,
-            roles=roles,
+            roles=[(made, last_uses.get(made.id)) for made in roles],
         )
 
-    def last_use(self, made: RequestRecord) -> str | None:
-        """When the role ``made`` created was last used, as IAM says now (None: AWS could not say)."""
-        try:
-            role = self.executor.read_role(made.account_id, made.role_name)
-        except ProvisioningError as error:
-            log.warning("reading %s's last use failed: %s", made.role_name, error.message)
-            return None
-        return role.last_used() if role else "no longer in AWS"
+    def refresh_last_uses(self, now: float) -> int:
+        """Read in AWS the last use of the roles read longest ago (never read first), at most
+        ``LAST_USE_READS_PER_RUN`` not tried within ``LAST_USE_REFRESH_SECONDS``; how many were read.
+
+        Housekeeping runs it, on one replica at a time, so each role is read once per round whoever looks."""
+        read = 0
+        for made in self.store.last_use_due(now - LAST_USE_REFRESH_SECONDS, LAST_USE_READS_PER_RUN):
+            try:
+                use = self.executor.last_use(made.account_id, made.role_name, now=now)
+            except ProvisioningError as error:
+                log.warning("reading %s's last use failed: %s", made.role_name, error.message)
+                use = None
+            self.store.record_last_use(made.id, use, tried_at=now)
+            read += use is not None
+        return read
 
     def refuse(
         self, user: str, reason: Sentence | str, *, channel: str | None = None, thread_ts: str | None = None
@@ -592,8 +604,9 @@ class RoleBot:
         self.resume_jobs()
 
     def housekeeping(self, now: float | None = None) -> None:
-        """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, retry git
-        exports: on one replica at a time, the one holding the ``housekeeping`` lease."""
+        """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, delete expired
+        roles, read roles' last use, retry git exports: on one replica at a time, the one holding the
+        ``housekeeping`` lease."""
         now = time.time() if now is None else now
         if not self.store.take_lease("housekeeping", self.workflow.owner, HOUSEKEEPING_LEASE_SECONDS):
             return  # another replica does it
@@ -613,6 +626,7 @@ class RoleBot:
         for made in self.workflow.expiry_reminders_due(now):
             self.notifier.expiry_reminder(made)
         self.expire_roles(now)
+        self.refresh_last_uses(now)
         self.role_code.retry_failed()
         self.store.forget_deliveries(before=now - DELIVERY_MEMORY_SECONDS)
 

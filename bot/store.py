@@ -29,6 +29,7 @@ import sqlite_utils
 
 from bot.audit import GENESIS, BrokenLink, event_hash, first_broken_link, request_hash
 from bot.domain import RoleRequest, request_from_json, request_to_json
+from bot.domain.last_use import LastUse
 from bot.lifecycle import EventKind, RequestKind, Status
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -316,6 +317,27 @@ def _v9_shared_state(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+LAST_USE_SQL = [
+    """CREATE TABLE role_last_use (
+        request_id TEXT PRIMARY KEY REFERENCES requests (id),
+        found INTEGER NOT NULL DEFAULT 1,
+        used_at DOUBLE PRECISION,
+        region TEXT,
+        read_at DOUBLE PRECISION,
+        tried_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX role_last_use_by_try ON role_last_use (tried_at)",
+]
+"""Schema version 10 on both engines: each role's last use as housekeeping last read it (``read_at``: the last
+reading that worked, None if none did; ``tried_at``: the last attempt), per create request. A cache of what
+IAM says, not a record: it is overwritten, and outside the audit chain."""
+
+
+def _v10_role_last_use(db: sqlite_utils.Database) -> None:
+    for statement in LAST_USE_SQL:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -326,6 +348,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7_request_kinds,
     _v8_role_expiry,
     _v9_shared_state,
+    _v10_role_last_use,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -859,6 +882,51 @@ class Store:
             params.append(requester)
         rows = self._rows(sql + " ORDER BY made.created_at, made.seq", params)
         return [_record(row) for row in rows]
+
+    def last_use_due(self, tried_before: float, limit: int) -> list[RequestRecord]:
+        """Live roles (``live_roles``) whose last use was never read or last tried before ``tried_before``: never
+        read first, then the longest ago; at most ``limit``."""
+        sql = (
+            "SELECT made.* FROM requests AS made LEFT JOIN role_last_use AS reading ON reading.request_id = made.id "
+            f"WHERE made.kind = ? AND made.status = ? AND {NOT_DELETED} "
+            "AND (reading.tried_at IS NULL OR reading.tried_at < ?) "
+            "ORDER BY COALESCE(reading.tried_at, 0), made.created_at, made.seq LIMIT ?"
+        )
+        params = [RequestKind.CREATE.value, Status.CREATED.value, Status.DELETED.value, tried_before, limit]
+        return [_record(row) for row in self._rows(sql, params)]
+
+    def record_last_use(self, request_id: str, use: LastUse | None, *, tried_at: float) -> None:
+        """Keep a reading of the role ``request_id`` made (None: reading it failed; the last good one stays)."""
+        with self.transaction():
+            if use is None:
+                self._execute(
+                    "INSERT INTO role_last_use (request_id, tried_at) VALUES (?, ?) "
+                    "ON CONFLICT (request_id) DO UPDATE SET tried_at = excluded.tried_at",
+                    [request_id, tried_at],
+                )
+                return
+            self._execute(
+                "INSERT INTO role_last_use (request_id, found, used_at, region, read_at, tried_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET found = excluded.found, "
+                "used_at = excluded.used_at, region = excluded.region, read_at = excluded.read_at, "
+                "tried_at = excluded.tried_at",
+                [request_id, int(use.found), use.used_at, use.region, use.read_at, tried_at],
+            )
+
+    def last_uses(self, request_ids: Collection[str]) -> dict[str, LastUse]:
+        """The last good reading of each role these create requests made (none for one never read)."""
+        if not request_ids:
+            return {}
+        marks = ", ".join("?" for _ in request_ids)
+        rows = self._rows(
+            f"SELECT * FROM role_last_use WHERE read_at IS NOT NULL AND request_id IN ({marks})", list(request_ids)
+        )
+        return {
+            row["request_id"]: LastUse(
+                read_at=row["read_at"], found=bool(row["found"]), used_at=row["used_at"], region=row["region"]
+            )
+            for row in rows
+        }
 
     def acting_on(self, target_id: str) -> list[RequestRecord]:
         """The requests made about the role ``target_id`` created (deletes), oldest first."""

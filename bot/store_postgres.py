@@ -34,7 +34,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from bot.lifecycle import RequestKind
-from bot.store import MIGRATIONS, SchemaTooNew, Store, Tracer, shared_state_sql
+from bot.store import LAST_USE_SQL, MIGRATIONS, SchemaTooNew, Store, Tracer, shared_state_sql
 
 WRITE_LOCK = 0x1A3_801E
 """The advisory lock key every write transaction (and migration) holds: one writer at a time."""
@@ -186,6 +186,11 @@ def _v9_shared_state(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _v10_role_last_use(conn: Connection) -> None:
+    for statement in LAST_USE_SQL:
+        conn.execute(statement)
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -196,6 +201,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v7_request_kinds,
     _v8_role_expiry,
     _v9_shared_state,
+    _v10_role_last_use,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

@@ -1,12 +1,28 @@
 """App Home over HTTP: ``app_home_opened`` (a signed JSON event) publishes the user's tab, and
 approvers decide from it (a click from App Home carries a view, not a channel)."""
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.iam.models import iam_backends
 
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, dms, open_home, request_role, said
+from tests.e2e import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    SECOND_APPROVER,
+    click,
+    dms,
+    home_iam,
+    open_home,
+    request_role,
+    said,
+)
 
 
 def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
@@ -100,6 +116,12 @@ def test_reject_from_app_home_asks_for_a_reason_then_refreshes_the_tab(stack: Bo
     assert refreshed and ("reject", request_id) not in buttons(refreshed[-1])
 
 
+def role_text(view: dict[str, Any], name: str) -> tuple[int, str]:
+    """Where the role ``name`` is in Your roles, and what it says."""
+    index = next(i for i, b in enumerate(view["blocks"]) if name in str(b.get("text", "")))
+    return index, view["blocks"][index]["text"]["text"]
+
+
 def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: BotStack) -> None:
     made = request_role(
         stack,
@@ -107,11 +129,11 @@ def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: B
         {"role_name": "home-role", "service_principal": "ec2.amazonaws.com", "expires_after_days": "7"},
     )
     click(stack, APPROVER, "approve", made)
+    stack.runtime.bot.housekeeping()  # reads the role's last use in the background
     view = open_home(stack, REQUESTER)
     assert view is not None
-    index = next(i for i, b in enumerate(view["blocks"]) if "home-role" in str(b.get("text", "")))
-    text = view["blocks"][index]["text"]["text"]
-    assert "deleted <!date^" in text and "not used within IAM's tracking period" in text
+    index, text = role_text(view, "home-role")
+    assert "deleted <!date^" in text and "not used within IAM's tracking period (400 days) (as of <!date^" in text
     role_buttons = {e["action_id"]: e["value"] for e in view["blocks"][index + 1]["elements"]}
     assert role_buttons == {"edit_role": made, "delete_role": made}
 
@@ -126,6 +148,40 @@ def test_your_roles_shows_expiry_and_last_use_and_deletes_with_approval(stack: B
     assert (retire.kind, retire.status, retire.requester) == ("delete", "submitted", REQUESTER)
 
 
+def test_opening_app_home_asks_aws_nothing_and_shows_last_use_as_housekeeping_read_it(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """Your roles renders from the store; housekeeping reads IAM's RoleLastUsed, which the next open shows."""
+    made = [request_role(stack, "user", {"role_name": f"home-{n}"}) for n in range(3)]
+    for request_id in made:
+        click(stack, APPROVER, "approve", request_id)
+    calls: list[str] = []
+    home_iam(stack).meta.events.register("before-call.iam.*", lambda model, **_: calls.append(model.name))
+
+    view = open_home(stack, REQUESTER)
+    assert view is not None and calls == []
+    assert "last use not read yet" in role_text(view, "home-0")[1]
+
+    used_at = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    account = aws.client("sts").get_caller_identity()["Account"]
+    role = iam_backends[account]["global"].get_role("home-1")
+    role.last_used, role.last_used_region = used_at, "eu-west-1"  # moto's public record of a use (moto#6859)
+    aws.client("iam").delete_role(RoleName="home-2")  # deleted behind the bot's back
+    stack.runtime.bot.housekeeping()
+    assert calls.count("GetRole") == 3
+
+    calls.clear()
+    view = open_home(stack, REQUESTER)
+    assert view is not None and calls == []
+    assert "not used within IAM's tracking period" in role_text(view, "home-0")[1]
+    text = role_text(view, "home-1")[1]
+    assert f"last used <!date^{int(used_at.timestamp())}^" in text and "in eu-west-1 (as of <!date^" in text
+    assert "not found in AWS (as of" in role_text(view, "home-2")[1]
+
+    stack.runtime.bot.housekeeping()  # read within the hour: not again
+    assert calls == []
+
+
 def test_an_event_slack_delivers_again_is_handled_once(stack: BotStack) -> None:
     """Slack resends an event it got no answer to in 3 s (``X-Slack-Retry-Num``), maybe to another replica:
     the copy is answered 200 and does nothing, since the first delivery is recorded in the database."""
@@ -136,3 +192,26 @@ def test_an_event_slack_delivers_again_is_handled_once(stack: BotStack) -> None:
     assert stack.driver.event(event, event_id="Ev0ANOTHER").status == 200
     stack.settle()
     assert len(stack.slack.calls("views.publish")) == 2
+
+
+def test_a_failed_reading_keeps_the_last_good_one_and_its_age(
+    stack: BotStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    click(stack, APPROVER, "approve", request_role(stack, "user", {"role_name": "home-kept"}))
+    read_at = time.time()
+    stack.runtime.bot.housekeeping(read_at)
+    denied: list[str] = []
+
+    def deny(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        denied.append(model.name)
+        error = {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("https://iam.amazonaws.com/", 403, {}, None), error
+
+    home_iam(stack).meta.events.register("before-call.iam.GetRole", deny)
+    stack.runtime.bot.housekeeping(read_at + 7200)  # the reading is two hours old: read again, and denied
+    assert denied == ["GetRole"] and any("last use failed" in r.message for r in caplog.records)
+    view = open_home(stack, REQUESTER)
+    assert view is not None
+    assert f"(as of <!date^{int(read_at)}^" in role_text(view, "home-kept")[1]
+    stack.runtime.bot.housekeeping(read_at + 7300)  # just tried: not again within the hour
+    assert denied == ["GetRole"]

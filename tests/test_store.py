@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from bot.domain import RoleRequest, parse_role_request
+from bot.domain.last_use import LastUse
 from bot.lifecycle import RequestKind, Status
 from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Store, connect, migrate
 
@@ -285,6 +286,25 @@ def test_a_delete_request_names_the_role_it_retires_and_ends_its_life(store: Sto
     assert [r.id for r in store.live_roles()] == [other.id]
 
 
+def test_roles_last_use_is_read_oldest_first_and_a_failed_read_keeps_the_last_good_one(store: Store) -> None:
+    first, second = (store.create_request(role(name), "U1") for name in ("first", "second"))
+    for record in (first, second):
+        store.transition(record.id, expected="submitted", new="created", actor="U2", kind="created")
+    assert [r.id for r in store.last_use_due(100.0, 10)] == [first.id, second.id]  # never read: both, oldest first
+    used = LastUse(read_at=50.0, used_at=40.0, region="eu-west-1")
+    store.record_last_use(first.id, used, tried_at=50.0)
+    assert [r.id for r in store.last_use_due(100.0, 10)] == [second.id, first.id]  # never read, then read longest ago
+    assert [r.id for r in store.last_use_due(50.0, 1)] == [second.id]
+    store.record_last_use(first.id, None, tried_at=120.0)  # reading it again failed
+    assert store.last_uses([first.id, second.id]) == {first.id: used}
+    assert [r.id for r in store.last_use_due(100.0, 10)] == [second.id]  # tried lately: not again at once
+    store.record_last_use(second.id, None, tried_at=130.0)
+    assert store.last_uses([second.id]) == {}  # never read successfully: nothing to show
+    gone = LastUse(read_at=200.0, found=False)
+    store.record_last_use(first.id, gone, tried_at=200.0)
+    assert store.last_uses([first.id]) == {first.id: gone} and store.last_uses([]) == {}
+
+
 # --- list queries ------------------------------------------------------------------------------
 
 
@@ -430,14 +450,14 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
         conn = sqlite3.connect(path)  # back to version 8, as that bot left it
         conn.executescript(
             "DROP TABLE jobs; DROP TABLE leases; DROP TABLE deliveries; DROP INDEX one_vote_per_approver;"
-            " PRAGMA user_version = 8;"
+            " DROP TABLE role_last_use; PRAGMA user_version = 8;"
         )
         conn.close()
         store.add_event(approved, "U2", "approval")
         store.add_event(approved, "U2", "approval")
 
     with Store(path) as store:
-        assert store.schema_version == 9
+        assert store.schema_version == len(MIGRATIONS)
         assert store.claimable_jobs() == [approved, provisioning]
         assert store.verify_audit()[0] is None
 

@@ -9,20 +9,24 @@ work half done, and running the request again finishes it.
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.client import BaseClient
 
 from bot.aws import AccountSessions
 from bot.domain import AssumableRoleRequest, RoleRequest, ServiceLinkedRoleRequest
 from bot.domain.fields import is_tag_text
+from bot.domain.last_use import LastUse
 from bot.domain.retire import RoleToRetire
 from bot.executor.edit import edit_role
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult, owner_tag
-from bot.executor.retire import read_role, retire_role
+from bot.executor.retire import read_last_use, read_role, retire_role
 from bot.executor.roles import provision_role
 from bot.executor.service_linked import provision_service_linked
+
+T = TypeVar("T")
 
 __all__ = ["PROVENANCE_KEYS", "Executor", "ProvisionResult", "ProvisioningError", "explain"]
 
@@ -69,9 +73,17 @@ class Executor:
 
         Raises ``ProvisioningError`` (step ``preflight``) when AWS can't be asked.
         """
+        return self._reading(account_id, role_name, lambda iam: read_role(iam, account_id, role_name))
+
+    def last_use(self, account_id: str, role_name: str, *, now: float) -> LastUse:
+        """When IAM last saw the role used, read at ``now`` (one GetRole). Raises ``ProvisioningError``."""
+        return self._reading(account_id, role_name, lambda iam: read_last_use(iam, role_name, now=now))
+
+    def _reading(self, account_id: str, role_name: str, read: Callable[[BaseClient], T]) -> T:
+        """``read(iam)`` in ``account_id``; an AWS error becomes a ``ProvisioningError`` saying what failed."""
         iam = self._client(account_id)
         try:
-            return read_role(iam, account_id, role_name)
+            return read(iam)
         except AWS_ERRORS as error:
             message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error

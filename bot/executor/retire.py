@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from bot.domain.last_use import LastUse
 from bot.domain.retire import InstanceProfile, RoleToRetire
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import REQUEST_ID_TAG, lookup, paginate, tags_of
@@ -48,6 +49,16 @@ def read_role(iam: BaseClient, account_id: str, role_name: str) -> RoleToRetire 
         inline_policy_names=tuple(paginate(iam, "list_role_policies", "PolicyNames", RoleName=role_name)),
         instance_profiles=tuple(profiles),
     )
+
+
+def read_last_use(iam: BaseClient, role_name: str, *, now: float) -> LastUse:
+    """The role's ``RoleLastUsed`` as GetRole reports it now (one call). AWS errors propagate."""
+    found = lookup(iam.get_role, RoleName=role_name)
+    if found is None:
+        return LastUse(read_at=now, found=False)
+    used = found["Role"].get("RoleLastUsed") or {}
+    at = used.get("LastUsedDate")
+    return LastUse(read_at=now, used_at=at.timestamp() if at else None, region=used.get("Region"))
 
 
 def retire_role(
