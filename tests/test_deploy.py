@@ -43,6 +43,7 @@ READ_ONLY = {
     "iam:GetInstanceProfile",
     "sts:GetCallerIdentity",
     "access-analyzer:ValidatePolicy",
+    "access-analyzer:CheckNoNewAccess",
 }
 REQUIRED_DENIES = {
     "iam:DeleteRolePermissionsBoundary",
