@@ -27,7 +27,7 @@ from bot.presenter import Presenter
 from bot.review import is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
-from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store
+from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store, SubmissionTaken
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow, no_request, shown_id
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,8 @@ class RoleBot:
         self.announcer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="announce")
         """Posts that provisioning is under way while the provisioning thread works in AWS."""
         self.pending: set[Future[Any]] = set()
-        self.resumed_submissions: set[str] = set()
-        """Submission keys this run took over from a stopped one (each is finished once per run)."""
+        self.checking: set[str] = set()
+        """Keys of the held form submissions this replica is checking: their leases are renewed (``keep_leases``)."""
         self.provisioning: set[str] = set()
         """Ids of the requests this replica is provisioning now: their jobs' leases are renewed (``keep_leases``)."""
 
@@ -130,8 +130,10 @@ class RoleBot:
             self.notifier.dm(requester, self.presenter.form_refused(errors))
 
     def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> None:
-        """Before the ack of a form checked after it: keep what was typed, so a restart can finish it."""
-        self.store.hold_submission(submission_key, view_id, requester, form)
+        """Before the ack of a form checked after it: keep what was typed, leased to this replica, so another (or a
+        restart) can finish it if this one stops (``resume_held_submissions``)."""
+        if self.workflow.hold_submission(submission_key, view_id, requester, form):
+            self.checking.add(submission_key)
 
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
         """Redraw an open request form for another role type (the latest choice wins; see ``Notifier.update_view``)."""
@@ -170,10 +172,17 @@ class RoleBot:
         except AlreadySubmitted as earlier:
             log.info("%s was already made from this form; its copy made nothing", earlier.record.id)
             return None
+        except SubmissionTaken:
+            log.info("another replica holds this form submission; it finishes it")
+            return None
         except Exception:
-            if submission_key:
-                self.store.submission_refused(submission_key)
+            if submission_key and not self.workflow.submission_refused(submission_key):
+                log.info("another replica holds this form submission; it tells its outcome")
+                return None
             raise
+        finally:
+            if submission_key:
+                self.checking.discard(submission_key)
 
     def open_edit_form(self, trigger_id: str, user: str, role_name: str, account_id: str | None = None) -> None:
         """The request form filled with the role's approved state (a role the bot created, as its store knows).
@@ -557,14 +566,21 @@ class RoleBot:
         )
 
     def resume_interrupted(self) -> list[RequestRecord]:
-        """At start-up: carry on with provisioning jobs nobody holds (``resume_jobs``), and finish the form
-        submissions a stopped process acked and never recorded nor refused (on the pool: their checks ask AWS)."""
+        """At start-up: carry on with provisioning jobs nobody holds (``resume_jobs``), and finish the held form
+        submissions nobody holds (``resume_held_submissions``)."""
         records = self.resume_jobs()
-        for submission in self.store.submissions_checking():
-            if submission.key not in self.resumed_submissions:
-                self.resumed_submissions.add(submission.key)
-                self._track(self.pool.submit(self.finish_submission, submission))
+        self.resume_held_submissions()
         return records
+
+    def resume_held_submissions(self) -> list[FormSubmission]:
+        """Claim and finish (on the pool: their checks ask AWS) the form submissions acked and never recorded nor
+        refused whose holder stopped or hangs (its lease ran out): each by one replica. At start-up and then every
+        ``keep_leases``."""
+        claimed = self.workflow.claim_held_submissions()
+        for submission in claimed:
+            self.checking.add(submission.key)
+            self._track(self.pool.submit(self.finish_submission, submission))
+        return claimed
 
     def resume_jobs(self) -> list[RequestRecord]:
         """Carry on with requests whose provisioning job nobody holds (its replica died): at start-up and then
@@ -592,7 +608,8 @@ class RoleBot:
         self.show_form_errors(submission.view_id, submission.requester, again, errors)
 
     def keep_leases(self) -> None:
-        """Renew the leases on what this replica is provisioning, then take over jobs whose lease ran out.
+        """Renew the leases on what this replica is provisioning and the form submissions it is checking, then take
+        over jobs and held submissions whose lease ran out.
 
         Run every third of ``workflow.lease_seconds`` on every replica (``cli.start_lease_keeper``).
         """
@@ -601,7 +618,12 @@ class RoleBot:
         lost = [request_id for request_id in working if request_id in self.provisioning and request_id not in renewed]
         if lost:
             log.warning("another replica took over %s: this one was too slow to renew its lease", ", ".join(lost))
+        checking = list(self.checking)
+        kept = set(self.workflow.renew_submission_leases(checking))
+        if any(key in self.checking and key not in kept for key in checking):
+            log.warning("another replica took over a form submission this one was too slow to check")
         self.resume_jobs()
+        self.resume_held_submissions()
 
     def housekeeping(self, now: float | None = None) -> None:
         """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, delete expired

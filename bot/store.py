@@ -53,6 +53,10 @@ class AlreadySubmitted(Exception):
         self.record = record
 
 
+class SubmissionTaken(Exception):
+    """A held form submission is another replica's to finish (it took it over, or holds the first copy)."""
+
+
 @dataclass(frozen=True)
 class FormSubmission:
     """A form submission acked and still being checked: the view showing "checking", and what was typed."""
@@ -338,6 +342,20 @@ def _v10_role_last_use(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+HELD_SUBMISSION_LEASES_SQL = [
+    "ALTER TABLE form_submissions ADD COLUMN owner TEXT",
+    "ALTER TABLE form_submissions ADD COLUMN lease_until DOUBLE PRECISION",
+]
+"""Schema version 11 on both engines: a held form submission is leased to the replica finishing it, as a
+provisioning job is (a lease that ran out is taken over). Submissions held before have none: their process is
+gone, so they are free to take."""
+
+
+def _v11_held_submission_leases(db: sqlite_utils.Database) -> None:
+    for statement in HELD_SUBMISSION_LEASES_SQL:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -349,6 +367,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v8_role_expiry,
     _v9_shared_state,
     _v10_role_last_use,
+    _v11_held_submission_leases,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -554,6 +573,7 @@ class Store:
         required_approvals: int = 1,
         findings: list[dict[str, Any]] | None = None,
         submission_key: str | None = None,
+        submission_owner: str = "",
         kind: RequestKind = RequestKind.CREATE,
         target_id: str | None = None,
         subject: dict[str, Any] | None = None,
@@ -561,7 +581,9 @@ class Store:
         """Store a new request as ``submitted``, with its ``submitted`` event, under the next id.
 
         ``submission_key`` identifies the form submission; one already stored raises ``AlreadySubmitted``
-        (checked in the same write transaction, so two racing copies make one request).
+        (checked in the same write transaction, so two racing copies make one request). A held one
+        (``hold_submission``) is recorded only by its holder, ``submission_owner``: for anyone else (a copy Slack
+        sent to another replica, a replica whose lease was taken over) it raises ``SubmissionTaken``.
         """
         if risk not in ("normal", "high") or required_approvals < 1:
             raise ValueError(f"bad risk {risk!r} or required approvals {required_approvals}")
@@ -570,6 +592,8 @@ class Store:
             earlier = self.submitted_as(submission_key) if submission_key else None
             if earlier is not None:
                 raise AlreadySubmitted(earlier)
+            if submission_key and self._held_by_another(submission_key, submission_owner):
+                raise SubmissionTaken(submission_key)
             seq = self._rows("SELECT COALESCE(MAX(seq) + 1, ?) AS seq FROM requests", [FIRST_NUMBER])[0]["seq"]
             request_id = f"R-{seq}"
             self._insert(
@@ -600,34 +624,88 @@ class Store:
             self._insert_event(request_id, now, requester, EventKind.SUBMITTED, details)
             if submission_key:
                 self._insert("submissions", {"key": submission_key, "request_id": request_id})
-                self._finish_submission(submission_key, "recorded", request_id)
+                self._finish_submission(submission_key, "recorded", request_id, submission_owner)
             return self._get(request_id)
 
-    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> None:
-        """Keep a form submission being checked (``submissions_checking``); a copy of one held keeps the first."""
+    def _held_by_another(self, submission_key: str, owner: str) -> bool:
+        """A held submission that isn't ``owner``'s to finish (another's, or finished already)."""
+        rows = self._rows("SELECT state, owner FROM form_submissions WHERE key = ?", [submission_key])
+        return bool(rows) and (rows[0]["state"] != "checking" or rows[0]["owner"] != owner)
+
+    def hold_submission(
+        self, submission_key: str, view_id: str, requester: str, form: dict[str, Any], owner: str, lease_seconds: float
+    ) -> bool:
+        """Keep a form submission being checked, leased to ``owner`` (``claim_held_submissions``); False for a copy of
+        one held already, which keeps the first and its holder."""
         now = self.clock()
         with self.transaction():
-            self._execute(
-                "INSERT INTO form_submissions (key, view_id, requester, form_json, state, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?) ON CONFLICT (key) DO NOTHING",
-                [submission_key, view_id, requester, json.dumps(form), now, now],
+            return bool(
+                self._execute(
+                    "INSERT INTO form_submissions (key, view_id, requester, form_json, state, owner, lease_until, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    [submission_key, view_id, requester, json.dumps(form), owner, now + lease_seconds, now, now],
+                )
             )
 
-    def submission_refused(self, submission_key: str) -> None:
-        """A held submission's checks refused it (its errors were shown); one recorded meanwhile stays recorded."""
+    def claim_held_submissions(self, owner: str, lease_seconds: float) -> list[FormSubmission]:
+        """Lease to ``owner`` the held submissions nobody holds (held before leases, or their lease ran out: their
+        replica stopped or hangs), oldest first. One write transaction; on PostgreSQL the rows are also read
+        ``FOR UPDATE SKIP LOCKED``, as jobs are (``claimable_jobs``), so of replicas claiming at once one gets each."""
+        now = self.clock()
+        free = "SELECT * FROM form_submissions WHERE state = 'checking' AND (lease_until IS NULL OR lease_until < ?)"
+        if not self._rows(free + " LIMIT 1", [now]):
+            return []  # the usual case, every few seconds on every replica: no write transaction for it
         with self.transaction():
-            self._finish_submission(submission_key, "refused", None)
+            rows = self._rows(free + " ORDER BY created_at, key" + self._skip_locked(), [now])
+            claimed = [
+                row
+                for row in rows
+                if self._execute(
+                    "UPDATE form_submissions SET owner = ?, lease_until = ? WHERE key = ? AND state = 'checking' "
+                    "AND (lease_until IS NULL OR lease_until < ?)",
+                    [owner, now + lease_seconds, row["key"], now],
+                )
+            ]
+        return [
+            FormSubmission(row["key"], row["view_id"], row["requester"], json.loads(row["form_json"]))
+            for row in claimed
+        ]
 
-    def _finish_submission(self, submission_key: str, state: str, request_id: str | None) -> None:
-        """Mark a held submission finished and drop what was typed: a recorded request keeps its own copy."""
-        self._execute(
-            "UPDATE form_submissions SET state = ?, request_id = ?, form_json = '{}', updated_at = ? "
-            "WHERE key = ? AND state = 'checking'",
-            [state, request_id, self.clock(), submission_key],
+    def renew_submission_leases(self, submission_keys: Collection[str], owner: str, lease_seconds: float) -> list[str]:
+        """Extend ``owner``'s leases on these held submissions; the keys it still holds (unfinished, not taken over)."""
+        if not submission_keys:
+            return []
+        keys = sorted(submission_keys)
+        where = f"owner = ? AND state = 'checking' AND key IN ({_placeholders(keys)})"
+        with self.transaction():
+            self._execute(
+                f"UPDATE form_submissions SET lease_until = ? WHERE {where}",
+                [self.clock() + lease_seconds, owner, *keys],
+            )
+            rows = self._rows(f"SELECT key FROM form_submissions WHERE {where}", [owner, *keys])
+        return [row["key"] for row in rows]
+
+    def submission_refused(self, submission_key: str, owner: str) -> bool:
+        """A submission's checks refused it: whether ``owner`` may show that. True if it was never held, or ``owner``
+        holds it (it is marked refused); False if another replica took it over or it was finished meanwhile."""
+        with self.transaction():
+            if not self._rows("SELECT 1 FROM form_submissions WHERE key = ?", [submission_key]):
+                return True
+            return self._finish_submission(submission_key, "refused", None, owner)
+
+    def _finish_submission(self, submission_key: str, state: str, request_id: str | None, owner: str) -> bool:
+        """Mark a held submission ``owner`` holds finished and drop what was typed (a recorded request keeps its own
+        copy); False if ``owner`` doesn't hold it (in a write transaction)."""
+        return bool(
+            self._execute(
+                "UPDATE form_submissions SET state = ?, request_id = ?, form_json = '{}', updated_at = ? "
+                "WHERE key = ? AND state = 'checking' AND owner = ?",
+                [state, request_id, self.clock(), submission_key, owner],
+            )
         )
 
     def submissions_checking(self) -> list[FormSubmission]:
-        """Submissions held and not finished, oldest first (what a stopped process left, at start-up)."""
+        """Submissions held and not finished, oldest first (whoever holds them)."""
         rows = self._rows("SELECT * FROM form_submissions WHERE state = 'checking' ORDER BY created_at", [])
         return [
             FormSubmission(row["key"], row["view_id"], row["requester"], json.loads(row["form_json"])) for row in rows

@@ -34,7 +34,15 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from bot.lifecycle import RequestKind
-from bot.store import LAST_USE_SQL, MIGRATIONS, SchemaTooNew, Store, Tracer, shared_state_sql
+from bot.store import (
+    HELD_SUBMISSION_LEASES_SQL,
+    LAST_USE_SQL,
+    MIGRATIONS,
+    SchemaTooNew,
+    Store,
+    Tracer,
+    shared_state_sql,
+)
 
 WRITE_LOCK = 0x1A3_801E
 """The advisory lock key every write transaction (and migration) holds: one writer at a time."""
@@ -191,6 +199,11 @@ def _v10_role_last_use(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _v11_held_submission_leases(conn: Connection) -> None:
+    for statement in HELD_SUBMISSION_LEASES_SQL:
+        conn.execute(statement)
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -202,6 +215,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v8_role_expiry,
     _v9_shared_state,
     _v10_role_last_use,
+    _v11_held_submission_leases,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

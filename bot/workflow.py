@@ -35,7 +35,7 @@ from bot.lifecycle import (
     approved_by,
     people,
 )
-from bot.store import RequestRecord, Store
+from bot.store import FormSubmission, RequestRecord, Store
 
 REPOST_AFTER_SECONDS = 60.0
 """A request Slack would not post for approval (a transient error) is posted again this long after, then
@@ -218,6 +218,7 @@ class Workflow:
             required_approvals=needed,
             findings=findings,
             submission_key=submission_key,
+            submission_owner=self.owner,
         )
 
     def not_posted(self, request_id: str, error: str, *, final: bool) -> None:
@@ -353,6 +354,7 @@ class Workflow:
                 required_approvals=needed,
                 findings=findings,
                 submission_key=submission_key,
+                submission_owner=self.owner,
             )
 
     def mark_edited(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
@@ -628,6 +630,25 @@ class Workflow:
     def renew_leases(self, request_ids: Collection[str]) -> list[str]:
         """Keep this replica's provisioning jobs its own while it works on them; the ids it still holds."""
         return self.store.renew_leases(request_ids, self.owner, self.lease_seconds)
+
+    # --- held form submissions ----------------------------------------------------------------
+
+    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> bool:
+        """Keep a form submission acked before its checks, leased to this replica; False for a copy of one held."""
+        return self.store.hold_submission(submission_key, view_id, requester, form, self.owner, self.lease_seconds)
+
+    def claim_held_submissions(self) -> list[FormSubmission]:
+        """The held submissions nobody holds (their replica stopped, or hangs), leased to this replica: each is
+        claimed by one replica, as provisioning jobs are (``resume_interrupted``)."""
+        return self.store.claim_held_submissions(self.owner, self.lease_seconds)
+
+    def renew_submission_leases(self, submission_keys: Collection[str]) -> list[str]:
+        """Keep the held submissions this replica is checking its own; the keys it still holds."""
+        return self.store.renew_submission_leases(submission_keys, self.owner, self.lease_seconds)
+
+    def submission_refused(self, submission_key: str) -> bool:
+        """A submission's checks refused it; whether this replica may show that (``Store.submission_refused``)."""
+        return self.store.submission_refused(submission_key, self.owner)
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """A request form acked before its remote checks is never lost: held in the store until recorded or refused, finished
-by the next run if the process stops meanwhile, and its errors sent by DM if the user closed the view."""
+by the next run (or another replica) if the process stops meanwhile, by exactly one, and its errors sent by DM if the
+user closed the view."""
 
 import json
 import sqlite3
@@ -9,6 +10,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import pytest
+from pydantic import SecretStr
 
 from blocks import ids
 from bot.sandbox.stack import BotStack
@@ -70,6 +73,7 @@ def test_a_submission_acked_before_a_restart_is_finished_once_by_the_next_run(
     make_stack: Callable[..., BotStack], aws: boto3.Session
 ) -> None:
     before = make_stack()
+    before.runtime.workflow.lease_seconds = 0.0  # its hold runs out at once: as if long after it stopped
     view = open_modal(before, REQUESTER, "service")
     with aws_held(aws) as (holding, asked, _):
         acked_checking(before, view, ETL_ROLE)
@@ -82,7 +86,7 @@ def test_a_submission_acked_before_a_restart_is_finished_once_by_the_next_run(
         assert after.runtime.store.count() == 0
         after.runtime.bot.resume_interrupted()
         after.settle()
-        after.runtime.bot.resume_interrupted()  # once per run
+        after.runtime.bot.resume_interrupted()  # claimed in the database: finished once
         after.settle()
 
         (record,) = after.runtime.store.for_requester(REQUESTER)
@@ -126,6 +130,7 @@ def test_a_submission_refused_after_a_restart_tells_the_requester_the_errors(
     make_stack: Callable[..., BotStack], aws: boto3.Session
 ) -> None:
     before = make_stack()
+    before.runtime.workflow.lease_seconds = 0.0
     view = open_modal(before, REQUESTER, "service")
     with aws_held(aws) as (holding, asked, _):
         acked_checking(before, view, ETL_ROLE)
@@ -142,3 +147,62 @@ def test_a_submission_refused_after_a_restart_tells_the_requester_the_errors(
         assert submissions(after) == [("refused", "{}", None)]
         (told,) = dms(after, REQUESTER)
         assert "already has a role named etl" in said(told) and "/iam-role" in said(told)
+
+
+def test_a_submission_held_while_its_replica_is_alive_is_left_to_it(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    first, second = make_stack(), make_stack()  # two replicas on one database
+    view = open_modal(first, REQUESTER, "service")
+    with aws_held(aws) as (holding, asked, _):
+        acked_checking(first, view, ETL_ROLE)
+        assert asked.wait(10), "the checks never asked AWS"
+        holding.clear()
+        second.runtime.bot.keep_leases()  # every replica looks for work every third of the lease
+        second.settle()
+        assert second.runtime.store.count() == 0 and not second.slack.calls("views.update")
+    first.settle()
+    (record,) = first.runtime.store.for_requester(REQUESTER)
+    assert submissions(first) == [("recorded", "{}", record.id)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_hung_replicas_submission_is_finished_by_exactly_one_other(
+    make_stack: Callable[..., BotStack], aws: boto3.Session, request: pytest.FixtureRequest, engine: str
+) -> None:
+    """Three replicas share the database; the one that acked a form hangs asking AWS past its lease. The two
+    others look for work at once: one takes it over and finishes it; when the hung one wakes, it says nothing."""
+    url = request.getfixturevalue("postgres").new_schema() if engine == "postgresql" else None
+    shared = {"database_url": SecretStr(url)} if url else {}
+    hung, *others = [make_stack(**shared) for _ in range(3)]
+    hung.runtime.workflow.lease_seconds = 0.0  # its hold runs out at once: as if it hung for long
+    for other in others:
+        other.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+    view = open_modal(hung, REQUESTER, "service")
+    with aws_held(aws) as (holding, asked, _):
+        acked_checking(hung, view, ETL_ROLE)
+        assert asked.wait(10), "the checks never asked AWS"
+        holding.clear()  # the others' checks go through; the hung one's stays held
+        barrier = threading.Barrier(len(others))
+
+        def look_for_work(replica: BotStack) -> None:
+            barrier.wait()
+            replica.runtime.bot.keep_leases()
+
+        threads = [threading.Thread(target=look_for_work, args=(replica,)) for replica in others]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        for replica in others:
+            replica.settle()
+        (record,) = hung.runtime.store.for_requester(REQUESTER)
+        finishers = [r for r in others if any(c.params["view_id"] == view["id"] for c in r.slack.calls("views.update"))]
+        assert len(finishers) == 1
+        assert f"Sent for approval: {record.id}" in json.dumps(finishers[0].slack.calls("views.update")[-1].params)
+    hung.settle()  # it wakes: its checks end, and it finds the submission was not its own any more
+
+    assert hung.runtime.store.count() == 1 and hung.runtime.store.submissions_checking() == []
+    assert not hung.slack.calls("views.update") and not dms(hung, REQUESTER)
+    posted = [r for r in [hung, *others] if any(record.id in said(c) for c in r.slack.calls("chat.postMessage"))]
+    assert posted == finishers  # announced once, by the one that finished it

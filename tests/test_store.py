@@ -450,7 +450,9 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
         conn = sqlite3.connect(path)  # back to version 8, as that bot left it
         conn.executescript(
             "DROP TABLE jobs; DROP TABLE leases; DROP TABLE deliveries; DROP INDEX one_vote_per_approver;"
-            " DROP TABLE role_last_use; PRAGMA user_version = 8;"
+            " DROP TABLE role_last_use;"
+            " ALTER TABLE form_submissions DROP COLUMN owner; ALTER TABLE form_submissions DROP COLUMN lease_until;"
+            " PRAGMA user_version = 8;"
         )
         conn.close()
         store.add_event(approved, "U2", "approval")
@@ -460,6 +462,21 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
         assert store.schema_version == len(MIGRATIONS)
         assert store.claimable_jobs() == [approved, provisioning]
         assert store.verify_audit()[0] is None
+
+
+def test_a_submission_held_before_leases_is_free_to_claim_after_the_upgrade(tmp_path: Path) -> None:
+    """A form a version 9 bot held has no holder: its process is gone, so the first replica to look takes it."""
+    path = tmp_path / "v9.db"
+    db = connect(path)
+    migrate(db, target=9)
+    db.execute(
+        "INSERT INTO form_submissions (key, view_id, requester, form_json, state, created_at, updated_at) "
+        "VALUES ('V1:h1', 'V1', 'U1', '{}', 'checking', 1, 1)"
+    )
+    db.conn.close()
+    with Store(path) as store:
+        assert [held.key for held in store.claim_held_submissions("replica-1", 60)] == ["V1:h1"]
+        assert store.claim_held_submissions("replica-2", 60) == []
 
 
 def test_a_named_lease_has_one_holder_until_it_runs_out(store: Store, clock: Clock) -> None:

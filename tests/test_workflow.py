@@ -12,7 +12,7 @@ from bot.domain import RequestInvalid, RoleRequest, parse_role_request
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import Sentence, Status
 from bot.presenter import slack_mention
-from bot.store import RequestRecord, Store
+from bot.store import RequestRecord, Store, SubmissionTaken
 from bot.workflow import TRANSITIONS, ActionRefused, Workflow
 
 ACCOUNT = "111122223333"
@@ -530,6 +530,64 @@ def test_one_vote_per_approver_is_kept_by_the_database(workflow: Workflow, store
     with pytest.raises(Exception, match=r"(?i)unique"):
         store.add_event(request_id, "UAPP1", "approval")
     assert kinds(store, request_id).count("approval") == 1
+
+
+def hold(workflow: Workflow, key: str = "V1:h1") -> bool:
+    return workflow.hold_submission(key, "V1", "UREQ", {"role_name": {"role_name": {"value": "deployer"}}})
+
+
+def submit_held(workflow: Workflow, key: str = "V1:h1") -> RequestRecord:
+    return workflow.submit(role(), "UREQ", findings=[], high_risk=False, submission_key=key)
+
+
+def test_a_held_submission_is_finished_by_its_holder_only(workflow: Workflow, store: Store, clock: Clock) -> None:
+    other = Workflow(store, make_config(), usergroup_members=members)  # another replica, same database
+    assert hold(workflow)
+    assert not hold(other)  # a copy Slack sent to the other replica: the first holder keeps it
+    assert other.claim_held_submissions() == []  # its lease holds
+
+    with pytest.raises(SubmissionTaken):
+        submit_held(other)
+    assert not other.submission_refused("V1:h1")  # nor may it show errors for it
+    record = submit_held(workflow)
+    assert store.submitted_as("V1:h1") == record and store.submissions_checking() == []
+    clock.now += 10 * workflow.lease_seconds
+    assert other.claim_held_submissions() == []  # finished: nothing to take over
+
+
+def test_concurrent_replicas_take_over_a_held_submission_once_its_lease_ran_out(
+    workflow: Workflow, store: Store, open_store: Callable[..., Store], clock: Clock
+) -> None:
+    assert hold(workflow)  # ... and the replica stopped while checking it
+    clock.now += workflow.lease_seconds / 2
+    assert workflow.renew_submission_leases(["V1:h1"]) == ["V1:h1"]
+    clock.now += workflow.lease_seconds / 2 + 1
+    assert restart(open_store, clock).claim_held_submissions() == []  # renewed: still held
+
+    clock.now += workflow.lease_seconds  # now it ran out
+    replicas = [restart(open_store, clock) for _ in range(3)]
+    results = run_together(6, lambda i: replicas[i % 3].claim_held_submissions())
+    claims = [(i % 3, submission.key) for i, batch in enumerate(results) for submission in batch]
+    assert [key for _, key in claims] == ["V1:h1"], results
+    taker = replicas[claims[0][0]]
+
+    assert workflow.renew_submission_leases(["V1:h1"]) == []  # had it only hung, it learns it lost it
+    with pytest.raises(SubmissionTaken):
+        submit_held(workflow)  # ... and can't record it any more
+    assert submit_held(taker).requester == "UREQ"
+    assert store.count() == 1
+
+
+def test_a_refused_held_submission_is_refused_once(workflow: Workflow, store: Store, clock: Clock) -> None:
+    assert hold(workflow)
+    assert workflow.submission_refused("V1:h1")
+    assert not workflow.submission_refused("V1:h1")  # told once
+    clock.now += 10 * workflow.lease_seconds
+    assert workflow.claim_held_submissions() == []
+    with pytest.raises(SubmissionTaken):
+        submit_held(workflow)  # a refused form never becomes a request
+    assert workflow.submission_refused("V2:never-held")  # a form checked before its ack was never held
+    assert store.count() == 0
 
 
 # --- reminders and expiry ----------------------------------------------------------------------
