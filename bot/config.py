@@ -145,13 +145,21 @@ class Executor(BaseModel):
 
 
 class Quotas(BaseModel):
-    """Account quotas from the ``[limits]`` table, when AWS has raised yours."""
+    """The ``[limits]`` table: account quotas, when AWS has raised yours, and how many requests one person may
+    have open at once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trust_policy_max_chars: int = Field(default=2048, ge=100, le=4096)
     managed_policies_per_role: int = Field(default=10, ge=1, le=20)
     inline_policy_max_chars: int = Field(default=10240, ge=100, le=10240)
+    max_open_requests_per_requester: int = Field(default=10, ge=1, le=1000)
+    """Requests one person may have awaiting approval or being carried out (``bot.lifecycle.OPEN_STATUSES``);
+    one more is refused at submission, so a hostile or careless requester can't flood the approvers."""
+
+    def aws_quotas(self) -> Limits:
+        """The account quotas, as the domain checks requests against them."""
+        return Limits(**self.model_dump(exclude={"max_open_requests_per_requester"}))
 
 
 EXPORT_PLACEHOLDERS = frozenset({"account_id", "role_name", "request_id"})
@@ -224,7 +232,7 @@ class Config:
 
     @property
     def limits(self) -> Limits:
-        return Limits(**self.policy.limits.model_dump())
+        return self.policy.limits.aws_quotas()
 
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.policy.accounts if a.id == account_id), None)

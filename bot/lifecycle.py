@@ -62,6 +62,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 """Every allowed status change; ``Workflow`` makes no other."""
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 """A request in one of these will do nothing more."""
+OPEN_STATUSES = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING})
+"""A request in one of these awaits approvers or is being carried out: what ``[limits]
+max_open_requests_per_requester`` counts. Failed ones are left out: only an approver moves them on, so
+counting them could lock a requester out for good."""
 
 
 class EventKind(StrEnum):

@@ -161,6 +161,7 @@ class RoleBot:
         if submission_key and self.store.submitted_as(submission_key):
             return None
         try:
+            self.workflow.check_open_requests(requester)  # before asking AWS anything for a requester over the cap
             request, findings = self.intake.validate(data)
             return self.workflow.submit(
                 request,
@@ -210,6 +211,7 @@ class RoleBot:
         made = self.store.get(made_id)
         if made is None or made.kind != RequestKind.CREATE:
             raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
+        self.workflow.check_open_requests(requester)
         before = self.store.approved_state(made).request
         after, findings, narrowing = self.intake.validate_edit(data, before)
         findings = [*findings, *narrowing.findings]

@@ -30,7 +30,7 @@ import sqlite_utils
 from bot.audit import GENESIS, BrokenLink, event_hash, first_broken_link, request_hash
 from bot.domain import RoleRequest, request_from_json, request_to_json
 from bot.domain.last_use import LastUse
-from bot.lifecycle import EventKind, RequestKind, Status
+from bot.lifecycle import OPEN_STATUSES, EventKind, RequestKind, Status
 
 BUSY_TIMEOUT_SECONDS = 10.0
 FIRST_NUMBER = 1001
@@ -51,6 +51,14 @@ class AlreadySubmitted(Exception):
     def __init__(self, record: "RequestRecord") -> None:
         super().__init__(record.id)
         self.record = record
+
+
+class TooManyOpenRequests(Exception):
+    """The requester already has ``limit`` requests open (``bot.lifecycle.OPEN_STATUSES``); nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 class SubmissionTaken(Exception):
@@ -577,8 +585,12 @@ class Store:
         kind: RequestKind = RequestKind.CREATE,
         target_id: str | None = None,
         subject: dict[str, Any] | None = None,
+        max_open: int | None = None,
     ) -> RequestRecord:
         """Store a new request as ``submitted``, with its ``submitted`` event, under the next id.
+
+        ``max_open``: raise ``TooManyOpenRequests`` if the requester has that many requests open already, counted
+        in the transaction that stores the request (so concurrent submissions can't go past it).
 
         ``submission_key`` identifies the form submission; one already stored raises ``AlreadySubmitted``
         (checked in the same write transaction, so two racing copies make one request). A held one
@@ -594,6 +606,8 @@ class Store:
                 raise AlreadySubmitted(earlier)
             if submission_key and self._held_by_another(submission_key, submission_owner):
                 raise SubmissionTaken(submission_key)
+            if max_open is not None and self.open_requests(requester) >= max_open:
+                raise TooManyOpenRequests(max_open)
             seq = self._rows("SELECT COALESCE(MAX(seq) + 1, ?) AS seq FROM requests", [FIRST_NUMBER])[0]["seq"]
             request_id = f"R-{seq}"
             self._insert(
@@ -631,6 +645,14 @@ class Store:
         """A held submission that isn't ``owner``'s to finish (another's, or finished already)."""
         rows = self._rows("SELECT state, owner FROM form_submissions WHERE key = ?", [submission_key])
         return bool(rows) and (rows[0]["state"] != "checking" or rows[0]["owner"] != owner)
+
+    def open_requests(self, requester: str) -> int:
+        """How many of ``requester``'s requests are open (``bot.lifecycle.OPEN_STATUSES``)."""
+        statuses = sorted(OPEN_STATUSES)
+        return self._rows(
+            f"SELECT COUNT(*) AS n FROM requests WHERE requester = ? AND status IN ({_placeholders(statuses)})",
+            [requester, *statuses],
+        )[0]["n"]
 
     def hold_submission(
         self, submission_key: str, view_id: str, requester: str, form: dict[str, Any], owner: str, lease_seconds: float

@@ -35,7 +35,7 @@ from bot.lifecycle import (
     approved_by,
     people,
 )
-from bot.store import FormSubmission, RequestRecord, Store
+from bot.store import FormSubmission, RequestRecord, Store, TooManyOpenRequests
 
 REPOST_AFTER_SECONDS = 60.0
 """A request Slack would not post for approval (a transient error) is posted again this long after, then
@@ -69,6 +69,15 @@ def shown_id(request_id: str) -> str:
 
 def no_request(request_id: str) -> Sentence:
     return Sentence.of(f"There is no request {shown_id(request_id)}.")
+
+
+def too_many_open(limit: int) -> str:
+    """Why a person's request is refused when they have ``limit`` open already (what they can do about it)."""
+    return (
+        f"You already have {limit} open request{'' if limit == 1 else 's'} (awaiting approval or being carried out), "
+        "as many as one person may have. Cancel those you no longer need (`/iam-role list`) or wait for the "
+        "approvers, then submit again."
+    )
 
 
 class ActionRefused(Exception):
@@ -211,15 +220,35 @@ class Workflow:
         ``AlreadySubmitted`` if ``submission_key`` already made one."""
         needed = self.config.policy.approvals.high_risk_approvals if high_risk else 1
         self._check_approvers(request.account_id, requester, needed)
-        return self.store.create_request(
+        return self._create(
             request,
             requester,
+            in_form=True,
             risk="high" if high_risk else "normal",
             required_approvals=needed,
             findings=findings,
             submission_key=submission_key,
             submission_owner=self.owner,
         )
+
+    def check_open_requests(self, requester: str) -> None:
+        """Raise ``RequestInvalid`` (at the top of the form) if ``requester`` has as many requests open as they may
+        (``[limits] max_open_requests_per_requester``): before the checks that ask AWS. ``_create`` counts again
+        in the transaction that stores a request."""
+        limit = self.config.policy.limits.max_open_requests_per_requester
+        if self.store.open_requests(requester) >= limit:
+            raise RequestInvalid({"role_type": too_many_open(limit)})
+
+    def _create(self, request: RoleRequest, requester: str, *, in_form: bool, **stored: Any) -> RequestRecord:
+        """``Store.create_request`` for a person's own request, capped at their open requests: over the cap, raises
+        ``RequestInvalid`` (at the top of the form, ``in_form``) or ``ActionRefused`` (a button or command)."""
+        try:
+            return self.store.create_request(
+                request, requester, max_open=self.config.policy.limits.max_open_requests_per_requester, **stored
+            )
+        except TooManyOpenRequests as over:
+            message = too_many_open(over.limit)
+            raise (RequestInvalid({"role_type": message}) if in_form else ActionRefused(message)) from over
 
     def not_posted(self, request_id: str, error: str, *, final: bool) -> None:
         """Record that Slack refused to post the request for approval (``final``: the bot stops trying)."""
@@ -255,9 +284,10 @@ class Workflow:
             open_ = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
             if open_:
                 raise ActionRefused(f"{open_[0].id} already asks to delete {made.role_name}; it is {open_[0].status}.")
-            return self.store.create_request(
+            return self._create(
                 made.request,
                 requester,
+                in_form=False,
                 kind=RequestKind.DELETE,
                 target_id=made.id,
                 subject=role.to_dict(),
@@ -344,9 +374,10 @@ class Workflow:
                 raise ActionRefused(
                     f"{busy[0].id} already asks to {busy[0].kind} {made.role_name}; it is {busy[0].status}."
                 )
-            return self.store.create_request(
+            return self._create(
                 after,
                 requester,
+                in_form=True,
                 kind=RequestKind.EDIT,
                 target_id=made.id,
                 subject={"before": before.request_json, "before_id": before.id, "narrowing": narrowing},
@@ -389,8 +420,8 @@ class Workflow:
                 )
             expires_at = current.expires_at or made.expires_at
             subject = {"days": days, "from": expires_at, "to": expires_at + days * DAY}
-            return self.store.create_request(
-                made.request, requester, kind=RequestKind.EXTEND, target_id=made.id, subject=subject
+            return self._create(
+                made.request, requester, in_form=False, kind=RequestKind.EXTEND, target_id=made.id, subject=subject
             )
 
     def mark_extended(self, request_id: str) -> RequestRecord:

@@ -44,7 +44,8 @@ def test_the_example_policy_file_is_valid() -> None:
     policy = load_policy(EXAMPLE)
     assert [a.name for a in policy.accounts] == ["sandbox", "production"]
     assert policy.approvals.high_risk_approvals == 2
-    assert Limits(**policy.limits.model_dump()) == Limits()
+    assert policy.limits.aws_quotas() == Limits()
+    assert policy.limits.max_open_requests_per_requester == 10
 
 
 def test_per_account_approvers_replace_the_global_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,6 +63,7 @@ def test_per_account_approvers_replace_the_global_ones(monkeypatch: pytest.Monke
         ('[[accounts]]\nid = "12"\nname = "x"\n', "accounts.0.id"),
         ("[guardrails]\nmax_session_duration = 60\n", "guardrails.max_session_duration"),
         ("[limits]\nmanaged_policies_per_role = 20\nbogus = 1\n", "limits"),
+        ("[limits]\nmax_open_requests_per_requester = 0\n", "limits.max_open_requests_per_requester"),
         ("[nonsense]\n", "nonsense"),
         ("not toml [", "not valid TOML"),
     ],

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Account, Approvals, Config, Policy, Settings
+from bot.config import Account, Approvals, Config, Policy, Quotas, Settings
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import Sentence, Status
@@ -588,6 +588,44 @@ def test_a_refused_held_submission_is_refused_once(workflow: Workflow, store: St
         submit_held(workflow)  # a refused form never becomes a request
     assert workflow.submission_refused("V2:never-held")  # a form checked before its ack was never held
     assert store.count() == 0
+
+
+def capped(store: Store, cap: int) -> Workflow:
+    config = make_config()
+    policy = config.policy.model_copy(update={"limits": Quotas(max_open_requests_per_requester=cap)})
+    return Workflow(store, Config(config.settings, policy), usergroup_members=members)
+
+
+def test_concurrent_submissions_never_go_past_the_requesters_cap(
+    store: Store, open_store: Callable[..., Store]
+) -> None:
+    """Nine submissions at once from three replicas, one requester, a cap of three: the count is taken in the
+    transaction that stores the request, so exactly three are stored."""
+    replicas = [capped(open_store(), 3) for _ in range(3)]
+    results = run_together(9, lambda i: submit(replicas[i % 3]))
+    refused = [r for r in results if isinstance(r, RequestInvalid)]
+    assert len(refused) == 6 and store.count() == 3, results
+    assert all("You already have 3 open requests" in r.errors["role_type"] for r in refused)
+    assert submit(replicas[0], requester="UOTHER")  # the cap is per requester
+
+
+def test_the_cap_counts_open_requests_of_every_kind_and_refuses_buttons_too(store: Store) -> None:
+    workflow = capped(store, 2)
+    made = store.get(submit(workflow))
+    put_in(store, made.id, Status.CREATED)  # created: no longer open
+    failed = store.get(submit(workflow))
+    put_in(store, failed.id, Status.FAILED)  # failed: only an approver moves it on, so it doesn't count
+    assert workflow.submit_retirement(made, retiring(), "UREQ", findings=[]).status == Status.SUBMITTED
+    assert submit(workflow)  # one delete and one create open: the cap
+    with pytest.raises(RequestInvalid, match="You already have 2 open requests"):
+        submit(workflow)
+    with pytest.raises(RequestInvalid, match="You already have 2 open requests"):
+        workflow.check_open_requests("UREQ")  # what the form's submission asks before asking AWS
+    other = store.get(submit(workflow, requester="UOTHER"))
+    put_in(store, other.id, Status.CREATED)
+    assert "You already have 2 open requests" in refusal(
+        lambda: workflow.submit_retirement(other, retiring(), "UREQ", findings=[])
+    )
 
 
 # --- reminders and expiry ----------------------------------------------------------------------
