@@ -8,6 +8,12 @@ changes legitimately) after an event was written about it, breaks a link ``first
 Hashes are over canonical JSON (sorted keys, no spaces, UTF-8), so they don't depend on how a row
 happens to be serialised.
 
+A request hash comes in two schemes. Events written since schema version 12 carry ``v2:`` hashes,
+which also cover the request's provenance nonce (part of its role's tag, ``bot.executor.iam.owner_tag``);
+events written before carry bare (version 1) hashes, which don't. Each event is checked in the scheme it
+was written in, so older chains verify as they always did, and an event can't be moved to the older
+scheme without changing its own hash. A request's nonce is covered from its first ``v2:`` event on.
+
 The chain is unkeyed: someone able to rewrite the database file could recompute every hash after
 their change. Record the head hash elsewhere (``iam-role-bot audit verify`` prints it) to rule that out.
 """
@@ -30,7 +36,27 @@ def sha256(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
+NONCE_SCHEME = "v2:"
+"""The prefix of a request hash that covers the provenance nonce (``request_hash``)."""
+
+
 def request_hash(row: Mapping[str, Any]) -> str:
+    """A request's hash as new events record it: its content (``legacy_request_hash``) and its provenance
+    nonce, which a tamperer could otherwise set to a value they know (or blank, the bare guessable tag)."""
+    return NONCE_SCHEME + sha256({"content": _content(row), "provenance_nonce": row["provenance_nonce"]})
+
+
+def legacy_request_hash(row: Mapping[str, Any]) -> str:
+    """A request's hash as events written before schema version 12 record it: its content only."""
+    return sha256(_content(row))
+
+
+def request_hash_as(recorded: str, row: Mapping[str, Any]) -> str:
+    """The request's hash now, in the scheme ``recorded`` (an event's ``request_hash``) was written in."""
+    return request_hash(row) if recorded.startswith(NONCE_SCHEME) else legacy_request_hash(row)
+
+
+def _content(row: Mapping[str, Any]) -> dict[str, Any]:
     """A request's content as approvers judge it: what it asks for, by whom, its risk and approvals needed.
 
     ``row`` is a ``requests`` row; its status, message and outcome columns change over its life and
@@ -49,7 +75,7 @@ def request_hash(row: Mapping[str, Any]) -> str:
     if row.get("kind", "create") != "create":
         subject = json.loads(row["subject_json"]) if row.get("subject_json") else None
         content |= {"kind": row["kind"], "target_id": row.get("target_id"), "subject": subject}
-    return sha256(content)
+    return content
 
 
 def event_hash(row: Mapping[str, Any]) -> str:
@@ -82,29 +108,34 @@ class BrokenLink:
 
 
 def first_broken_link(
-    events: Iterable[Mapping[str, Any]], request_hashes: Mapping[str, str]
+    events: Iterable[Mapping[str, Any]], requests: Mapping[str, Mapping[str, Any]]
 ) -> tuple[BrokenLink | None, int, str]:
     """The first broken link of ``events`` (rows in id order), how many events were checked, and the head hash.
 
-    ``request_hashes`` maps each request id to the hash of its content as stored now. A request's
-    content never changes, so every event about it must hold the same hash, and so must the request.
+    ``requests`` maps each request id to its ``requests`` row as stored now. A request's content (and
+    nonce) never changes, so every event about it written in one hash scheme must hold the same hash, and
+    the request as stored now must hash to it in that scheme.
     """
     previous, count = GENESIS, 0
-    recorded_hashes: dict[str, str] = {}
+    recorded_hashes: dict[tuple[str, bool], str] = {}
     for row in events:
         count += 1
         if row["prev_hash"] != previous:
             return BrokenLink(row["id"], row["request_id"], "does not follow the event before it"), count, previous
         if event_hash(row) != row["hash"]:
             return BrokenLink(row["id"], row["request_id"], "was changed after it was written"), count, previous
-        recorded = recorded_hashes.setdefault(row["request_id"], row["request_hash"])
+        scheme = (row["request_id"], row["request_hash"].startswith(NONCE_SCHEME))
+        recorded = recorded_hashes.setdefault(scheme, row["request_hash"])
         if recorded != row["request_hash"]:
             problem = "holds other request content than the events before it: the request was changed in between"
             return BrokenLink(row["id"], row["request_id"], problem), count, previous
         previous = row["hash"]
-    for request_id, current in request_hashes.items():
-        if request_id not in recorded_hashes:
+    written_about = {request_id for request_id, _ in recorded_hashes}
+    for request_id in requests:
+        if request_id not in written_about:
             return BrokenLink(None, request_id, "the request has no events"), count, previous
-        if recorded_hashes[request_id] != current:
+    for (request_id, _), recorded in recorded_hashes.items():
+        request = requests.get(request_id)
+        if request is None or request_hash_as(recorded, request) != recorded:
             return BrokenLink(None, request_id, "the request was changed after its last event"), count, previous
     return None, count, previous

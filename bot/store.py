@@ -27,7 +27,15 @@ from typing import Any, Self
 
 import sqlite_utils
 
-from bot.audit import GENESIS, BrokenLink, event_hash, first_broken_link, request_hash
+from bot.audit import (
+    GENESIS,
+    BrokenLink,
+    event_hash,
+    first_broken_link,
+    legacy_request_hash,
+    request_hash,
+    request_hash_as,
+)
 from bot.domain import RoleRequest, request_from_json, request_to_json
 from bot.domain.last_use import LastUse
 from bot.lifecycle import OPEN_STATUSES, EventKind, RequestKind, Status
@@ -218,7 +226,7 @@ def _v4_chained_events(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    request_hashes = {row["id"]: request_hash(row) for row in db.query("SELECT * FROM requests")}
+    request_hashes = {row["id"]: legacy_request_hash(row) for row in db.query("SELECT * FROM requests")}
     previous = GENESIS
     for row in list(db.query("SELECT * FROM events ORDER BY id")):
         chained = {**row, "request_hash": request_hashes[row["request_id"]], "prev_hash": previous}
@@ -364,6 +372,22 @@ def _v11_held_submission_leases(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+FIXED_REQUEST_COLUMNS = (
+    "id, role_type, account_id, requester, request_json, risk, required_approvals, kind, target_id, subject_json, "
+    "provenance_nonce"
+)
+"""Schema version 12 on both engines: the columns of a request no UPDATE may name (a trigger refuses it), now with
+its provenance nonce, which the audit chain covers from this version on (``bot.audit.request_hash``)."""
+
+
+def _v12_provenance_nonce_fixed(db: sqlite_utils.Database) -> None:
+    db.execute("DROP TRIGGER requests_content_fixed")
+    db.execute(
+        f"""CREATE TRIGGER requests_content_fixed BEFORE UPDATE OF {FIXED_REQUEST_COLUMNS} ON requests
+            BEGIN SELECT RAISE(ABORT, 'a request''s content never changes'); END"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -376,6 +400,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9_shared_state,
     _v10_role_last_use,
     _v11_held_submission_leases,
+    _v12_provenance_nonce_fixed,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -887,15 +912,16 @@ class Store:
             return f"it has no {kind} event on record"
         if event_hash(rows[0]) != rows[0]["hash"]:
             return f"its {kind} event was altered"
-        if request_hash(self._rows("SELECT * FROM requests WHERE id = ?", [request_id])[0]) != rows[0]["request_hash"]:
+        request = self._rows("SELECT * FROM requests WHERE id = ?", [request_id])[0]
+        if request_hash_as(rows[0]["request_hash"], request) != rows[0]["request_hash"]:
             return f"its stored content was changed after it was {kind}"
         return None
 
     def verify_audit(self) -> tuple[BrokenLink | None, int, str]:
         """The audit log checked end to end (``bot.audit.first_broken_link``): first broken link, events, head hash."""
         with self._read_snapshot():
-            request_hashes = {row["id"]: request_hash(row) for row in self._rows("SELECT * FROM requests", [])}
-            return first_broken_link(self._rows("SELECT * FROM events ORDER BY id", []), request_hashes)
+            requests = {row["id"]: row for row in self._rows("SELECT * FROM requests", [])}
+            return first_broken_link(self._rows("SELECT * FROM events ORDER BY id", []), requests)
 
     @contextmanager
     def _read_snapshot(self) -> Iterator[None]:

@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 
 from bot.lifecycle import RequestKind
 from bot.store import (
+    FIXED_REQUEST_COLUMNS,
     HELD_SUBMISSION_LEASES_SQL,
     LAST_USE_SQL,
     MIGRATIONS,
@@ -204,6 +205,16 @@ def _v11_held_submission_leases(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _v12_provenance_nonce_fixed(conn: Connection) -> None:
+    conn.execute(
+        f"""
+        DROP TRIGGER requests_content_fixed ON requests;
+        CREATE TRIGGER requests_content_fixed BEFORE UPDATE OF {FIXED_REQUEST_COLUMNS}
+            ON requests FOR EACH ROW EXECUTE FUNCTION refuse_content_change();
+        """
+    )
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -216,6 +227,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v9_shared_state,
     _v10_role_last_use,
     _v11_held_submission_leases,
+    _v12_provenance_nonce_fixed,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bot.audit import GENESIS, event_hash, legacy_request_hash
 from bot.cli import main
 from bot.domain import RoleRequest, parse_role_request
 from bot.sandbox.stack import BotStack
@@ -85,9 +86,10 @@ def test_an_event_that_does_not_follow_the_last_is_refused(history: Store, path:
         )
 
 
-def test_a_requests_content_cannot_be_changed(history: Store, path: Path) -> None:
+@pytest.mark.parametrize("column", ["required_approvals = 0", "provenance_nonce = ''"])
+def test_a_requests_content_cannot_be_changed(history: Store, path: Path, column: str) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="never changes"):
-        raw(path, "UPDATE requests SET required_approvals = 0 WHERE id = 'R-1001'")
+        raw(path, f"UPDATE requests SET {column} WHERE id = 'R-1001'")
 
 
 @pytest.mark.parametrize(
@@ -107,6 +109,17 @@ def test_a_requests_content_cannot_be_changed(history: Store, path: Path) -> Non
                 "UPDATE requests SET request_json = replace(request_json, 'second', 'admin') WHERE id = 'R-1002'",
             ],
             "R-1002: the request was changed after its last event",
+        ),
+        (  # a nonce the tamperer knows (a role pre-created with it would be adopted), or none: the bare id
+            [
+                "DROP TRIGGER requests_content_fixed",
+                "UPDATE requests SET provenance_nonce = 'known' WHERE id = 'R-1002'",
+            ],
+            "R-1002: the request was changed after its last event",
+        ),
+        (
+            ["DROP TRIGGER requests_content_fixed", "UPDATE requests SET provenance_nonce = '' WHERE id = 'R-1001'"],
+            "R-1001: the request was changed after its last event",
         ),
     ],
 )
@@ -152,6 +165,74 @@ def test_an_older_database_is_chained_when_migrated(path: Path, capsys: pytest.C
     assert code == 0 and "intact: 4 events" in output
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         raw(path, "REPLACE INTO events SELECT * FROM events WHERE id = 1")
+
+
+NONCE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def chained_before_nonces_were_covered(path: Path) -> None:
+    """R-1001 submitted, voted and approved by a bot at schema version 11: a nonce, and events whose request
+    hashes (the version 1 scheme) don't cover it."""
+    old = connect(path)
+    migrate(old, target=11)
+    old.table("requests").insert(
+        {
+            "seq": 1001,
+            "id": "R-1001",
+            "role_type": "user",
+            "account_id": ACCOUNT,
+            "requester": "U1",
+            "request_json": role("older").model_dump_json(),
+            "status": "approved",
+            "created_at": 1.0,
+            "updated_at": 2.0,
+            "role_name": "older",
+            "provenance_nonce": NONCE,
+        }
+    )
+    stored = next(old.query("SELECT * FROM requests WHERE id = 'R-1001'"))
+    previous = GENESIS
+    for number, (actor, kind) in enumerate([("U1", "submitted"), ("U2", "approval"), ("U2", "approved")], 1):
+        event = {"id": number, "request_id": "R-1001", "at": float(number), "actor": actor, "kind": kind}
+        event |= {"details_json": "{}", "request_hash": legacy_request_hash(stored), "prev_hash": previous}
+        previous = event["hash"] = event_hash(event)
+        old.table("events").insert(event)
+    old.close()
+
+
+def test_a_chain_written_before_the_nonce_was_covered_verifies_and_covers_it_from_its_next_event(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chained_before_nonces_were_covered(path)
+    with Store(path) as store:
+        assert store.changed_since("R-1001", "approved") is None  # its approval, in the older scheme, still holds
+        code, output = verify(capsys)
+        assert code == 0 and "intact: 3 events" in output
+        store.transition("R-1001", expected="approved", new="provisioning", actor="bot", kind="provisioning")
+        assert store.events("R-1001")[-1].kind == "provisioning"
+    code, output = verify(capsys)
+    assert code == 0 and "intact: 4 events" in output
+
+    raw(path, "DROP TRIGGER requests_content_fixed", "UPDATE requests SET provenance_nonce = 'known'")
+    code, output = verify(capsys)
+    assert code == 1 and "R-1001: the request was changed after its last event" in output
+
+
+def test_an_event_cannot_be_moved_back_to_the_scheme_without_the_nonce(
+    history: Store, path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rewriting a new event's request hash in the older scheme (which doesn't cover the nonce) changes the event."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    stored = dict(conn.execute("SELECT * FROM requests WHERE id = 'R-1002'").fetchone())
+    conn.close()
+    raw(
+        path,
+        "DROP TRIGGER events_append_only_update",
+        f"UPDATE events SET request_hash = '{legacy_request_hash(stored)}' WHERE request_id = 'R-1002'",
+    )
+    code, output = verify(capsys)
+    assert code == 1 and "(R-1002): was changed after it was written" in output
 
 
 def test_provisioning_refuses_a_request_changed_after_its_approval(stack: BotStack, aws: boto3.Session) -> None:

@@ -26,6 +26,7 @@ from bot.domain import Limits, RoleRequest, parse_role_request
 from bot.domain.retire import InstanceProfile
 from bot.domain.urls import switch_role_url
 from bot.executor import PROVENANCE_KEYS, Executor, ProvisioningError, explain
+from bot.executor.iam import owner_tag
 from bot.sandbox.aws import add_identity_providers
 
 HOME = "123456789012"
@@ -312,8 +313,18 @@ def leftovers(iam: Any, name: str) -> list[str]:
     return found
 
 
+NONCE = "5f0c3a9e2b7d41f8a6c0e9d3b2a17f64"
+"""A request's secret (``RequestRecord.provenance_nonce``), as every request stored since nonces has."""
+
+
 def provision(executor: Executor, request: RoleRequest, rid: str) -> Any:
-    return executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1", "U0APP2"])
+    """Carry out a request with its nonce, as the bot does."""
+    return executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1", "U0APP2"], nonce=NONCE)
+
+
+def owned(rid: str) -> str:
+    """The request-id tag ``provision`` writes."""
+    return owner_tag(rid, NONCE)
 
 
 # --- every role type, end to end ---------------------------------------------------------------
@@ -326,7 +337,7 @@ def test_each_role_type_is_created_exactly_as_requested(executor: Executor, name
 
     result = provision(executor, request, rid)
 
-    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(request, owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
     assert result.role_arn == iam.get_role(RoleName=name)["Role"]["Arn"]
     assert result.role_name == name
     if request.needs_instance_profile:
@@ -343,7 +354,7 @@ def test_instance_profile_carries_the_provenance_tags(executor: Executor, name: 
     rid = request_id()
     provision(executor, ec2_request(name), rid)
     profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-    assert {tag["Key"]: tag["Value"] for tag in profile["Tags"]}[PROVENANCE_KEYS[0]] == rid
+    assert {tag["Key"]: tag["Value"] for tag in profile["Tags"]}[PROVENANCE_KEYS[0]] == owned(rid)
 
 
 def test_switch_role_link_names_path_account_and_role(name: str) -> None:
@@ -486,7 +497,7 @@ def test_the_pre_checks_are_made_at_once(executor: Executor, home_iam: Any, name
     provision(executor, request, rid)
 
     assert next(waited) == arrived.parties + 1
-    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(request, owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
 
 
 def test_pre_check_problems_are_told_in_the_requests_order_whatever_answers_first(
@@ -536,7 +547,7 @@ def test_iam_is_asked_to_show_the_role_while_the_later_steps_are_made(
     provision(executor, ec2_request(name), rid)
 
     assert held == [True]
-    assert actual(iam, name) == expected(ec2_request(name), rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(ec2_request(name), owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
 
 
 def test_a_role_the_bot_did_not_make_is_never_adopted_or_changed(executor: Executor, name: str, iam: Any) -> None:
@@ -566,7 +577,6 @@ def test_a_role_made_for_another_request_is_not_taken_over(executor: Executor, n
     assert actual(iam, name) == before
 
 
-NONCE = "5f0c3a9e2b7d41f8a6c0e9d3b2a17f64"
 FOREIGN_TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -611,6 +621,49 @@ def test_a_pre_created_role_is_adopted_only_with_the_nonce_and_the_planned_setti
     assert problem in caught.value.message and "will not adopt or change it" in caught.value.message
     assert NONCE not in caught.value.message
     assert actual(iam, name) == before
+
+
+def test_a_request_without_a_nonce_adopts_no_role_carrying_its_bare_id(executor: Executor, name: str, iam: Any) -> None:
+    """A request stored before nonces has a guessable tag (its sequential id): a role pre-created with it, exactly
+    as the plan makes it (so it passes every other check), is still not taken for the bot's own."""
+    request, rid = ec2_request(name), request_id()
+    pre_created(iam, request, rid)
+    before = actual(iam, name)
+
+    with pytest.raises(ProvisioningError) as caught:
+        executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce="")
+
+    assert caught.value.step == "preflight"
+    assert "stored before the bot's tags held a secret" in caught.value.message
+    assert actual(iam, name) == before  # neither adopted nor rolled back
+
+
+def test_a_request_without_a_nonce_neither_adopts_nor_deletes_a_role_appearing_during_create_role(
+    executor: Executor, home_iam: Any, name: str, iam: Any
+) -> None:
+    """Someone creates the role with the bare id's tag between the bot's look and its CreateRole: the bot's
+    EntityAlreadyExists is not taken for a lost answer, and its rollback leaves the role it didn't make alone."""
+    request, rid = user_request(name), request_id()
+    Fault(home_iam, "CreateRole", lambda _: pre_created(iam, request, rid), {1})
+
+    with pytest.raises(ProvisioningError) as caught:
+        executor.provision(request, request_id=rid, requester="U0REQ", approvers=["U0APP1"], nonce="")
+
+    assert caught.value.code == "EntityAlreadyExists"
+    assert "The bot had made nothing" in caught.value.message
+    assert leftovers(iam, name) == ["role"]
+
+
+def test_a_request_without_a_nonce_still_rolls_back_what_it_made(
+    executor: Executor, home_iam: Any, name: str, iam: Any
+) -> None:
+    Fault(home_iam, "AddRoleToInstanceProfile", aws_error("AccessDenied", "User is not authorized", 403), {1})
+
+    with pytest.raises(ProvisioningError) as caught:
+        executor.provision(ec2_request(name), request_id=request_id(), requester="U0REQ", approvers=["U1"], nonce="")
+
+    assert "nothing is left behind" in caught.value.message
+    assert leftovers(iam, name) == []
 
 
 def test_a_role_with_the_nonce_and_a_policy_the_plan_lacks_is_not_adopted(
@@ -730,7 +783,7 @@ def test_a_rerun_after_a_crash_completes_without_duplicates(
 
     provision(executor, request, rid)
 
-    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(request, owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
 
 
 def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_this_request(
@@ -741,7 +794,7 @@ def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_th
     rid = request_id()
     tags = [
         {"Key": key, "Value": value}
-        for key, value in executor.provenance_tags(rid, "U0REQ", ["U0APP1", "U0APP2"]).items()
+        for key, value in executor.provenance_tags(rid, "U0REQ", ["U0APP1", "U0APP2"], NONCE).items()
     ]
 
     def first_attempt_lands(request_: AWSPreparedRequest) -> None:
@@ -752,7 +805,7 @@ def test_a_role_that_appears_during_create_role_is_adopted_only_if_tagged_for_th
     provision(executor, request, rid)
 
     assert fault.calls == 1
-    assert actual(iam, name) == expected(request, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(request, owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
 
 
 def test_a_foreign_role_that_appears_during_create_role_is_left_alone(
@@ -1169,7 +1222,7 @@ def test_reading_a_role_shows_what_deleting_it_removes(executor: Executor, name:
     role = executor.read_role(HOME, name)
 
     assert role is not None
-    assert role.made_by == rid
+    assert role.made_by == owned(rid)
     assert role.role_arn.endswith(f":role/{name}")
     assert sorted(role.managed_policy_arns) == sorted(ec2_request(name).managed_policy_arns)
     assert len(role.inline_policy_names) == 1
@@ -1193,7 +1246,7 @@ def test_retiring_deletes_everything_in_the_order_aws_requires(
     provision(executor, ec2_request(name), rid)
     made = calls_made(home_iam)
 
-    outcome = executor.retire(HOME, name, made_by=rid, request_id="R-2")
+    outcome = executor.retire(HOME, name, made_by=owned(rid), request_id="R-2")
 
     assert leftovers(iam, name) == []
     writes = [call for call in made if not call.startswith(("Get", "List"))]
@@ -1206,7 +1259,7 @@ def test_retiring_deletes_everything_in_the_order_aws_requires(
         "DeleteRole",
     ]
     assert outcome["already_gone"] is False and len(outcome["removed"]) == 6
-    assert executor.retire(HOME, name, made_by=rid, request_id="R-2")["already_gone"] is True
+    assert executor.retire(HOME, name, made_by=owned(rid), request_id="R-2")["already_gone"] is True
 
 
 def test_a_role_the_bot_did_not_make_is_not_deleted(executor: Executor, name: str, iam: Any) -> None:
@@ -1230,7 +1283,7 @@ def test_an_instance_profile_someone_else_made_is_kept_without_the_role(
     iam.create_instance_profile(InstanceProfileName=f"{name}-theirs")
     iam.add_role_to_instance_profile(InstanceProfileName=f"{name}-theirs", RoleName=name)
 
-    executor.retire(HOME, name, made_by=rid, request_id="R-2")
+    executor.retire(HOME, name, made_by=owned(rid), request_id="R-2")
 
     kept = iam.get_instance_profile(InstanceProfileName=f"{name}-theirs")["InstanceProfile"]
     assert kept["Roles"] == []
@@ -1245,13 +1298,13 @@ def test_a_failure_part_way_is_reported_and_a_retry_finishes(
     Fault(home_iam, "DeleteRolePolicy", aws_error("AccessDenied", "not allowed", 403), {1})
 
     with pytest.raises(ProvisioningError) as failed:
-        executor.retire(HOME, name, made_by=rid, request_id="R-2")
+        executor.retire(HOME, name, made_by=owned(rid), request_id="R-2")
     assert failed.value.step == "DeleteRolePolicy"
     assert "a retry finishes the rest" in failed.value.message
     assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
     assert iam.list_role_policies(RoleName=name)["PolicyNames"] != []
 
-    executor.retire(HOME, name, made_by=rid, request_id="R-2")
+    executor.retire(HOME, name, made_by=owned(rid), request_id="R-2")
     assert leftovers(iam, name) == []
 
 
@@ -1266,7 +1319,7 @@ def test_a_role_whose_time_is_up_has_its_sessions_revoked_before_it_is_deleted(
     )
     made = calls_made(home_iam)
 
-    executor.retire(HOME, name, made_by=rid, request_id="R-3", revoke_sessions=True)
+    executor.retire(HOME, name, made_by=owned(rid), request_id="R-3", revoke_sessions=True)
 
     writes = [call for call in made if not call.startswith(("Get", "List"))]
     assert writes == ["PutRolePolicy", "DetachRolePolicy", "DeleteRolePolicy", "DeleteRolePolicy", "DeleteRole"]
@@ -1304,9 +1357,9 @@ def test_an_edit_makes_exactly_the_difference(executor: Executor, name: str, iam
     provision(executor, user_request(name), rid)
     after = edited(name)
 
-    outcome = executor.edit(user_request(name), after, made_by=rid, request_id="R-9")
+    outcome = executor.edit(user_request(name), after, made_by=owned(rid), request_id="R-9")
 
-    assert actual(iam, name) == expected(after, rid, "U0REQ", ["U0APP1", "U0APP2"])
+    assert actual(iam, name) == expected(after, owned(rid), "U0REQ", ["U0APP1", "U0APP2"])
     assert [line.split()[0] for line in outcome["changed"]] == [
         "UpdateAssumeRolePolicy",
         "UpdateRole",
@@ -1329,7 +1382,7 @@ def test_a_failure_in_the_middle_of_an_edit_puts_the_role_back(
     Fault(home_iam, operation, aws_error("ServiceFailure", "injected", 500), {1, 2, 3, 4, 5, 6})
 
     with pytest.raises(ProvisioningError) as failed:
-        executor.edit(user_request(name), edited(name), made_by=rid, request_id="R-9")
+        executor.edit(user_request(name), edited(name), made_by=owned(rid), request_id="R-9")
 
     assert failed.value.step == operation
     assert "put the role back as it was" in failed.value.message

@@ -59,9 +59,10 @@ def test_events_are_append_only(store: PostgresStore, url: str, statement: str) 
     assert store.verify_audit()[0] is None
 
 
-def test_a_requests_content_never_changes(store: PostgresStore, url: str) -> None:
+@pytest.mark.parametrize("change", ["required_approvals = 0", "provenance_nonce = ''"])
+def test_a_requests_content_never_changes(store: PostgresStore, url: str, change: str) -> None:
     with pytest.raises(psycopg.errors.RaiseException, match="content never changes"):
-        raw(url, "UPDATE requests SET required_approvals = 0")
+        raw(url, f"UPDATE requests SET {change}")
     store.set_message("R-1001", "C1", "1.2")  # what may change still does
 
 
@@ -112,3 +113,11 @@ def test_a_database_from_a_newer_bot_is_refused(url: str) -> None:
     raw(url, "UPDATE schema_version SET version = version + 1")
     with pytest.raises(SchemaTooNew):
         PostgresStore(url)
+
+
+def test_verify_finds_a_provenance_nonce_changed_after_approval(store: PostgresStore, url: str) -> None:
+    """A nonce set to one the tamperer knows would let a role they pre-create be taken for the bot's own."""
+    raw(url, "ALTER TABLE requests DISABLE TRIGGER USER", "UPDATE requests SET provenance_nonce = 'known'")
+    assert store.changed_since("R-1001", "approved") == "its stored content was changed after it was approved"
+    broken, _, _ = store.verify_audit()
+    assert broken is not None and broken.problem == "the request was changed after its last event"

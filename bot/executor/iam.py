@@ -77,6 +77,18 @@ def made_for(resource: dict[str, Any], owner: str) -> bool:
     return tags_of(resource).get(REQUEST_ID_TAG) == owner
 
 
+def guessable(owner: str) -> bool:
+    """A request-id tag without a nonce (a request stored before nonces): anyone who can create a role can write
+    it, so a resource carrying it proves nothing about who made it."""
+    return ":" not in owner
+
+
+def adoptable(resource: dict[str, Any], owner: str) -> bool:
+    """A resource found in AWS the bot may take as made for this request: it carries the request's tag, and that
+    tag holds the request's secret nonce (a request without one never adopts anything)."""
+    return made_for(resource, owner) and not guessable(owner)
+
+
 def at_once(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:
     """Run independent read-only ``calls`` concurrently; their futures, in the order given, all finished.
 

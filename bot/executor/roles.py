@@ -5,7 +5,8 @@ missing steps, while a same-named role or instance profile it did not make for t
 reported and never adopted or changed. "Made for this request" takes the request-id tag with the
 request's secret nonce (``iam.owner_tag``) and, for a role, its being what the plan makes: trust
 policy, path, boundary, session duration, description and policies (a half-made role has a subset
-of the plan's policies); anything else fails the request before a single change. On an AWS failure
+of the plan's policies); anything else fails the request before a single change. A request stored before
+nonces (its tag is the bare, guessable id) adopts nothing it finds. On an AWS failure
 after CreateRole it deletes what belongs to the request, in the order AWS requires, and reports the
 original error in plain words.
 """
@@ -13,7 +14,7 @@ original error in plain words.
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,7 +32,9 @@ from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, expla
 from bot.executor.iam import (
     REQUEST_ID_TAG,
     ProvisionResult,
+    adoptable,
     at_once,
+    guessable,
     lookup,
     made_for,
     meanwhile,
@@ -91,7 +94,7 @@ def provision_role(
             future.result()
     except AWS_ERRORS as error:
         problem = failed(error, step=step.action, doing=step.doing(), request=request)
-        problem.message += " " + roll_back(iam, request, request_id, owner)
+        problem.message += " " + roll_back(iam, request, request_id, owner, made_now=set(progress.made))
         log.warning("Request %s failed at %s: %s", request_id, step.action, problem.message)
         raise problem from error
     role, profile = progress.role(request), progress.profile(request)
@@ -160,10 +163,17 @@ def survey(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owne
     return progress
 
 
-def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest, request_id: str) -> str:
+def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest, request_id: str, owner: str) -> str:
     other = tags_of(resource).get(REQUEST_ID_TAG)
     whose = f" (its tag names request {request_of(other)})" if other else ""
     article = "An" if kind[0] in "aeiou" else "A"
+    if other == owner and guessable(owner):
+        return (
+            f"{article} {kind} named {request.role_name} already exists in account {request.account_id} carrying "
+            f"request {request_id}'s tag, but that request was stored before the bot's tags held a secret, so anyone "
+            f"could have written that tag; the bot will not adopt or change it. Check the existing {kind} and remove "
+            "it (or choose another role name), then retry."
+        )
     return (
         f"{article} {kind} named {request.role_name} already exists in account {request.account_id} and was not "
         f"made by the bot for request {request_id}{whose}; the bot will not adopt or change it. "
@@ -174,8 +184,8 @@ def _foreign(kind: str, resource: dict[str, Any], request: AssumableRoleRequest,
 def _survey_role(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> Progress:
     name = request.role_name
     found = lookup(iam.get_role, RoleName=name)
-    if found and not made_for(found["Role"], owner):
-        return Progress(problems=[_foreign("role", found["Role"], request, request_id)])
+    if found and not adoptable(found["Role"], owner):
+        return Progress(problems=[_foreign("role", found["Role"], request, request_id, owner)])
     progress = Progress()
     if found:
         attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
@@ -266,8 +276,8 @@ def _document(document: Any) -> Any:
 def _survey_profile(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> Progress:
     name = request.role_name
     found = lookup(iam.get_instance_profile, InstanceProfileName=name)
-    if found and not made_for(found["InstanceProfile"], owner):
-        return Progress(problems=[_foreign("instance profile", found["InstanceProfile"], request, request_id)])
+    if found and not adoptable(found["InstanceProfile"], owner):
+        return Progress(problems=[_foreign("instance profile", found["InstanceProfile"], request, request_id, owner)])
     progress = Progress()
     if found:
         progress.made["CreateInstanceProfile", name] = found["InstanceProfile"]
@@ -340,7 +350,7 @@ def _own_existing(
     if error_code(error) != "EntityAlreadyExists" or answer is None or made is None:
         raise error
     found = getattr(iam, f"get_{snake_case(answer)}")(**{made: step.params[made]})
-    if not made_for(found[answer], owner):
+    if not adoptable(found[answer], owner):
         raise error
     if answer == "Role":
         attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=found["Role"]["RoleName"])
@@ -349,14 +359,28 @@ def _own_existing(
     return found
 
 
-def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str, owner: str) -> str:
+def roll_back(
+    iam: BaseClient,
+    request: AssumableRoleRequest,
+    request_id: str,
+    owner: str,
+    *,
+    made_now: Collection[tuple[str, str]],
+) -> str:
     """Delete the request's role and instance profile in the order AWS requires; say what is left.
 
     What to delete is looked up in AWS by name and tag, not remembered: a call whose answer was
-    lost may have created something all the same.
+    lost may have created something all the same. A request without a nonce (``iam.guessable``) deletes
+    only what this run's calls answered they made (``made_now``: ``Progress.made``'s keys), since anyone
+    could have tagged a role with its bare id.
     """
     name = request.role_name
     left: list[str] = []
+
+    def ours(resource: dict[str, Any] | None, made_by: str) -> bool:
+        if resource is None or not made_for(resource, owner):
+            return False
+        return not guessable(owner) or (made_by, name) in made_now
 
     def undo(what: str, call: Any, **params: Any) -> None:
         try:
@@ -368,9 +392,9 @@ def roll_back(iam: BaseClient, request: AssumableRoleRequest, request_id: str, o
 
     try:
         role = lookup(iam.get_role, RoleName=name)
-        role_ours = role is not None and made_for(role["Role"], owner)
+        role_ours = ours(role and role["Role"], "CreateRole")
         profile = lookup(iam.get_instance_profile, InstanceProfileName=name) if request.needs_instance_profile else None
-        profile_ours = profile is not None and made_for(profile["InstanceProfile"], owner)
+        profile_ours = ours(profile and profile["InstanceProfile"], "CreateInstanceProfile")
         profiles = attached = inline = []
         if role_ours:
             profiles = paginate(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name)
