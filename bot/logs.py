@@ -6,6 +6,12 @@ masks Slack tokens, AWS secret keys and session tokens, and the values it is tol
 Libraries that log whole bodies or credentials when verbose (botocore logs AssumeRole's answer
 at DEBUG, slack_sdk its requests, Bolt the bodies it can't handle) are pinned at a level where
 they don't, whatever ``LOG_LEVEL`` says. ``LOG_FORMAT=json`` writes one JSON object per line.
+
+Logging must never fail the code that logs, nor spill tracebacks of its own: a record whose message
+can't be made (a library's arguments that don't fit its format, an object whose ``str`` raises, an
+odd ``exc_info``) is still written, with what could be read of it; and without a given stream the
+handler writes to ``sys.stderr`` as it is when each record is written, not to the one it was when
+logging was configured (which may be closed since: a test's captured output, a daemon's redirect).
 """
 
 import json
@@ -14,7 +20,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import IO, Literal
+from typing import IO, Literal, TextIO
 
 LogFormat = Literal["text", "json"]
 
@@ -87,6 +93,22 @@ def cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
+def message_of(record: logging.LogRecord) -> str:
+    """The record's message; one that can't be made (arguments that don't fit the format) is shown as its parts."""
+    try:
+        return record.getMessage()
+    except Exception as error:
+        return f"{shown(record.msg)} % {shown(record.args)} (unformattable: {type(error).__name__})"
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, or what it is when even that raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} that can't be shown>"
+
+
 class TextFormatter(logging.Formatter):
     """``2026-11-30 12:00:00,000 WARNING bot.executor: message``, one line per record (tracebacks indented below)."""
 
@@ -95,7 +117,7 @@ class TextFormatter(logging.Formatter):
         self.safe = safe
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{self.formatTime(record)} {record.levelname} {record.name}: {self.safe.line(record.getMessage())}"
+        text = f"{self.formatTime(record)} {record.levelname} {record.name}: {self.safe.line(message_of(record))}"
         extra = details(self, record)
         return text + ("\n" + self.safe.block(extra) if extra else "")
 
@@ -112,7 +134,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": cap(self.safe.redact(record.getMessage()), MAX_MESSAGE_CHARS),
+            "message": cap(self.safe.redact(message_of(record)), MAX_MESSAGE_CHARS),
         }
         extra = details(self, record)
         if extra:
@@ -121,13 +143,25 @@ class JsonFormatter(logging.Formatter):
 
 
 def details(formatter: logging.Formatter, record: logging.LogRecord) -> str:
-    """The record's traceback and stack, if any."""
+    """The record's traceback and stack, if any (an ``exc_info`` that isn't an exception's is shown as it is)."""
     parts = []
     if record.exc_info:
-        parts.append(formatter.formatException(record.exc_info))
+        try:
+            parts.append(formatter.formatException(record.exc_info))
+        except Exception:
+            parts.append(f"exc_info: {shown(record.exc_info)}")
     if record.stack_info:
-        parts.append(formatter.formatStack(record.stack_info))
+        parts.append(formatter.formatStack(str(record.stack_info)))
     return "\n".join(parts)
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to ``sys.stderr`` as it is then (as ``logging.lastResort`` does), so a stream replaced
+    and closed after logging was configured is never written to."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure_logging(
@@ -138,7 +172,7 @@ def configure_logging(
     ``secrets`` are values never to be written (the Slack tokens and signing secret). Returns the handler.
     """
     safe = SafeText(secrets)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(JsonFormatter(safe) if log_format == "json" else TextFormatter(safe))
     root = logging.getLogger()
     for old in list(root.handlers):

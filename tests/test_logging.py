@@ -144,3 +144,78 @@ def test_the_formatter_escapes_caps_and_masks(log_format: str) -> None:
     assert "wJalrXUtnFEMI" not in line and "FwoGZXIvYXdz" not in line and "xoxb-1234" not in line
     assert "s3cr3t-signing" not in line and "[redacted]" in line
     assert len(message) < MAX_MESSAGE_CHARS + 100 and "more characters]" in message
+
+
+@contextlib.contextmanager
+def configured(log_format: str = "text", stream: io.StringIO | None = None) -> Iterator[None]:
+    """``configure_logging`` for the block; the root's handlers and the loggers' levels as they were after it."""
+    loggers = [logging.getLogger(), *map(logging.getLogger, PINNED_LOGGERS)]
+    levels, handlers = [logger.level for logger in loggers], list(logging.getLogger().handlers)
+    configure_logging("INFO", log_format, stream=stream)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        logging.getLogger().handlers[:] = handlers
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+ODD_RECORDS = {
+    "msg and args None": ({"msg": None, "args": None}, "None"),
+    "arguments that don't fit": ({"msg": "%s and %s", "args": ("one",)}, "'%s and %s' % ('one',)"),
+    "an argument too many": ({"msg": "plain", "args": ("extra",)}, "'plain' % ('extra',)"),
+    "a mapping without the key": ({"msg": "%(missing)s", "args": ({"other": 1},)}, "%(missing)s"),
+    "a message whose str raises": ({"msg": Unprintable(), "args": None}, "<Unprintable that can't be shown>"),
+    "exc_info that is no exception's": ({"msg": "x", "args": None, "exc_info": True}, "exc_info: True"),
+    "an empty exc_info": ({"msg": "x", "args": None, "exc_info": (None, None, None)}, "x"),
+}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("shape", sorted(ODD_RECORDS))
+def test_a_record_of_any_shape_is_written_and_never_raises(
+    log_format: str, shape: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Logging's own "--- Logging error ---" (a traceback on stderr, the record lost) never happens."""
+    fields, expected = ODD_RECORDS[shape]
+    stream = io.StringIO()
+    with configured(log_format, stream):
+        record = logging.LogRecord("odd", logging.WARNING, __file__, 1, None, None, None)
+        record.__dict__.update(fields)
+        logging.getLogger("odd").handle(record)
+    written = stream.getvalue()
+    assert expected in (
+        json.loads(written)["message"] + json.loads(written).get("exception", "") if log_format == "json" else written
+    )
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_without_a_stream_records_go_to_stderr_as_it_is_when_written(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Configured while stderr was one stream (a test's captured output) that is closed since, the handler writes
+    to the stderr of now: here moto's server thread, which logs an ERROR for every call to a service it lacks
+    (Access Analyzer, which the bot asks), as it did once per test run."""
+    import boto3
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    with configured():
+        first.close()
+        now = io.StringIO()
+        monkeypatch.setattr("sys.stderr", now)
+        analyzer = boto3.client("accessanalyzer", endpoint_url=moto_endpoint, region_name="us-east-1")
+        with contextlib.suppress(Exception):
+            analyzer.validate_policy(policyDocument="{}", policyType="IDENTITY_POLICY")
+        logging.getLogger("bot.test").warning("after the swap")
+    written = now.getvalue()
+    assert "ERROR werkzeug: " in written and "WARNING bot.test: after the swap" in written
+    assert "Logging error" not in written
