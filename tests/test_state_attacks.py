@@ -3,6 +3,7 @@ tampered button values name requests the clicker may not decide, one person vote
 paths, and a storm of the same click moves a request once."""
 
 import json
+import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,7 +14,18 @@ import pytest
 from blocks import ids
 from bot.lifecycle import EventKind
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, SECOND_APPROVER, click, ephemerals, open_modal, request_role, said
+from tests.e2e import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    SECOND_APPROVER,
+    click,
+    ephemerals,
+    home_iam,
+    open_modal,
+    request_role,
+    said,
+)
 from tests.test_http_limits import post, signed_headers
 
 SERVICE = {"role_name": "etl", "service_principal": "glue.amazonaws.com"}
@@ -93,8 +105,13 @@ def test_a_storm_of_the_same_signed_retry_click_provisions_once(stack: BotStack,
     }
     body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
     headers = signed_headers(stack.signing_secret, body, "application/x-www-form-urlencoded")
+    # The retry's look-ups wait until every click is answered: otherwise, on a slow machine, a late click
+    # meets the retry already failed again and may rightly retry once more (it is a Retry of a failed request).
+    all_answered = threading.Event()
+    home_iam(stack).meta.events.register("before-send.iam.GetPolicy", lambda **_: all_answered.wait(30) and None)
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: post(stack.server.server_port, body, headers)[0], range(16)))
+    all_answered.set()
     assert statuses == [200] * 16
     stack.settle()
     stack.runtime.bot.drain()
