@@ -1,13 +1,15 @@
 """The words of a request's life, in one place: statuses, the moves between them, event kinds, the bot's
 name as an actor, who approved a request, and sentences that name people without saying how.
 
-    submitted -> approved -> provisioning -> created | edited | deleted | extended | failed
+    submitted -> approved -> provisioning -> created | edited | deleted | extended | accepted | restored | failed
     submitted -> rejected | cancelled | expired
     failed -> provisioning (an approver retries)
 
 A request has a ``RequestKind``: ``create`` makes a role, ``edit`` changes one the bot made,
-``delete`` retires one, ``extend`` gives a time-limited one more days. Every kind goes through the
-same review, approvals, events and notifications; only what is done, and the status it ends in, differ.
+``delete`` retires one, ``extend`` gives a time-limited one more days; after drift (a role changed outside
+the bot), ``accept`` makes what AWS has its approved state and ``restore`` puts back the approved one. Every
+kind goes through the same review, approvals, events and notifications; only what is done, and the status it
+ends in, differ.
 
 Pure: no I/O, no Slack. ``bot.workflow`` makes the moves, ``bot.store`` keeps them, the notifier and
 the presenter say them.
@@ -28,6 +30,12 @@ class RequestKind(StrEnum):
     """Change a role the bot created to the request's state (``target_id``; ``subject["before"]``)."""
     EXTEND = "extend"
     """Move a time-limited role's expiry later (``target_id`` as for delete)."""
+    ACCEPT = "accept"
+    """Make a drifted role's state in AWS its approved state (``subject``: the drift report, the approved and
+    the observed ``bot.domain.drift.RoleState``); nothing changes in AWS."""
+    RESTORE = "restore"
+    """Put a drifted role back to its approved state (``subject`` as for accept); approved by the click of an
+    approver (the state it restores was approved already)."""
 
 
 class Status(StrEnum):
@@ -40,6 +48,8 @@ class Status(StrEnum):
     EDITED = "edited"
     DELETED = "deleted"
     EXTENDED = "extended"
+    ACCEPTED = "accepted"
+    RESTORED = "restored"
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
@@ -49,12 +59,24 @@ class Status(StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}),
     Status.APPROVED: frozenset({Status.PROVISIONING}),
-    Status.PROVISIONING: frozenset({Status.CREATED, Status.EDITED, Status.DELETED, Status.EXTENDED, Status.FAILED}),
+    Status.PROVISIONING: frozenset(
+        {
+            Status.CREATED,
+            Status.EDITED,
+            Status.DELETED,
+            Status.EXTENDED,
+            Status.ACCEPTED,
+            Status.RESTORED,
+            Status.FAILED,
+        }
+    ),
     Status.FAILED: frozenset({Status.PROVISIONING}),
     Status.CREATED: frozenset(),
     Status.EDITED: frozenset(),
     Status.DELETED: frozenset(),
     Status.EXTENDED: frozenset(),
+    Status.ACCEPTED: frozenset(),
+    Status.RESTORED: frozenset(),
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
@@ -92,6 +114,10 @@ class EventKind(StrEnum):
     """An edit request's change is made; ``details`` = the calls made."""
     EXTENDED = "extended"
     """An extend request moved the role's expiry; ``details["expires_at"]``."""
+    ACCEPTED = "accepted"
+    """An accept request found the role still as reported: its observed state is the approved state now."""
+    RESTORED = "restored"
+    """A restore request put the role back to its approved state; ``details`` = the calls made."""
     EXPIRY_REMINDED = "expiry_reminded"
     """On a create request: its requester was told the role expires soon; ``details["expires_at"]``."""
     FAILED = "failed"

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
@@ -140,6 +141,66 @@ class Event:
     kind: str
     """A ``bot.lifecycle.EventKind`` (the store keeps whatever it is given)."""
     details: dict[str, Any]
+
+
+class DriftState(StrEnum):
+    """Where a drift report is: ``open`` until the role is as approved again (``resolved``), or another
+    difference replaced it (``superseded``)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """A role the bot made, found in AWS not as last approved (or gone), as reported in Slack."""
+
+    id: str
+    made_id: str
+    """The create request of the role."""
+    account_id: str
+    role_name: str
+    fingerprint: str
+    approved: dict[str, Any]
+    """The approved ``bot.domain.drift.RoleState`` it was compared with (``to_dict``)."""
+    observed: dict[str, Any] | None
+    """What AWS had (``RoleState.to_dict``); None: the role was gone."""
+    differences: list[dict[str, str]]
+    findings: list[dict[str, Any]]
+    """The review of the observed state."""
+    risk: str
+    state: DriftState
+    action_request_id: str | None
+    channel: str | None
+    message_ts: str | None
+    opened_at: float
+    closed_at: float | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.observed is None
+
+
+def _drift(row: dict[str, Any]) -> DriftReport:
+    return DriftReport(
+        id=row["id"],
+        made_id=row["made_id"],
+        account_id=row["account_id"],
+        role_name=row["role_name"],
+        fingerprint=row["fingerprint"],
+        approved=json.loads(row["approved_json"]),
+        observed=json.loads(row["observed_json"]) if row["observed_json"] is not None else None,
+        differences=json.loads(row["differences_json"]),
+        findings=json.loads(row["findings_json"]),
+        risk=row["risk"],
+        state=DriftState(row["state"]),
+        action_request_id=row["action_request_id"],
+        channel=row["channel"],
+        message_ts=row["message_ts"],
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+    )
 
 
 def _v1_requests_and_events(db: sqlite_utils.Database) -> None:
@@ -388,6 +449,41 @@ def _v12_provenance_nonce_fixed(db: sqlite_utils.Database) -> None:
     )
 
 
+DRIFT_REPORTS_SQL = [
+    """CREATE TABLE drift_reports (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        made_id TEXT NOT NULL REFERENCES requests (id),
+        account_id TEXT NOT NULL,
+        role_name TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        approved_json TEXT NOT NULL,
+        observed_json TEXT,
+        differences_json TEXT NOT NULL,
+        findings_json TEXT NOT NULL,
+        risk TEXT NOT NULL,
+        state TEXT NOT NULL,
+        action_request_id TEXT REFERENCES requests (id),
+        channel TEXT,
+        message_ts TEXT,
+        opened_at DOUBLE PRECISION NOT NULL,
+        closed_at DOUBLE PRECISION
+    )""",
+    "CREATE UNIQUE INDEX one_open_drift_per_role ON drift_reports (made_id) WHERE state = 'open'",
+    "CREATE INDEX drift_reports_by_state ON drift_reports (state, opened_at)",
+]
+"""Schema version 13 on both engines: drift reports, a role the bot made found not as approved (or gone).
+
+One open report per role at most (the partial unique index); ``fingerprint`` names the observed state, so the
+same difference seen again is not reported again; ``action_request_id`` is the accept or restore request a
+click made (set by one conditional UPDATE: a doubled or replayed click makes nothing more)."""
+
+
+def _v13_drift_reports(db: sqlite_utils.Database) -> None:
+    for statement in DRIFT_REPORTS_SQL:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -401,6 +497,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v10_role_last_use,
     _v11_held_submission_leases,
     _v12_provenance_nonce_fixed,
+    _v13_drift_reports,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -1104,3 +1201,93 @@ class Store:
         edit, else ``made`` itself."""
         edits = [r for r in self.acting_on(made.id) if r.kind == RequestKind.EDIT and r.status == Status.EDITED]
         return edits[-1] if edits else made
+
+    # --- drift reports -----------------------------------------------------------------------------
+
+    def open_drift(self, made_id: str) -> DriftReport | None:
+        """The role's open drift report, if it has one."""
+        rows = self._rows("SELECT * FROM drift_reports WHERE made_id = ? AND state = ?", [made_id, DriftState.OPEN])
+        return _drift(rows[0]) if rows else None
+
+    def open_drift_reports(self) -> list[DriftReport]:
+        """Every open drift report, oldest first."""
+        rows = self._rows("SELECT * FROM drift_reports WHERE state = ? ORDER BY opened_at, seq", [DriftState.OPEN])
+        return [_drift(row) for row in rows]
+
+    def drift_report(self, report_id: str) -> DriftReport | None:
+        rows = self._rows("SELECT * FROM drift_reports WHERE id = ?", [report_id])
+        return _drift(rows[0]) if rows else None
+
+    def report_drift(
+        self,
+        made: RequestRecord,
+        *,
+        fingerprint: str,
+        approved: dict[str, Any],
+        observed: dict[str, Any] | None,
+        differences: list[dict[str, str]],
+        findings: list[dict[str, Any]],
+        risk: str,
+    ) -> DriftReport | None:
+        """Open a drift report for the role ``made`` created, unless its open one already has ``fingerprint``
+        (None: reported already). An open report of another difference is superseded in the same transaction."""
+        now = self.clock()
+        with self.transaction():
+            current = self.open_drift(made.id)
+            if current is not None and current.fingerprint == fingerprint:
+                return None
+            if current is not None:
+                self.close_drift(current.id, DriftState.SUPERSEDED)
+            seq = self._rows("SELECT COALESCE(MAX(seq) + 1, 1) AS seq FROM drift_reports", [])[0]["seq"]
+            report_id = f"D-{seq}"
+            self._insert(
+                "drift_reports",
+                {
+                    "id": report_id,
+                    "seq": seq,
+                    "made_id": made.id,
+                    "account_id": made.account_id,
+                    "role_name": made.role_name,
+                    "fingerprint": fingerprint,
+                    "approved_json": json.dumps(approved),
+                    "observed_json": json.dumps(observed) if observed is not None else None,
+                    "differences_json": json.dumps(differences),
+                    "findings_json": json.dumps(findings),
+                    "risk": risk,
+                    "state": DriftState.OPEN.value,
+                    "action_request_id": None,
+                    "channel": None,
+                    "message_ts": None,
+                    "opened_at": now,
+                    "closed_at": None,
+                },
+            )
+            report = self.drift_report(report_id)
+            assert report is not None
+            return report
+
+    def close_drift(self, report_id: str, state: DriftState) -> DriftReport | None:
+        """Close an open report (None: it was not open)."""
+        with self.transaction():
+            changed = self._execute(
+                "UPDATE drift_reports SET state = ?, closed_at = ? WHERE id = ? AND state = ?",
+                [state.value, self.clock(), report_id, DriftState.OPEN.value],
+            )
+            return self.drift_report(report_id) if changed else None
+
+    def set_drift_message(self, report_id: str, channel: str, ts: str) -> None:
+        """Where the report was posted (its thread gets what follows)."""
+        with self.transaction():
+            self._execute("UPDATE drift_reports SET channel = ?, message_ts = ? WHERE id = ?", [channel, ts, report_id])
+
+    def claim_drift_action(self, report_id: str, request_id: str, previous: str | None) -> bool:
+        """Record that ``request_id`` acts on the open report, if its action is still ``previous`` (compare and
+        swap: of clicks racing, doubled or replayed, one wins). Call it in the transaction storing the request."""
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "UPDATE drift_reports SET action_request_id = ? WHERE id = ? AND state = ? "
+                    "AND COALESCE(action_request_id, '') = ?",
+                    [request_id, report_id, DriftState.OPEN.value, previous or ""],
+                )
+            )

@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 
 from bot.lifecycle import RequestKind
 from bot.store import (
+    DRIFT_REPORTS_SQL,
     FIXED_REQUEST_COLUMNS,
     HELD_SUBMISSION_LEASES_SQL,
     LAST_USE_SQL,
@@ -215,6 +216,11 @@ def _v12_provenance_nonce_fixed(conn: Connection) -> None:
     )
 
 
+def _v13_drift_reports(conn: Connection) -> None:
+    for statement in DRIFT_REPORTS_SQL:
+        conn.execute(statement)
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -228,6 +234,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v10_role_last_use,
     _v11_held_submission_leases,
     _v12_provenance_nonce_fixed,
+    _v13_drift_reports,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

@@ -2,7 +2,8 @@
 
 It knows nothing of Slack. ``provision`` checks first that everything the plan refers to exists,
 then runs the plan: assumable roles in ``roles``, service-linked roles in ``service_linked``; AWS
-errors are told in plain words by ``errors``. ``retire`` reads and deletes a role the bot made, ``edit`` changes one.
+errors are told in plain words by ``errors``. ``retire`` reads and deletes a role the bot made, ``edit`` changes one,
+``drift`` reads one as it is and puts it back as approved.
 
 Anything that is not an AWS error (a bug, an interrupt) is not caught: like a crash, it leaves the
 work half done, and running the request again finishes it.
@@ -16,9 +17,11 @@ from botocore.client import BaseClient
 
 from bot.aws import AccountSessions
 from bot.domain import AssumableRoleRequest, RoleRequest, ServiceLinkedRoleRequest
+from bot.domain.drift import RoleState
 from bot.domain.fields import is_tag_text
 from bot.domain.last_use import LastUse
 from bot.domain.retire import RoleToRetire
+from bot.executor.drift import observe_role, restore_role, unchanged_since
 from bot.executor.edit import edit_role
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import PROVENANCE_KEYS, ProvisionResult, owner_tag
@@ -103,6 +106,23 @@ class Executor:
         """Make exactly the difference between the role's approved state and the new one, or none (``edit``)."""
         iam = self._client(before.account_id)
         return edit_role(iam, before, after, made_by=made_by, request_id=request_id)
+
+    def observe(self, account_id: str, role_name: str) -> RoleState | None:
+        """The role as AWS has it now (None: no such role); ``ProvisioningError`` when AWS can't be asked."""
+        iam = self._client(account_id)
+        try:
+            return observe_role(iam, role_name)
+        except AWS_ERRORS as error:
+            message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
+            raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
+
+    def confirm_unchanged(self, account_id: str, observed: RoleState | None) -> None:
+        """``ProvisioningError`` unless the role is still exactly ``observed`` (accepting drift applies nothing)."""
+        unchanged_since(self._client(account_id), account_id, observed)
+
+    def restore(self, account_id: str, approved: RoleState, observed: RoleState, *, request_id: str) -> dict[str, Any]:
+        """Put a drifted role back as approved, from exactly ``observed``, or leave it as it was (``drift``)."""
+        return restore_role(self._client(account_id), account_id, approved, observed, request_id=request_id)
 
     def _client(self, account_id: str) -> BaseClient:
         try:

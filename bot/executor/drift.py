@@ -1,0 +1,121 @@
+"""Drift in AWS: read a role as it is now, and put it back to its approved state.
+
+``observe_role`` reads exactly what ``bot.domain.drift.RoleState`` holds:
+
+- GetRole: path, description, session length, boundary, and the trust policy, which IAM returns URL-encoded
+  (RFC 3986; https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html). botocore decodes IAM's
+  policy documents itself (its ``json_decode_policies`` handler) and hands back a dict; a string (another
+  client, a stub) is decoded here, so either way the comparison sees JSON, never percent-escapes;
+- ListAttachedRolePolicies (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListAttachedRolePolicies.html),
+  ListRolePolicies and GetRolePolicy per name (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html,
+  URL-encoded like GetRole's), ListRoleTags (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html),
+  every page of each.
+
+``restore_role`` runs ``restore_plan(observed, approved)`` only while the role is still exactly what the
+approver saw (``observed``); on an AWS error it runs the reverse plan, so the role is left as it was.
+"""
+
+import json
+import logging
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.client import BaseClient
+
+from bot.domain.drift import RoleState, restorable, restore_plan
+from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
+from bot.executor.iam import lookup, paginate
+
+log = logging.getLogger(__name__)
+
+
+def policy_document(value: Any) -> dict[str, Any]:
+    """A policy document as IAM returned it (a dict once botocore decoded it, else URL-encoded JSON)."""
+    if isinstance(value, dict):
+        return value
+    document = json.loads(unquote(str(value)))
+    if not isinstance(document, dict):
+        raise ValueError("IAM returned a policy document that is not a JSON object")
+    return document
+
+
+def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
+    """The role as AWS has it now (None: no such role). AWS errors propagate."""
+    found = lookup(iam.get_role, RoleName=role_name)
+    if found is None:
+        return None
+    role = found["Role"]
+    attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role_name)
+    inline = {}
+    for name in paginate(iam, "list_role_policies", "PolicyNames", RoleName=role_name):
+        policy = lookup(iam.get_role_policy, RoleName=role_name, PolicyName=name)
+        if policy is not None:  # deleted between the list and the read: not there
+            inline[name] = policy_document(policy["PolicyDocument"])
+    tags = paginate(iam, "list_role_tags", "Tags", RoleName=role_name)
+    return RoleState(
+        role_name=role["RoleName"],
+        path=role["Path"],
+        trust_policy=policy_document(role["AssumeRolePolicyDocument"]),
+        description=role.get("Description") or "",
+        max_session_duration=int(role.get("MaxSessionDuration") or 3600),
+        permissions_boundary_arn=(role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        managed_policy_arns=tuple(sorted({policy["PolicyArn"] for policy in attached})),
+        inline_policies=inline,
+        tags={tag["Key"]: tag["Value"] for tag in tags},
+    )
+
+
+def unchanged_since(iam: BaseClient, account_id: str, shown: RoleState | None) -> RoleState | None:
+    """The role read again; ``ProvisioningError`` unless it is still exactly what the approvers were shown."""
+    try:
+        now = observe_role(iam, shown.role_name if shown else "")
+    except AWS_ERRORS as error:
+        message = explain(error, doing="read the role again", account_id=account_id)
+        raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
+    if (now is None) != (shown is None) or (now is not None and shown is not None and not now.same_as(shown)):
+        raise ProvisioningError(
+            "The role changed again in AWS since this drift was reported, so the bot did nothing: it acts only on "
+            "what the approvers saw. The next drift check reports the role as it is now.",
+            step="preflight",
+        )
+    return now
+
+
+def restore_role(
+    iam: BaseClient, account_id: str, approved: RoleState, observed: RoleState, *, request_id: str
+) -> dict[str, Any]:
+    """Put the role back as ``approved`` from ``observed`` (what was reported); what was done.
+
+    ``ProvisioningError`` if the role changed meanwhile (nothing done), or an AWS error (the role put back).
+    """
+    refusal = restorable(approved, observed)
+    if refusal:
+        raise ProvisioningError(refusal, step="preflight")
+    unchanged_since(iam, account_id, observed)
+    plan = restore_plan(observed, approved)
+    for step in plan:
+        try:
+            log.info("Request %s: %s", request_id, step.describe())
+            getattr(iam, step.method)(**step.params)
+        except AWS_ERRORS as error:
+            message = explain(error, doing=step.doing(), account_id=account_id)
+            message += " " + _undo(iam, approved, observed)
+            log.warning("Request %s failed at %s: %s", request_id, step.action, message)
+            raise ProvisioningError(message, step=step.action, code=error_code(error)) from error
+    return {"role_name": approved.role_name, "changed": [step.describe() for step in plan]}
+
+
+def _undo(iam: BaseClient, approved: RoleState, observed: RoleState) -> str:
+    """Put the role back as ``observed`` (the whole reverse plan: each step is safe to repeat, and undoing one never
+    reached finds nothing to undo); say what could not be."""
+    left = []
+    for step in restore_plan(approved, observed):
+        try:
+            getattr(iam, step.method)(**step.params)
+        except AWS_ERRORS as error:
+            if error_code(error) != "NoSuchEntity":
+                log.warning("Undoing the restore could not %s: %s", step.doing(), error)
+                left.append(step.doing())
+    if left:
+        return f"The bot could not put everything back; it could not {'; '.join(left)}. Fix it by hand."
+    return "The bot put the role back as it was."
