@@ -81,4 +81,42 @@ class RequestCard:
     @property
     def doing(self) -> str:
         """``Creating``, ``Changing``, ``Deleting`` or ``Extending``: what approving starts."""
-        return {"delete": "Deleting", "extend": "Extending", "edit": "Changing"}.get(self.kind, "Creating")
+        doing = {
+            "delete": "Deleting",
+            "extend": "Extending",
+            "edit": "Changing",
+            "accept": "Checking",
+            "restore": "Restoring",
+        }
+        return doing.get(self.kind, "Creating")
+
+
+@dataclass(frozen=True)
+class DifferenceCard:
+    """One aspect of a drifted role: ``before`` as approved, ``after`` as in AWS (raw text: blocks escape it)."""
+
+    aspect: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class DriftCard:
+    """A drift report, ready to render: a role the bot made that is not (or no longer) as approved."""
+
+    id: str
+    made_id: str
+    role_name: str
+    account_id: str
+    account_label: str
+    differences: list[DifferenceCard]
+    findings: list[FindingCard]
+    risk: str
+    deleted: bool
+    open: bool = True
+    acted_by: str | None = None
+    """The latest accept or restore request a click made (its id), if any (the buttons stay: the bot refuses a
+    click while that request is under way)."""
+    posted: bool = True
+    """The full text of whatever the message cut is in its thread: only then are its buttons offered."""
+    sandbox: bool = False

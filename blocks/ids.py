@@ -39,3 +39,7 @@ FIELD_ERROR_PREFIX = "error:"
 # the rejection form
 REJECT_CALLBACK_ID = "reject_request"
 REASON = "reason"
+
+# a drift report's buttons: the value is the report's id (D-…)
+ACCEPT_DRIFT = "accept_drift"
+RESTORE_DRIFT = "restore_drift"

@@ -324,6 +324,16 @@ def edited_dm(card: RequestCard) -> Rendered:
     return notice(f"✏️ Your change to the role {headline(card)} is made.", summary_context(card))
 
 
+def drift_done_reply(card: RequestCard) -> Rendered:
+    if card.kind == "restore":
+        return notice(f"↩️ Restored by {approvers_of(card)}: the role is back in its approved state.")
+    return notice(f"✅ Accepted by {approvers_of(card)}: the role as it is in AWS is its approved state now.")
+
+
+def drift_done_dm(card: RequestCard) -> Rendered:
+    return notice(f"{escape(card.id)}: {drift_done_reply(card)[0]}", summary_context(card))
+
+
 def extended_reply(card: RequestCard) -> Rendered:
     return notice(f"📅 Extended: the role is now deleted {deletion_date((card.result or {}).get('expires_at', 0))}.")
 

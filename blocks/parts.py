@@ -36,11 +36,18 @@ STATUS = {
     "deleted": ("🗑️", "Deleted"),
     "extended": ("📅", "Extended"),
     "edited": ("✏️", "Changed"),
+    "accepted": ("✅", "Accepted as approved"),
+    "restored": ("↩️", "Restored"),
     "failed": ("⚠️", "Failed"),
     "rejected": ("❌", "Rejected"),
     "cancelled": ("🚫", "Cancelled"),
     "expired": ("⌛", "Expired"),
 }
+CONFIRM_TITLES = {
+    "delete": "Delete this role in AWS?",
+    "accept": "Accept this state as approved?",
+}
+"""What confirming Approve of a high-risk request asks, per kind."""
 FINDING_TITLE_MAX = 150
 FINDING_EXPLANATION_MAX = 600
 OUTCOME_DETAIL_MAX = 2000
@@ -123,6 +130,10 @@ def outcome(card: RequestCard) -> str | None:
             return f"✏️ Approved by {approvers_of(card)} — role changed"
         case "extended":
             return f"📅 Approved by {approvers_of(card)} — expiry moved"
+        case "accepted":
+            return f"✅ Approved by {approvers_of(card)} — the role's state in AWS is its approved state"
+        case "restored":
+            return f"↩️ Restored by {approvers_of(card)} — the role is back in its approved state"
         case "failed":
             return f"⚠️ Failed: {failure(card)}"
         case "rejected":
@@ -143,7 +154,7 @@ def decision_buttons(card: RequestCard) -> Block:
     high = len(high_findings(card))
     confirm = (
         confirm_dialog(
-            "Delete this role in AWS?" if card.deletes else "Create this role in AWS?",
+            CONFIRM_TITLES.get(card.kind, "Create this role in AWS?"),
             f"{card.id} has {high} high-severity finding{'s' if high > 1 else ''}. "
             "Approving creates the role exactly as planned.",
             "Approve",

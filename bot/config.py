@@ -210,6 +210,16 @@ class GitExport(BaseModel):
         return self
 
 
+class Drift(BaseModel):
+    """``[drift]``: how often housekeeping compares every role the bot made with its approved state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_minutes: float = Field(default=60, ge=0, le=7 * 24 * 60)
+    """0 turns the check off (``iam-role-bot drift check`` still runs one). Each pass reads every live role:
+    five IAM calls and one more per inline policy, so keep it well above the housekeeping period (5 min)."""
+
+
 class Policy(BaseModel):
     """The TOML policy file."""
 
@@ -221,6 +231,7 @@ class Policy(BaseModel):
     guardrails: Guardrails = Guardrails()
     limits: Quotas = Quotas()
     export: GitExport = GitExport()
+    drift: Drift = Drift()
 
 
 @dataclass(frozen=True)

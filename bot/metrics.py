@@ -39,12 +39,19 @@ OPTIONS_LOAD = Histogram(
     ["select"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3),
 )
+DRIFT_OPEN = Gauge(
+    "iam_role_bot_drift_reports_open",
+    "Roles the bot made found changed (or deleted) outside it and not settled yet (the same on every replica).",
+)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-def render(count: Callable[[Status], int] | None = None) -> bytes:
-    """Every metric in Prometheus's text format; ``count(status)`` fills in requests by status when given."""
+def render(count: Callable[[Status], int] | None = None, drift_open: Callable[[], int] | None = None) -> bytes:
+    """Every metric in Prometheus's text format; ``count(status)`` fills in requests by status and ``drift_open()``
+    the open drift reports, when given."""
     if count is not None:
         for status in Status:
             REQUESTS.labels(status=status.value).set(count(status))
+    if drift_open is not None:
+        DRIFT_OPEN.set(drift_open())
     return generate_latest()

@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from blocks import home, messages
+from blocks import drift, home, messages
 from blocks.cards import RequestCard
 from blocks.kit import Rendered
 from bot.channel_queue import ChannelQueues
@@ -24,7 +24,7 @@ from bot.domain.last_use import LastUse
 from bot.lifecycle import Sentence
 from bot.metrics import SLACK_ERRORS
 from bot.presenter import Presenter
-from bot.store import RequestRecord, Store
+from bot.store import DriftReport, RequestRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,45 @@ class Notifier:
         if overflow:
             self.refresh_root(record, self.presenter.card(record))
         return record, None
+
+    def post_drift(self, report: DriftReport) -> None:
+        """Post a drift report to the approvals channel, the full text of what it cut in its thread, then remember
+        where it is and show its buttons (nobody acts on a difference they could not read whole)."""
+        channel = self.config.settings.approval_channel_id
+        if not channel:
+            return
+        card = self.presenter.drift_card(report)
+        posted = self.post(channel, drift.drift_message(card))
+        if posted is None or not posted.get("ok"):
+            log.error("Drift report %s could not be posted in %s; see `iam-role-bot drift check`", report.id, channel)
+            return
+        for reply in drift.drift_overflow(card):
+            if self.post(posted["channel"], reply, thread_ts=posted["ts"]) is None:
+                return  # without its full text, the report keeps no buttons
+        self.store.set_drift_message(report.id, posted["channel"], posted["ts"])
+        self.refresh_drift(report.id)
+
+    def refresh_drift(self, report_id: str) -> None:
+        """Show a report's current state on its message (closed: no buttons)."""
+        report = self.store.drift_report(report_id)
+        if report is None or not (report.channel and report.message_ts):
+            return
+        text, blocks = drift.drift_message(self.presenter.drift_card(report))
+        self.call("chat.update", channel=report.channel, ts=report.message_ts, text=text, blocks=blocks)
+
+    def drift_resolved(self, report: DriftReport) -> None:
+        """A report closed because the role is as approved again: said in its thread, its buttons gone."""
+        if report.channel and report.message_ts:
+            self.post(
+                report.channel,
+                drift.drift_resolved_reply(self.presenter.drift_card(report)),
+                thread_ts=report.message_ts,
+            )
+        self.refresh_drift(report.id)
+
+    def drift_acted(self, record: RequestRecord) -> None:
+        """An accept or a restore carried out."""
+        self.told_everyone(record, messages.drift_done_reply, messages.drift_done_dm)
 
     def confirm_submitted(self, record: RequestRecord, *, not_posted: str | None = None) -> None:
         """Tell the requester their request was sent for approval, or why it could not be posted yet."""

@@ -12,16 +12,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks import messages, modals
-from blocks.cards import FindingCard, LastUseCard, RequestCard
+from blocks.cards import DifferenceCard, DriftCard, FindingCard, LastUseCard, RequestCard
 from blocks.kit import Rendered, escape
 from bot.choices import Choices
 from bot.config import Config
 from bot.domain import SERVICE_PRINCIPALS, AssumableRoleRequest, RoleRequest, request_from_json, to_pretty_json
 from bot.domain.change import edit_plan, role_changes
+from bot.domain.drift import RoleState, restore_plan
 from bot.domain.last_use import LastUse
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import DECISION_KINDS, EventKind, Person, RequestKind, Sentence, approved_by
-from bot.store import Event, RequestRecord, Store
+from bot.store import DriftReport, DriftState, Event, RequestRecord, Store
 
 
 def form_values(request: RoleRequest) -> dict[str, Any]:
@@ -60,10 +61,16 @@ def json_escape(char: str) -> str:
     return "".join(f"\\u{int.from_bytes(utf16[i : i + 2], 'big'):04x}" for i in range(0, len(utf16), 2))
 
 
+def shown_text(text: str) -> str:
+    """Text as approvers read it: the characters above as ``\\uXXXX`` escapes (used on JSON, where they can only
+    be inside strings, so it is the same JSON, unambiguous)."""
+    return ESCAPED_WHEN_SHOWN.sub(lambda found: json_escape(found.group()), text)
+
+
 def shown_json(document: dict[str, Any]) -> str:
     """A document as approvers read it: indented JSON with the characters above as ``\\uXXXX`` escapes (they
     can only be inside strings, so it is the same JSON, unambiguous)."""
-    return ESCAPED_WHEN_SHOWN.sub(lambda found: json_escape(found.group()), to_pretty_json(document))
+    return shown_text(to_pretty_json(document))
 
 
 SHOWN_APART = ("RoleName", "AssumeRolePolicyDocument")
@@ -125,7 +132,12 @@ class Presenter:
             summary = f"Change the role {record.role_name} ({record.target_id}).{narrows}\n" + "\n".join(changes)
             plan, justification = edit_plan(before, request), request.justification
             inline, trust = request.inline_policy, request.trust_policy()
-        elif record.kind == RequestKind.DELETE and record.subject is not None:
+        elif record.kind in (RequestKind.ACCEPT, RequestKind.RESTORE) and record.subject is not None:
+            summary, plan, trust, inline = self._drift_action(record)
+            justification = (
+                f"Drift report {record.subject['report_id']}: the role {record.target_id} created was changed outside "
+                "the bot."
+            )
             retiring = RoleToRetire.from_dict(record.subject)
             summary, plan = retiring.summary(), retiring.plan()
             justification = f"Retire the role {record.target_id} created."
@@ -174,6 +186,53 @@ class Presenter:
             return card
         return replace(
             card, last_used=LastUseCard(read_at=use.read_at, found=use.found, used_at=use.used_at, region=use.region)
+        )
+
+    @staticmethod
+    def _drift_action(
+        record: RequestRecord,
+    ) -> tuple[str, list[Any], dict[str, Any] | None, dict[str, Any] | None]:
+        """An accept's or a restore's summary, plan, and the trust and inline policies the role ends up with."""
+        subject = record.subject or {}
+        approved = RoleState.from_dict(subject["approved"])
+        observed = RoleState.from_dict(subject["observed"]) if subject.get("observed") else None
+        aspects = ", ".join(d["aspect"] for d in subject.get("differences", []))
+        ends: RoleState | None
+        if record.kind == RequestKind.RESTORE:
+            summary = f"Put the role {record.role_name} back as last approved ({aspects})."
+            plan = restore_plan(observed, approved) if observed else []
+            ends = approved
+        else:
+            gone = " (it was deleted: the bot stops reporting it)" if observed is None else ""
+            summary = (
+                f"Make the role {record.role_name} as it is in AWS now its approved state{gone}; nothing changes in "
+                f"AWS. What differs: {aspects}. If AWS changed again meanwhile, nothing is recorded."
+            )
+            plan, ends = [], observed
+        if ends is None:
+            return summary, plan, None, None
+        return summary, plan, ends.trust_policy, ends.inline_policies or None
+
+    def drift_card(self, report: DriftReport) -> DriftCard:
+        """Everything ``blocks.drift`` needs to show a drift report."""
+        account = self.config.account(report.account_id)
+        return DriftCard(
+            id=report.id,
+            made_id=report.made_id,
+            role_name=report.role_name,
+            account_id=report.account_id,
+            account_label=account.name if account else "this account",
+            differences=[
+                DifferenceCard(shown_text(d["aspect"]), shown_text(d["before"]), shown_text(d["after"]))
+                for d in report.differences
+            ],
+            findings=[FindingCard(**finding) for finding in report.findings],
+            risk=report.risk,
+            deleted=report.deleted,
+            open=report.state == DriftState.OPEN,
+            acted_by=report.action_request_id,
+            posted=report.message_ts is not None,
+            sandbox=self.sandbox,
         )
 
     def cards(self, records: list[RequestRecord]) -> list[RequestCard]:

@@ -46,8 +46,8 @@ class Runtime:
     """Background fetches of each account's policy catalogue started with the bot (none without ``warm_catalog``)."""
 
     def metrics(self) -> bytes:
-        """``GET /metrics``: the process's metrics and the database's requests by status."""
-        return render(self.store.count)
+        """``GET /metrics``: the process's metrics, the database's requests by status and its open drift reports."""
+        return render(self.store.count, lambda: len(self.store.open_drift_reports()))
 
 
 def build_runtime(

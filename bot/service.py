@@ -17,7 +17,9 @@ from blocks import ids, modals
 from bot import metrics
 from bot.choices import Choices
 from bot.domain import AssumableRoleRequest, RequestInvalid, request_from_json
+from bot.domain.drift import RoleState
 from bot.domain.retire import RoleToRetire
+from bot.drift_watch import DriftFound, DriftWatch
 from bot.executor import Executor, ProvisioningError
 from bot.executor.iam import REQUEST_ID_TAG
 from bot.intake import Intake
@@ -114,6 +116,10 @@ class RoleBot:
         """Keys of the held form submissions this replica is checking: their leases are renewed (``keep_leases``)."""
         self.provisioning: set[str] = set()
         """Ids of the requests this replica is provisioning now: their jobs' leases are renewed (``keep_leases``)."""
+        self.drift = DriftWatch(
+            store=store, workflow=workflow, executor=executor, notifier=notifier, choices=intake.choices
+        )
+        """Compares the roles the bot made with their approved states (housekeeping, ``drift check``)."""
 
     # --- asking for a role -----------------------------------------------------------------
 
@@ -299,6 +305,26 @@ class RoleBot:
         if made is None:
             raise ActionRefused(no_request(made_id))
         self.announce(self.workflow.submit_extension(made, user))
+
+    # --- drift -----------------------------------------------------------------------------
+
+    def check_drift(self) -> list[DriftFound]:
+        """One drift pass now (``iam-role-bot drift check``; housekeeping every ``[drift] interval_minutes``)."""
+        return self.drift.check()
+
+    def accept_drift(self, report_id: str, user: str) -> None:
+        """A report's Accept: ask to make the role's state in AWS its approved state (approved like a change)."""
+        self.announce(self.drift.act(report_id, user, RequestKind.ACCEPT))
+        self.notifier.refresh_drift(report_id)
+
+    def restore_drift(self, report_id: str, user: str) -> None:
+        """A report's Restore: put the role back as approved now (the approver's click approves it)."""
+        record = self.drift.act(report_id, user, RequestKind.RESTORE)
+        self.notifier.refresh_drift(report_id)
+        record, _ = self.notifier.post_for_approval(record)
+        claimed = self.workflow.claim_provisioning(record.id, BOT_ACTOR)
+        if claimed is not None:
+            self.start(claimed)
 
     def announce(self, record: RequestRecord) -> RequestRecord:
         """Post a recorded request for approval and confirm it to the requester (or tell them why it wasn't).
@@ -486,6 +512,8 @@ class RoleBot:
             self.notifier.extended(outcome)
         elif outcome.status == Status.EDITED:
             self.notifier.edited(outcome)
+        elif outcome.status in (Status.ACCEPTED, Status.RESTORED):
+            self.notifier.drift_acted(outcome)
         else:
             self.notifier.failed(outcome)
         self.role_code.published(outcome)
@@ -498,7 +526,12 @@ class RoleBot:
 
     def _create(self, record: RequestRecord) -> RequestRecord:
         """The request carried out in AWS and marked created (or deleted), or marked failed with why."""
-        carry_out = {RequestKind.DELETE: self._retire, RequestKind.EDIT: self._edit}.get(record.kind, self._provision)
+        carry_out = {
+            RequestKind.DELETE: self._retire,
+            RequestKind.EDIT: self._edit,
+            RequestKind.ACCEPT: self._accept,
+            RequestKind.RESTORE: self._restore,
+        }.get(record.kind, self._provision)
         try:
             tampered = self.workflow.changed_since_approval(record.id)
             if tampered:
@@ -522,6 +555,10 @@ class RoleBot:
             return self.workflow.mark_deleted(record.id, outcome)
         if record.kind == RequestKind.EDIT:
             return self.workflow.mark_edited(record.id, outcome)
+        if record.kind == RequestKind.ACCEPT:
+            return self.workflow.mark_accepted(record.id)
+        if record.kind == RequestKind.RESTORE:
+            return self.workflow.mark_restored(record.id, outcome)
         return self.workflow.mark_created(record.id, outcome)
 
     def _provision(self, record: RequestRecord) -> dict[str, Any]:
@@ -554,6 +591,22 @@ class RoleBot:
         if made is None or not isinstance(before, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
             raise ProvisioningError(f"{record.id} names no role the bot can edit.", step="preflight")
         return self.executor.edit(before, after, made_by=provenance_tag(made), request_id=record.id)
+
+    def _accept(self, record: RequestRecord) -> dict[str, Any]:
+        """Nothing to do in AWS, as long as the role is still what the approvers saw (else nothing is recorded)."""
+        subject = record.subject or {}
+        observed = subject.get("observed")
+        state = RoleState.from_dict(observed) if observed else None
+        self.executor.confirm_unchanged(record.account_id, RoleState.from_dict(subject["approved"]).role_name, state)
+        return {}
+
+    def _restore(self, record: RequestRecord) -> dict[str, Any]:
+        """Put the role back as approved, from exactly what the report showed (else nothing is done)."""
+        subject = record.subject or {}
+        if not subject.get("observed"):
+            raise ProvisioningError("The role no longer exists; recreating it is a new request.", step="preflight")
+        approved, observed = RoleState.from_dict(subject["approved"]), RoleState.from_dict(subject["observed"])
+        return self.executor.restore(record.account_id, approved, observed, request_id=record.id)
 
     def _retire(self, record: RequestRecord) -> dict[str, Any]:
         """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;
@@ -629,8 +682,8 @@ class RoleBot:
 
     def housekeeping(self, now: float | None = None) -> None:
         """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, delete expired
-        roles, read roles' last use, retry git exports: on one replica at a time, the one holding the
-        ``housekeeping`` lease."""
+        roles, read roles' last use, check for drift (every ``[drift] interval_minutes``), retry git exports: on
+        one replica at a time, the one holding the ``housekeeping`` lease."""
         now = time.time() if now is None else now
         if not self.store.take_lease("housekeeping", self.workflow.owner, HOUSEKEEPING_LEASE_SECONDS):
             return  # another replica does it
@@ -651,6 +704,9 @@ class RoleBot:
             self.notifier.expiry_reminder(made)
         self.expire_roles(now)
         self.refresh_last_uses(now)
+        interval = self.workflow.config.policy.drift.interval_minutes * 60
+        if interval and self.store.take_lease("drift", f"{self.workflow.owner}:{now}", interval):
+            self.check_drift()  # once per interval across replicas: the lease is only taken once it ran out
         self.role_code.retry_failed()
         self.store.forget_deliveries(before=now - DELIVERY_MEMORY_SECONDS)
 

@@ -35,8 +35,10 @@ from bot.lifecycle import (
     approved_by,
     people,
 )
-from bot.store import FormSubmission, RequestRecord, Store, TooManyOpenRequests
+from bot.store import DriftReport, DriftState, FormSubmission, RequestRecord, Store, TooManyOpenRequests
 
+RETRYABLE_DRIFT_OUTCOMES = frozenset({Status.REJECTED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
+"""A drift report's accept or restore that ended so may be asked again (any other outcome acted already)."""
 REPOST_AFTER_SECONDS = 60.0
 """A request Slack would not post for approval (a transient error) is posted again this long after, then
 after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
@@ -423,6 +425,79 @@ class Workflow:
             return self._create(
                 made.request, requester, in_form=False, kind=RequestKind.EXTEND, target_id=made.id, subject=subject
             )
+
+    def act_on_drift(
+        self,
+        report: DriftReport,
+        user: str,
+        kind: RequestKind,
+        *,
+        subject: dict[str, Any],
+        findings: list[dict[str, Any]],
+        high_risk: bool = False,
+    ) -> RequestRecord:
+        """A click on a drift report's Accept (``kind`` accept) or Restore (``kind`` restore), by ``user``.
+
+        Only the account's approvers may (decided now, from the configuration); a click on a report that is
+        closed or already acted on by a request still going (or done) makes nothing (``ActionRefused``). The
+        request and the report's claim on it are one write transaction, so of doubled, replayed or racing
+        clicks one acts. An accept waits for approvals (as many as a new role: ``high_risk_approvals`` when high
+        risk; the clicker can't approve it); a restore is approved by the click itself, in the same transaction
+        (what it puts back was approved already; docs/ARCHITECTURE.md says why), and its job enqueued.
+        """
+        if user not in self.approvers_for_account(report.account_id):
+            raise ActionRefused(
+                f"Only the approvers of account {report.account_id} can act on drift report {report.id}."
+            )
+        needed = self.config.policy.approvals.high_risk_approvals if high_risk else 1
+        if kind == RequestKind.ACCEPT:
+            try:
+                self._check_approvers(report.account_id, user, needed)
+            except RequestInvalid as invalid:
+                raise ActionRefused(invalid.errors["account_id"]) from invalid
+        with self.store.transaction():
+            current = self.store.drift_report(report.id)
+            if current is None or current.state != DriftState.OPEN:
+                raise ActionRefused(f"Drift report {report.id} is closed: the role is no longer as it reported.")
+            previous = self.store.get(current.action_request_id) if current.action_request_id else None
+            if previous is not None and previous.status not in RETRYABLE_DRIFT_OUTCOMES:
+                raise ActionRefused(
+                    Sentence.of(f"{previous.id} already acts on drift report {report.id}; it is {previous.status}.")
+                )
+            made = self._get(report.made_id)
+            busy = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+            if busy:
+                raise ActionRefused(
+                    f"{busy[0].id} already asks to {busy[0].kind} {made.role_name}; it is {busy[0].status}."
+                )
+            record = self.store.create_request(
+                self.store.approved_state(made).request,
+                user,
+                kind=kind,
+                target_id=made.id,
+                subject=subject,
+                risk="high" if high_risk else "normal",
+                required_approvals=needed if kind == RequestKind.ACCEPT else 1,
+                findings=findings,
+            )
+            if not self.store.claim_drift_action(report.id, record.id, current.action_request_id):
+                raise ActionRefused(f"Drift report {report.id} was acted on meanwhile.")
+            if kind == RequestKind.RESTORE:
+                approved = self._move(
+                    record.id, Status.SUBMITTED, Status.APPROVED, user, EventKind.APPROVED, {"approvers": [user]}
+                )
+                assert approved is not None, "we hold the write lock and just stored it submitted"
+                self.store.enqueue_job(record.id, self.owner, self.lease_seconds)
+                record = approved
+            return record
+
+    def mark_accepted(self, request_id: str) -> RequestRecord:
+        """provisioning -> accepted: the role was still as reported, so its observed state is the approved one now."""
+        return self._finish(request_id, Status.ACCEPTED, EventKind.ACCEPTED, {}, result={})
+
+    def mark_restored(self, request_id: str, result: dict[str, Any]) -> RequestRecord:
+        """provisioning -> restored, with the calls that put the role back as approved."""
+        return self._finish(request_id, Status.RESTORED, EventKind.RESTORED, result, result=result)
 
     def mark_extended(self, request_id: str) -> RequestRecord:
         """provisioning -> extended, moving the role's expiry; failed if the role expired meanwhile."""

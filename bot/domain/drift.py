@@ -237,7 +237,7 @@ def differences(approved: RoleState, observed: RoleState | None) -> list[Differe
         ("maximum session duration", approved.max_session_duration, observed.max_session_duration),
         ("path", approved.path, observed.path),
     ]
-    found += [Difference(aspect, str(old) or NONE, str(new) or NONE) for aspect, old, new in settings if old != new]
+    found += [Difference(aspect, json.dumps(old), json.dumps(new)) for aspect, old, new in settings if old != new]
     return found
 
 

@@ -116,9 +116,10 @@ class Executor:
             message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
 
-    def confirm_unchanged(self, account_id: str, observed: RoleState | None) -> None:
-        """``ProvisioningError`` unless the role is still exactly ``observed`` (accepting drift applies nothing)."""
-        unchanged_since(self._client(account_id), account_id, observed)
+    def confirm_unchanged(self, account_id: str, role_name: str, observed: RoleState | None) -> None:
+        """``ProvisioningError`` unless the role is still exactly ``observed`` (None: gone); accepting drift applies
+        nothing."""
+        unchanged_since(self._client(account_id), account_id, role_name, observed)
 
     def restore(self, account_id: str, approved: RoleState, observed: RoleState, *, request_id: str) -> dict[str, Any]:
         """Put a drifted role back as approved, from exactly ``observed``, or leave it as it was (``drift``)."""

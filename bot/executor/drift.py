@@ -65,10 +65,11 @@ def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
     )
 
 
-def unchanged_since(iam: BaseClient, account_id: str, shown: RoleState | None) -> RoleState | None:
-    """The role read again; ``ProvisioningError`` unless it is still exactly what the approvers were shown."""
+def unchanged_since(iam: BaseClient, account_id: str, role_name: str, shown: RoleState | None) -> RoleState | None:
+    """The role read again; ``ProvisioningError`` unless it is still exactly what the approvers were shown (None:
+    gone)."""
     try:
-        now = observe_role(iam, shown.role_name if shown else "")
+        now = observe_role(iam, role_name)
     except AWS_ERRORS as error:
         message = explain(error, doing="read the role again", account_id=account_id)
         raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
@@ -91,7 +92,7 @@ def restore_role(
     refusal = restorable(approved, observed)
     if refusal:
         raise ProvisioningError(refusal, step="preflight")
-    unchanged_since(iam, account_id, observed)
+    unchanged_since(iam, account_id, observed.role_name, observed)
     plan = restore_plan(observed, approved)
     for step in plan:
         try:

@@ -51,6 +51,8 @@ def register(app: App, bot: RoleBot) -> None:
         (ids.CANCEL, bot.cancel),
         (ids.EXTEND_ROLE, bot.extend_role),
         (ids.DELETE_ROLE, bot.delete_role_now),
+        (ids.ACCEPT_DRIFT, bot.accept_drift),
+        (ids.RESTORE_DRIFT, bot.restore_drift),
     ):
         app.action(action_id)(decision(act))
 
