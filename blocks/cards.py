@@ -77,6 +77,8 @@ class RequestCard:
     """When the bot deletes the role this request created (time-limited roles)."""
     last_used: LastUseCard | None = None
     """When the role was last used, as housekeeping last read it in AWS (None: not read yet)."""
+    drift: str | None = None
+    """The role's open drift report, in words (``changed outside the bot (D-3)``), if it has one."""
 
     @property
     def doing(self) -> str:

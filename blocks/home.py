@@ -87,7 +87,8 @@ def role_blocks(roles: list[RequestCard]) -> list[Block]:
             confirm=confirm_dialog("Delete this role?", "An approver confirms the deletion first.", "Delete"),
         )
         edit = button("Edit", ids.EDIT_ROLE, card.id)
-        blocks += [section(f"{one_line(card)}\n{until} · {used}"), actions(edit, delete)]
+        drift = f"\n⚠️ {escape(card.drift)}" if card.drift else ""
+        blocks += [section(f"{one_line(card)}\n{until} · {used}{drift}"), actions(edit, delete)]
     if len(roles) > ROLES_MAX:
         blocks.append(context(and_more(len(roles) - ROLES_MAX) + " — `iam-role-bot roles list` shows all."))
     return blocks

@@ -108,14 +108,32 @@ def list_roles(account_id: str | None, last_used: bool) -> None:
     store = Store(config.settings.database_path)
     read = role_reader(config) if last_used else None
     records = store.live_roles(account_id)
+    drifted = {report.made_id: report for report in store.open_drift_reports()}
     for r in records:
         until = stamp(r.expires_at) if r.expires_at else "no expiry"
         line = (
             f"{r.id:8} {r.account_id} {r.role_name:40} {r.requester:12} created {stamp(r.updated_at)}  expires {until}"
         )
+        if r.id in drifted:
+            report = drifted[r.id]
+            line += f"  {'DELETED outside the bot' if report.deleted else 'CHANGED outside the bot'} ({report.id})"
         print(line + (f"  {read(r.account_id, r.role_name)}" if read else ""))
     if not records:
         print("no roles")
+
+
+def check_drift() -> int:
+    """One drift pass now, as housekeeping runs it (new differences are posted to the approvals channel); prints
+    what it found per role. Exit 1 when a role is not as approved."""
+    from bot.runtime import build_bot
+
+    config = load_config()
+    found = build_bot(config).check_drift()
+    for item in found:
+        print(f"{item.made_id:8} {item.account_id} {item.role_name:40} {item.outcome}")
+    if not found:
+        print("no roles")
+    return 1 if any(item.outcome.startswith(("reported", "still")) for item in found) else 0
 
 
 def role_reader(config: Config) -> Callable[[str, str], str]:
@@ -220,6 +238,10 @@ def parser() -> argparse.ArgumentParser:
     export = requests.add_parser("export", help="a created role as CloudFormation or Terraform (with import blocks)")
     export.add_argument("id")
     export.add_argument("--format", choices=["cloudformation", "terraform"], required=True)
+    drift = commands.add_parser("drift", help="roles changed outside the bot").add_subparsers(
+        dest="action", required=True
+    )
+    drift.add_parser("check", help="compare every role the bot made with its approved state now (exit 1: drift)")
     audit = commands.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     audit.add_parser("verify", help="check the event hash chain; report the first broken link (exit 1)")
     return root
@@ -241,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.sandbox)
         elif args.command == "audit":
             return verify_audit()
+        elif args.command == "drift":
+            return check_drift()
         elif args.command == "roles":
             list_roles(args.account, args.last_used)
         elif args.action == "list":

@@ -180,8 +180,13 @@ class Presenter:
         )
 
     def role_card(self, made: RequestRecord, use: LastUse | None) -> RequestCard:
-        """App Home's card of the role ``made`` created, with its last use as last read (None: not read yet)."""
+        """App Home's card of the role ``made`` created, with its last use as last read (None: not read yet) and its
+        open drift report, if any."""
         card = self.card(made)
+        drift = self.store.open_drift(made.id)
+        if drift is not None:
+            what = "deleted outside the bot" if drift.deleted else "changed outside the bot"
+            card = replace(card, drift=f"{what} ({drift.id})")
         if use is None:
             return card
         return replace(

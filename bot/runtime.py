@@ -65,6 +65,18 @@ def build_runtime(
     first policy search is instant; without it the first search fetches it (ListPolicies alone). On
     moto that fetch lists ~1,500 AWS managed policies, which tests that never search can skip.
     """
+    client = client or web_client(config.settings)
+    bot = build_bot(config, client=client, aws_session=aws_session, sandbox=sandbox)
+    catalog = bot.choices.catalog
+    warming = [catalog.warm(account_id) for account_id in bot.choices.account_ids()] if warm_catalog else []
+    app = build_app(config.settings, client, bot, listener_executor)
+    return Runtime(config, bot.store, bot.workflow, bot.executor.sessions, catalog, client, bot, app, warming)
+
+
+def build_bot(
+    config: Config, *, client: WebClient | None = None, aws_session: boto3.Session | None = None, sandbox: bool = False
+) -> RoleBot:
+    """The bot without Bolt: for commands that act but serve nothing (``drift check``)."""
     settings = config.settings
     client = client or web_client(settings)
     store = open_store(settings)
@@ -100,9 +112,7 @@ def build_runtime(
         presenter=presenter,
         role_code=RoleCode(store, notifier, GitRepository(export) if export.repository else None),
     )
-    warming = [catalog.warm(account_id) for account_id in choices.account_ids()] if warm_catalog else []
-    app = build_app(settings, client, bot, listener_executor)
-    return Runtime(config, store, workflow, sessions, catalog, client, bot, app, warming)
+    return bot
 
 
 def freeze_startup_objects() -> None:
