@@ -138,6 +138,7 @@ class Presenter:
                 f"Drift report {record.subject['report_id']}: the role {record.target_id} created was changed outside "
                 "the bot."
             )
+        elif record.kind == RequestKind.DELETE and record.subject is not None:
             retiring = RoleToRetire.from_dict(record.subject)
             summary, plan = retiring.summary(), retiring.plan()
             justification = f"Retire the role {record.target_id} created."

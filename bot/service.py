@@ -705,7 +705,7 @@ class RoleBot:
         self.expire_roles(now)
         self.refresh_last_uses(now)
         interval = self.workflow.config.policy.drift.interval_minutes * 60
-        if interval and self.store.take_lease("drift", f"{self.workflow.owner}:{now}", interval):
+        if interval and self.store.take_lease("drift", f"{self.workflow.owner}:{now}", interval, now=now):
             self.check_drift()  # once per interval across replicas: the lease is only taken once it ran out
         self.role_code.retry_failed()
         self.store.forget_deliveries(before=now - DELIVERY_MEMORY_SECONDS)

@@ -971,12 +971,13 @@ class Store:
         """Every provisioning job (``request_id``, ``owner``, ``lease_until``): what replicas are working on."""
         return self._rows("SELECT request_id, owner, lease_until FROM jobs ORDER BY request_id", [])
 
-    def take_lease(self, name: str, owner: str, seconds: float) -> bool:
-        """Hold the lease ``name`` for ``seconds`` if it is free, ran out, or is ``owner``'s already.
+    def take_lease(self, name: str, owner: str, seconds: float, *, now: float | None = None) -> bool:
+        """Hold the lease ``name`` for ``seconds`` if it is free, ran out, or is ``owner``'s already (at ``now``: the
+        store's clock unless given, e.g. housekeeping's own).
 
         One upsert, so of replicas asking at once one gets it (housekeeping runs on one at a time).
         """
-        now = self.clock()
+        now = self.clock() if now is None else now
         with self.transaction():
             return bool(
                 self._execute(

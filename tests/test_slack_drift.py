@@ -1,0 +1,286 @@
+"""Drift, end to end: a role the bot made is changed (or deleted) behind its back in moto, a drift pass reports it
+once to the approvals channel with the review of the role as it is now, and signed clicks on Accept or Restore
+go through the workflow. Passes are run directly (``RoleBot.check_drift``) except where the schedule is tested."""
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from bot.config import Drift, Policy
+from bot.sandbox.fake_slack import Call
+from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from tests.e2e import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    SECOND_APPROVER,
+    THIRD_APPROVER,
+    buttons_of,
+    click,
+    ephemerals,
+    open_home,
+    press,
+    request_role,
+    said,
+)
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
+INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+NAME = "watched"
+
+
+def made_role(stack: BotStack, name: str = NAME) -> str:
+    request_id = request_role(
+        stack,
+        "service",
+        {
+            "role_name": name,
+            "service_principal": "lambda.amazonaws.com",
+            "managed_policy_arns": [READ_ONLY],
+            "inline_policy": json.dumps(INLINE),
+            "permissions_boundary_arn": BOUNDARY,
+            "tags": "team=data",
+        },
+    )
+    click(stack, APPROVER, "approve", request_id)
+    assert stack.runtime.store.get(request_id).status == "created"
+    return request_id
+
+
+def drift_posts(stack: BotStack) -> list[Call]:
+    """The drift reports posted to the approvals channel (not their thread replies)."""
+    return [
+        c
+        for c in stack.slack.calls("chat.postMessage")
+        if c.params["channel"] == APPROVAL_CHANNEL and "thread_ts" not in c.params and "Drift D-" in c.params["text"]
+    ]
+
+
+def report_message(stack: BotStack, report_id: str) -> Call:
+    """The report's message as it shows now (its latest update, which carries the buttons)."""
+    report = stack.runtime.store.drift_report(report_id)
+    assert report is not None and report.message_ts
+    updates = [c for c in stack.slack.calls("chat.update") if c.params["ts"] == report.message_ts]
+    return updates[-1]
+
+
+def role_state(aws: boto3.Session, name: str = NAME) -> dict[str, Any]:
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName=name)["Role"]
+    return {
+        "trust": role["AssumeRolePolicyDocument"],
+        "boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        "managed": sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]),
+        "inline": {
+            n: iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]
+            for n in iam.list_role_policies(RoleName=name)["PolicyNames"]
+        },
+        "tags": {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]},
+        "description": role.get("Description", ""),
+    }
+
+
+def outcomes(stack: BotStack) -> list[str]:
+    found = stack.runtime.bot.check_drift()
+    stack.settle()
+    return [item.outcome for item in found]
+
+
+def test_a_role_as_approved_is_not_reported(stack: BotStack) -> None:
+    made_role(stack)
+    assert outcomes(stack) == ["as approved"]
+    assert outcomes(stack) == ["as approved"]
+    assert drift_posts(stack) == []
+
+
+def test_trust_widened_behind_the_bots_back_is_reported_once_as_high_risk(stack: BotStack, aws: boto3.Session) -> None:
+    made_role(stack)
+    open_to_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    aws.client("iam").update_assume_role_policy(RoleName=NAME, PolicyDocument=json.dumps(open_to_all))
+    assert outcomes(stack) == ["reported D-1"]
+    assert outcomes(stack) == ["still D-1"]  # the same difference again: not posted again
+    [post] = drift_posts(stack)
+    message = said(report_message(stack, "D-1"))
+    assert "trust policy: approved" in message and "lambda.amazonaws.com" in message
+    assert ":red_circle: High" in message and "Trust the bot refuses at submission" in message
+    assert set(buttons_of(report_message(stack, "D-1"))) == {"accept_drift", "restore_drift"}
+    assert stack.runtime.store.drift_report("D-1").risk == "high"
+
+
+def test_each_aspect_changed_outside_is_named_with_before_and_after(stack: BotStack, aws: boto3.Session) -> None:
+    made_role(stack)
+    iam = aws.client("iam")
+    iam.attach_role_policy(RoleName=NAME, PolicyArn=ADMIN)
+    widened = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=NAME, PolicyName=f"{NAME}-inline", PolicyDocument=json.dumps(widened))
+    iam.delete_role_permissions_boundary(RoleName=NAME)
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "\u0430dmins"}])  # a Cyrillic а, not a Latin a
+    iam.update_role(RoleName=NAME, Description="<!channel> see <https://evil.example|the docs>")
+    assert outcomes(stack) == ["reported D-1"]
+    report = stack.runtime.store.drift_report("D-1")
+    assert [d["aspect"] for d in report.differences] == [
+        "managed policies",
+        f"inline policy {NAME}-inline",
+        "permissions boundary",
+        "tags",
+        "description",
+    ]
+    shown = said(report_message(stack, "D-1")) + "".join(
+        said(c) for c in stack.slack.calls("chat.postMessage") if c.params.get("thread_ts") == report.message_ts
+    )
+    assert f"+ {ADMIN}" in shown and "s3:*" in shown and BOUNDARY in shown
+    assert "\\\\u0430dmins" in shown  # the look-alike letter shown as its escape
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+    assert "Full administrator access" in shown and "Permissions boundary removed or replaced" in shown
+    assert report.risk == "high"
+
+
+def test_a_new_difference_is_reported_again_and_a_role_back_as_approved_closes_its_report(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    made_role(stack)
+    iam = aws.client("iam")
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    assert outcomes(stack) == ["reported D-1"]
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "extra", "Value": "x"}])
+    assert outcomes(stack) == ["reported D-2"]
+    assert stack.runtime.store.drift_report("D-1").state == "superseded"
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "data"}])
+    iam.untag_role(RoleName=NAME, TagKeys=["extra"])
+    assert outcomes(stack) == ["closed D-2"]
+    assert stack.runtime.store.open_drift_reports() == []
+    assert len(drift_posts(stack)) == 2
+
+
+def test_accept_goes_through_approvals_and_makes_the_observed_state_the_approved_one(
+    make_stack: Any, aws: boto3.Session
+) -> None:
+    stack = make_stack(approvers=[APPROVER, SECOND_APPROVER, THIRD_APPROVER])
+    made = made_role(stack)
+    aws.client("iam").attach_role_policy(RoleName=NAME, PolicyArn=ADMIN)
+    assert outcomes(stack) == ["reported D-1"]
+    press(stack, APPROVER, report_message(stack, "D-1"), "accept_drift")
+    press(stack, APPROVER, report_message(stack, "D-1"), "accept_drift")  # a second click makes nothing
+    [accept] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "accept"]
+    assert (accept.requester, accept.risk, accept.required_approvals) == (APPROVER, "high", 2)
+    assert any("already acts on drift report D-1" in said(c) for c in ephemerals(stack, APPROVER))
+    click(stack, SECOND_APPROVER, "approve", accept.id)
+    assert stack.runtime.store.get(accept.id).status == "submitted"
+    click(stack, THIRD_APPROVER, "approve", accept.id)
+    assert stack.runtime.store.get(accept.id).status == "accepted"
+    assert role_state(aws)["managed"] == sorted([ADMIN, READ_ONLY])  # nothing changed in AWS
+    approved = stack.runtime.bot.drift.approved_state(stack.runtime.store.get(made))
+    assert approved is not None and ADMIN in approved.managed_policy_arns
+    assert outcomes(stack) == ["closed D-1"]
+    assert outcomes(stack) == ["as approved"]
+
+
+def test_accept_refuses_when_aws_changed_again_since_the_report(stack: BotStack, aws: boto3.Session) -> None:
+    made = made_role(stack)
+    iam = aws.client("iam")
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    assert outcomes(stack) == ["reported D-1"]
+    press(stack, SECOND_APPROVER, report_message(stack, "D-1"), "accept_drift")
+    [accept] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "accept"]
+    iam.attach_role_policy(RoleName=NAME, PolicyArn=ADMIN)  # not what the approvers were shown
+    click(stack, APPROVER, "approve", accept.id)
+    failed = stack.runtime.store.get(accept.id)
+    assert failed.status == "failed" and "changed again" in (failed.error or "")
+    approved = stack.runtime.bot.drift.approved_state(stack.runtime.store.get(made))
+    assert approved is not None and approved.tags["team"] == "data"
+
+
+def test_restore_puts_the_role_back_exactly_as_approved(stack: BotStack, aws: boto3.Session) -> None:
+    made_role(stack)
+    before = role_state(aws)
+    iam = aws.client("iam")
+    iam.update_assume_role_policy(
+        RoleName=NAME,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    iam.attach_role_policy(RoleName=NAME, PolicyArn=ADMIN)
+    iam.delete_role_policy(RoleName=NAME, PolicyName=f"{NAME}-inline")
+    iam.put_role_policy(RoleName=NAME, PolicyName="backdoor", PolicyDocument=json.dumps(INLINE))
+    iam.delete_role_permissions_boundary(RoleName=NAME)
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}, {"Key": "added", "Value": "x"}])
+    assert outcomes(stack) == ["reported D-1"]
+    press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
+    press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")  # doubled: acts once
+    stack.settle()
+    restores = [r for r in stack.runtime.store.recent() if r.kind == "restore"]
+    assert [r.status for r in restores] == ["restored"]
+    assert role_state(aws) == before
+    assert outcomes(stack) == ["closed D-1"]
+
+
+def test_only_an_approver_of_the_account_may_click(stack: BotStack, aws: boto3.Session) -> None:
+    made_role(stack)
+    aws.client("iam").tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    assert outcomes(stack) == ["reported D-1"]
+    for user in (OUTSIDER, REQUESTER):
+        press(stack, user, report_message(stack, "D-1"), "restore_drift")
+        press(stack, user, report_message(stack, "D-1"), "accept_drift")
+        assert any("Only the approvers of account" in said(c) for c in ephemerals(stack, user))
+    assert [r.kind for r in stack.runtime.store.recent()] == ["create"]
+    assert role_state(aws)["tags"]["team"] == "other"
+
+
+def test_a_role_deleted_outside_is_reported_once_without_restore_and_marked(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    made = made_role(stack)
+    iam = aws.client("iam")
+    for arn in (READ_ONLY,):
+        iam.detach_role_policy(RoleName=NAME, PolicyArn=arn)
+    iam.delete_role_policy(RoleName=NAME, PolicyName=f"{NAME}-inline")
+    iam.delete_role(RoleName=NAME)
+    assert outcomes(stack) == ["reported D-1"]
+    assert outcomes(stack) == ["still D-1"]
+    assert len(drift_posts(stack)) == 1
+    assert set(buttons_of(report_message(stack, "D-1"))) == {"accept_drift"}
+    message = report_message(stack, "D-1")
+    assert "deleted outside the bot" in said(message)
+    home = open_home(stack, REQUESTER)  # (forgets what was said so far)
+    assert home is not None and "deleted outside the bot (D-1)" in json.dumps(home)
+    press(stack, SECOND_APPROVER, message, "accept_drift")
+    [accept] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "accept"]
+    click(stack, APPROVER, "approve", accept.id)
+    assert stack.runtime.store.get(accept.id).status == "accepted"
+    assert outcomes(stack) == ["skipped: service-linked (AWS owns it), or its deletion was accepted"]
+
+
+@pytest.mark.parametrize("interval", [0, 30])
+def test_housekeeping_checks_for_drift_once_per_interval(make_stack: Any, aws: boto3.Session, interval: int) -> None:
+    stack = make_stack(policy=Policy(drift=Drift(interval_minutes=interval)))
+    made_role(stack)
+    iam = aws.client("iam")
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    now = 1_900_000_000.0
+    stack.runtime.bot.housekeeping(now)
+    stack.settle()
+    assert len(drift_posts(stack)) == (1 if interval else 0)
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "third"}])
+    stack.runtime.bot.housekeeping(now + 60)  # within the interval: no pass
+    stack.settle()
+    assert len(drift_posts(stack)) == (1 if interval else 0)
+    stack.runtime.bot.housekeeping(now + interval * 60 + 1)
+    stack.settle()
+    assert len(drift_posts(stack)) == (2 if interval else 0)
