@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from bot.cli import main
 from bot.config import Drift, Policy
 from bot.sandbox.fake_slack import Call
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
@@ -284,3 +285,25 @@ def test_housekeeping_checks_for_drift_once_per_interval(make_stack: Any, aws: b
     stack.runtime.bot.housekeeping(now + interval * 60 + 1)
     stack.settle()
     assert len(drift_posts(stack)) == (2 if interval else 0)
+
+
+def test_the_drift_check_command_runs_one_pass_and_says_what_it_found(
+    stack: BotStack, aws: boto3.Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = made_role(stack)
+    for name, value in {
+        "DATABASE_PATH": stack.settings.database_path,
+        "SLACK_BOT_TOKEN": "xoxb-sandbox",
+        "SLACK_API_URL": str(stack.settings.slack_api_url),
+        "APPROVAL_CHANNEL_ID": APPROVAL_CHANNEL,
+        "APPROVER_IDS": f"{APPROVER},{SECOND_APPROVER}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["drift", "check"]) == 0
+    assert f"{made} " in capsys.readouterr().out
+    aws.client("iam").attach_role_policy(RoleName=NAME, PolicyArn=ADMIN)
+    assert main(["drift", "check"]) == 1
+    assert "reported D-1" in capsys.readouterr().out
+    assert len(drift_posts(stack)) == 1  # posted by the command, through the same notifier
+    assert main(["roles", "list"]) == 0
+    assert "CHANGED outside the bot (D-1)" in capsys.readouterr().out
