@@ -18,7 +18,7 @@ from bot.domain import AssumableRoleRequest
 from bot.domain.drift import RoleState, differences, fingerprint
 from bot.executor import Executor, ProvisioningError
 from bot.executor.iam import PROVENANCE_KEYS
-from bot.lifecycle import FINAL_STATUSES, RequestKind, Status
+from bot.lifecycle import RequestKind, Status
 from bot.notifier import Notifier
 from bot.review import Finding, is_high_risk
 from bot.review.drift import drift_findings
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 DOCUMENT_WAIT_SECONDS = 10.0
 """How long a pass waits for the attached managed policies' documents (the review marks one not read as high)."""
 REPORT_ID_SHAPE = "D-"
+CHANGING = frozenset({Status.APPROVED, Status.PROVISIONING})
+"""A role with a request in one of these is being changed by the bot right now: a pass skips it. A request
+waiting for approval or failed (rolled back) changes nothing, so it doesn't stop the watch."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class DriftWatch:
         def found(outcome: str) -> DriftFound:
             return DriftFound(made.id, made.account_id, made.role_name, outcome)
 
-        busy = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+        busy = [r for r in self.store.acting_on(made.id) if r.status in CHANGING]
         if busy:
             return found(f"skipped: {busy[0].id} is {busy[0].status}")
         approved = self.approved_state(made)

@@ -38,7 +38,8 @@ from bot.lifecycle import (
 from bot.store import DriftReport, DriftState, FormSubmission, RequestRecord, Store, TooManyOpenRequests
 
 RETRYABLE_DRIFT_OUTCOMES = frozenset({Status.REJECTED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
-"""A drift report's accept or restore that ended so may be asked again (any other outcome acted already)."""
+"""A drift report's accept or restore that ended so may be asked again (any other outcome acted already). A failed
+one (AWS changed again, or an AWS error rolled back) doesn't block the role either: it did nothing."""
 REPOST_AFTER_SECONDS = 60.0
 """A request Slack would not post for approval (a transient error) is posted again this long after, then
 after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
@@ -465,7 +466,11 @@ class Workflow:
                     Sentence.of(f"{previous.id} already acts on drift report {report.id}; it is {previous.status}.")
                 )
             made = self._get(report.made_id)
-            busy = [r for r in self.store.acting_on(made.id) if r.status not in FINAL_STATUSES]
+            busy = [
+                r
+                for r in self.store.acting_on(made.id)
+                if r.status not in FINAL_STATUSES and r.status not in RETRYABLE_DRIFT_OUTCOMES
+            ]
             if busy:
                 raise ActionRefused(
                     f"{busy[0].id} already asks to {busy[0].kind} {made.role_name}; it is {busy[0].status}."

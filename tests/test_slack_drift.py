@@ -196,6 +196,10 @@ def test_accept_refuses_when_aws_changed_again_since_the_report(stack: BotStack,
     assert failed.status == "failed" and "changed again" in (failed.error or "")
     approved = stack.runtime.bot.drift.approved_state(stack.runtime.store.get(made))
     assert approved is not None and approved.tags["team"] == "data"
+    assert outcomes(stack) == ["reported D-2"]  # the failed accept changed nothing and blocks nothing
+    press(stack, APPROVER, report_message(stack, "D-2"), "restore_drift")
+    assert [r.status for r in stack.runtime.store.acting_on(made) if r.kind == "restore"] == ["restored"]
+    assert ADMIN not in role_state(aws)["managed"] and role_state(aws)["tags"]["team"] == "data"
 
 
 def test_restore_puts_the_role_back_exactly_as_approved(stack: BotStack, aws: boto3.Session) -> None:
