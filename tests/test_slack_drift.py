@@ -113,6 +113,7 @@ def test_trust_widened_behind_the_bots_back_is_reported_once_as_high_risk(stack:
     assert ":red_circle: High" in message and "Trust the bot refuses at submission" in message
     assert set(buttons_of(report_message(stack, "D-1"))) == {"accept_drift", "restore_drift"}
     assert stack.runtime.store.drift_report("D-1").risk == "high"
+    assert "iam_role_bot_drift_reports_open 1.0" in stack.runtime.metrics().decode()
 
 
 def test_each_aspect_changed_outside_is_named_with_before_and_after(stack: BotStack, aws: boto3.Session) -> None:

@@ -98,6 +98,8 @@ def test_the_transitions_are_exactly_those_of_the_issue() -> None:
         ("provisioning", "deleted"),  # a delete request (issue 17)
         ("provisioning", "extended"),  # an extend request (issue 17)
         ("provisioning", "edited"),  # an edit request (issue 17)
+        ("provisioning", "accepted"),  # drift accepted as the approved state (issue 17)
+        ("provisioning", "restored"),  # drift undone: the approved state restored (issue 17)
         ("provisioning", "failed"),
         ("submitted", "rejected"),
         ("submitted", "cancelled"),
@@ -115,6 +117,8 @@ PATHS: dict[Status, list[tuple[str, str]]] = {
     Status.DELETED: [("approved", "approved"), ("provisioning", "provisioning"), ("deleted", "deleted")],
     Status.EXTENDED: [("approved", "approved"), ("provisioning", "provisioning"), ("extended", "extended")],
     Status.EDITED: [("approved", "approved"), ("provisioning", "provisioning"), ("edited", "edited")],
+    Status.ACCEPTED: [("approved", "approved"), ("provisioning", "provisioning"), ("accepted", "accepted")],
+    Status.RESTORED: [("approved", "approved"), ("provisioning", "provisioning"), ("restored", "restored")],
     Status.FAILED: [("approved", "approved"), ("provisioning", "provisioning"), ("failed", "failed")],
     Status.REJECTED: [("rejected", "rejected")],
     Status.CANCELLED: [("cancelled", "cancelled")],
@@ -141,6 +145,8 @@ ACTIONS: dict[str, tuple[Status, Status, Callable[[Workflow, str], Any]]] = {
     "deleted": (Status.PROVISIONING, Status.DELETED, lambda w, i: w.mark_deleted(i, {"removed": []})),
     "extended": (Status.PROVISIONING, Status.EXTENDED, lambda w, i: w.mark_extended(i)),
     "edited": (Status.PROVISIONING, Status.EDITED, lambda w, i: w.mark_edited(i, {"changed": []})),
+    "accepted": (Status.PROVISIONING, Status.ACCEPTED, lambda w, i: w.mark_accepted(i)),
+    "restored": (Status.PROVISIONING, Status.RESTORED, lambda w, i: w.mark_restored(i, {"changed": []})),
     "failed": (Status.PROVISIONING, Status.FAILED, lambda w, i: w.mark_failed(i, "Throttled")),
     "retry": (Status.FAILED, Status.PROVISIONING, lambda w, i: w.retry(i, "UAPP1")),
 }
@@ -154,6 +160,8 @@ EXPECTED_KIND = {
     "deleted": "deleted",
     "extended": "extended",
     "edited": "edited",
+    "accepted": "accepted",
+    "restored": "restored",
     "failed": "failed",
     "retry": "retried",
 }
