@@ -7,14 +7,10 @@ whole message: a part that doesn't fit is cut with a note and posted whole in th
 (``drift_overflow``), and until it is there the message offers no buttons, as the approval message does.
 """
 
-import json
-
 from blocks import ids
 from blocks.cards import DriftCard
 from blocks.kit import (
     FIELD_TEXT_MAX,
-    MESSAGE_TEXT_BUDGET,
-    SECTION_TEXT_MAX,
     Block,
     Rendered,
     actions,
@@ -26,10 +22,8 @@ from blocks.kit import (
     fit,
     header,
     section,
-    share,
-    text_size,
 )
-from blocks.messages import BUDGET_MARGIN, IN_THREAD, SANDBOX_NOTE, Findings, LongText, notice, rendered
+from blocks.messages import SANDBOX_NOTE, Findings, LongText, notice, rendered, within_budget
 
 BUTTONS_PENDING = "⏳ The full text of what is cut above is being posted in the thread; the buttons appear once it is."
 
@@ -96,11 +90,7 @@ def _layout(card: DriftCard) -> tuple[list[Block], list[LongText | Findings]]:
     nothing_flagged = (
         [] if card.findings or card.deleted else [context("Review of the role as it is now: nothing to flag.")]
     )
-    parts = _parts(card)
-    wants = [text_size(part.blocks(3 * SECTION_TEXT_MAX)) for part in parts]
-    left = MESSAGE_TEXT_BUDGET - BUDGET_MARGIN - text_size(head + nothing_flagged + tail)
-    shown = [part.blocks(budget) for part, budget in zip(parts, share(left, wants), strict=True)]
-    cut = [part for part, blocks in zip(parts, shown, strict=True) if IN_THREAD in json.dumps(blocks)]
+    shown, cut = within_budget(_parts(card), head + nothing_flagged + tail)
     if cut and not card.posted and card.open:
         tail = [context(BUTTONS_PENDING) if block["type"] == "actions" else block for block in tail]
     return [*head, *nothing_flagged, *(block for part in shown for block in part), *tail], cut

@@ -219,6 +219,19 @@ FULL_TEXT_PENDING = (
 )
 
 
+def within_budget(
+    parts: list[LongText | Findings], fixed: list[Block]
+) -> tuple[list[list[Block]], list[LongText | Findings]]:
+    """Each part's blocks within what the ``fixed`` blocks leave of a message's budget (``share``: a short part
+    whole, the long ones split the rest evenly), and the parts that had to be cut (their full text goes to the
+    thread)."""
+    wants = [text_size(part.blocks(3 * SECTION_TEXT_MAX)) for part in parts]
+    left = MESSAGE_TEXT_BUDGET - BUDGET_MARGIN - text_size(fixed)
+    shown = [part.blocks(budget) for part, budget in zip(parts, share(left, wants), strict=True)]
+    cut = [part for part, blocks in zip(parts, shown, strict=True) if IN_THREAD in json.dumps(blocks)]
+    return shown, cut
+
+
 def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Findings]]:
     """The approval message's blocks within ``MESSAGE_TEXT_BUDGET``, and the parts that had to be cut.
 
@@ -248,11 +261,7 @@ def approval_layout(card: RequestCard) -> tuple[list[Block], list[LongText | Fin
     tail.append(decision_buttons(card) if decided is None else section(decided))
     if card.sandbox:
         tail.append(context(SANDBOX_NOTE))
-    parts = approval_parts(card)
-    wants = [text_size(part.blocks(3 * SECTION_TEXT_MAX)) for part in parts]
-    left = MESSAGE_TEXT_BUDGET - BUDGET_MARGIN - text_size(head + nothing_flagged + tail)
-    shown = [part.blocks(budget) for part, budget in zip(parts, share(left, wants), strict=True)]
-    cut = [part for part, blocks in zip(parts, shown, strict=True) if IN_THREAD in json.dumps(blocks)]
+    shown, cut = within_budget(approval_parts(card), head + nothing_flagged + tail)
     if cut and not card.posted:
         tail = [context(FULL_TEXT_PENDING) if block["type"] == "actions" else block for block in tail]
     summary, justification, *rest = shown

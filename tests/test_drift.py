@@ -4,12 +4,16 @@ difference kept once, a click's claim made once), including databases from befor
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from blocks.cards import DifferenceCard, DriftCard
+from blocks.drift import drift_message, drift_overflow
+from blocks.kit import MESSAGE_TEXT_BUDGET, text_size
 from bot.domain import parse_role_request
 from bot.domain.drift import DELETED, RoleState, differences, fingerprint, restore_plan, same_document
 from bot.executor.drift import policy_document
@@ -243,3 +247,28 @@ def test_a_postgres_database_from_before_drift_upgrades(postgres: Cluster) -> No
         assert report(store, made(store), "a") is not None
     finally:
         store.close()
+
+
+def test_a_long_difference_is_cut_with_a_note_and_given_whole_in_the_thread_before_any_button() -> None:
+    big = json.dumps({"Statement": [{"Action": f"s3:Get{i}", "Resource": "<!channel>"} for i in range(900)]}, indent=2)
+    card = DriftCard(
+        id="D-1",
+        made_id="R-1001",
+        role_name="r",
+        account_id="123456789012",
+        account_label="Prod",
+        differences=[DifferenceCard("inline policy r-inline", "(none)", big)],
+        findings=[],
+        risk="normal",
+        deleted=False,
+        posted=False,
+    )
+    _, blocks = drift_message(card)
+    assert "in the thread" in json.dumps(blocks) and not any(b["type"] == "actions" for b in blocks)
+    assert text_size(blocks) <= MESSAGE_TEXT_BUDGET
+    thread = "".join(json.dumps(reply_blocks) for _, reply_blocks in drift_overflow(card))
+    assert '\\"s3:Get0\\"' in thread and '\\"s3:Get899\\"' in thread  # the whole text, first to last
+    assert "<!channel>" not in thread and "&lt;!channel&gt;" in thread
+    _, posted_blocks = drift_message(replace(card, posted=True))
+    [buttons] = [b for b in posted_blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in buttons["elements"]] == ["accept_drift", "restore_drift"]
