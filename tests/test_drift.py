@@ -17,8 +17,8 @@ from blocks.kit import MESSAGE_TEXT_BUDGET, text_size
 from bot.domain import parse_role_request
 from bot.domain.drift import DELETED, RoleState, differences, fingerprint, restore_plan, same_document
 from bot.executor.drift import policy_document
-from bot.store import DriftReport, DriftState, RequestRecord, Store, connect, migrate
-from bot.store_postgres import PostgresStore
+from bot.store import MIGRATIONS, DriftReport, DriftState, RequestRecord, Store, connect, migrate
+from bot.store_postgres import POSTGRES_MIGRATIONS, PostgresStore
 from bot.store_postgres import connect as pg_connect
 from bot.store_postgres import migrate as pg_migrate
 from tests.postgres import Cluster
@@ -231,7 +231,8 @@ def test_reports_are_kept_once_per_difference_and_closed(open_store: Callable[..
 def test_a_sqlite_database_from_before_drift_upgrades(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = connect(path)
-    assert migrate(old, target=9) == 9
+    before_drift = len(MIGRATIONS) - 1  # drift_reports is the last migration
+    assert migrate(old, target=before_drift) == before_drift
     old.close()
     with Store(path) as store:
         assert report(store, made(store), "a") is not None
@@ -240,7 +241,8 @@ def test_a_sqlite_database_from_before_drift_upgrades(tmp_path: Path) -> None:
 def test_a_postgres_database_from_before_drift_upgrades(postgres: Cluster) -> None:
     url = postgres.new_schema()
     conn = pg_connect(url)
-    assert pg_migrate(conn, target=9) == 9
+    before_drift = len(POSTGRES_MIGRATIONS) - 1
+    assert pg_migrate(conn, target=before_drift) == before_drift
     conn.close()
     store = PostgresStore(url)
     try:

@@ -10,6 +10,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.iam.models import iam_backends
 
+from bot.config import Drift, Policy
 from bot.sandbox.stack import BotStack
 from tests.e2e import (
     APPROVER,
@@ -23,6 +24,13 @@ from tests.e2e import (
     request_role,
     said,
 )
+
+
+@pytest.fixture
+def stack(make_stack: Any) -> BotStack:
+    """These tests count the AWS calls housekeeping makes for last use: the drift pass, which reads every role too
+    (tests/test_slack_drift.py), is off."""
+    return make_stack(policy=Policy(drift=Drift(interval_minutes=0)))
 
 
 def buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
