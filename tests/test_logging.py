@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,7 +152,7 @@ def configured(log_format: str = "text", stream: io.StringIO | None = None) -> I
     """``configure_logging`` for the block; the root's handlers and the loggers' levels as they were after it."""
     loggers = [logging.getLogger(), *map(logging.getLogger, PINNED_LOGGERS)]
     levels, handlers = [logger.level for logger in loggers], list(logging.getLogger().handlers)
-    configure_logging("INFO", log_format, stream=stream)  # type: ignore[arg-type]
+    configure_logging("INFO", log_format, stream=stream)
     try:
         yield
     finally:
@@ -168,7 +169,7 @@ class Unprintable:
         raise RuntimeError("no repr")
 
 
-ODD_RECORDS = {
+ODD_RECORDS: dict[str, tuple[dict[str, Any], str]] = {
     "msg and args None": ({"msg": None, "args": None}, "None"),
     "arguments that don't fit": ({"msg": "%s and %s", "args": ("one",)}, "'%s and %s' % ('one',)"),
     "an argument too many": ({"msg": "plain", "args": ("extra",)}, "'plain' % ('extra',)"),

@@ -173,7 +173,7 @@ def test_opening_app_home_asks_aws_nothing_and_shows_last_use_as_housekeeping_re
     used_at = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     account = aws.client("sts").get_caller_identity()["Account"]
     role = iam_backends[account]["global"].get_role("home-1")
-    role.last_used, role.last_used_region = used_at, "eu-west-1"  # moto's public record of a use (moto#6859)
+    role.last_used, role.last_used_region = used_at, "eu-west-1"  # type: ignore[assignment]  # moto's public record of a use (moto#6859)
     aws.client("iam").delete_role(RoleName="home-2")  # deleted behind the bot's back
     stack.runtime.bot.housekeeping()
     assert calls.count("GetRole") == 3
