@@ -12,7 +12,15 @@ directly with a ready boto3 client, each after cleaning up so every run starts f
 The breakdown shows where the bot's time goes from the click: before AWS (the vote, the messages in
 Slack), in the executor, and after it (marking the request created).
 
+With ``--latency-ms``, every IAM call of the bot and of both floors waits that long before it is sent
+(a botocore ``before-send`` hook, in this benchmark only), as a call to IAM's one control plane in US East
+(N. Virginia) takes a network round trip
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/disaster-recovery-resiliency.html). Against moto alone
+a call costs about 1 ms and one interpreter serves calls one after another, so calls made at once can't
+overlap there; with a round trip they overlap as they do against IAM.
+
     .venv/bin/python bench/provisioning.py [--iterations 25] [--role-types user ...] [--slack-latency MS]
+        [--latency-ms MS]
 """
 
 import argparse
@@ -111,6 +119,20 @@ class Probe:
         workflow.mark_failed = noted_failure  # type: ignore[method-assign]
 
 
+class IamLatency:
+    """Holds every IAM call of the clients a session makes afterwards for ``seconds`` before it is sent.
+
+    ``time.sleep`` releases the GIL, as waiting on the network does, so calls made at once wait together.
+    """
+
+    def __init__(self, session: boto3.Session, seconds: float) -> None:
+        self.seconds = seconds
+        session.events.register("before-send.iam", self)
+
+    def __call__(self, **_: Any) -> None:
+        time.sleep(self.seconds)  # None: botocore goes on and sends the request
+
+
 def remove_role(iam: Any, name: str) -> None:
     """Delete a role and what hangs on it, so the next run can make it again."""
     for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
@@ -172,11 +194,14 @@ def plan_calls(stack: BotStack, role_type: str, name: str, account: Account) -> 
     return [(step.action, step.params) for step in request.plan(tags)]
 
 
-def run(iterations: int, role_types: list[str], slack_latency: float) -> list[list[str]]:
+def run(iterations: int, role_types: list[str], slack_latency: float, iam_latency: float) -> list[list[str]]:
     rows = []
     with MotoServer() as moto, RemoteFakeSlack(slack_latency) as slack, tempfile.TemporaryDirectory() as workdir:
         session = moto.session()
         account = prepare_account(session)
+        cleanup = session.client("iam")  # made before the latency hook: cleaning up is not timed
+        if iam_latency:
+            IamLatency(session, iam_latency)
         recorder = CallRecorder(session)
         stack = bot_stack(Path(workdir), session, slack.url)
         probe = Probe(stack)
@@ -190,12 +215,12 @@ def run(iterations: int, role_types: list[str], slack_latency: float) -> list[li
                 for index in range(WARMUP + iterations):
                     name = f"bench{index}"
                     phases, calls = through_bot(stack, probe, role_type, name, account, recorder)
-                    remove_role(iam, role_name_of(role_type, name))
+                    remove_role(cleanup, role_name_of(role_type, name))
                     replayed = direct(iam, calls)
-                    remove_role(iam, role_name_of(role_type, name))
+                    remove_role(cleanup, role_name_of(role_type, name))
                     plan = plan_calls(stack, role_type, name, account)
                     planned = direct(iam, plan)
-                    remove_role(iam, role_name_of(role_type, name))
+                    remove_role(cleanup, role_name_of(role_type, name))
                     recorder.take()
                     if index >= WARMUP:
                         bot_runs.append(phases)
@@ -253,13 +278,22 @@ def main() -> None:
         metavar="MS",
         help="make every Slack Web API call take this long, as Slack's do (default: 0)",
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="hold every IAM call (the bot's and the floors') this long before it is sent (default: 0)",
+    )
     args = parser.parse_args()
     heading("Provisioning: Approve → role created (moto server over HTTP), vs the raw plan")
     note(machine())
     if args.slack_latency:
         note(f"Every Slack Web API call answers after {args.slack_latency:.0f} ms.")
+    if args.latency_ms:
+        note(f"Every IAM call (the bot's and the floors') waits {args.latency_ms:.0f} ms before it is sent.")
     started = time.perf_counter()
-    rows = run(args.iterations, args.role_types, args.slack_latency / 1000)
+    rows = run(args.iterations, args.role_types, args.slack_latency / 1000, args.latency_ms / 1000)
     print()
     print(
         table(
