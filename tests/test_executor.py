@@ -1026,7 +1026,9 @@ def test_an_existing_service_linked_role_is_a_clear_failure(executor: Executor, 
     assert "cannot tell whether it made it" in caught.value.message
 
 
-def test_a_service_linked_preflight_reports_a_missing_permission(executor: Executor, home_iam: Any) -> None:
+def test_a_service_linked_preflight_reports_a_missing_permission(executor: Executor, home_iam: Any, iam: Any) -> None:
+    """ListRoles is asked only once AWS says the role exists (it was the first call before: now the role is there)."""
+    iam.create_service_linked_role(AWSServiceName="lambda.amazonaws.com")
     Fault(home_iam, "ListRoles", aws_error("AccessDenied", "not authorized", 403))
 
     with pytest.raises(ProvisioningError) as caught:
@@ -1034,6 +1036,75 @@ def test_a_service_linked_preflight_reports_a_missing_permission(executor: Execu
 
     assert caught.value.step == "preflight"
     assert "iam:ListRoles" in caught.value.message
+
+
+def autoscaling_role() -> RoleRequest:
+    """A service-linked role no other test makes (moto's state is shared across the module)."""
+    return service_linked("autoscaling.amazonaws.com", f"s{next(NAMES)}")
+
+
+def test_a_service_linked_role_is_one_call_when_nothing_is_in_the_way(
+    executor: Executor, home_iam: Any, iam: Any
+) -> None:
+    """No ListRoles before and no waiter after: the call is the check, its answer the role."""
+    made = calls_made(home_iam)
+
+    result = provision(executor, autoscaling_role(), request_id())
+
+    assert made == ["CreateServiceLinkedRole"]
+    assert result.role_arn == iam.get_role(RoleName=result.role_name)["Role"]["Arn"]
+
+
+def test_a_service_linked_role_made_just_before_the_call_is_not_claimed(
+    executor: Executor, home_iam: Any, iam: Any
+) -> None:
+    request = autoscaling_role()
+    existing = iam.create_service_linked_role(**request.plan()[0].params)["Role"]
+    made = calls_made(home_iam)
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, request_id())
+
+    assert made == ["CreateServiceLinkedRole", "ListRoles"]
+    assert caught.value.step == "preflight" and caught.value.code == "EntityAlreadyExists"
+    assert f"The service-linked role {existing['RoleName']} for autoscaling.amazonaws.com already exists" in (
+        caught.value.message
+    )
+    assert iam.get_role(RoleName=existing["RoleName"])["Role"]["CreateDate"] == existing["CreateDate"]
+
+
+def test_a_rerun_after_a_crash_past_create_service_linked_role_does_not_claim_the_role(
+    executor: Executor, home_iam: Any, iam: Any
+) -> None:
+    """As before: the role carries no tag, so the second run can't tell it made it, and says so."""
+    request = autoscaling_role()
+    rid = request_id()
+    Fault(home_iam, "CreateServiceLinkedRole", crash, {1}, event="after-call")
+    with pytest.raises(Crash):
+        provision(executor, request, rid)
+
+    with pytest.raises(ProvisioningError) as caught:
+        provision(executor, request, rid)
+
+    assert caught.value.step == "preflight" and "cannot tell whether it made it" in caught.value.message
+    suffix = f"_{request.plan()[0].params['CustomSuffix']}"
+    assert [role["RoleName"] for role in iam.list_roles()["Roles"] if role["RoleName"].endswith(suffix)] == [
+        f"AWSServiceRoleForAutoScaling{suffix}"
+    ]
+
+
+def test_a_service_linked_role_whose_answer_was_lost_and_retried_counts_as_made(
+    executor: Executor, home_iam: Any, iam: Any
+) -> None:
+    """The first attempt lands but its answer is a 500; botocore sends it again and AWS says it exists."""
+    fault = Fault(home_iam, "CreateServiceLinkedRole", aws_error("ServiceFailure", "try again", 500), {1}, lands=True)
+    request = autoscaling_role()
+
+    result = provision(executor, request, request_id())
+
+    assert fault.calls == 2
+    assert result.role_name.endswith(f"_{request.plan()[0].params['CustomSuffix']}")
+    assert result.role_arn == iam.get_role(RoleName=result.role_name)["Role"]["Arn"]
 
 
 def test_a_service_linked_role_made_by_a_lost_first_attempt_counts_as_made(

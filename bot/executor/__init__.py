@@ -68,7 +68,7 @@ class Executor:
         tags = self.provenance_tags(request_id, requester, approvers, nonce)
         iam = self._client(request.account_id)
         if isinstance(request, ServiceLinkedRoleRequest):
-            return provision_service_linked(iam, request, request_id=request_id, waiter_config=WAITER_CONFIG)
+            return provision_service_linked(iam, request, request_id=request_id)
         return provision_role(iam, request, request_id=request_id, tags=tags, waiter_config=WAITER_CONFIG)
 
     def read_role(self, account_id: str, role_name: str) -> RoleToRetire | None:
