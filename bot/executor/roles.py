@@ -9,6 +9,17 @@ of the plan's policies); anything else fails the request before a single change.
 nonces (its tag is the bare, guessable id) adopts nothing it finds. On an AWS failure
 after CreateRole it deletes what belongs to the request, in the order AWS requires, and reports the
 original error in plain words.
+
+Why the look-ups come before CreateRole, although CreateRole could itself tell that the name is
+taken (EntityAlreadyExists, then ``survey``) with the other look-ups sent alongside: a pre-check
+that then fails (a managed policy changed since it was approved, a provider gone, a quota) would
+find a role already made, assumable by the trust policy's principals, for a request that must not
+be carried out; rolling it back can fail or be cut short by a crash, and ``preflight`` would no
+longer mean "nothing was changed". The gain would be one round trip: the look-ups already go out at
+once (``iam.at_once``), so against IAM they cost about one round trip together, the GetRole among
+them, and ``bench/RESULTS.md`` shows the bot within 2× the raw plan with IAM-like latency without
+it. The waiter stays for the same reason it costs little: its GetRole goes out while the later
+steps are made.
 """
 
 import json
