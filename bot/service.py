@@ -425,7 +425,7 @@ class RoleBot:
         The vote that approves starts provisioning at once; saying so in Slack (the vote, the
         approval) goes out while AWS works, in the same order as ever.
         """
-        approval = self.workflow.approve(request_id, user)
+        approval = self.workflow.approve_and_claim(request_id, user)
         metrics.APPROVALS.labels(outcome="approved" if approval.completed else "vote").inc()
         if not approval.completed:
             self.notifier.approval_recorded(approval.record, user)
@@ -434,9 +434,8 @@ class RoleBot:
         def announce() -> None:
             self.notifier.approved(approval.record, user)
 
-        claimed = self.workflow.claim_provisioning(request_id, BOT_ACTOR)
-        if claimed:
-            self.start(claimed, announce=announce)
+        if approval.claimed:
+            self.start(approval.claimed, announce=announce)
         else:
             announce()
 

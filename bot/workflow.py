@@ -16,7 +16,7 @@ import re
 import socket
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.config import Config
@@ -102,6 +102,8 @@ class Approval:
     """Distinct approvers who voted so far, in order."""
     needed: int
     """How many distinct approvals the request needs in all."""
+    claimed: RequestRecord | None = None
+    """With ``approve_and_claim``: the request moved on to provisioning for this replica (None: not by us)."""
 
     @property
     def remaining(self) -> int:
@@ -574,6 +576,19 @@ class Workflow:
                 self.store.enqueue_job(record.id, self.owner, self.lease_seconds)  # ours to claim; others' if we die
                 record = approved
             return Approval(record=record, completed=completed, approvals=votes, needed=record.required_approvals)
+
+    def approve_and_claim(self, request_id: str, user: str) -> Approval:
+        """``approve``, and when that vote approves, ``claim_provisioning`` in the same write transaction.
+
+        One commit (a disk flush) per approving click instead of two, the same events in the same order.
+        A crash after it leaves the job leased to this replica, as ``approve`` alone does (it enqueues the
+        job leased to us), so another replica resumes it once the lease runs out.
+        """
+        with self.store.transaction():
+            approval = self.approve(request_id, user)
+            if not approval.completed:
+                return approval
+            return replace(approval, claimed=self.claim_provisioning(request_id, BOT_ACTOR))
 
     def _not_shown_yet(self, record: RequestRecord) -> Sentence | None:
         """Why nobody may approve a request whose approval message (with the full text of what it cut, in its

@@ -478,6 +478,25 @@ def test_a_request_left_approved_is_resumed_exactly_once(
     assert restart(open_store, clock).resume_interrupted() == []
 
 
+def test_the_approving_vote_claims_the_request_for_this_replica_at_once(
+    workflow: Workflow, store: Store, open_store: Callable[..., Store], clock: Clock
+) -> None:
+    """``approve_and_claim`` (the click's one write transaction): the same events as approve, then claim."""
+    request_id = submit(workflow, high_risk=True)
+
+    first = workflow.approve_and_claim(request_id, "UAPP1")
+    assert (first.completed, first.claimed, store.get(request_id).status) == (False, None, Status.SUBMITTED)
+
+    second = workflow.approve_and_claim(request_id, "UAPP2")
+    assert second.completed and second.record.status == Status.APPROVED  # what the approval messages show
+    assert second.claimed is not None and second.claimed.status == Status.PROVISIONING
+    assert kinds(store, request_id) == ["submitted", "approval", "approval", "approved", "provisioning"]
+    assert restart(open_store, clock).resume_interrupted() == []  # leased to this replica
+    clock.now += workflow.lease_seconds + 1
+    [resumed] = restart(open_store, clock).resume_interrupted()  # ... until this replica is gone
+    assert resumed.id == request_id and kinds(store, request_id)[-1] == "resumed"
+
+
 def test_concurrent_resumes_return_each_request_once(
     workflow: Workflow, store: Store, open_store: Callable[..., Store], clock: Clock
 ) -> None:
