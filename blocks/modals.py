@@ -590,10 +590,17 @@ def edit_modal(
     made_id: str,
 ) -> dict[str, Any]:
     """The request form for ``role_type``, filled with the role's approved state, submitting a change."""
-    modal = request_modal(
-        role_type, accounts=accounts, service_principals=service_principals, private_metadata=EDIT_PREFIX + made_id
-    )
-    return {**prefilled(modal, values), "title": plain("Edit an IAM role"), "submit": plain("Submit change")}
+    modal = request_modal(role_type, accounts=accounts, service_principals=service_principals)
+    return {**prefilled(modal, values), **edit_frame(made_id)}
+
+
+def edit_frame(made_id: str) -> dict[str, Any]:
+    """What makes a request form an edit of the role ``made_id`` created: its title, button and metadata."""
+    return {
+        "title": plain("Edit an IAM role"),
+        "submit": plain("Submit change"),
+        "private_metadata": EDIT_PREFIX + made_id,
+    }
 
 
 def edited_role_id(view: dict[str, Any]) -> str | None:

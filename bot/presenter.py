@@ -284,11 +284,14 @@ class Presenter:
         text = f"*Sent for approval: {escape(record.id)}*\n{summary}\nYou get a DM at each step."
         return modals.done_modal("Request an IAM role", text)
 
-    def form_refused(self, errors: dict[str, str]) -> Rendered:
-        """A form's errors for a requester who closed it before they came back (the form can't show them)."""
-        return self.refusal(
-            "Your role request was not sent: " + " ".join(errors.values()) + " Run /iam-role to request it again."
-        )
+    def form_refused(self, errors: dict[str, str], edited: RequestRecord | None = None) -> Rendered:
+        """A form's errors for a requester who closed it before they came back (the form can't show them); ``edited``:
+        the create request of the role an edit form changes."""
+        what, again = "Your role request", "Run /iam-role to request it again."
+        if edited is not None:
+            what = f"Your change of the role {edited.role_name}"
+            again = f"Run /iam-role edit {edited.role_name} {edited.account_id} to change it again."
+        return self.refusal(f"{what} was not sent: " + " ".join(errors.values()) + f" {again}")
 
     def reject_modal(self, record: RequestRecord) -> dict[str, Any]:
         return modals.reject_modal(record.id, record.request.summary())

@@ -25,7 +25,7 @@ from bot.executor.iam import REQUEST_ID_TAG
 from bot.intake import Intake
 from bot.lifecycle import BOT_ACTOR, RequestKind, Sentence, Status
 from bot.notifier import Notifier
-from bot.presenter import Presenter
+from bot.presenter import Presenter, slack_text
 from bot.review import is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
@@ -133,12 +133,19 @@ class RoleBot:
     def show_form_errors(self, view_id: str, requester: str, form: dict[str, Any], errors: dict[str, str]) -> None:
         """A form drawn again with its errors; if the user closed it meanwhile, the errors by DM, so none is lost."""
         if not self.show_view(view_id, form):
-            self.notifier.dm(requester, self.presenter.form_refused(errors))
+            made_id = modals.edited_role_id(form)
+            self.notifier.dm(
+                requester, self.presenter.form_refused(errors, self.store.get(made_id) if made_id else None)
+            )
 
-    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> None:
-        """Before the ack of a form checked after it: keep what was typed, leased to this replica, so another (or a
-        restart) can finish it if this one stops (``resume_held_submissions``)."""
-        if self.workflow.hold_submission(submission_key, view_id, requester, form):
+    def hold_submission(
+        self, submission_key: str, view_id: str, requester: str, form: dict[str, Any], *, made_id: str | None = None
+    ) -> None:
+        """Before the ack of a request form checked after it (for a new role, or a change of the role ``made_id``
+        created): keep what was typed, leased to this replica, so another (or a restart) can finish it if this one
+        stops (``resume_held_submissions``)."""
+        kind = RequestKind.CREATE if made_id is None else RequestKind.EDIT
+        if self.workflow.hold_submission(FormSubmission(submission_key, view_id, requester, form, kind, made_id)):
             self.checking.add(submission_key)
 
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
@@ -155,6 +162,19 @@ class RoleBot:
         AWS must still be asked (``submit`` does)."""
         return self.intake.check_locally(data)
 
+    def submit_form(
+        self, data: dict[str, Any], requester: str, *, made_id: str | None, submission_key: str | None
+    ) -> RequestRecord | None:
+        """A request form submitted: a new role (``made_id`` None: ``submit``) or a change of the role ``made_id``
+        created (``submit_edit``). ``RequestInvalid`` per field; a refusal (e.g. another change of the role is under
+        way) comes as one at the top of the form."""
+        try:
+            if made_id is None:
+                return self.submit(data, requester, submission_key=submission_key)
+            return self.submit_edit(made_id, data, requester, submission_key=submission_key)
+        except ActionRefused as refused:
+            raise RequestInvalid({ids.ROLE_TYPE: slack_text(refused.reason)}) from refused
+
     def submit(
         self, data: dict[str, Any], requester: str, *, submission_key: str | None = None
     ) -> RequestRecord | None:
@@ -164,9 +184,8 @@ class RoleBot:
         ``submission_key`` names the form submission (``bot.listeners.views.submission_key``): a copy of one
         already recorded makes nothing (None).
         """
-        if submission_key and self.store.submitted_as(submission_key):
-            return None
-        try:
+
+        def record() -> RequestRecord:
             self.workflow.check_open_requests(requester)  # before asking AWS anything for a requester over the cap
             request, findings = self.intake.validate(data)
             return self.workflow.submit(
@@ -175,7 +194,19 @@ class RoleBot:
                 findings=[f.to_dict() for f in findings],
                 high_risk=is_high_risk(findings),
                 submission_key=submission_key,
-            )  # marks the held submission recorded in the same transaction
+            )
+
+        return self._record_form(submission_key, record)
+
+    def _record_form(self, submission_key: str | None, record: Callable[[], RequestRecord]) -> RequestRecord | None:
+        """Run a form's checks and record its request (``record``), once per submission: None for a copy of one
+        recorded or held by another replica (which tells its outcome). ``record`` marks a held submission recorded
+        in the transaction that stores the request; its errors mark it refused, if this replica holds it (else
+        None: the holder tells them)."""
+        if submission_key and self.store.submitted_as(submission_key):
+            return None
+        try:
+            return record()
         except AlreadySubmitted as earlier:
             log.info("%s was already made from this form; its copy made nothing", earlier.record.id)
             return None
@@ -210,18 +241,17 @@ class RoleBot:
         self, made_id: str, data: dict[str, Any], requester: str, *, submission_key: str | None = None
     ) -> RequestRecord | None:
         """Validate and record a change of a role the bot made (asking AWS, IAM Access Analyzer's CheckNoNewAccess
-        among it, so after Slack's ack); None for a copy of a submission already recorded. ``RequestInvalid`` per
-        field, ``ActionRefused`` otherwise."""
-        if submission_key and self.store.submitted_as(submission_key):
-            return None
-        made = self.store.get(made_id)
-        if made is None or made.kind != RequestKind.CREATE:
-            raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
-        self.workflow.check_open_requests(requester)
-        before = self.store.approved_state(made).request
-        after, findings, narrowing = self.intake.validate_edit(data, before)
-        findings = [*findings, *narrowing.findings]
-        try:
+        among it, so after Slack's ack); None for a copy of a submission already recorded or held by another replica
+        (``submit``). ``RequestInvalid`` per field, ``ActionRefused`` otherwise."""
+
+        def record() -> RequestRecord:
+            made = self.store.get(made_id)
+            if made is None or made.kind != RequestKind.CREATE:
+                raise ActionRefused(f"There is no role made by {shown_id(made_id)}.")
+            self.workflow.check_open_requests(requester)
+            before = self.store.approved_state(made).request
+            after, findings, narrowing = self.intake.validate_edit(data, before)
+            findings = [*findings, *narrowing.findings]
             return self.workflow.submit_edit(
                 made,
                 after,
@@ -231,8 +261,8 @@ class RoleBot:
                 narrowing=narrowing.narrowing,
                 submission_key=submission_key,
             )
-        except AlreadySubmitted:
-            return None
+
+        return self._record_form(submission_key, record)
 
     def _made_role(self, role_name: str, account_id: str | None, *, verb: str) -> RequestRecord:
         """The create request of the one role the bot made by this name (in ``account_id`` when given)."""
@@ -645,12 +675,15 @@ class RoleBot:
         return records
 
     def finish_submission(self, submission: FormSubmission) -> None:
-        """Check and record a held request form a stopped process acked, and show its outcome in its view; a view
-        closed or expired meanwhile gets nothing, so the requester is told by DM (the errors, or the
-        confirmation ``announce`` sends anyway)."""
-        form = {"state": {"values": submission.form}}
+        """Check and record a held request form (a new role, or an edit) a stopped process acked, and show its outcome
+        in its view; a view closed or expired meanwhile gets nothing, so the requester is told by DM (the errors, or
+        the confirmation ``announce`` sends anyway)."""
+        made_id = submission.target_id if submission.kind == RequestKind.EDIT else None
+        form = {**(modals.edit_frame(made_id) if made_id else {}), "state": {"values": submission.form}}
         record, errors = checked(
-            lambda: self.submit(modals.read_request_state(form), submission.requester, submission_key=submission.key),
+            lambda: self.submit_form(
+                modals.read_request_state(form), submission.requester, made_id=made_id, submission_key=submission.key
+            ),
             "checking a submitted form again",
         )
         if not errors:

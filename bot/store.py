@@ -83,6 +83,20 @@ class FormSubmission:
     requester: str
     form: dict[str, Any]
     """Slack's ``view.state.values`` as submitted."""
+    kind: RequestKind = RequestKind.CREATE
+    """The request it makes: ``create`` (a new role) or ``edit`` (a change of the role ``target_id`` created)."""
+    target_id: str | None = None
+
+
+def _form_submission(row: dict[str, Any]) -> FormSubmission:
+    return FormSubmission(
+        row["key"],
+        row["view_id"],
+        row["requester"],
+        json.loads(row["form_json"]),
+        RequestKind(row["kind"]),
+        row["target_id"],
+    )
 
 
 @dataclass(frozen=True)
@@ -484,6 +498,20 @@ def _v13_drift_reports(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+HELD_SUBMISSION_KINDS_SQL = [
+    f"ALTER TABLE form_submissions ADD COLUMN kind TEXT NOT NULL DEFAULT '{RequestKind.CREATE.value}'",
+    "ALTER TABLE form_submissions ADD COLUMN target_id TEXT",
+]
+"""Schema version 14 on both engines: a held form submission says what request it makes, as a request does
+(``kind``, ``target_id``): an edit form is held too, and finishing it records a change of the role ``target_id``
+created. Submissions held before were all request forms for a new role."""
+
+
+def _v14_held_submission_kinds(db: sqlite_utils.Database) -> None:
+    for statement in HELD_SUBMISSION_KINDS_SQL:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -498,6 +526,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v11_held_submission_leases,
     _v12_provenance_nonce_fixed,
     _v13_drift_reports,
+    _v14_held_submission_kinds,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -776,18 +805,28 @@ class Store:
             [requester, *statuses],
         )[0]["n"]
 
-    def hold_submission(
-        self, submission_key: str, view_id: str, requester: str, form: dict[str, Any], owner: str, lease_seconds: float
-    ) -> bool:
+    def hold_submission(self, submission: FormSubmission, owner: str, lease_seconds: float) -> bool:
         """Keep a form submission being checked, leased to ``owner`` (``claim_held_submissions``); False for a copy of
         one held already, which keeps the first and its holder."""
         now = self.clock()
         with self.transaction():
             return bool(
                 self._execute(
-                    "INSERT INTO form_submissions (key, view_id, requester, form_json, state, owner, lease_until, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, 'checking', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                    [submission_key, view_id, requester, json.dumps(form), owner, now + lease_seconds, now, now],
+                    "INSERT INTO form_submissions (key, view_id, requester, form_json, kind, target_id, state, owner, "
+                    "lease_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'checking', ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    [
+                        submission.key,
+                        submission.view_id,
+                        submission.requester,
+                        json.dumps(submission.form),
+                        submission.kind.value,
+                        submission.target_id,
+                        owner,
+                        now + lease_seconds,
+                        now,
+                        now,
+                    ],
                 )
             )
 
@@ -810,10 +849,7 @@ class Store:
                     [owner, now + lease_seconds, row["key"], now],
                 )
             ]
-        return [
-            FormSubmission(row["key"], row["view_id"], row["requester"], json.loads(row["form_json"]))
-            for row in claimed
-        ]
+        return [_form_submission(row) for row in claimed]
 
     def renew_submission_leases(self, submission_keys: Collection[str], owner: str, lease_seconds: float) -> list[str]:
         """Extend ``owner``'s leases on these held submissions; the keys it still holds (unfinished, not taken over)."""
@@ -851,9 +887,7 @@ class Store:
     def submissions_checking(self) -> list[FormSubmission]:
         """Submissions held and not finished, oldest first (whoever holds them)."""
         rows = self._rows("SELECT * FROM form_submissions WHERE state = 'checking' ORDER BY created_at", [])
-        return [
-            FormSubmission(row["key"], row["view_id"], row["requester"], json.loads(row["form_json"])) for row in rows
-        ]
+        return [_form_submission(row) for row in rows]
 
     def submitted_as(self, submission_key: str) -> RequestRecord | None:
         """The request a form submission made, if that submission was stored."""

@@ -37,6 +37,7 @@ from bot.lifecycle import RequestKind
 from bot.store import (
     DRIFT_REPORTS_SQL,
     FIXED_REQUEST_COLUMNS,
+    HELD_SUBMISSION_KINDS_SQL,
     HELD_SUBMISSION_LEASES_SQL,
     LAST_USE_SQL,
     MIGRATIONS,
@@ -221,6 +222,11 @@ def _v13_drift_reports(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _v14_held_submission_kinds(conn: Connection) -> None:
+    for statement in HELD_SUBMISSION_KINDS_SQL:
+        conn.execute(statement)
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -235,6 +241,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v11_held_submission_leases,
     _v12_provenance_nonce_fixed,
     _v13_drift_reports,
+    _v14_held_submission_kinds,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

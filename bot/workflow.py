@@ -759,9 +759,9 @@ class Workflow:
 
     # --- held form submissions ----------------------------------------------------------------
 
-    def hold_submission(self, submission_key: str, view_id: str, requester: str, form: dict[str, Any]) -> bool:
+    def hold_submission(self, submission: FormSubmission) -> bool:
         """Keep a form submission acked before its checks, leased to this replica; False for a copy of one held."""
-        return self.store.hold_submission(submission_key, view_id, requester, form, self.owner, self.lease_seconds)
+        return self.store.hold_submission(submission, self.owner, self.lease_seconds)
 
     def claim_held_submissions(self) -> list[FormSubmission]:
         """The held submissions nobody holds (their replica stopped, or hangs), leased to this replica: each is

@@ -453,6 +453,7 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
             " DROP TABLE jobs; DROP TABLE leases; DROP TABLE deliveries; DROP INDEX one_vote_per_approver;"
             " DROP TABLE role_last_use;"
             " ALTER TABLE form_submissions DROP COLUMN owner; ALTER TABLE form_submissions DROP COLUMN lease_until;"
+            " ALTER TABLE form_submissions DROP COLUMN kind; ALTER TABLE form_submissions DROP COLUMN target_id;"
             " PRAGMA user_version = 8;"
         )
         conn.close()

@@ -12,7 +12,7 @@ from bot.domain import RequestInvalid, RoleRequest, parse_role_request
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import Sentence, Status
 from bot.presenter import slack_mention
-from bot.store import RequestRecord, Store, SubmissionTaken
+from bot.store import FormSubmission, RequestRecord, Store, SubmissionTaken
 from bot.workflow import TRANSITIONS, ActionRefused, Workflow
 
 ACCOUNT = "111122223333"
@@ -560,7 +560,9 @@ def test_one_vote_per_approver_is_kept_by_the_database(workflow: Workflow, store
 
 
 def hold(workflow: Workflow, key: str = "V1:h1") -> bool:
-    return workflow.hold_submission(key, "V1", "UREQ", {"role_name": {"role_name": {"value": "deployer"}}})
+    return workflow.hold_submission(
+        FormSubmission(key, "V1", "UREQ", {"role_name": {"role_name": {"value": "deployer"}}})
+    )
 
 
 def submit_held(workflow: Workflow, key: str = "V1:h1") -> RequestRecord:

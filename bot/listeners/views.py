@@ -6,7 +6,6 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from blocks import ids, modals
-from bot.domain import RequestInvalid
 from bot.listeners.checking import Outcome, check_then_finish
 from bot.presenter import slack_text
 from bot.service import RoleBot
@@ -32,13 +31,7 @@ def register(app: App, bot: RoleBot) -> None:
         made_id = modals.edited_role_id(view)
 
         def finish() -> Outcome | None:
-            try:
-                if made_id is None:
-                    record = bot.submit(data, user, submission_key=key)
-                else:
-                    record = bot.submit_edit(made_id, data, user, submission_key=key)
-            except ActionRefused as refused:  # e.g. another change of the role is under way
-                raise RequestInvalid({ids.ROLE_TYPE: slack_text(refused.reason)}) from refused
+            record = bot.submit_form(data, user, made_id=made_id, submission_key=key)
             if record is None:
                 return None  # a copy: the thread that recorded the request shows it
             return Outcome(bot.presenter.request_sent_modal(record), then=lambda: bot.announce(record))
@@ -51,10 +44,9 @@ def register(app: App, bot: RoleBot) -> None:
             finish=finish,
             form_again=lambda errors: bot.presenter.request_modal_again(view, errors),
             user=user,
-            # An edit is not held for a restart to finish: finishing a held form makes a new request.
-            hold=None
-            if made_id is not None
-            else lambda: bot.hold_submission(key, view["id"], user, (view.get("state") or {}).get("values") or {}),
+            hold=lambda: bot.hold_submission(
+                key, view["id"], user, (view.get("state") or {}).get("values") or {}, made_id=made_id
+            ),
         )
 
     @app.view(ids.REJECT_CALLBACK_ID)
