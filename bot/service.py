@@ -140,13 +140,16 @@ class RoleBot:
 
     def hold_submission(
         self, submission_key: str, view_id: str, requester: str, form: dict[str, Any], *, made_id: str | None = None
-    ) -> None:
+    ) -> bool:
         """Before the ack of a request form checked after it (for a new role, or a change of the role ``made_id``
         created): keep what was typed, leased to this replica, so another (or a restart) can finish it if this one
-        stops (``resume_held_submissions``)."""
+        stops (``resume_held_submissions``). False for a copy Slack sent of one held already: its holder (or whoever
+        takes it over) finishes it."""
         kind = RequestKind.CREATE if made_id is None else RequestKind.EDIT
-        if self.workflow.hold_submission(FormSubmission(submission_key, view_id, requester, form, kind, made_id)):
-            self.checking.add(submission_key)
+        if not self.workflow.hold_submission(FormSubmission(submission_key, view_id, requester, form, kind, made_id)):
+            return False
+        self.checking.add(submission_key)
+        return True
 
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
         """Redraw an open request form for another role type (the latest choice wins; see ``Notifier.update_view``)."""

@@ -10,12 +10,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from pydantic import SecretStr
 
 from blocks import ids
-from bot.sandbox.stack import BotStack
-from tests.e2e import REQUESTER, dms, open_modal, request_role, said
+from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from bot.store import RequestRecord
+from bot.store_postgres import PostgresStore
+from tests.e2e import REQUESTER, dms, open_modal, request_role, said, submit
+from tests.test_slack_edit import LAMBDA_BASIC, READ_ONLY, edit_form, made_role
 
 HOME = "123456789012"
 GLUE_TRUST = {
@@ -52,9 +56,14 @@ def aws_held(aws: boto3.Session) -> Iterator[tuple[threading.Event, threading.Ev
 
 
 def submissions(stack: BotStack) -> list[tuple[str, str, str | None]]:
-    """Every held form submission as (state, what was typed, request id), read from the database file."""
-    with sqlite3.connect(stack.runtime.store.path) as conn:
-        return list(conn.execute("SELECT state, form_json, request_id FROM form_submissions ORDER BY created_at"))
+    """Every held form submission as (state, what was typed, request id), read from the database itself."""
+    query = "SELECT state, form_json, request_id FROM form_submissions ORDER BY created_at"
+    store = stack.runtime.store
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as conn:
+            return [tuple(row) for row in conn.execute(query)]
+    with sqlite3.connect(store.path) as conn:
+        return list(conn.execute(query))
 
 
 def acked_checking(stack: BotStack, view: dict[str, Any], answers: dict[str, Any]) -> None:
@@ -206,3 +215,123 @@ def test_a_hung_replicas_submission_is_finished_by_exactly_one_other(
     assert not hung.slack.calls("views.update") and not dms(hung, REQUESTER)
     posted = [r for r in [hung, *others] if any(record.id in said(c) for c in r.slack.calls("chat.postMessage"))]
     assert posted == finishers  # announced once, by the one that finished it
+
+
+# --- edit forms: held and finished the same way -----------------------------------------------------------------
+
+LOGS_EDIT = {"managed_policy_arns": [READ_ONLY, LAMBDA_BASIC], "justification": "Logs too."}
+"""A change that asks AWS after the ack: the policy it adds is not read yet (moto has no Access Analyzer)."""
+
+
+def engine_settings(request: pytest.FixtureRequest, engine: str) -> dict[str, Any]:
+    """The stacks' settings for ``engine``: the test's SQLite file, or a new schema in the PostgreSQL cluster."""
+    url = request.getfixturevalue("postgres").new_schema() if engine == "postgresql" else None
+    return {"database_url": SecretStr(url)} if url else {}
+
+
+def edits_of(stack: BotStack, made_id: str) -> list[RequestRecord]:
+    return [record for record in stack.runtime.store.for_requester(REQUESTER) if record.target_id == made_id]
+
+
+def role_to_edit(
+    stack: BotStack, holding: threading.Event, *, lease_seconds: float = 0.0
+) -> tuple[str, dict[str, Any]]:
+    """A role the bot made, and its edit form open; AWS calls go through meanwhile, and are held again after.
+
+    Made inside ``aws_held``: the Access Analyzer client the role's request makes is made once, and only clients
+    made after the hook was registered see it. ``lease_seconds`` 0: a hold runs out at once, as if long after the
+    replica stopped."""
+    holding.clear()
+    made = made_role(stack, "edit-me")
+    view = edit_form(stack, "edit-me")
+    stack.runtime.workflow.lease_seconds = lease_seconds
+    holding.set()
+    return made, view
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_edit_acked_before_a_restart_is_finished_once_by_the_next_run(
+    make_stack: Callable[..., BotStack], aws: boto3.Session, request: pytest.FixtureRequest, engine: str
+) -> None:
+    """An edit form asks AWS after its ack (a policy's document, Access Analyzer): the process stops then.
+    The next run records the change once, as an edit of the same role, and tells the requester. About 2-3 s: a
+    role made through approval in moto, and three bots started one after the other."""
+    shared = engine_settings(request, engine)
+    before = make_stack(**shared)
+    with aws_held(aws) as (holding, asked, held):
+        made, view = role_to_edit(before, holding)
+        acked_checking(before, view, LOGS_EDIT)
+        (state, typed, _) = submissions(before)[-1]
+        assert state == "checking" and LAMBDA_BASIC in typed
+        dies_while_asking_aws(before, asked)
+        assert any(name.endswith("iam.GetPolicy") for name in held), held
+        holding.clear()
+
+        after = make_stack(**shared)
+        after.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+        assert edits_of(after, made) == []
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+        after.runtime.bot.resume_interrupted()  # claimed in the database: finished once
+        after.settle()
+
+        (edit,) = edits_of(after, made)
+        assert (edit.kind, edit.status, edit.request.managed_policy_arns) == (
+            "edit",
+            "submitted",
+            [READ_ONLY, LAMBDA_BASIC],
+        )
+        assert submissions(after)[-1] == ("recorded", "{}", edit.id)
+        assert after.runtime.store.submissions_checking() == []
+        (tried,) = [c for c in after.slack.calls("views.update") if c.params["view_id"] == view["id"]]
+        assert f"Sent for approval: {edit.id}" in json.dumps(tried.params["view"])
+        assert any(edit.id in said(dm) for dm in dms(after, REQUESTER))
+
+        third = make_stack(**shared)  # a later restart finds nothing left to finish
+        third.runtime.bot.resume_interrupted()
+        third.settle()
+        assert [e.id for e in edits_of(third, made)] == [edit.id]
+
+
+def test_an_edit_refused_after_a_restart_tells_the_requester_why_and_how_to_edit_again(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    """While the held edit waited, another change of the role was recorded: finishing it is refused (one change of
+    a role at a time), the refusal reaches the requester by DM with the command for this role, nothing is made."""
+    before = make_stack()
+    with aws_held(aws) as (holding, asked, _):
+        made, view = role_to_edit(before, holding)
+        acked_checking(before, view, LOGS_EDIT)
+        dies_while_asking_aws(before, asked)
+        holding.clear()
+
+        after = make_stack()
+        after.expected_refusals = ("not_found",)  # type: ignore[attr-defined]
+        assert submit(after, REQUESTER, edit_form(after, "edit-me"), {"tags": "", "justification": "No tags."}) is None
+        (other,) = edits_of(after, made)
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+
+    assert [e.id for e in edits_of(after, made)] == [other.id]
+    assert submissions(after)[-2:] == [("refused", "{}", None), ("recorded", "{}", other.id)]
+    told = [said(dm) for dm in dms(after, REQUESTER) if "was not sent" in said(dm)]
+    assert len(told) == 1 and f"{other.id} already asks to edit edit-me" in told[0]
+    assert "Your change of the role edit-me was not sent" in told[0] and f"/iam-role edit edit-me {HOME}" in told[0]
+
+
+def test_an_edit_sent_again_by_slack_while_checked_makes_one_request(stack: BotStack, aws: boto3.Session) -> None:
+    """Slack sends a submission again when its answer was slow: a copy of an edit held already is only acked, and
+    the holder records it once and shows it once."""
+    with aws_held(aws) as (holding, asked, _):
+        made, view = role_to_edit(stack, holding, lease_seconds=stack.runtime.workflow.lease_seconds)
+        acked_checking(stack, view, LOGS_EDIT)
+        assert asked.wait(10), "the checks never asked AWS"
+        acked_checking(stack, view, LOGS_EDIT)  # the copies
+        acked_checking(stack, view, LOGS_EDIT)
+        holding.clear()
+    stack.settle()
+    (edit,) = edits_of(stack, made)
+    shown = [c for c in stack.slack.calls("views.update") if c.params["view_id"] == view["id"]]
+    assert len(shown) == 1 and f"Sent for approval: {edit.id}" in json.dumps(shown[0].params["view"])
+    posted = [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == APPROVAL_CHANNEL]
+    assert [edit.id in said(c) for c in posted].count(True) == 1

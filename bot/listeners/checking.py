@@ -47,7 +47,7 @@ def check_then_finish(
     finish: Callable[[], Outcome | None],
     form_again: Callable[[dict[str, str]], dict[str, Any]],
     user: str,
-    hold: Callable[[], None] | None = None,
+    hold: Callable[[], bool] | None = None,
 ) -> None:
     """Run a submitted form's checks around the ack.
 
@@ -57,7 +57,8 @@ def check_then_finish(
     ``finish`` that asks nobody runs before the ack, whose answer then is its outcome; one that does runs after
     an ack showing the "checking" view, and its outcome (or ``form_again(errors)``) replaces that view; if ``user``
     closed the view meanwhile, the errors go to them by DM. ``hold`` (bounded local work) runs before that ack:
-    it persists the submission, so a restart can finish it (``RoleBot.resume_interrupted``).
+    it persists the submission, so a restart can finish it (``RoleBot.resume_interrupted``); False for a copy of a
+    submission held already, which is only acked: the holder finishes it and shows its outcome.
     """
     try:
         remote = check_locally()
@@ -73,9 +74,10 @@ def check_then_finish(
         if outcome.then is not None:
             outcome.then()
         return
-    if hold is not None:
-        hold()
+    held_already = hold is not None and not hold()
     ack(response_action="update", view=bot.presenter.checking_modal())
+    if held_already:
+        return
     outcome, errors = checked(finish, "checking a submitted form")
     if errors:
         bot.show_form_errors(view["id"], user, form_again(errors), errors)
