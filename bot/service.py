@@ -472,10 +472,6 @@ class RoleBot:
         else:
             announce()
 
-    def may_reject(self, request_id: str, user: str) -> Sentence | None:
-        """None if ``user`` may reject the request now (before the reason form opens), else why not."""
-        return self.workflow.may_decide(request_id, user)
-
     def open_rejection_form(self, trigger_id: str, request_id: str, user: str) -> None:
         """Ask an approver why they reject the request; ``ActionRefused`` if they may not reject it."""
         refusal = self.workflow.may_decide(request_id, user)
@@ -484,8 +480,14 @@ class RoleBot:
             raise ActionRefused(refusal or no_request(request_id))
         self.notifier.open_view(trigger_id, self.presenter.reject_modal(record), user)
 
-    def reject(self, request_id: str, user: str, reason: str) -> None:
-        self.notifier.rejected(self.workflow.reject(request_id, user, reason))
+    def reject(self, request_id: str, user: str, reason: str) -> RequestRecord:
+        """Record an approver's rejection, ``ActionRefused`` if they may not: one write transaction, so the reject form
+        does it before its ack and a rejection Slack was told of is never lost. ``rejected`` says it in Slack."""
+        return self.workflow.reject(request_id, user, reason)
+
+    def rejected(self, record: RequestRecord) -> None:
+        """Say in the thread, the approval message and to the requester that the request was rejected."""
+        self.notifier.rejected(record)
 
     def cancel(self, request_id: str, user: str) -> None:
         try:

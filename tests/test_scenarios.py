@@ -13,6 +13,7 @@ from collections.abc import Callable
 import boto3
 
 from bot.config import Approvals, Policy
+from bot.lifecycle import EventKind
 from bot.sandbox.aws import GITHUB_HOST
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
 from tests.e2e import (
@@ -221,3 +222,20 @@ def test_slow_aws_does_not_delay_the_ack(stack: BotStack, aws: boto3.Session) ->
     aws_released.set()
     stack.settle()
     assert stack.runtime.store.get(request_id).status == "created"
+
+
+def test_a_rejection_is_recorded_before_the_reject_form_is_acked(stack: BotStack) -> None:
+    """Slack closes the form on the ack, so the rejection is stored before it (one write, local): a bot stopping
+    right after its ack loses nothing. What is said in Slack follows the ack."""
+    request_id = request_role(stack, "user", {"role_name": "too-broad"})
+    click(stack, APPROVER, "reject", request_id)
+    view = stack.slack.wait_for("views.open", lambda c: c.params["view"].get("callback_id") == "reject_request")
+    reply = stack.driver.submit(APPROVER, view.params["view"], {"reason": "Use the read-only role instead."})
+    assert reply.status == 200 and not reply.body  # the form closes
+    rejected = [e for e in stack.runtime.store.events(request_id) if e.kind == EventKind.REJECTED]
+    assert [(e.actor, e.details["reason"]) for e in rejected] == [(APPROVER, "Use the read-only role instead.")]
+    stack.settle()
+    copy = stack.driver.submit(APPROVER, view.params["view"], {"reason": "Use the read-only role instead."})
+    assert copy.json()["response_action"] == "errors"  # Slack's copy of the submission rejects nothing more
+    assert "already rejected" in copy.json()["errors"]["reason"]
+    assert [e.kind for e in stack.runtime.store.events(request_id)].count(EventKind.REJECTED) == 1

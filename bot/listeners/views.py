@@ -53,15 +53,14 @@ def register(app: App, bot: RoleBot) -> None:
     def submit_rejection(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         request_id, user = view["private_metadata"], body["user"]["id"]
         reason = modals.read_reject_reason(view)
-        refusal = bot.may_reject(request_id, user)
         if not reason:
             ack(response_action="errors", errors={ids.REASON: "Say why, so the requester can fix the request."})
-        elif refusal:
-            ack(response_action="errors", errors={ids.REASON: slack_text(refusal)})
-        else:
-            ack()
-            try:
-                bot.reject(request_id, user, reason)
-            except ActionRefused as refused:
-                bot.refuse(user, refused.reason)
-            bot.publish_home(user)  # the approver's App Home no longer offers the request
+            return
+        try:  # recorded before the ack (bounded local work: one write), so a rejection Slack was told of is never lost
+            rejected = bot.reject(request_id, user, reason)
+        except ActionRefused as refused:
+            ack(response_action="errors", errors={ids.REASON: slack_text(refused.reason)})
+            return
+        ack()
+        bot.rejected(rejected)
+        bot.publish_home(user)  # the approver's App Home no longer offers the request
