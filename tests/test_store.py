@@ -467,7 +467,8 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
 
 
 def test_a_submission_held_before_leases_is_free_to_claim_after_the_upgrade(tmp_path: Path) -> None:
-    """A form a version 9 bot held has no holder: its process is gone, so the first replica to look takes it."""
+    """A form a version 9 bot held has no holder: its process is gone, so the first replica to look takes it; it was
+    a request form for a new role (edit forms were held from version 13)."""
     path = tmp_path / "v9.db"
     db = connect(path)
     migrate(db, target=9)
@@ -477,7 +478,8 @@ def test_a_submission_held_before_leases_is_free_to_claim_after_the_upgrade(tmp_
     )
     db.conn.close()
     with Store(path) as store:
-        assert [held.key for held in store.claim_held_submissions("replica-1", 60)] == ["V1:h1"]
+        claimed = store.claim_held_submissions("replica-1", 60)
+        assert [(held.key, held.kind, held.target_id) for held in claimed] == [("V1:h1", RequestKind.CREATE, None)]
         assert store.claim_held_submissions("replica-2", 60) == []
 
 

@@ -10,7 +10,7 @@ import pytest
 from bot.config import Account, Approvals, Config, Policy, Quotas, Settings
 from bot.domain import RequestInvalid, RoleRequest, parse_role_request
 from bot.domain.retire import RoleToRetire
-from bot.lifecycle import Sentence, Status
+from bot.lifecycle import RequestKind, Sentence, Status
 from bot.presenter import slack_mention
 from bot.store import FormSubmission, RequestRecord, Store, SubmissionTaken
 from bot.workflow import TRANSITIONS, ActionRefused, Workflow
@@ -605,6 +605,21 @@ def test_concurrent_replicas_take_over_a_held_submission_once_its_lease_ran_out(
         submit_held(workflow)  # ... and can't record it any more
     assert submit_held(taker).requester == "UREQ"
     assert store.count() == 1
+
+
+def test_a_held_edit_is_taken_over_as_an_edit_of_the_same_role(
+    workflow: Workflow, open_store: Callable[..., Store], clock: Clock
+) -> None:
+    edit = FormSubmission("V2:h2", "V2", "UREQ", {"tags": {"tags": {"value": ""}}}, RequestKind.EDIT, "R-1001")
+    assert hold(workflow) and workflow.hold_submission(edit)
+    assert not workflow.hold_submission(FormSubmission("V2:h2", "V2", "UREQ", {}))  # a copy keeps the first
+    clock.now += 10 * workflow.lease_seconds
+    claimed = restart(open_store, clock).claim_held_submissions()
+    assert [(held.key, held.kind, held.target_id) for held in claimed] == [
+        ("V1:h1", RequestKind.CREATE, None),
+        ("V2:h2", RequestKind.EDIT, "R-1001"),
+    ]
+    assert claimed[1] == edit
 
 
 def test_a_refused_held_submission_is_refused_once(workflow: Workflow, store: Store, clock: Clock) -> None:
