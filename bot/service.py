@@ -146,9 +146,24 @@ class RoleBot:
         stops (``resume_held_submissions``). False for a copy Slack sent of one held already: its holder (or whoever
         takes it over) finishes it."""
         kind = RequestKind.CREATE if made_id is None else RequestKind.EDIT
-        if not self.workflow.hold_submission(FormSubmission(submission_key, view_id, requester, form, kind, made_id)):
+        return self._hold(FormSubmission(submission_key, view_id, requester, form, kind, made_id))
+
+    def hold_retirement(self, submission_key: str, requester: str, role_name: str, account_id: str | None) -> bool:
+        """Before the ack of ``/iam-role delete`` (which asks AWS after it): keep what was asked, as a request form is
+        (``hold_submission``); there is no view, so a restart tells the outcome by DM."""
+        asked = {"role_name": role_name, "account_id": account_id}
+        return self._hold(FormSubmission(submission_key, "", requester, asked, RequestKind.DELETE))
+
+    def hold_retirement_of(self, submission_key: str, requester: str, made_id: str) -> bool:
+        """``hold_retirement`` for Delete now on the role ``made_id`` created (nothing held if there is none: the
+        click is refused after its ack)."""
+        made = self.store.get(made_id)
+        return made is not None and self.hold_retirement(submission_key, requester, made.role_name, made.account_id)
+
+    def _hold(self, submission: FormSubmission) -> bool:
+        if not self.workflow.hold_submission(submission):
             return False
-        self.checking.add(submission_key)
+        self.checking.add(submission.key)
         return True
 
     def switch_form_type(self, view: dict[str, Any], role_type: str, *, clicked_at: float = 0.0) -> None:
@@ -284,12 +299,32 @@ class RoleBot:
             )
         return made[-1]
 
-    def request_retirement(self, requester: str, role_name: str, account_id: str | None = None) -> RequestRecord:
-        """Ask to delete a role the bot created (reads AWS: call it after Slack's acknowledgement).
+    def ask_to_delete(
+        self, requester: str, role_name: str, account_id: str | None = None, *, submission_key: str | None = None
+    ) -> None:
+        """``/iam-role delete``: record the request to delete the role (``request_retirement``) and post it for
+        approval; ``ActionRefused`` with why not. ``submission_key``: the held command (``hold_retirement``), recorded
+        once."""
+        record = self.request_retirement(requester, role_name, account_id, submission_key=submission_key)
+        if record is not None:
+            self.announce(record)
+
+    def request_retirement(
+        self, requester: str, role_name: str, account_id: str | None = None, *, submission_key: str | None = None
+    ) -> RequestRecord | None:
+        """Ask to delete a role the bot created (reads AWS: call it after Slack's acknowledgement); None for a held
+        command another replica finishes (``_record_form``).
 
         The role must carry the bot's provenance tag and the store must know the request that made it;
         anything else is refused (``ActionRefused``) with what the person can do about it.
         """
+        return self._record_form(
+            submission_key, lambda: self._request_retirement(requester, role_name, account_id, submission_key)
+        )
+
+    def _request_retirement(
+        self, requester: str, role_name: str, account_id: str | None, submission_key: str | None
+    ) -> RequestRecord:
         made = self.store.live_roles(account_id, role_name)
         accounts = sorted({record.account_id for record in made})
         if account_id is None and len(accounts) > 1:
@@ -323,14 +358,16 @@ class RoleBot:
                 "creating it as it is tagged (another installation of the bot, or a copy?), so it will not delete it."
             )
         findings = retirement_findings(role, datetime.fromtimestamp(self.store.clock(), UTC))
-        return self.workflow.submit_retirement(ours[-1], role, requester, findings=[f.to_dict() for f in findings])
+        return self.workflow.submit_retirement(
+            ours[-1], role, requester, findings=[f.to_dict() for f in findings], submission_key=submission_key
+        )
 
-    def delete_role_now(self, made_id: str, user: str) -> None:
+    def delete_role_now(self, made_id: str, user: str, *, submission_key: str | None = None) -> None:
         """The reminder's Delete now: ask to delete the role ``made_id`` created (approved like any deletion)."""
         made = self.store.get(made_id)
         if made is None:
             raise ActionRefused(no_request(made_id))
-        self.announce(self.request_retirement(user, made.role_name, made.account_id))
+        self.ask_to_delete(user, made.role_name, made.account_id, submission_key=submission_key)
 
     def extend_role(self, made_id: str, user: str) -> None:
         """The reminder's Extend: ask to keep the role ``made_id`` created as long again (approved like a change)."""
@@ -682,7 +719,10 @@ class RoleBot:
     def finish_submission(self, submission: FormSubmission) -> None:
         """Check and record a held request form (a new role, or an edit) a stopped process acked, and show its outcome
         in its view; a view closed or expired meanwhile gets nothing, so the requester is told by DM (the errors, or
-        the confirmation ``announce`` sends anyway)."""
+        the confirmation ``announce`` sends anyway). A held ``/iam-role delete`` has no view: its refusal goes by DM."""
+        if submission.kind == RequestKind.DELETE:
+            self._finish_retirement(submission)
+            return
         made_id = submission.target_id if submission.kind == RequestKind.EDIT else None
         form = {**(modals.edit_frame(made_id) if made_id else {}), "state": {"values": submission.form}}
         record, errors = checked(
@@ -698,6 +738,18 @@ class RoleBot:
             return
         again = self.presenter.request_modal_again(form, errors)
         self.show_form_errors(submission.view_id, submission.requester, again, errors)
+
+    def _finish_retirement(self, submission: FormSubmission) -> None:
+        asked = submission.form
+        try:
+            self.ask_to_delete(
+                submission.requester, asked["role_name"], asked.get("account_id"), submission_key=submission.key
+            )
+        except ActionRefused as refused:
+            self.refuse(submission.requester, refused.reason)
+        except Exception:
+            log.exception("asking again to delete a role failed")
+            self.refuse(submission.requester, SORRY)
 
     def keep_leases(self) -> None:
         """Renew the leases on what this replica is provisioning and the form submissions it is checking, then take

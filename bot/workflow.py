@@ -275,9 +275,16 @@ class Workflow:
         return sum(1 for event in self.store.events(request_id) if event.kind == EventKind.NOT_POSTED)
 
     def submit_retirement(
-        self, made: RequestRecord, role: RoleToRetire, requester: str, *, findings: list[dict[str, Any]]
+        self,
+        made: RequestRecord,
+        role: RoleToRetire,
+        requester: str,
+        *,
+        findings: list[dict[str, Any]],
+        submission_key: str | None = None,
     ) -> RequestRecord:
-        """Record a request to delete the role ``made`` created, as read in AWS (``role``).
+        """Record a request to delete the role ``made`` created, as read in AWS (``role``); ``submission_key``: the
+        held command it finishes (marked recorded with it, as a form's is).
 
         Raises ``ActionRefused`` while another request to delete it is open, or if nobody could approve it.
         """
@@ -297,6 +304,8 @@ class Workflow:
                 target_id=made.id,
                 subject=role.to_dict(),
                 findings=findings,
+                submission_key=submission_key,
+                submission_owner=self.owner,
             )
 
     def expire_role(self, made: RequestRecord, role: RoleToRetire, now: float) -> RequestRecord | None:

@@ -2,6 +2,7 @@
 and once the day is over housekeeping revokes its sessions and deletes it — exactly once, also when
 the expiry fell while the bot was down, and when two bots look at the same moment."""
 
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -167,6 +168,9 @@ def test_the_requester_is_reminded_once_and_an_approved_extension_moves_the_expi
     press(stack, REQUESTER, reminders(stack)[-1], "delete_role")
     retire = stack.runtime.store.acting_on(made_id)[-1]
     assert (retire.kind, retire.status, retire.requester) == ("delete", "submitted", REQUESTER)
+    with sqlite3.connect(stack.runtime.store.path) as conn:  # held before the ack (it reads AWS after), finished
+        held = conn.execute("SELECT kind, state FROM form_submissions WHERE request_id = ?", [retire.id]).fetchall()
+    assert held == [("delete", "recorded")]
 
 
 def test_an_extension_approved_after_the_role_expired_fails_and_says_so(stack: BotStack, aws: boto3.Session) -> None:

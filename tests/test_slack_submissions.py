@@ -1,6 +1,6 @@
-"""A request form acked before its remote checks is never lost: held in the store until recorded or refused, finished
-by the next run (or another replica) if the process stops meanwhile, by exactly one, and its errors sent by DM if the
-user closed the view."""
+"""A request form (a new role or an edit) acked before its remote checks is never lost: held in the store until
+recorded or refused, finished by the next run (or another replica) if the process stops meanwhile, by exactly one, and
+its errors sent by DM if the user closed the view. ``/iam-role delete``, which reads AWS after its ack, is held too."""
 
 import json
 import sqlite3
@@ -20,6 +20,7 @@ from bot.store import RequestRecord
 from bot.store_postgres import PostgresStore
 from tests.e2e import REQUESTER, dms, open_modal, request_role, said, submit
 from tests.test_slack_edit import LAMBDA_BASIC, READ_ONLY, edit_form, made_role
+from tests.test_slack_retire import created_role
 
 HOME = "123456789012"
 GLUE_TRUST = {
@@ -335,3 +336,63 @@ def test_an_edit_sent_again_by_slack_while_checked_makes_one_request(stack: BotS
     assert len(shown) == 1 and f"Sent for approval: {edit.id}" in json.dumps(shown[0].params["view"])
     posted = [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == APPROVAL_CHANNEL]
     assert [edit.id in said(c) for c in posted].count(True) == 1
+
+
+# --- /iam-role delete: asks AWS after its ack, held the same way --------------------------------------------------
+
+
+def asked_to_delete_then_stopped(make_stack: Callable[..., BotStack], aws_hold: Any) -> tuple[str, BotStack]:
+    """A role the bot made; ``/iam-role delete`` for it acked, and the bot stopped while reading the role in AWS.
+    The create request's id, and the stack that stopped."""
+    holding, asked, held = aws_hold
+    holding.clear()
+    before = make_stack()
+    made = created_role(before, "retire-me")
+    before.runtime.workflow.lease_seconds = 0.0
+    holding.set()
+    reply = before.driver.command(REQUESTER, "delete retire-me")
+    assert reply.status == 200 and "Looking up the role retire-me" in reply.json()["text"]
+    dies_while_asking_aws(before, asked)
+    assert any(name.endswith("iam.GetRole") for name in held), held
+    holding.clear()
+    return made, before
+
+
+def test_a_delete_command_acked_before_a_restart_is_finished_once_by_the_next_run(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    with aws_held(aws) as hold:
+        made, _ = asked_to_delete_then_stopped(make_stack, hold)
+        after = make_stack()
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+        after.runtime.bot.resume_interrupted()  # claimed in the database: finished once
+        after.settle()
+
+    (retire,) = [r for r in after.runtime.store.for_requester(REQUESTER) if r.kind == "delete"]
+    assert (retire.target_id, retire.status) == (made, "submitted")
+    assert submissions(after)[-1] == ("recorded", "{}", retire.id)
+    posted = [c for c in after.slack.calls("chat.postMessage") if c.params["channel"] == APPROVAL_CHANNEL]
+    assert [retire.id in said(c) for c in posted].count(True) == 1
+    assert any(retire.id in said(dm) for dm in dms(after, REQUESTER))
+
+
+def test_a_delete_command_refused_after_a_restart_tells_the_requester_why(
+    make_stack: Callable[..., BotStack], aws: boto3.Session
+) -> None:
+    with aws_held(aws) as hold:
+        asked_to_delete_then_stopped(make_stack, hold)
+        iam = aws.client("iam")
+        for profile in iam.list_instance_profiles_for_role(RoleName="retire-me")["InstanceProfiles"]:
+            iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile["InstanceProfileName"], RoleName="retire-me"
+            )
+        iam.delete_role(RoleName="retire-me")  # gone meanwhile, by hand
+        after = make_stack()
+        after.runtime.bot.resume_interrupted()
+        after.settle()
+
+    assert [r.kind for r in after.runtime.store.for_requester(REQUESTER)] == ["create"]
+    assert submissions(after)[-1] == ("refused", "{}", None)
+    (told,) = dms(after, REQUESTER)
+    assert "There is no role retire-me in account" in said(told)

@@ -6,6 +6,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from blocks import ids
+from bot.listeners.checking import held_key
 from bot.service import RoleBot
 from bot.workflow import ActionRefused
 
@@ -50,11 +51,18 @@ def register(app: App, bot: RoleBot) -> None:
         (ids.RETRY, bot.retry),
         (ids.CANCEL, bot.cancel),
         (ids.EXTEND_ROLE, bot.extend_role),
-        (ids.DELETE_ROLE, bot.delete_role_now),
         (ids.ACCEPT_DRIFT, bot.accept_drift),
         (ids.RESTORE_DRIFT, bot.restore_drift),
     ):
         app.action(action_id)(decision(act))
+
+    @app.action(ids.DELETE_ROLE)
+    def delete_role(ack: Ack, body: dict[str, Any]) -> None:
+        """Delete now asks AWS after its ack (as ``/iam-role delete``): held before it, so a restart finishes it."""
+        key, made_id = held_key(body["trigger_id"]), clicked_value(body)
+        bot.hold_retirement_of(key, body["user"]["id"], made_id)
+        ack()
+        guarded(body, lambda made, user: bot.delete_role_now(made, user, submission_key=key))
 
     @app.action(ids.REJECT)
     def reject(ack: Ack, body: dict[str, Any]) -> None:

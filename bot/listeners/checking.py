@@ -28,6 +28,13 @@ class Outcome:
     then: Callable[[], object] | None = None
 
 
+def held_key(trigger_id: str) -> str:
+    """A command or click held until it is finished (``RoleBot.hold_retirement``), named by its trigger id: Slack
+    sends a new one with each (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload,
+    https://docs.slack.dev/interactivity/implementing-slash-commands: ``trigger_id``)."""
+    return f"trigger:{trigger_id}"
+
+
 def errors_for_view(errors: dict[str, str], view: dict[str, Any]) -> dict[str, str]:
     """Field errors keyed by block id; an error on a field the modal doesn't show goes on the type."""
     shown = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}

@@ -5,6 +5,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.domain import RoleType
+from bot.listeners.checking import held_key
 from bot.service import RoleBot
 from bot.workflow import ActionRefused
 
@@ -37,9 +38,11 @@ def register(app: App, bot: RoleBot) -> None:
             return
         if word == "delete" and rest.split():
             role_name, *account = rest.split()
+            key = held_key(command["trigger_id"])
+            bot.hold_retirement(key, user, role_name, account[0] if account else None)  # a restart finishes it
             ack(text=f"Looking up the role {role_name}…", response_type="ephemeral")
             try:  # reads AWS: after the acknowledgement
-                bot.announce(bot.request_retirement(user, role_name, account[0] if account else None))
+                bot.ask_to_delete(user, role_name, account[0] if account else None, submission_key=key)
             except ActionRefused as refused:
                 bot.refuse(user, refused.reason, channel=command.get("channel_id"))
             return
