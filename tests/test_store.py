@@ -468,7 +468,7 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
 
 def test_a_submission_held_before_leases_is_free_to_claim_after_the_upgrade(tmp_path: Path) -> None:
     """A form a version 9 bot held has no holder: its process is gone, so the first replica to look takes it; it was
-    a request form for a new role (edit forms were held from version 13)."""
+    a request form for a new role (edit forms were held from version 14)."""
     path = tmp_path / "v9.db"
     db = connect(path)
     migrate(db, target=9)
