@@ -1340,6 +1340,27 @@ def test_ec2_in_china_gets_an_instance_profile_too() -> None:
 
 
 @pytest.mark.parametrize(
+    ("partition", "ec2"),
+    [("aws", "ec2.amazonaws.com"), ("aws-cn", "ec2.amazonaws.com.cn"), ("aws-us-gov", "ec2.amazonaws.com")],
+)
+def test_ec2_chosen_from_the_list_is_trusted_under_the_partitions_own_principal(partition: str, ec2: str) -> None:
+    """AWS China's EC2 principal is ec2.amazonaws.com.cn; Lambda's stays lambda.amazonaws.com there."""
+    request = parse("service", partition=partition, service_principal="ec2.amazonaws.com")
+    more = parse(
+        "service",
+        partition=partition,
+        service_principal="ec2.amazonaws.com",
+        more_service_principals="lambda.amazonaws.com",
+    )
+    assert request.trust_policy() == allow({"Service": ec2}, "sts:AssumeRole")
+    assert more.principals_by_field() == [
+        ("service_principal", ec2),
+        ("more_service_principals", "lambda.amazonaws.com"),
+    ]
+    assert ec2 in request.trusted_by() and request.needs_instance_profile
+
+
+@pytest.mark.parametrize(
     ("service", "suffix", "name"),
     [
         ("autoscaling.amazonaws.com", None, "AWSServiceRoleForAutoScaling"),

@@ -463,13 +463,14 @@ class ServiceRoleRequest(AssumableRoleRequest):
 
     def principals_by_field(self) -> list[tuple[str, str]]:
         """(field, principal) of every service principal trusted: each chosen service's from the table
-        (Lambda@Edge has two), with the field that chose it, so guardrails can judge every one."""
+        (Lambda@Edge has two; EC2 in China is ``ec2.amazonaws.com.cn``), with the field that chose it, so
+        guardrails can judge every one."""
         named = [("service_principal", self.service_principal)]
         named += [("more_service_principals", key) for key in self.more_service_principals]
         pairs: dict[str, str] = {}
         for field, key in named:
             trust = service_trust(key)
-            for principal in trust.principals if trust else (key,):
+            for principal in trust.principals_in(self.partition) if trust else (key,):
                 pairs.setdefault(principal, field)
         return [(field, principal) for principal, field in pairs.items()]
 

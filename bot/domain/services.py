@@ -8,6 +8,9 @@ confused-deputy keys, because nothing documents that it sends them.
 from dataclasses import dataclass
 
 CONFUSED_DEPUTY_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html"
+CHINA_PRINCIPALS_DOC = "https://docs.amazonaws.cn/en_us/IAM/latest/UserGuide/reference_policies_elements_principal.html"
+"""AWS China: a service principal is usually ``service.amazonaws.com``, but "some services might use"
+``service.amazonaws.com.cn`` "instead of or in addition to" it; no page lists which (docs/aws-rules.md)."""
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,8 @@ class ServiceTrust:
     ``principals``: every service principal the trust names (Lambda@Edge needs two); ``actions``: what the
     service calls (EKS Pod Identity tags its sessions); ``sends_source_keys``: whether the service puts
     ``aws:SourceAccount`` / ``aws:SourceArn`` in its AssumeRole request — only then may the trust demand
-    them, or the role can never be assumed; ``source``: the AWS page all this comes from.
+    them, or the role can never be assumed; ``source``: the AWS page all this comes from;
+    ``china_principals``: the principals in partition ``aws-cn`` where they differ (see ``CHINA_PRINCIPALS_DOC``).
     """
 
     key: str
@@ -26,6 +30,11 @@ class ServiceTrust:
     source: str
     actions: tuple[str, ...] = ("sts:AssumeRole",)
     sends_source_keys: bool = False
+    china_principals: tuple[str, ...] = ()
+
+    def principals_in(self, partition: str) -> tuple[str, ...]:
+        """The principals the trust names in ``partition``: the China ones in ``aws-cn`` if the row has any."""
+        return self.china_principals if partition == "aws-cn" and self.china_principals else self.principals
 
 
 SERVICE_TRUSTS: tuple[ServiceTrust, ...] = (
@@ -34,6 +43,8 @@ SERVICE_TRUSTS: tuple[ServiceTrust, ...] = (
         "EC2 instances (with an instance profile)",
         ("ec2.amazonaws.com",),
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html",
+        # AWS China: EKS refuses a node role that doesn't trust ec2.amazonaws.com.cn (docs/aws-rules.md).
+        china_principals=("ec2.amazonaws.com.cn",),
     ),
     ServiceTrust(
         "lambda.amazonaws.com",
