@@ -200,7 +200,7 @@ def test_pass_role_only_to_ec2_under_the_path(templates: Templates, name: str, r
     granting = allows(role_statements(templates[name], role), "iam:PassRole")
     assert granting
     for stmt in granting:
-        assert stmt["Condition"]["StringEquals"]["iam:PassedToService"] == "ec2.amazonaws.com"
+        assert stmt["Condition"]["StringEquals"]["iam:PassedToService"] == ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]
         assert "role${RolePath}*" in stmt["Resource"]["Fn::Sub"]
 
 

@@ -1,7 +1,7 @@
 """The CloudFormation policies, evaluated: what a bounded role, the bot role and the executor may do.
 
 moto evaluates no policy, so the templates are resolved here (a tiny stand-in for CloudFormation's
-``Ref``/``Fn::Sub``/``Fn::If``/``Fn::Join`` with test parameter values) and their documents are asked
+``Ref``/``Fn::Sub``/``Fn::If``/``Fn::Join``/conditions with test parameter values) and their documents are asked
 ``bot.review.evaluator.is_allowed`` what real AWS would decide. Request contexts carry the condition
 keys AWS documents for each action (docs/aws-rules.md, "deploy/cloudformation").
 """
@@ -105,6 +105,7 @@ INTRINSICS: dict[str, Callable[[Stack, Any], Any]] = {
     "Fn::Join": lambda stack, argument: argument[0].join(stack.resolve(argument[1])),
     "Fn::Equals": lambda stack, argument: stack.resolve(argument[0]) == stack.resolve(argument[1]),
     "Fn::Not": lambda stack, argument: not stack.resolve(argument[0]),
+    "Fn::Or": lambda stack, argument: any(stack.resolve(condition) for condition in argument),
 }
 
 
@@ -318,6 +319,24 @@ def test_every_arn_follows_the_partition(partition: str) -> None:
     assert not is_allowed(policy, Request("iam:AttachRolePolicy", resource=role, context=admin))
     assert not is_allowed(boundary, Request("sts:AssumeRole", resource=f"arn:{partition}:iam::{ACCOUNT}:role/x"))
     assert is_allowed(boundary, Request("iam:PassRole", resource=role))
+
+
+@pytest.mark.parametrize(("name", "logical_id"), BOT_ROLES)
+def test_roles_pass_to_ec2_under_chinas_principal_too(name: str, logical_id: str) -> None:
+    """In aws-cn EC2's principal is ec2.amazonaws.com.cn: the instance profile step passes the role to it."""
+    policy = Stack(name, "aws-cn").policy(logical_id)
+    role = f"arn:aws-cn:iam::{ACCOUNT}:role{ROLE_PATH}app-task"
+    for ec2 in ("ec2.amazonaws.com", "ec2.amazonaws.com.cn"):
+        assert is_allowed(policy, Request("iam:PassRole", resource=role, context={"iam:PassedToService": ec2}))
+    lambda_ = {"iam:PassedToService": "lambda.amazonaws.com.cn"}
+    assert not is_allowed(policy, Request("iam:PassRole", resource=role, context=lambda_))
+
+
+def test_the_bot_runs_on_ec2_in_china_with_an_instance_profile() -> None:
+    stack = Stack("bot-role.yml", "aws-cn", TrustedService="ec2.amazonaws.com.cn")
+    (statement, *_) = stack.trust("BotRole")["Statement"]
+    assert statement["Principal"] == {"Service": "ec2.amazonaws.com.cn"}
+    assert stack.conditions["TrustsEc2"] and not Stack("bot-role.yml").conditions["TrustsEc2"]
 
 
 def test_the_role_policies_fit_the_inline_quota() -> None:
