@@ -171,4 +171,13 @@ class DriftWatch:
                 }
             ]
             high = False
-        return self.workflow.act_on_drift(report, user, kind, subject=subject, findings=findings, high_risk=high)
+        reported = RoleState.from_dict(report.approved)
+
+        def still_current() -> bool:
+            made = self.store.get(report.made_id)
+            approved = self.approved_state(made) if made is not None else None
+            return approved is not None and approved.same_as(reported)
+
+        return self.workflow.act_on_drift(
+            report, user, kind, subject=subject, findings=findings, high_risk=high, still_current=still_current
+        )

@@ -447,13 +447,16 @@ class Workflow:
         subject: dict[str, Any],
         findings: list[dict[str, Any]],
         high_risk: bool = False,
+        still_current: Callable[[], bool],
     ) -> RequestRecord:
         """A click on a drift report's Accept (``kind`` accept) or Restore (``kind`` restore), by ``user``.
 
         Only the account's approvers may (decided now, from the configuration); a click on a report that is
         closed or already acted on by a request still going (or done) makes nothing (``ActionRefused``). The
         request and the report's claim on it are one write transaction, so of doubled, replayed or racing
-        clicks one acts. An accept waits for approvals (as many as a new role: ``high_risk_approvals`` when high
+        clicks one acts. A report whose approved state is no longer the role's (``still_current``, asked in the
+        transaction: an edit or accept carried out since) acts on nothing, as it would undo or replace what was approved
+        since. An accept waits for approvals (as many as a new role: ``high_risk_approvals`` when high
         risk; the clicker can't approve it); a restore is approved by the click itself, in the same transaction
         (what it puts back was approved already; docs/ARCHITECTURE.md says why), and its job enqueued.
         """
@@ -471,6 +474,11 @@ class Workflow:
             current = self.store.drift_report(report.id)
             if current is None or current.state != DriftState.OPEN:
                 raise ActionRefused(f"Drift report {report.id} is closed: the role is no longer as it reported.")
+            if not still_current():
+                raise ActionRefused(
+                    f"The role's approved state changed since drift report {report.id} (a change was approved and "
+                    "carried out): the next drift check compares the role with it."
+                )
             previous = self.store.get(current.action_request_id) if current.action_request_id else None
             if previous is not None and previous.status not in RETRYABLE_DRIFT_OUTCOMES:
                 raise ActionRefused(

@@ -3,6 +3,7 @@ once to the approvals channel with the review of the role as it is now, and sign
 go through the workflow. Passes are run directly (``RoleBot.check_drift``) except where the schedule is tested."""
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -25,6 +26,7 @@ from tests.e2e import (
     press,
     request_role,
     said,
+    submit,
 )
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -312,3 +314,27 @@ def test_the_drift_check_command_runs_one_pass_and_says_what_it_found(
     assert len(drift_posts(stack)) == 1  # posted by the command, through the same notifier
     assert main(["roles", "list"]) == 0
     assert "CHANGED outside the bot (D-1)" in capsys.readouterr().out
+
+
+def test_a_report_made_before_an_approved_edit_can_no_longer_undo_the_edit(stack: BotStack, aws: boto3.Session) -> None:
+    """The report compares AWS with the approved state of its time. Once an edit approves what the console did, AWS
+    is still exactly the report's "now", so without a check a one-click Restore would undo the approved edit (a tag
+    ABAC conditions read, a trust, a policy) without its approvals; Accept would replace it just as well."""
+    made = made_role(stack)
+    aws.client("iam").tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    assert outcomes(stack) == ["reported D-1"]
+    since = time.time()
+    assert stack.driver.command(REQUESTER, f"edit {NAME}").status == 200
+    view = stack.slack.wait_for("views.open", lambda c: c.at >= since).response["view"]
+    assert submit(stack, REQUESTER, view, {"tags": "team=other", "justification": "Moved to team other."}) is None
+    [edit] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "edit"]
+    click(stack, APPROVER, "approve", edit.id)
+    assert stack.runtime.store.get(edit.id).status == "edited"
+    assert stack.runtime.store.drift_report("D-1").state == "open"  # until the next pass closes it
+    for action in ("restore_drift", "accept_drift"):
+        press(stack, SECOND_APPROVER, report_message(stack, "D-1"), action)
+    stack.settle()
+    assert any("approved state changed" in said(c) for c in ephemerals(stack, SECOND_APPROVER))
+    assert [r.kind for r in stack.runtime.store.acting_on(made)] == ["edit"]
+    assert role_state(aws)["tags"]["team"] == "other"
+    assert outcomes(stack) == ["closed D-1"]
