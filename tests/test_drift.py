@@ -274,3 +274,18 @@ def test_a_long_difference_is_cut_with_a_note_and_given_whole_in_the_thread_befo
     _, posted_blocks = drift_message(replace(card, posted=True))
     [buttons] = [b for b in posted_blocks if b["type"] == "actions"]
     assert [e["action_id"] for e in buttons["elements"]] == ["accept_drift", "restore_drift"]
+
+
+def test_two_spellings_of_one_condition_key_are_not_merged_into_one_list_of_alternatives() -> None:
+    """Keys under one operator are AND-ed, a key's values OR-ed (IAM User Guide, "Conditions with multiple context
+    keys or values"). Two spellings of one key (names are case-insensitive) each demand their value; one key listing
+    both values lets either in. Merging the spellings would call that widening "no difference"."""
+    both = {"StringEquals": {"aws:PrincipalOrgID": "o-aaaa", "AWS:PrincipalOrgID": "o-bbbb"}}
+    either = {"StringEquals": {"aws:PrincipalOrgID": ["o-aaaa", "o-bbbb"]}}
+    statement = TRUST["Statement"][0]
+    approved = {**TRUST, "Statement": [{**statement, "Condition": both}]}
+    widened = {**TRUST, "Statement": [{**statement, "Condition": either}]}
+    assert not same_document(approved, widened)
+    found = differences(state(trust_policy=approved), state(trust_policy=widened))
+    assert [d.aspect for d in found] == ["trust policy"]
+    assert same_document(approved, approved)

@@ -14,7 +14,8 @@ What counts as the same document (and only this):
 - the case of action names ("The prefix and the action name are case insensitive":
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html) and of condition
   key names ("Condition key names are not case-sensitive":
-  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html);
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html) — but two spellings of
+  one key under one operator are two AND-ed tests, so such a condition is compared as written;
 - booleans and numbers in condition values written as JSON literals or as strings;
 - ``Sid``, which names a statement and grants nothing.
 
@@ -67,10 +68,15 @@ def _condition(value: Any) -> Any:
     for operator, keys in value.items():
         if not isinstance(keys, dict):
             return value  # not a condition IAM would take: compared as written
+        block = merged.setdefault(operator, {})
         for key, values in keys.items():
-            folded = merged.setdefault(operator, {}).setdefault(key.lower(), [])
-            folded.extend(_values(values))
-    return {op: {key: _values(values) for key, values in sorted(keys.items())} for op, keys in sorted(merged.items())}
+            if key.lower() in block:
+                # Two spellings of one key under one operator are two AND-ed tests, not one key's OR-ed values
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_multi-value-conditions.html):
+                # merged, a widening to one key listing both values would compare equal. Compared as written.
+                return value
+            block[key.lower()] = _values(values)
+    return {op: dict(sorted(keys.items())) for op, keys in sorted(merged.items())}
 
 
 def _statement(statement: Any) -> Any:
