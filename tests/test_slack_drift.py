@@ -338,3 +338,29 @@ def test_a_report_made_before_an_approved_edit_can_no_longer_undo_the_edit(stack
     assert [r.kind for r in stack.runtime.store.acting_on(made)] == ["edit"]
     assert role_state(aws)["tags"]["team"] == "other"
     assert outcomes(stack) == ["closed D-1"]
+
+
+def test_a_document_with_a_repeated_key_is_a_difference_shown_with_both_values(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """IAM accepts a policy whose JSON repeats a key, and AWS documents no meaning for it; JSON readers keep the last
+    value (botocore too), so a trust whose first "Principal" is everyone and whose last is the approved one read as
+    exactly as approved. Whatever AWS makes of it, it is not the approved document: it is reported, both values
+    shown, and Restore puts the approved one back."""
+    made_role(stack)
+    iam = aws.client("iam")
+    trust = iam.get_role(RoleName=NAME)["Role"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    repeated = json.dumps({**trust, "Statement": ["STATEMENT"]}).replace(
+        '"STATEMENT"', '{"Principal": {"AWS": "*"}, ' + json.dumps(statement)[1:]
+    )
+    iam.update_assume_role_policy(RoleName=NAME, PolicyDocument=repeated)
+    assert outcomes(stack) == ["reported D-1"]
+    report = stack.runtime.store.drift_report("D-1")
+    assert [d["aspect"] for d in report.differences] == ["trust policy"]
+    assert '"Principal (repeated 1)": {\n' in report.differences[0]["after"]
+    assert '"AWS": "*"' in report.differences[0]["after"]
+    assert "Principal (repeated 1)" in said(report_message(stack, "D-1"))
+    press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
+    assert outcomes(stack) == ["closed D-1"]
+    assert "*" not in json.dumps(role_state(aws)["trust"])

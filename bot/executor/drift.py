@@ -11,6 +11,11 @@
   URL-encoded like GetRole's), ListRoleTags (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html),
   every page of each.
 
+A document whose JSON repeats a key (IAM accepts one; AWS documents no meaning for it, and JSON readers, botocore's
+among them, keep the last value) is read with every value: the first under its name, each later one as
+``"KEY (repeated N)"`` (``keep_repeated_keys``), so it never compares equal to the approved document and the
+approvers see all it says.
+
 ``restore_role`` runs ``restore_plan(observed, approved)`` only while the role is still exactly what the
 approver saw (``observed``); on an AWS error it runs the reverse plan, so the role is left as it was.
 """
@@ -18,7 +23,7 @@ approver saw (``observed``); on an AWS error it runs the reverse plan, so the ro
 import json
 import logging
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from botocore.client import BaseClient
 
@@ -29,11 +34,52 @@ from bot.executor.iam import lookup, paginate
 log = logging.getLogger(__name__)
 
 
+REPEATED_KEYS_HANDLER = "iam-role-bot-keep-repeated-keys"
+"""The ``unique_id`` of the handler on a client's ``after-call`` events (registered once per client)."""
+READ_DOCUMENTS = {"GetRole": ("Role", "AssumeRolePolicyDocument"), "GetRolePolicy": ("PolicyDocument",)}
+"""Where each read's answer holds a policy document (URL-encoded JSON, as IAM sends it)."""
+
+
+def _every_value(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object keeping each repeat of a key: the first value under the key, later ones as ``KEY (repeated N)``."""
+    kept: dict[str, Any] = {}
+    for key, value in pairs:
+        name, repeat = key, 0
+        while name in kept:
+            repeat += 1
+            name = f"{key} (repeated {repeat})"
+        kept[name] = value
+    return kept
+
+
+def _decode(value: Any) -> Any:
+    """URL-encoded JSON as a dict keeping repeated keys (``_every_value``); anything else as it is."""
+    return json.loads(unquote(value), object_pairs_hook=_every_value) if isinstance(value, str) else value
+
+
+def keep_repeated_keys(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore ``after-call.iam.<Operation>`` handler, run before botocore's own decoder (which keeps only a repeated
+    key's last value): the read's policy document again as URL-encoded JSON, each repeat under a name of its own."""
+    *path, name = READ_DOCUMENTS[model.name]
+    holder = parsed
+    for step in path:
+        holder = holder.get(step) or {}
+    if isinstance(holder.get(name), str):
+        holder[name] = quote(json.dumps(_decode(holder[name])))
+
+
+def _watch_repeated_keys(iam: BaseClient) -> None:
+    for operation in READ_DOCUMENTS:
+        iam.meta.events.register_first(
+            f"after-call.iam.{operation}", keep_repeated_keys, unique_id=f"{REPEATED_KEYS_HANDLER}-{operation}"
+        )
+
+
 def policy_document(value: Any) -> dict[str, Any]:
-    """A policy document as IAM returned it (a dict once botocore decoded it, else URL-encoded JSON)."""
+    """A policy document as IAM returned it (a dict once decoded, else URL-encoded JSON)."""
     if isinstance(value, dict):
         return value
-    document = json.loads(unquote(str(value)))
+    document = _decode(str(value))
     if not isinstance(document, dict):
         raise ValueError("IAM returned a policy document that is not a JSON object")
     return document
@@ -41,6 +87,7 @@ def policy_document(value: Any) -> dict[str, Any]:
 
 def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
     """The role as AWS has it now (None: no such role). AWS errors propagate."""
+    _watch_repeated_keys(iam)
     found = lookup(iam.get_role, RoleName=role_name)
     if found is None:
         return None
