@@ -3,6 +3,7 @@ once to the approvals channel with the review of the role as it is now, and sign
 go through the workflow. Passes are run directly (``RoleBot.check_drift``) except where the schedule is tested."""
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -364,3 +365,20 @@ def test_a_document_with_a_repeated_key_is_a_difference_shown_with_both_values(
     press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
     assert outcomes(stack) == ["closed D-1"]
     assert "*" not in json.dumps(role_state(aws)["trust"])
+
+
+def test_a_report_whose_approved_state_was_rewritten_in_the_database_restores_nothing(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """``drift_reports`` is outside the audit chain; Restore acts on one click. Its target is checked against the
+    approved state the chained requests give, so whoever can write that one table can't make Restore grant anything."""
+    made_role(stack)
+    aws.client("iam").tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    assert outcomes(stack) == ["reported D-1"]
+    report = stack.runtime.store.drift_report("D-1")
+    forged = {**report.approved, "managed_policy_arns": [ADMIN, READ_ONLY]}
+    with sqlite3.connect(stack.settings.database_path) as db:
+        db.execute("UPDATE drift_reports SET approved_json = ? WHERE id = 'D-1'", [json.dumps(forged)])
+    press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
+    assert any("approved state changed" in said(c) for c in ephemerals(stack, APPROVER))
+    assert ADMIN not in role_state(aws)["managed"]
