@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -228,12 +228,18 @@ class PolicyCatalog:
         return {kind: list(arns) for kind, arns in self._providers.get(account_id).items()}
 
     def managed_policies(
-        self, account_id: str, arns: Iterable[str], *, wait_seconds: float | None = DOCUMENT_WAIT
+        self,
+        account_id: str,
+        arns: Iterable[str],
+        *,
+        wait_seconds: float | None = DOCUMENT_WAIT,
+        pins: Mapping[str, str] | None = None,
     ) -> dict[str, ManagedPolicy | None]:
         """Each policy's default version, from the cache or read now; None for one not read in time.
 
         A cached copy older than the TTL is served and read again in the background: the version it
-        pins is checked again before the role is created, so a stale copy can't slip through.
+        pins is checked again before the role is created, so a stale copy can't slip through. ``pins``: the
+        versions known to be the default now (read in IAM); a cached copy of another one is read again first.
         ``wait_seconds=None`` waits for every read. Raises ``PoliciesNotFound`` for ARNs IAM doesn't know.
         """
         arns = list(dict.fromkeys(arns))
@@ -242,6 +248,8 @@ class PolicyCatalog:
         now = self._clock()
         for arn in arns:
             entry = self._documents.get((account_id, arn))
+            if entry is not None and (pins or {}).get(arn, entry.value.pin) != entry.value.pin:
+                entry = None
             if entry is not None:
                 found[arn] = entry.value
                 if now - entry.fetched_at >= self.ttl:

@@ -134,7 +134,10 @@ class DriftWatch:
 
     def _review(self, account_id: str, observed: RoleState, approved: RoleState) -> list[Finding]:
         managed = self.choices.catalog.managed_policies(
-            account_id, observed.managed_policy_arns, wait_seconds=DOCUMENT_WAIT_SECONDS
+            account_id,
+            observed.managed_policy_arns,
+            wait_seconds=DOCUMENT_WAIT_SECONDS,
+            pins=observed.managed_policy_versions,
         )
         return drift_findings(
             observed,

@@ -382,3 +382,41 @@ def test_a_report_whose_approved_state_was_rewritten_in_the_database_restores_no
     press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
     assert any("approved state changed" in said(c) for c in ephemerals(stack, APPROVER))
     assert ADMIN not in role_state(aws)["managed"]
+
+
+def test_a_new_default_version_of_the_roles_own_managed_policy_is_reported_high_and_accepted_not_restored(
+    make_stack: Any, aws: boto3.Session
+) -> None:
+    """The role's customer managed policy given a new default version (CreatePolicyVersion --set-as-default, a known
+    escalation path) widens the role without touching it: the approvers pinned the version they reviewed, so it is
+    drift, reviewed as it is now. Restore can't put a shared policy's version back (other roles use it): it says so."""
+    stack = make_stack(approvers=[APPROVER, SECOND_APPROVER, THIRD_APPROVER])
+    iam = aws.client("iam")
+    arn = iam.create_policy(PolicyName="team-reader", PolicyDocument=json.dumps(INLINE))["Policy"]["Arn"]
+    made = request_role(
+        stack,
+        "service",
+        {"role_name": NAME, "service_principal": "lambda.amazonaws.com", "managed_policy_arns": [arn]},
+    )
+    click(stack, APPROVER, "approve", made)
+    assert stack.runtime.store.get(made).status == "created"
+    assert outcomes(stack) == ["as approved"]
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(everything), SetAsDefault=True)
+    assert outcomes(stack) == ["reported D-1"]
+    report = stack.runtime.store.drift_report("D-1")
+    assert [d["aspect"] for d in report.differences] == ["managed policy versions"]
+    assert f"{arn} v1" in report.differences[0]["before"] and f"{arn} v2" in report.differences[0]["after"]
+    assert report.risk == "high"
+    assert "Full administrator access" in [f["title"] for f in report.findings]  # the new version, not a cached one
+    press(stack, APPROVER, report_message(stack, "D-1"), "restore_drift")
+    [restore] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "restore"]
+    assert restore.status == "failed" and "default version" in (restore.error or "")
+    press(stack, APPROVER, report_message(stack, "D-1"), "accept_drift")
+    [accept] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "accept"]
+    assert accept.required_approvals == 2
+    click(stack, SECOND_APPROVER, "approve", accept.id)
+    click(stack, THIRD_APPROVER, "approve", accept.id)
+    assert stack.runtime.store.get(accept.id).status == "accepted"
+    assert outcomes(stack) == ["closed D-1"]
+    assert outcomes(stack) == ["as approved"]

@@ -31,7 +31,7 @@ from typing import Any
 
 from bot.domain.models import AssumableRoleRequest
 from bot.domain.plan import PlanStep
-from bot.domain.policies import to_json, to_pretty_json
+from bot.domain.policies import pinned_version, to_json, to_pretty_json
 
 DELETED = "deleted"
 """The fingerprint of a role that is gone from AWS."""
@@ -130,6 +130,10 @@ class RoleState:
     """Inline policies by name."""
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     """Every tag, the bot's provenance tags included."""
+    managed_policy_versions: dict[str, str] = field(default_factory=dict, hash=False)
+    """The attached customer managed policies' ids and default versions (``policy_pin``): a new default version
+    (CreatePolicyVersion, SetDefaultPolicyVersion) changes what the role may do without touching the role. AWS
+    managed policies are left out: only AWS gives them new versions."""
 
     @classmethod
     def approved(cls, request: AssumableRoleRequest, provenance_tags: dict[str, str]) -> "RoleState":
@@ -145,10 +149,18 @@ class RoleState:
             managed_policy_arns=tuple(sorted(set(request.managed_policy_arns))),
             inline_policies=inline,
             tags={**{tag.key: tag.value for tag in request.tags}, **provenance_tags},
+            managed_policy_versions={
+                arn: pin
+                for arn, pin in request.managed_policy_pins.items()
+                if customer_managed(arn) and arn in request.managed_policy_arns
+            },
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """As stored; without customer managed policies, as before their versions were kept (same fingerprints)."""
+        versions = {"managed_policy_versions": dict(sorted(self.managed_policy_versions.items()))}
         return {
+            **(versions if self.managed_policy_versions else {}),
             "role_name": self.role_name,
             "path": self.path,
             "trust_policy": self.trust_policy,
@@ -204,6 +216,22 @@ class Difference:
 NONE = "(none)"
 
 
+def customer_managed(arn: str) -> bool:
+    """A managed policy an account made (its ARN names the account, not ``aws``)."""
+    return ":iam::aws:policy/" not in arn
+
+
+def _versions(arns: list[str], versions: dict[str, str]) -> str:
+    return "\n".join(f"{arn} {pinned_version(versions[arn])} (policy id {versions[arn].split(':')[0]})" for arn in arns)
+
+
+def changed_versions(approved: RoleState, observed: RoleState) -> list[str]:
+    """The customer managed policies attached as approved whose default version (or the policy itself, made again
+    under its name) is not the one approved (a policy not read for the approval has no version to compare)."""
+    both = set(approved.managed_policy_versions) & set(observed.managed_policy_versions)
+    return sorted(arn for arn in both if approved.managed_policy_versions[arn] != observed.managed_policy_versions[arn])
+
+
 def _document(document: dict[str, Any] | None) -> str:
     return to_pretty_json(document) if document is not None else NONE
 
@@ -220,6 +248,15 @@ def differences(approved: RoleState, observed: RoleState | None) -> list[Differe
     if added or removed:
         change = "\n".join([*(f"+ {arn}" for arn in added), *(f"- {arn}" for arn in removed)])
         found.append(Difference("managed policies", "\n".join(approved.managed_policy_arns) or NONE, change))
+    versions = changed_versions(approved, observed)
+    if versions:
+        found.append(
+            Difference(
+                "managed policy versions",
+                _versions(versions, approved.managed_policy_versions),
+                _versions(versions, observed.managed_policy_versions),
+            )
+        )
     for name in sorted(set(approved.inline_policies) | set(observed.inline_policies)):
         old, new = approved.inline_policies.get(name), observed.inline_policies.get(name)
         if not same_document(old, new):
@@ -251,7 +288,7 @@ def restore_plan(current: RoleState, target: RoleState) -> list[PlanStep]:
     """The IAM calls that turn a role in state ``current`` into ``target`` (swapped: back again).
 
     The path is not among them: IAM can't move a role (``UpdateRole`` takes no path), so a role whose path
-    differs can't be restored (``restorable``).
+    differs can't be restored (``restorable``); nor is a managed policy's default version (the policy is shared).
     """
     role = {"RoleName": current.role_name}
     steps: list[PlanStep] = []
@@ -301,4 +338,11 @@ def restorable(approved: RoleState, observed: RoleState | None) -> str | None:
         return "The role no longer exists; recreating it is a new request (/iam-role)."
     if observed.path != approved.path:
         return "IAM can't move a role to another path; delete it and request it again."
+    versions = changed_versions(approved, observed)
+    if versions:
+        return (
+            f"The default version of {', '.join(versions)} is not the one approved. The policy is not the role's "
+            "alone (other roles, users and groups may use it), so the bot doesn't set its version back: do it in "
+            "IAM (SetDefaultPolicyVersion), or accept the role as it is."
+        )
     return None

@@ -7,6 +7,8 @@
   policy documents itself (its ``json_decode_policies`` handler) and hands back a dict; a string (another
   client, a stub) is decoded here, so either way the comparison sees JSON, never percent-escapes;
 - ListAttachedRolePolicies (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListAttachedRolePolicies.html),
+  and GetPolicy for each customer managed one (its id and ``DefaultVersionId``:
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetPolicy.html),
   ListRolePolicies and GetRolePolicy per name (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html,
   URL-encoded like GetRole's), ListRoleTags (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoleTags.html),
   every page of each.
@@ -27,7 +29,8 @@ from urllib.parse import quote, unquote
 
 from botocore.client import BaseClient
 
-from bot.domain.drift import RoleState, restorable, restore_plan
+from bot.domain.drift import RoleState, customer_managed, restorable, restore_plan
+from bot.domain.policies import policy_pin
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import lookup, paginate
 
@@ -99,6 +102,11 @@ def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
         if policy is not None:  # deleted between the list and the read: not there
             inline[name] = policy_document(policy["PolicyDocument"])
     tags = paginate(iam, "list_role_tags", "Tags", RoleName=role_name)
+    versions = {}
+    for arn in sorted({policy["PolicyArn"] for policy in attached if customer_managed(policy["PolicyArn"])}):
+        found_policy = lookup(iam.get_policy, PolicyArn=arn)
+        if found_policy is not None:  # detached and deleted between the list and the read: not there
+            versions[arn] = policy_pin(found_policy["Policy"]["PolicyId"], found_policy["Policy"]["DefaultVersionId"])
     return RoleState(
         role_name=role["RoleName"],
         path=role["Path"],
@@ -109,6 +117,7 @@ def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
         managed_policy_arns=tuple(sorted({policy["PolicyArn"] for policy in attached})),
         inline_policies=inline,
         tags={tag["Key"]: tag["Value"] for tag in tags},
+        managed_policy_versions=versions,
     )
 
 
