@@ -112,7 +112,7 @@ class DriftWatch:
             if closed is not None:
                 self.notifier.drift_resolved(closed)
             return found(f"closed {open_report.id}")
-        seen = fingerprint(observed)
+        seen = fingerprint(observed, approved)
         if open_report is not None and open_report.fingerprint == seen:
             return found(f"still {open_report.id}")
         findings = [] if observed is None else self._review(made.account_id, observed, approved)

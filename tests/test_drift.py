@@ -93,7 +93,7 @@ def test_the_same_document_spelled_as_iam_returns_it_is_no_difference() -> None:
 def test_every_real_change_of_the_trust_is_a_difference(widened: dict[str, Any]) -> None:
     changed = {**TRUST, "Statement": [{**TRUST["Statement"][0], **widened}]}
     assert [d.aspect for d in differences(state(), state(trust_policy=changed))] == ["trust policy"]
-    assert fingerprint(state(trust_policy=changed)) != fingerprint(state())
+    assert fingerprint(state(trust_policy=changed), state()) != fingerprint(state(), state())
 
 
 def test_a_condition_values_case_and_the_policy_version_count() -> None:
@@ -133,7 +133,7 @@ def test_each_aspect_is_named_and_a_deleted_role_is_one_difference() -> None:
         "maximum session duration",
     ]
     [gone] = differences(state(), None)
-    assert (gone.aspect, gone.after, fingerprint(None)) == ("role", "deleted outside the bot", DELETED)
+    assert (gone.aspect, gone.after, fingerprint(None, state())) == ("role", "deleted outside the bot", DELETED)
 
 
 def test_the_restore_plan_undoes_exactly_the_difference_and_reversed_redoes_it() -> None:

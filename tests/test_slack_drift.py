@@ -420,3 +420,28 @@ def test_a_new_default_version_of_the_roles_own_managed_policy_is_reported_high_
     assert stack.runtime.store.get(accept.id).status == "accepted"
     assert outcomes(stack) == ["closed D-1"]
     assert outcomes(stack) == ["as approved"]
+
+
+def test_after_an_edit_approves_part_of_a_drift_the_rest_is_reported_anew_against_the_new_state(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """An edit that approves one of the console's changes leaves AWS as it was: the same observed state, but measured
+    against another approved state. The open report (whose Restore would undo the edit, so it is refused) gives way
+    to a new one naming only what is still unapproved, so the role doesn't stay stuck on a report no one can act on."""
+    made = made_role(stack)
+    iam = aws.client("iam")
+    iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
+    iam.update_role(RoleName=NAME, Description="changed in the console")
+    assert outcomes(stack) == ["reported D-1"]
+    since = time.time()
+    assert stack.driver.command(REQUESTER, f"edit {NAME}").status == 200
+    view = stack.slack.wait_for("views.open", lambda c: c.at >= since).response["view"]
+    assert submit(stack, REQUESTER, view, {"tags": "team=other", "justification": "Moved to team other."}) is None
+    [edit] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "edit"]
+    click(stack, APPROVER, "approve", edit.id)
+    assert stack.runtime.store.get(edit.id).status == "edited"
+    assert outcomes(stack) == ["reported D-2"]
+    assert [d["aspect"] for d in stack.runtime.store.drift_report("D-2").differences] == ["description"]
+    press(stack, APPROVER, report_message(stack, "D-2"), "restore_drift")
+    assert (role_state(aws)["description"], role_state(aws)["tags"]["team"]) == ("", "other")
+    assert outcomes(stack) == ["closed D-2"]

@@ -189,12 +189,14 @@ class RoleState:
         return self.canonical() == other.canonical()
 
 
-def fingerprint(observed: RoleState | None) -> str:
-    """Names one observed state: the same difference seen again has the same fingerprint, a new one another."""
+def fingerprint(observed: RoleState | None, approved: RoleState) -> str:
+    """Names one difference, the observed state against the approved one: the same difference seen again has the same
+    fingerprint, a new one another — also when only the approved state moved (an edit approving part of a drift leaves
+    AWS as it was; the report of the old comparison can't act, so a new one must replace it)."""
     if observed is None:
         return DELETED
-    text = json.dumps(observed.canonical(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    both = {"observed": observed.canonical(), "approved": approved.canonical()}
+    return hashlib.sha256(json.dumps(both, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
