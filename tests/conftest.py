@@ -6,20 +6,20 @@ made through ``make_stack`` has, at teardown, every message and view the bot sen
 message it answered over HTTP) checked against Slack's Block Kit limits.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
-from moto.server import ThreadedMotoServer
+from botocore.loaders import Loader
 
 from bot.sandbox.aws import add_identity_providers
 from bot.sandbox.stack import BotStack
 from bot.store import Store
 from bot.store_postgres import PostgresStore
-from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems
+from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems, moto_server
 from tests.postgres import Cluster, start_cluster
 
 
@@ -34,17 +34,16 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server over HTTP with the AWS managed policies, as production talks to AWS (one per run)."""
-    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    if previous is None:
-        os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server over HTTP with the AWS managed policies, as production talks to AWS (one per test process).
+
+    It runs in a process of its own, as AWS would: the in-process moto that other modules start
+    (``mock_aws``) resets every backend of this interpreter when it starts and stops, which would
+    wipe the server's accounts and make it load its ~1,500 managed policies again, six times per
+    account (one IAM backend per partition).
+    """
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
 
 
 def empty_account(iam: Any) -> None:
@@ -70,11 +69,26 @@ def empty_account(iam: Any) -> None:
         iam.delete_saml_provider(SAMLProviderArn=provider["Arn"])
 
 
+@pytest.fixture(scope="session")
+def botocore_loader() -> Loader:
+    """One botocore data loader for the test process: a session of its own per test keeps event hooks
+    from leaking between tests, and sharing the loader spares each one parsing the service models
+    (IAM's, STS's, Access Analyzer's, endpoints) again, most of a new client's cost."""
+    return botocore.session.Session().get_component("data_loader")
+
+
+def session_sharing(loader: Loader) -> boto3.Session:
+    """A new boto3 session (its own events, credentials, clients) reading service models through ``loader``."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", loader)
+    return boto3.Session(botocore_session=core, region_name="us-east-1")
+
+
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+def aws(moto_endpoint: str, botocore_loader: Loader, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     """An empty account on the moto server, with a GitHub OIDC and a SAML provider."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    session = boto3.Session(region_name="us-east-1")
+    session = session_sharing(botocore_loader)
     iam = session.client("iam")
     empty_account(iam)
     add_identity_providers(iam)

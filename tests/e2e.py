@@ -63,6 +63,33 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[tuple[int, su
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def moto_server(log: Path) -> Iterator[str]:
+    """``moto.server`` in a process of its own on loopback, with the AWS managed policies; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the moto server did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 class RecordingDriver(SlackDriver):
     """A ``SlackDriver`` that keeps every HTTP answer of the bot, to check them against Slack's limits."""
 
