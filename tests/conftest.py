@@ -45,7 +45,7 @@ def aws_managed_policies(backend: moto_iam.IAMBackend) -> list[moto_iam.ManagedP
     ]
 
 
-moto_iam.IAMBackend._init_aws_policies = aws_managed_policies  # type: ignore[method-assign]
+moto_iam.IAMBackend._init_aws_policies = aws_managed_policies  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(autouse=True)
