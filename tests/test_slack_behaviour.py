@@ -299,9 +299,13 @@ def test_a_transient_failure_to_post_is_tried_again_with_backoff_then_given_up(s
 
 
 def test_a_burst_of_approvals_in_one_channel_waits_out_slacks_rate_limit(make_stack: Callable[..., BotStack]) -> None:
-    """Slack's real rate (about 1 message a second per channel, short bursts): three approvals at once
-    post some 15 messages in the approvals channel; every one arrives, each thread in order."""
-    stack = make_stack(slack=sandbox_slack(post_rate=1.0, post_burst=3))
+    """Three approvals at once post some 15 messages in the approvals channel; every one arrives, each thread
+    in order, after the bot has waited out several 429s' ``Retry-After``.
+
+    The fake refills ten times faster than Slack (10 a second, bursts of 5; Slack's about 1 is tested in
+    test_fake_slack.py) so that this takes 3 s, not 13 s; its 429s still say ``Retry-After: 1``, in whole
+    seconds as Slack's do, and the bot waits that long before the channel's next message."""
+    stack = make_stack(slack=sandbox_slack(post_rate=10.0, post_burst=5))
     stack.expected_refusals = ("ratelimited",)  # type: ignore[attr-defined]
     request_ids = [
         request_role(stack, "service", {"role_name": f"etl-{n}", "service_principal": "glue.amazonaws.com"})
@@ -333,6 +337,15 @@ def test_a_burst_of_approvals_in_one_channel_waits_out_slacks_rate_limit(make_st
         ]
         assert len(replies) == 4, replies
         assert "approved" in replies[1].lower() and "created" in replies[-1].lower(), replies
+    limited = [call.at for call in stack.slack.refused() if call.response.get("error") == "ratelimited"]
+    assert len(limited) >= 2, "the burst never met Slack's rate limit"
+    posted = [
+        call.at
+        for call in stack.slack.calls("chat.postMessage")
+        if call.params.get("channel") == APPROVAL_CHANNEL and call.response.get("ok")
+    ]
+    for refused_at in limited:  # Retry-After: 1 waited out before the channel's next message
+        assert min(at for at in posted if at > refused_at) >= refused_at + 1
 
 
 def test_approvers_app_home_says_a_request_slack_will_never_post(make_stack: Callable[..., BotStack]) -> None:
