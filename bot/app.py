@@ -8,10 +8,12 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryIntervalCalculator
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
+    default_interval_calculator,
 )
 
 from bot.config import Settings
@@ -19,8 +21,14 @@ from bot.listeners import register_listeners
 from bot.service import SORRY, RoleBot
 
 
-def web_client(settings: Settings) -> WebClient:
-    """The bot's Web API client: Slack's API (or ``SLACK_API_URL``), retrying rate-limited calls."""
+def web_client(
+    settings: Settings, *, retry_interval: RetryIntervalCalculator = default_interval_calculator
+) -> WebClient:
+    """The bot's Web API client: Slack's API (or ``SLACK_API_URL``), retrying rate-limited calls.
+
+    ``retry_interval``: the wait before trying a dropped connection or a 5xx again (slack_sdk's default,
+    kept in production: 0.5 s doubling, plus up to 1 s of jitter; the tests' sandbox waits less).
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
     # https://docs.slack.dev/tools/python-slack-sdk/web#retryhandler: a 429 waits its Retry-After; a
@@ -28,8 +36,8 @@ def web_client(settings: Settings) -> WebClient:
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=3),
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=retry_interval),
+            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=retry_interval),
         ]
     )
     return client

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 
 import boto3
 from pydantic import SecretStr
+from slack_sdk.http_retry import RetryIntervalCalculator
 
 from blocks import ids
-from bot.app import LISTENER_THREADS
+from bot.app import LISTENER_THREADS, web_client
 from bot.config import Config, Policy, Settings
 from bot.http import EVENTS_PATH, make_http_server
 from bot.runtime import Runtime, build_runtime
@@ -77,6 +78,7 @@ class BotStack:
     """Starts the bot with its Web API pointed at a ``FakeSlack``; ``driver`` sends it signed requests.
 
     ``warm_catalog`` as in ``build_runtime``: on, as in production, unless a test does without it.
+    ``slack_retry_interval`` as ``retry_interval`` in ``web_client`` (default: production's).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class BotStack:
         sandbox: bool = True,
         slack: FakeSlack | None = None,
         warm_catalog: bool = True,
+        slack_retry_interval: RetryIntervalCalculator | None = None,
         **settings: Any,
     ) -> None:
         self.slack = (slack or sandbox_slack()).start()
@@ -106,8 +109,11 @@ class BotStack:
         )
         self.config = Config(self.settings, policy or Policy())
         self.listeners = TrackedExecutor()
+        retry = slack_retry_interval
+        client = None if retry is None else web_client(self.settings, retry_interval=retry)
         self.runtime: Runtime = build_runtime(
             self.config,
+            client=client,
             aws_session=aws_session,
             sandbox=sandbox,
             listener_executor=self.listeners,
