@@ -27,7 +27,7 @@ from tests.e2e import APPROVER, OUTSIDER, REQUESTER, dms, ephemerals, open_home,
 def test_a_bad_token_stops_the_bot_at_start(tmp_path: Path, aws: boto3.Session) -> None:
     slack = sandbox_slack(token="xoxb-the-real-one")
     with pytest.raises(BoltError, match="invalid_auth"):
-        BotStack(tmp_path, approvers=[APPROVER], aws_session=aws, slack=slack)
+        BotStack(tmp_path, approvers=[APPROVER], aws_session=aws, slack=slack, warm_catalog=False)
     slack.stop()
 
 
@@ -121,13 +121,20 @@ def test_the_policy_select_searches_the_chosen_account_and_stops_at_the_quota(
 def test_right_after_start_a_policy_search_answers_within_the_budget(
     make_stack: Callable[..., BotStack], aws: boto3.Session
 ) -> None:
+    """The first search waits out the options budget (1.5 s, hence this test's 2 s) while AWS's list of
+    policies is held, and answers "still loading"; once the list arrives, searches find policies."""
+    listed = threading.Event()
+
     def slow_aws(**_: Any) -> None:
-        time.sleep(4)
+        listed.wait(timeout=30)
 
     aws.events.register("before-call.iam.ListPolicies", slow_aws)
     stack = make_stack(warm_catalog=True)
     view = open_modal(stack, REQUESTER, "user")
-    assert option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME) == ["still-loading"]
+    try:
+        assert option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME) == ["still-loading"]
+    finally:
+        listed.set()
     deadline = time.monotonic() + 30
     while (found := option_values(stack, ids.MANAGED_POLICIES, "ReadOnly", view, account_id=HOME)) == ["still-loading"]:
         assert time.monotonic() < deadline, "the catalogue never finished loading"

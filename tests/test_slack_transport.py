@@ -111,7 +111,7 @@ def test_socket_mode_needs_no_signing_secret_and_then_no_http_request_verifies(
             database_path=str(tmp_path / "socket.db"),
         )
         assert settings.missing_to_serve() == []
-        runtime = build_runtime(Config(settings, Policy()), aws_session=aws)
+        runtime = build_runtime(Config(settings, Policy()), aws_session=aws, warm_catalog=False)
         server = make_http_server(runtime.app, host="127.0.0.1", port=0, signing_secret=None)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
