@@ -6,8 +6,6 @@ made through ``make_stack`` has, at teardown, every message and view the bot sen
 message it answered over HTTP) checked against Slack's Block Kit limits.
 """
 
-import functools
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,37 +14,16 @@ import boto3
 import botocore.session
 import pytest
 from botocore.loaders import Loader
-from moto.iam import models as moto_iam
-from moto.settings import load_iam_aws_managed_policies
 from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
-from bot.sandbox.aws import add_identity_providers
+from bot.sandbox.aws import add_identity_providers, parse_managed_policies_once
 from bot.sandbox.stack import BotStack
 from bot.store import Store
 from bot.store_postgres import PostgresStore
 from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems, moto_server
 from tests.postgres import Cluster, start_cluster
 
-
-@functools.cache
-def managed_policy_data() -> dict[str, Any]:
-    """moto's AWS managed policies (its ``aws_managed_policies_data``, 1 MB of JSON), parsed once per process."""
-    return json.loads(moto_iam.aws_managed_policies_data)
-
-
-def aws_managed_policies(backend: moto_iam.IAMBackend) -> list[moto_iam.ManagedPolicy]:
-    """``IAMBackend._init_aws_policies`` from JSON parsed once: moto parses it anew for every IAM backend, and
-    makes six per account (one per partition) on the account's first request, so in-process moto spent most
-    of its start there. Each backend still gets policy objects of its own (they count their attachments)."""
-    if not load_iam_aws_managed_policies():
-        return []
-    return [
-        moto_iam.AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
-        for name, data in managed_policy_data().items()
-    ]
-
-
-moto_iam.IAMBackend._init_aws_policies = aws_managed_policies  # type: ignore[method-assign,assignment]
+parse_managed_policies_once()  # in-process moto (mock_aws, the replicas' server): see its docstring
 
 
 @pytest.fixture(autouse=True)

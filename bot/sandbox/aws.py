@@ -4,6 +4,7 @@ It holds the AWS managed policies, a GitHub Actions OIDC provider, a SAML provid
 permissions boundary the bot's guardrails ask for, so every role type can be requested.
 """
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.core.models import MockAWS
+from moto.iam import models as moto_iam
+from moto.settings import load_iam_aws_managed_policies
 
 SANDBOX_REGION = "us-east-1"
 GITHUB_HOST = "token.actions.githubusercontent.com"
@@ -58,8 +61,36 @@ def add_identity_providers(iam: Any) -> None:
     iam.create_saml_provider(Name="Okta", SAMLMetadataDocument=SAML_METADATA)
 
 
+@functools.cache
+def _managed_policy_data() -> dict[str, Any]:
+    """moto's AWS managed policies (its ``aws_managed_policies_data``, 1 MB of JSON), parsed once per process."""
+    return json.loads(moto_iam.aws_managed_policies_data)
+
+
+def _aws_managed_policies(backend: moto_iam.IAMBackend) -> list[moto_iam.ManagedPolicy]:
+    """``IAMBackend._init_aws_policies`` from the JSON parsed once; each backend still gets policy objects of
+    its own (they count their attachments)."""
+    if not load_iam_aws_managed_policies():
+        return []
+    return [
+        moto_iam.AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
+        for name, data in _managed_policy_data().items()
+    ]
+
+
+def parse_managed_policies_once() -> None:
+    """Make this process's moto parse its managed policies' JSON once, not once per IAM backend.
+
+    moto makes six IAM backends per account (one per partition, all on the account's first request, to
+    find which account an access key belongs to) and parsed the JSON for each: a third of the sandbox's
+    start-up, and most of in-process moto's cost in the tests. What moto serves is unchanged.
+    """
+    moto_iam.IAMBackend._init_aws_policies = _aws_managed_policies  # type: ignore[method-assign,assignment]
+
+
 def start_sandbox_aws() -> SandboxAws:
     """Start moto in this process (every boto3 call is served by it) and seed the account."""
+    parse_managed_policies_once()
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox", AWS_DEFAULT_REGION=SANDBOX_REGION)
