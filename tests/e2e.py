@@ -94,7 +94,9 @@ def moto_server(log: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        process.terminate()
+        # SIGKILL: on SIGTERM moto exits only once the request threads of clients' kept-alive connections
+        # end (up to 10 s at the end of a run), and it keeps nothing worth a graceful stop.
+        process.kill()
         process.wait(timeout=10)
 
 
