@@ -87,15 +87,21 @@ def session_sharing(loader: Loader) -> boto3.Session:
     return boto3.Session(botocore_session=core, region_name="us-east-1")
 
 
+@pytest.fixture(scope="session")
+def moto_iam(moto_endpoint: str, botocore_loader: Loader) -> Any:
+    """An IAM client of the moto server's account, made once, for the fixtures that empty and seed it."""
+    return session_sharing(botocore_loader).client(
+        "iam", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
 @pytest.fixture
-def aws(moto_endpoint: str, botocore_loader: Loader, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    """An empty account on the moto server, with a GitHub OIDC and a SAML provider."""
+def aws(moto_endpoint: str, moto_iam: Any, botocore_loader: Loader, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    """An empty account on the moto server, with a GitHub OIDC and a SAML provider; the session is the test's own."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    session = session_sharing(botocore_loader)
-    iam = session.client("iam")
-    empty_account(iam)
-    add_identity_providers(iam)
-    return session
+    empty_account(moto_iam)
+    add_identity_providers(moto_iam)
+    return session_sharing(botocore_loader)
 
 
 QUICK_RETRY = FixedValueRetryIntervalCalculator(0.01)
