@@ -56,7 +56,7 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[tuple[int, su
             except OSError:
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "the bot did not start"
-                time.sleep(0.2)
+                time.sleep(0.05)
         yield port, process
     finally:
         process.terminate()
