@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from bot.logs import MAX_MESSAGE_CHARS, PINNED_LOGGERS, configure_logging
 from bot.sandbox.fake_slack import FakeSlack
@@ -200,23 +201,30 @@ def test_a_record_of_any_shape_is_written_and_never_raises(
 
 
 def test_without_a_stream_records_go_to_stderr_as_it_is_when_written(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Configured while stderr was one stream (a test's captured output) that is closed since, the handler writes
-    to the stderr of now: here moto's server thread, which logs an ERROR for every call to a service it lacks
-    (Access Analyzer, which the bot asks), as it did once per test run."""
+    to the stderr of now: here an in-process moto server's thread, which logs an ERROR for every call to a service
+    it lacks (Access Analyzer, which the bot asks), as the tests' moto server did once per run while it ran in the
+    test process (it has a process of its own now)."""
     import boto3
 
     first = io.StringIO()
     monkeypatch.setattr("sys.stderr", first)
-    with configured():
-        first.close()
-        now = io.StringIO()
-        monkeypatch.setattr("sys.stderr", now)
-        analyzer = boto3.client("accessanalyzer", endpoint_url=moto_endpoint, region_name="us-east-1")
-        with contextlib.suppress(Exception):
-            analyzer.validate_policy(policyDocument="{}", policyType="IDENTITY_POLICY")
-        logging.getLogger("bot.test").warning("after the swap")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        with configured():
+            first.close()
+            now = io.StringIO()
+            monkeypatch.setattr("sys.stderr", now)
+            host, port = server.get_host_and_port()
+            analyzer = boto3.client("accessanalyzer", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+            with contextlib.suppress(Exception):
+                analyzer.validate_policy(policyDocument="{}", policyType="IDENTITY_POLICY")
+            logging.getLogger("bot.test").warning("after the swap")
+    finally:
+        server.stop()
     written = now.getvalue()
     assert "ERROR werkzeug: " in written and "WARNING bot.test: after the swap" in written
     assert "Logging error" not in written
