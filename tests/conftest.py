@@ -87,9 +87,10 @@ def session_sharing(loader: Loader) -> boto3.Session:
     return boto3.Session(botocore_session=core, region_name="us-east-1")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_iam(moto_endpoint: str, botocore_loader: Loader) -> Any:
-    """An IAM client of the moto server's account, made once, for the fixtures that empty and seed it."""
+    """An IAM client of the moto server's account, made once per module (a module may have a server of its own:
+    tests/test_slack_home.py), for the fixtures that empty and seed it."""
     return session_sharing(botocore_loader).client(
         "iam", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing"
     )

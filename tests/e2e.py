@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from moto.server import ThreadedMotoServer
+
 from blocks.limits import message_problems, view_problems
 from bot.sandbox.fake_slack import Call
 from bot.sandbox.slack_driver import Reply, SlackDriver
@@ -98,6 +100,26 @@ def moto_server(log: Path) -> Iterator[str]:
         # end (up to 10 s at the end of a run), and it keeps nothing worth a graceful stop.
         process.kill()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def in_process_moto_server() -> Iterator[str]:
+    """A moto server in this process, with the AWS managed policies; yields its URL. Only for tests that reach into
+    moto's records (``moto.iam.models.iam_backends``) where no API sets what they need; the in-process moto that
+    other modules start resets its accounts, so it lives no longer than one module."""
+    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
 
 
 class RecordingDriver(SlackDriver):

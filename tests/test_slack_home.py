@@ -2,6 +2,7 @@
 approvers decide from it (a click from App Home carries a view, not a channel)."""
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +21,19 @@ from tests.e2e import (
     click,
     dms,
     home_iam,
+    in_process_moto_server,
     open_home,
     request_role,
     said,
 )
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """This module's moto server runs in the test process: a test sets a role's last use in moto's own records
+    (``iam_backends``), which no IAM API sets."""
+    with in_process_moto_server() as url:
+        yield url
 
 
 @pytest.fixture
