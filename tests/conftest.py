@@ -16,6 +16,7 @@ import pytest
 from botocore.loaders import Loader
 from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
+from bot.runtime import freeze_startup_objects
 from bot.sandbox.aws import add_identity_providers, parse_managed_policies_once
 from bot.sandbox.stack import BotStack
 from bot.store import Store
@@ -24,6 +25,13 @@ from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems
 from tests.postgres import Cluster, start_cluster
 
 parse_managed_policies_once()  # in-process moto (mock_aws, the replicas' server): see its docstring
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Leave what importing and collecting made (modules, service models, the test items) out of the garbage
+    collector's full passes, as ``serve`` does at start-up: each pass walked it all again, holding the GIL
+    (five heavy modules: 24.4 s -> 22.5 s CPU, 51 s -> 42 s wall)."""
+    freeze_startup_objects()
 
 
 @pytest.fixture(autouse=True)
