@@ -715,6 +715,9 @@ def custom(statement: dict[str, Any], **document: Any) -> dict[str, Any]:
         (custom({"Condition": "true"}), "Condition must look like"),
         (custom({"Extra": 1}), "has unknown keys: Extra"),
         (custom({}, Version="2020-01-01"), 'needs "Version": "2012-10-17"'),
+        (custom({}, Version="2008-10-17"), 'needs "Version": "2012-10-17"'),
+        (custom({}, Version=["2012-10-17"]), 'needs "Version": "2012-10-17"'),
+        ({"trust_policy_document": {"Statement": CUSTOM_TRUST["Statement"]}}, 'needs "Version": "2012-10-17"'),
         (custom({}, Other=1), "unknown top-level keys: Other"),
         ({"trust_policy_document": {"Version": "2012-10-17", "Statement": []}}, "needs a Statement"),
         ({"trust_policy_document": {"Version": "2012-10-17", "Statement": ["x"]}}, "statement 1 must be a JSON object"),
@@ -759,6 +762,8 @@ def test_inline_policy_as_object_or_as_pasted_json() -> None:
     [
         ('{"Version": ', "Inline policy is not valid JSON"),
         ({"Statement": INLINE["Statement"]}, 'needs "Version": "2012-10-17"'),
+        (inline_statement() | {"Version": "2008-10-17"}, 'needs "Version": "2012-10-17"'),
+        (inline_statement() | {"Version": "2012-10-17 "}, 'needs "Version": "2012-10-17"'),
         (
             inline_statement(Resource=None) | {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]},
             "needs exactly one of Resource or NotResource",

@@ -45,6 +45,7 @@ from bot.domain.limits import Limits, over_quota
 from bot.domain.partitions import DEFAULT_PARTITION, PartitionName, arn_partition, partition_of
 from bot.domain.plan import PlanStep
 from bot.domain.policies import (
+    POLICY_VERSION,
     as_list,
     check_no_policy_variables,
     check_permissions_policy,
@@ -63,7 +64,6 @@ from bot.domain.webidentity import (
     WebIdentityProvider,
 )
 
-POLICY_VERSION = "2012-10-17"
 SAML_AUDIENCE = partition_of(DEFAULT_PARTITION).saml_audience
 EXPIRY_DAYS = (1, 7, 30, 90)
 """The lives a time-limited role may have, in days."""

@@ -8,7 +8,13 @@ from typing import Any
 
 from bot.domain.fields import rule_error
 
-POLICY_VERSIONS = ("2012-10-17", "2008-10-17")
+POLICY_VERSION = "2012-10-17"
+"""The only policy language the bot accepts, in permission and trust policies alike. AWS refuses a managed
+policy below it ("Policy document must be version 2012-10-17 or greater"), and under 2008-10-17 (also what a
+policy without Version means) ``${...}`` policy variables are plain text, so a condition that reads like
+``${aws:username}`` would compare with those literal characters while the review, and the approver, read a
+variable ("IAM JSON policy elements: Version"):
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html"""
 TRUST_ACTIONS = frozenset(
     {
         "sts:AssumeRole",
@@ -143,8 +149,11 @@ def statements_of(document: Any, *, label: str) -> list[dict[str, Any]]:
     unknown = set(document) - {"Version", "Id", "Statement"}
     if unknown:
         raise rule_error(f"{label} has unknown top-level keys: {', '.join(sorted(unknown))}.")
-    if document.get("Version") not in POLICY_VERSIONS:
-        raise rule_error(f'{label} needs "Version": "2012-10-17".')
+    if document.get("Version") != POLICY_VERSION:
+        raise rule_error(
+            f'{label} needs "Version": "{POLICY_VERSION}": older or missing versions make policy variables '
+            "plain text, and AWS refuses them in managed policies."
+        )
     statements = document.get("Statement")
     if not statements:
         raise rule_error(f"{label} needs a Statement with at least one statement.")
