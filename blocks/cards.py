@@ -116,6 +116,8 @@ class DriftCard:
     risk: str
     deleted: bool
     open: bool = True
+    replaced: bool = False
+    """The role in AWS is another one made under its name (``bot.domain.drift.replaced``): nothing to click."""
     acted_by: str | None = None
     """The latest accept or restore request a click made (its id), if any (the buttons stay: the bot refuses a
     click while that request is under way)."""

@@ -63,8 +63,21 @@ def _buttons(card: DriftCard) -> Block:
     return actions(*elements)
 
 
+REPLACED_NOTE = (
+    "This role is not the bot's: the bot's was deleted and another made under its name outside the bot (its RoleId "
+    "differs, whatever its tags say). The bot neither restores nor adopts it, and refuses to edit or delete it. "
+    "Whoever made it must change or delete it; the next check then reports the bot's role deleted."
+)
+
+
+def _title(card: DriftCard) -> str:
+    if card.deleted:
+        return "Role deleted outside the bot"
+    return "Role replaced outside the bot" if card.replaced else "Role changed outside the bot"
+
+
 def _layout(card: DriftCard) -> tuple[list[Block], list[LongText | Findings]]:
-    title = "Role deleted outside the bot" if card.deleted else "Role changed outside the bot"
+    title = _title(card)
     head: list[Block] = [
         header(f"⚠️ {title} ({card.id})"),
         fields_section(
@@ -78,13 +91,16 @@ def _layout(card: DriftCard) -> tuple[list[Block], list[LongText | Findings]]:
     ]
     if card.deleted:
         head.append(section("Recreating it is a new request (`/iam-role`). *Accept* stops the bot looking for it."))
+    if card.replaced:
+        head.append(section(REPLACED_NOTE))
     tail: list[Block] = []
     if not card.open:
         tail.append(context("Closed: the role is no longer as this report says."))
     else:
         if card.acted_by:
             tail.append(context(f"{escape(card.acted_by)} was asked from this report; see its thread."))
-        tail.append(_buttons(card) if card.posted else context(BUTTONS_PENDING))
+        if not card.replaced:
+            tail.append(_buttons(card) if card.posted else context(BUTTONS_PENDING))
     if card.sandbox:
         tail.append(context(SANDBOX_NOTE))
     nothing_flagged = (

@@ -11,13 +11,13 @@ request and its claim on the report in one transaction, and only then is anythin
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.choices import Choices
 from bot.domain import AssumableRoleRequest
-from bot.domain.drift import RoleState, differences, fingerprint
+from bot.domain.drift import REPLACED, RoleState, differences, fingerprint
 from bot.executor import Executor, ProvisioningError
-from bot.executor.iam import PROVENANCE_KEYS
+from bot.executor.iam import PROVENANCE_KEYS, REQUEST_ID_TAG, guessable
 from bot.lifecycle import RequestKind, Status
 from bot.notifier import Notifier
 from bot.review import Finding, is_high_risk
@@ -74,15 +74,27 @@ class DriftWatch:
     def approved_state(self, made: RequestRecord) -> RoleState | None:
         """The role's last approved state: its latest accepted drift, or else its latest edit (or creation), by
         when each was carried out; None for a role the bot doesn't watch (service-linked: AWS owns it; or its
-        deletion outside the bot was accepted)."""
+        deletion outside the bot was accepted). Its RoleId is the one the bot recorded for the role (``made``)."""
         accepted = self._accepted(made)
         if accepted is not None:
             observed = (accepted.subject or {}).get("observed")
-            return RoleState.from_dict(observed) if observed else None
+            return replace(RoleState.from_dict(observed), role_id=made.role_id) if observed else None
         request = self.store.approved_state(made).request
         if not isinstance(request, AssumableRoleRequest):
             return None
-        return RoleState.approved(request, made_by(made))
+        return replace(RoleState.approved(request, made_by(made)), role_id=made.role_id)
+
+    def _learned(self, made: RequestRecord, observed: RoleState | None) -> RequestRecord:
+        """``made`` with the RoleId of its role when none was recorded (a role made before the bot kept it), learned
+        from ``observed`` only while that carries the request's tag with its secret nonce: a role whose tag anyone
+        could write (no nonce), or that lost it, stays unknown and is recognised by its tag alone, as before."""
+        if made.role_id is not None or observed is None or observed.role_id is None:
+            return made
+        owner = made_by(made).get(REQUEST_ID_TAG)
+        if owner is None or guessable(owner) or observed.tags.get(REQUEST_ID_TAG) != owner:
+            return made
+        self.store.learn_role_id(made.id, observed.role_id)
+        return self.store.get(made.id) or made
 
     def check(self) -> list[DriftFound]:
         """One pass over every live role the bot made (see the module); what it found, role by role."""
@@ -103,6 +115,7 @@ class DriftWatch:
         except ProvisioningError as error:
             log.warning("drift check of %s in %s failed: %s", made.role_name, made.account_id, error.message)
             return found(f"unreadable: {error.message}")
+        approved = replace(approved, role_id=self._learned(made, observed).role_id)
         open_report = self.store.open_drift(made.id)
         found_differences = differences(approved, observed)
         if not found_differences:
@@ -155,6 +168,8 @@ class DriftWatch:
             raise ActionRefused("There is no such drift report.")
         if kind == RequestKind.RESTORE and report.deleted:
             raise ActionRefused("The role is gone; recreating it is a new request (/iam-role).")
+        if report.replaced:
+            raise ActionRefused(REPLACED)
         subject = {
             "report_id": report.id,
             "approved": report.approved,

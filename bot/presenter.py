@@ -187,6 +187,7 @@ class Presenter:
         drift = self.store.open_drift(made.id)
         if drift is not None:
             what = "deleted outside the bot" if drift.deleted else "changed outside the bot"
+            what = "replaced outside the bot" if drift.replaced else what
             card = replace(card, drift=f"{what} ({drift.id})")
         if use is None:
             return card
@@ -235,6 +236,7 @@ class Presenter:
             findings=[FindingCard(**finding) for finding in report.findings],
             risk=report.risk,
             deleted=report.deleted,
+            replaced=report.replaced,
             open=report.state == DriftState.OPEN,
             acted_by=report.action_request_id,
             posted=report.message_ts is not None,

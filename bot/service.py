@@ -21,7 +21,7 @@ from bot.domain.drift import RoleState
 from bot.domain.retire import RoleToRetire
 from bot.drift_watch import DriftFound, DriftWatch
 from bot.executor import Executor, ProvisioningError
-from bot.executor.iam import REQUEST_ID_TAG
+from bot.executor.iam import REQUEST_ID_TAG, replaced_message
 from bot.intake import Intake
 from bot.lifecycle import BOT_ACTOR, RequestKind, Sentence, Status
 from bot.notifier import Notifier
@@ -357,6 +357,9 @@ class RoleBot:
                 f"The role {role_name} in account {account} carries the bot's tag, but this bot has no record of "
                 "creating it as it is tagged (another installation of the bot, or a copy?), so it will not delete it."
             )
+        known_id = ours[-1].role_id
+        if known_id is not None and role.role_id != known_id:
+            raise ActionRefused(replaced_message(role_name, account, known_id, role.role_id))
         findings = retirement_findings(role, datetime.fromtimestamp(self.store.clock(), UTC))
         return self.workflow.submit_retirement(
             ours[-1], role, requester, findings=[f.to_dict() for f in findings], submission_key=submission_key
@@ -661,7 +664,9 @@ class RoleBot:
         made = self.store.get(record.target_id or "")
         if made is None or not isinstance(before, AssumableRoleRequest) or not isinstance(after, AssumableRoleRequest):
             raise ProvisioningError(f"{record.id} names no role the bot can edit.", step="preflight")
-        return self.executor.edit(before, after, made_by=provenance_tag(made), request_id=record.id)
+        return self.executor.edit(
+            before, after, made_by=provenance_tag(made), request_id=record.id, role_id=made.role_id
+        )
 
     def _accept(self, record: RequestRecord) -> dict[str, Any]:
         """Nothing to do in AWS, as long as the role is still what the approvers saw (else nothing is recorded)."""
@@ -680,15 +685,18 @@ class RoleBot:
         return self.executor.restore(record.account_id, approved, observed, request_id=record.id)
 
     def _retire(self, record: RequestRecord) -> dict[str, Any]:
-        """Delete the role, only while it carries the provenance tag it had when the deletion was asked for;
+        """Delete the role, only while it carries the provenance tag it had when the deletion was asked for and is
+        the role the bot made (its RoleId, when known: a look-alike made under its name is refused, also at expiry);
         what was removed."""
         subject = record.subject or {}
+        made = self.store.get(record.target_id or "")
         return self.executor.retire(
             record.account_id,
             record.request.display_name,
             made_by=str(subject.get("made_by")),
             request_id=record.id,
             revoke_sessions=bool(subject.get("expiry")),
+            role_id=made.role_id if made is not None else None,
         )
 
     def resume_interrupted(self) -> list[RequestRecord]:

@@ -38,6 +38,7 @@ from bot.audit import (
     request_hash_as,
 )
 from bot.domain import RoleRequest, request_from_json, request_to_json
+from bot.domain.drift import RoleState, replaced
 from bot.domain.last_use import LastUse
 from bot.lifecycle import OPEN_STATUSES, EventKind, RequestKind, Status
 
@@ -138,6 +139,11 @@ class RequestRecord:
     """When the bot deletes the role this request created (a time-limited role, once created)."""
     expiry_request_id: str | None = None
     """The delete request the role's expiry made (set once: the claim that makes expiry happen once)."""
+    role_id: str | None = None
+    """The IAM RoleId of the role this create request made (or adopted), as CreateRole or GetRole gave it: unique
+    and never reused, so a role deleted and made again under the same name (its provenance tags copied, as
+    ListRoleTags shows them) has another one. None: not known (a role created before the bot kept it, until a
+    drift pass learns it; a service-linked role)."""
 
     @cached_property
     def request(self) -> RoleRequest:
@@ -194,6 +200,12 @@ class DriftReport:
     @property
     def deleted(self) -> bool:
         return self.observed is None
+
+    @property
+    def replaced(self) -> bool:
+        """The role in AWS is another one made under its name (``bot.domain.drift.replaced``)."""
+        observed = RoleState.from_dict(self.observed) if self.observed is not None else None
+        return replaced(RoleState.from_dict(self.approved), observed)
 
 
 def _drift(row: dict[str, Any]) -> DriftReport:
@@ -512,6 +524,17 @@ def _v14_held_submission_kinds(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+ROLE_IDS_SQL = ["ALTER TABLE requests ADD COLUMN role_id TEXT"]
+"""Schema version 15 on both engines: the RoleId of the role a create request made (``RequestRecord.role_id``).
+Rows from before have none: the next drift pass learns it while the role still carries the request's tag with its
+secret nonce (``DriftWatch.check_role``); until then the bot recognises the role by that tag alone, as before."""
+
+
+def _v15_role_ids(db: sqlite_utils.Database) -> None:
+    for statement in ROLE_IDS_SQL:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -527,6 +550,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v12_provenance_nonce_fixed,
     _v13_drift_reports,
     _v14_held_submission_kinds,
+    _v15_role_ids,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -612,6 +636,7 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         subject=json.loads(row["subject_json"]) if row["subject_json"] is not None else None,
         expires_at=row["expires_at"],
         expiry_request_id=row["expiry_request_id"],
+        role_id=row["role_id"],
     )
 
 
@@ -919,15 +944,25 @@ class Store:
         """Move a request from an ``expected`` status to ``new`` and record the event, atomically.
 
         Returns None, changing nothing, when the request is not (or no longer) in an expected status.
-        ``result`` and ``error`` describe the latest outcome: every transition sets both (None clears).
+        ``result`` and ``error`` describe the latest outcome: every transition sets both (None clears). A
+        ``result`` naming a ``role_id`` (``ProvisionResult``: the role made) sets the request's, once.
         """
         expected_statuses = [expected] if isinstance(expected, str) else list(expected)
         now = self.clock()
         with self.transaction():
             changed = self._execute(
-                "UPDATE requests SET status = ?, updated_at = ?, result_json = ?, error = ? "
+                "UPDATE requests SET status = ?, updated_at = ?, result_json = ?, error = ?, "
+                "role_id = COALESCE(role_id, ?) "
                 f"WHERE id = ? AND status IN ({_placeholders(expected_statuses)})",
-                [new, now, json.dumps(result) if result is not None else None, error, request_id, *expected_statuses],
+                [
+                    new,
+                    now,
+                    json.dumps(result) if result is not None else None,
+                    error,
+                    (result or {}).get("role_id"),
+                    request_id,
+                    *expected_statuses,
+                ],
             )
             if changed == 0:
                 return None
@@ -1121,6 +1156,13 @@ class Store:
         if status is None:
             return self._rows("SELECT COUNT(*) AS n FROM requests", [])[0]["n"]
         return self._rows("SELECT COUNT(*) AS n FROM requests WHERE status = ?", [status])[0]["n"]
+
+    def learn_role_id(self, made_id: str, role_id: str) -> bool:
+        """Keep the RoleId of the role ``made_id`` created when none is known yet (a row from before the bot kept
+        it); False if one was known already (it is never replaced)."""
+        with self.transaction():
+            sql = "UPDATE requests SET role_id = ? WHERE id = ? AND role_id IS NULL"
+            return self._execute(sql, [role_id, made_id]) == 1
 
     def live_roles(
         self, account_id: str | None = None, role_name: str | None = None, *, requester: str | None = None

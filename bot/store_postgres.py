@@ -41,6 +41,7 @@ from bot.store import (
     HELD_SUBMISSION_LEASES_SQL,
     LAST_USE_SQL,
     MIGRATIONS,
+    ROLE_IDS_SQL,
     SchemaTooNew,
     Store,
     Tracer,
@@ -227,6 +228,11 @@ def _v14_held_submission_kinds(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _v15_role_ids(conn: Connection) -> None:
+    for statement in ROLE_IDS_SQL:
+        conn.execute(statement)
+
+
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -242,6 +248,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v12_provenance_nonce_fixed,
     _v13_drift_reports,
     _v14_held_submission_kinds,
+    _v15_role_ids,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

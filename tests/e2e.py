@@ -296,3 +296,42 @@ def open_home(stack: BotStack, user: str, tab: str = "home") -> dict[str, Any] |
     published = [c.params for c in stack.slack.calls("views.publish") if c.params["user_id"] == user]
     assert len(published) <= 1
     return published[0]["view"] | {"id": f"VHOME{user}"} if published else None
+
+
+def make_look_alike(iam: Any, name: str) -> tuple[str, str]:
+    """Delete the role ``name`` outside the bot and make another under its name with everything copied, its
+    provenance tags (nonce included: ListRoleTags shows them) among it, as an attacker could; (old, new) RoleIds."""
+    role = iam.get_role(RoleName=name)["Role"]
+    tags = iam.list_role_tags(RoleName=name)["Tags"]
+    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+    inline = {
+        n: iam.get_role_policy(RoleName=name, PolicyName=n)["PolicyDocument"]
+        for n in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
+    listed = iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]
+    profiles = [profile["InstanceProfileName"] for profile in listed]
+    for profile in profiles:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=name)
+    for arn in attached:
+        iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+    for policy_name in inline:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+    iam.delete_role(RoleName=name)
+    boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    made = iam.create_role(
+        RoleName=name,
+        Path=role["Path"],
+        AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
+        Description=role.get("Description", ""),
+        MaxSessionDuration=role["MaxSessionDuration"],
+        Tags=tags,
+        **({"PermissionsBoundary": boundary} if boundary else {}),
+    )["Role"]
+    for arn in attached:
+        iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    for policy_name, document in inline.items():
+        iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+    for profile in profiles:
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=name)
+    assert made["RoleId"] != role["RoleId"]
+    return role["RoleId"], made["RoleId"]

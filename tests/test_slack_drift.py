@@ -12,8 +12,10 @@ import pytest
 
 from bot.cli import main
 from bot.config import Drift, Policy
+from bot.lifecycle import RequestKind
 from bot.sandbox.fake_slack import Call
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from bot.workflow import ActionRefused
 from tests.e2e import (
     APPROVER,
     OUTSIDER,
@@ -23,6 +25,7 @@ from tests.e2e import (
     buttons_of,
     click,
     ephemerals,
+    make_look_alike,
     open_home,
     press,
     request_role,
@@ -445,3 +448,45 @@ def test_after_an_edit_approves_part_of_a_drift_the_rest_is_reported_anew_agains
     press(stack, APPROVER, report_message(stack, "D-2"), "restore_drift")
     assert (role_state(aws)["description"], role_state(aws)["tags"]["team"]) == ("", "other")
     assert outcomes(stack) == ["closed D-2"]
+
+
+def test_a_role_deleted_and_made_again_with_copied_tags_is_reported_replaced_with_nothing_to_click(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """Name and provenance tags (nonce included) can be copied onto a role made again under the name; its RoleId
+    can't: IAM never reuses one. The look-alike is not the bot's: no Restore onto it, no Accept that adopts it."""
+    made = made_role(stack)
+    old_id, new_id = make_look_alike(aws.client("iam"), NAME)
+    assert stack.runtime.store.get(made).role_id == old_id
+    assert outcomes(stack) == ["reported D-1"]
+    assert outcomes(stack) == ["still D-1"]
+    report = stack.runtime.store.drift_report("D-1")
+    assert report.replaced and not report.deleted
+    [difference] = report.differences
+    assert difference["aspect"] == "role" and old_id in difference["before"] and new_id in difference["after"]
+    message = report_message(stack, "D-1")
+    assert "Role replaced outside the bot" in said(message) and "not the bot's" in said(message)
+    assert buttons_of(message) == {}
+    for kind in (RequestKind.RESTORE, RequestKind.ACCEPT):
+        with pytest.raises(ActionRefused, match="neither restores it nor takes it as its own"):
+            stack.runtime.bot.drift.act("D-1", APPROVER, kind)
+    assert [r.kind for r in stack.runtime.store.recent()] == ["create"]
+    home = open_home(stack, REQUESTER)
+    assert home is not None and "replaced outside the bot (D-1)" in json.dumps(home)
+
+
+def test_a_role_made_before_role_ids_were_kept_has_its_id_learned_while_its_tag_is_the_bots(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """Rows from before schema 15 have no RoleId: a drift pass learns it from the role carrying the request's tag
+    with its secret nonce, and from then on a look-alike is told apart."""
+    made = made_role(stack)
+    role_id = aws.client("iam").get_role(RoleName=NAME)["Role"]["RoleId"]
+    with sqlite3.connect(stack.settings.database_path) as db:
+        db.execute("UPDATE requests SET role_id = NULL WHERE id = ?", [made])
+    assert outcomes(stack) == ["as approved"]
+    assert stack.runtime.store.get(made).role_id == role_id
+    make_look_alike(aws.client("iam"), NAME)
+    assert outcomes(stack) == ["reported D-1"]
+    assert stack.runtime.store.drift_report("D-1").replaced
+    assert stack.runtime.store.get(made).role_id == role_id  # learned once, never replaced by the look-alike's

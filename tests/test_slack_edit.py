@@ -8,7 +8,7 @@ import time
 import boto3
 
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
-from tests.e2e import APPROVER, REQUESTER, click, dms, ephemerals, request_role, said, submit
+from tests.e2e import APPROVER, REQUESTER, click, dms, ephemerals, make_look_alike, request_role, said, submit
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -113,3 +113,19 @@ def test_an_edit_form_drawn_again_with_errors_stays_an_edit_form(stack: BotStack
     assert (drawn["private_metadata"], drawn["title"]["text"]) == (f"edit:{made}", "Edit an IAM role")
     new_form = stack.runtime.bot.presenter.request_modal_again({**view, "private_metadata": ""}, {})
     assert new_form["private_metadata"] == "" and new_form["title"]["text"] != "Edit an IAM role"
+
+
+def test_an_edit_of_a_role_deleted_and_made_again_with_copied_tags_fails_and_leaves_the_look_alike_alone(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    made_role(stack, "edit-twin")
+    view = edit_form(stack, "edit-twin")
+    assert submit(stack, REQUESTER, view, {"inline_policy": "", "justification": "S3 no longer needed."}) is None
+    edit = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]
+    iam = aws.client("iam")
+    old_id, new_id = make_look_alike(iam, "edit-twin")
+    click(stack, APPROVER, "approve", edit.id)
+    failed = stack.runtime.store.get(edit.id)
+    assert failed.status == "failed"
+    assert "is not the one the bot made" in (failed.error or "") and old_id in failed.error and new_id in failed.error
+    assert iam.list_role_policies(RoleName="edit-twin")["PolicyNames"] == ["edit-twin-inline"]

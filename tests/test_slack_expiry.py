@@ -9,7 +9,7 @@ from collections.abc import Callable
 import boto3
 
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, REQUESTER, buttons_of, click, dms, press, request_role, said
+from tests.e2e import APPROVER, REQUESTER, buttons_of, click, dms, make_look_alike, press, request_role, said
 
 DAY = 86400
 
@@ -186,3 +186,20 @@ def test_an_extension_approved_after_the_role_expired_fails_and_says_so(stack: B
     record = stack.runtime.store.get(extend.id)
     assert (record.status, record.error) == ("failed", "The role too-late had already expired.")
     assert "too-late" not in role_names(aws)
+
+
+def test_at_expiry_a_role_deleted_and_made_again_with_copied_tags_is_left_alone_and_said(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """Expiry deletes without asking anyone: it must not delete a look-alike someone made under the name (with the
+    bot's tags copied). The deletion fails with why, told like any failed request, and the role stays."""
+    made_id = one_day_role(stack, "expiring-twin")
+    iam = aws.client("iam")
+    make_look_alike(iam, "expiring-twin")
+    stack.runtime.bot.housekeeping(now=stack.runtime.store.get(made_id).expires_at + 1)
+    stack.settle()
+    retire = stack.runtime.store.get(stack.runtime.store.get(made_id).expiry_request_id)
+    assert retire.status == "failed" and "is not the one the bot made" in (retire.error or "")
+    assert "expiring-twin" in role_names(aws)
+    assert iam.list_role_policies(RoleName="expiring-twin")["PolicyNames"] == []  # no session-revoking deny put on
+    assert any("is not the one the bot made" in said(c) for c in dms(stack, REQUESTER))

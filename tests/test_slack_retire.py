@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, dms, ephemerals, request_role, said
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, dms, ephemerals, make_look_alike, request_role, said
 
 FOREIGN_TRUST = json.dumps(
     {
@@ -126,3 +126,24 @@ def test_a_same_named_role_tagged_for_another_request_is_refused(stack: BotStack
     refused = " ".join(said(c) for c in ephemerals(stack, OUTSIDER))
     assert "no record of creating it as it is tagged" in refused
     assert stack.runtime.store.for_requester(OUTSIDER) == []
+
+
+def test_a_role_deleted_and_made_again_with_copied_tags_is_not_deleted(stack: BotStack, aws: boto3.Session) -> None:
+    """The look-alike carries the bot's tag with the request's nonce (ListRoleTags shows both), but another RoleId:
+    asked before, it is refused; approved before it appeared, the deletion fails and leaves it."""
+    created_role(stack, "twin")
+    iam = aws.client("iam")
+    make_look_alike(iam, "twin")
+    ask_to_delete(stack, OUTSIDER, "twin")
+    refused = " ".join(said(c) for c in ephemerals(stack, OUTSIDER))
+    assert "is not the one the bot made" in refused and "deleted and another made under its name" in refused
+    assert stack.runtime.store.for_requester(OUTSIDER) == []
+
+    created_role(stack, "twin-later")
+    ask_to_delete(stack, OUTSIDER, "twin-later")
+    retire = stack.runtime.store.for_requester(OUTSIDER, limit=1)[0]
+    make_look_alike(iam, "twin-later")
+    click(stack, APPROVER, "approve", retire.id)
+    failed = stack.runtime.store.get(retire.id)
+    assert failed.status == "failed" and "is not the one the bot made" in (failed.error or "")
+    assert {"twin", "twin-later"} <= {role["RoleName"] for role in iam.list_roles()["Roles"]}

@@ -454,6 +454,7 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
             " DROP TABLE role_last_use;"
             " ALTER TABLE form_submissions DROP COLUMN owner; ALTER TABLE form_submissions DROP COLUMN lease_until;"
             " ALTER TABLE form_submissions DROP COLUMN kind; ALTER TABLE form_submissions DROP COLUMN target_id;"
+            " ALTER TABLE requests DROP COLUMN role_id;"
             " PRAGMA user_version = 8;"
         )
         conn.close()
@@ -505,3 +506,19 @@ def test_a_delivery_is_first_once_and_forgotten_after_a_while(store: Store, cloc
     clock.now += 10
     assert store.forget_deliveries(before=clock.now) == 1
     assert store.first_delivery("event:Ev1")
+
+
+def test_the_role_id_provisioning_reports_is_kept_once_and_a_learned_one_never_replaces_it(store: Store) -> None:
+    """Schema 15 on both engines: the created role's RoleId, from the result that marks it created; a row without
+    one (made before) learns it once; nothing later (an edit's result, another learning) replaces it."""
+    made, older = (store.create_request(role(name), "U1").id for name in ("made", "older"))
+    for request_id in (made, older):
+        store.transition(request_id, expected="submitted", new="approved", actor="U2", kind="approved")
+    store.transition(made, expected="approved", new="created", actor="bot", kind="created", result={"role_id": "AROA1"})
+    store.transition(older, expected="approved", new="created", actor="bot", kind="created", result={"role_arn": "a"})
+    assert (store.get(made).role_id, store.get(older).role_id) == ("AROA1", None)
+    store.transition(made, expected="created", new="created", actor="bot", kind="edited", result={"role_id": "AROA9"})
+    assert store.get(made).role_id == "AROA1"
+    assert store.learn_role_id(older, "AROA2") and not store.learn_role_id(older, "AROA3")
+    assert not store.learn_role_id(made, "AROA4")
+    assert (store.get(made).role_id, store.get(older).role_id) == ("AROA1", "AROA2")

@@ -134,6 +134,11 @@ class RoleState:
     """The attached customer managed policies' ids and default versions (``policy_pin``): a new default version
     (CreatePolicyVersion, SetDefaultPolicyVersion) changes what the role may do without touching the role. AWS
     managed policies are left out: only AWS gives them new versions."""
+    role_id: str | None = None
+    """IAM's RoleId: unique, never reused. Approved: the one the bot recorded when it made the role (None: not known);
+    observed: GetRole's. Two that differ are two roles: the bot's was deleted and another made under its name
+    (``replaced``), whatever it looks like ("IAM identifiers", unique identifiers:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids)."""
 
     @classmethod
     def approved(cls, request: AssumableRoleRequest, provenance_tags: dict[str, str]) -> "RoleState":
@@ -157,10 +162,11 @@ class RoleState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """As stored; without customer managed policies, as before their versions were kept (same fingerprints)."""
+        """As stored; without customer managed policies or a RoleId, as before they were kept (same fingerprints)."""
         versions = {"managed_policy_versions": dict(sorted(self.managed_policy_versions.items()))}
         return {
             **(versions if self.managed_policy_versions else {}),
+            **({"role_id": self.role_id} if self.role_id else {}),
             "role_name": self.role_name,
             "path": self.path,
             "trust_policy": self.trust_policy,
@@ -238,10 +244,33 @@ def _document(document: dict[str, Any] | None) -> str:
     return to_pretty_json(document) if document is not None else NONE
 
 
+def replaced(approved: RoleState, observed: RoleState | None) -> bool:
+    """``observed`` is another role than the one the bot made (their RoleIds differ; not known: no answer)."""
+    if observed is None or approved.role_id is None or observed.role_id is None:
+        return False
+    return approved.role_id != observed.role_id
+
+
+REPLACED = (
+    "The role was deleted and another made under its name outside the bot: it is not the bot's, whatever its tags "
+    "say, so the bot neither restores it nor takes it as its own (Accept). Whoever made it must change or delete it; "
+    "once it is gone, the next drift check reports the bot's role deleted."
+)
+
+
 def differences(approved: RoleState, observed: RoleState | None) -> list[Difference]:
-    """Every aspect in which ``observed`` is not ``approved`` (empty: the role is as approved)."""
+    """Every aspect in which ``observed`` is not ``approved`` (empty: the role is as approved); a role replaced
+    outside the bot (``replaced``) is that one difference: nothing of it is the bot's to compare."""
     if observed is None:
         return [Difference("role", f"{approved.path}{approved.role_name}", "deleted outside the bot")]
+    if replaced(approved, observed):
+        return [
+            Difference(
+                "role",
+                f"{approved.path}{approved.role_name} (RoleId {approved.role_id})",
+                f"deleted and replaced outside the bot by another role of the same name (RoleId {observed.role_id})",
+            )
+        ]
     found: list[Difference] = []
     if not same_document(approved.trust_policy, observed.trust_policy):
         found.append(Difference("trust policy", _document(approved.trust_policy), _document(observed.trust_policy)))
@@ -338,6 +367,8 @@ def restorable(approved: RoleState, observed: RoleState | None) -> str | None:
     """None if the role can be put back as approved, else why not (for the approver)."""
     if observed is None:
         return "The role no longer exists; recreating it is a new request (/iam-role)."
+    if replaced(approved, observed):
+        return REPLACED
     if observed.path != approved.path:
         return "IAM can't move a role to another path; delete it and request it again."
     versions = changed_versions(approved, observed)

@@ -67,6 +67,8 @@ class RoleToRetire:
     """False when the role was not read in AWS (a role whose time is up: ``expected``)."""
     revoke_sessions_before: str | None = None
     """ISO 8601 UTC: revoke the sessions issued before this first (a role whose time is up)."""
+    role_id: str | None = None
+    """IAM's RoleId as read (None: not read, ``as_made``): another than the one the bot recorded is not its role."""
 
     @classmethod
     def as_made(cls, request: AssumableRoleRequest, role_arn: str, made_by: str) -> "RoleToRetire":

@@ -92,20 +92,41 @@ class Executor:
             raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
 
     def retire(
-        self, account_id: str, role_name: str, *, made_by: str, request_id: str, revoke_sessions: bool = False
+        self,
+        account_id: str,
+        role_name: str,
+        *,
+        made_by: str,
+        request_id: str,
+        revoke_sessions: bool = False,
+        role_id: str | None = None,
     ) -> dict[str, Any]:
-        """Delete a role the bot made (its tag says ``made_by``), in the order AWS requires (``retire``)."""
+        """Delete a role the bot made (its tag says ``made_by``; its RoleId is ``role_id`` when known), in the order
+        AWS requires (``retire``)."""
         iam = self._client(account_id)
         return retire_role(
-            iam, account_id, role_name, made_by=made_by, request_id=request_id, revoke_sessions=revoke_sessions
+            iam,
+            account_id,
+            role_name,
+            made_by=made_by,
+            request_id=request_id,
+            revoke_sessions=revoke_sessions,
+            role_id=role_id,
         )
 
     def edit(
-        self, before: AssumableRoleRequest, after: AssumableRoleRequest, *, made_by: str, request_id: str
+        self,
+        before: AssumableRoleRequest,
+        after: AssumableRoleRequest,
+        *,
+        made_by: str,
+        request_id: str,
+        role_id: str | None = None,
     ) -> dict[str, Any]:
-        """Make exactly the difference between the role's approved state and the new one, or none (``edit``)."""
+        """Make exactly the difference between the role's approved state and the new one, or none (``edit``), on
+        the role the bot made (its tag says ``made_by``; its RoleId is ``role_id`` when known)."""
         iam = self._client(before.account_id)
-        return edit_role(iam, before, after, made_by=made_by, request_id=request_id)
+        return edit_role(iam, before, after, made_by=made_by, request_id=request_id, role_id=role_id)
 
     def observe(self, account_id: str, role_name: str) -> RoleState | None:
         """The role as AWS has it now (None: no such role); ``ProvisioningError`` when AWS can't be asked."""

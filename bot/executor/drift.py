@@ -2,7 +2,8 @@
 
 ``observe_role`` reads exactly what ``bot.domain.drift.RoleState`` holds:
 
-- GetRole: path, description, session length, boundary, and the trust policy, which IAM returns URL-encoded
+- GetRole: the RoleId (which tells the role the bot made from one made again under its name), path, description,
+  session length, boundary, and the trust policy, which IAM returns URL-encoded
   (RFC 3986; https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html). botocore decodes IAM's
   policy documents itself (its ``json_decode_policies`` handler) and hands back a dict; a string (another
   client, a stub) is decoded here, so either way the comparison sees JSON, never percent-escapes;
@@ -118,6 +119,7 @@ def observe_role(iam: BaseClient, role_name: str) -> RoleState | None:
         inline_policies=inline,
         tags={tag["Key"]: tag["Value"] for tag in tags},
         managed_policy_versions=versions,
+        role_id=role["RoleId"],
     )
 
 

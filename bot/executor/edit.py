@@ -15,21 +15,27 @@ from botocore.client import BaseClient
 from bot.domain import AssumableRoleRequest
 from bot.domain.change import edit_plan
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
-from bot.executor.iam import REQUEST_ID_TAG, lookup, tags_of
+from bot.executor.iam import REQUEST_ID_TAG, lookup, replaced, replaced_message, tags_of
 from bot.executor.pins import version_changed
 
 log = logging.getLogger(__name__)
 
 
 def edit_role(
-    iam: BaseClient, before: AssumableRoleRequest, after: AssumableRoleRequest, *, made_by: str, request_id: str
+    iam: BaseClient,
+    before: AssumableRoleRequest,
+    after: AssumableRoleRequest,
+    *,
+    made_by: str,
+    request_id: str,
+    role_id: str | None = None,
 ) -> dict[str, Any]:
     """Turn the role made as ``before`` into ``after``; what changed. ``ProvisioningError`` otherwise, with
-    the role put back."""
+    the role put back. ``role_id``: the RoleId the bot recorded for it (None: not known; the tag alone decides)."""
     plan = edit_plan(before, after)
     try:
         found = lookup(iam.get_role, RoleName=before.role_name)
-        problems = _preflight(iam, found, before, after, made_by)
+        problems = _preflight(iam, found, before, after, made_by, role_id)
     except AWS_ERRORS as error:
         message = explain(error, doing="check the role before editing it", account_id=before.account_id)
         raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
@@ -55,9 +61,12 @@ def _preflight(
     before: AssumableRoleRequest,
     after: AssumableRoleRequest,
     made_by: str,
+    role_id: str | None,
 ) -> list[str]:
     if found is None:
         return [f"The role {before.role_name} no longer exists in account {before.account_id}."]
+    if role_id is not None and replaced(found["Role"], role_id):
+        return [replaced_message(before.role_name, before.account_id, role_id, found["Role"].get("RoleId"))]
     if tags_of(found["Role"]).get(REQUEST_ID_TAG) != made_by:
         return [
             f"The role {before.role_name} no longer carries the tag {REQUEST_ID_TAG}={made_by}; "

@@ -48,6 +48,10 @@ class ProvisionResult:
     provenance_tags: dict[str, str] | None = None
     """The tags the role (and its instance profile) got; the role's exported code carries the same.
     None for a service-linked role (it cannot be tagged)."""
+    role_id: str | None = None
+    """IAM's RoleId of the role made (or adopted): unique and never reused, unlike the name and the tags, which
+    anyone who deletes the role can give a new one ("IAM identifiers", unique identifiers:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +91,21 @@ def adoptable(resource: dict[str, Any], owner: str) -> bool:
     """A resource found in AWS the bot may take as made for this request: it carries the request's tag, and that
     tag holds the request's secret nonce (a request without one never adopts anything)."""
     return made_for(resource, owner) and not guessable(owner)
+
+
+def replaced(role: dict[str, Any], role_id: str | None) -> bool:
+    """GetRole's ``role`` is not the role whose RoleId the bot recorded (``role_id``; None: not known, so no
+    answer but the tags): the bot's was deleted and another made under its name, whatever tags it carries."""
+    return role_id is not None and role.get("RoleId") != role_id
+
+
+def replaced_message(role_name: str, account_id: str, role_id: str, found_id: str | None) -> str:
+    """Why the bot leaves a look-alike role alone (``replaced``), for the requester and the approvers."""
+    return (
+        f"The role {role_name} in account {account_id} is not the one the bot made: that one (RoleId {role_id}) was "
+        f"deleted and another made under its name outside the bot (RoleId {found_id}), whatever tags it "
+        "carries. The bot did nothing to it; whoever made it must change or delete it."
+    )
 
 
 def at_once(calls: Sequence[Callable[[], T]]) -> list[Future[T]]:

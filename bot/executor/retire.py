@@ -16,7 +16,7 @@ from botocore.client import BaseClient
 from bot.domain.last_use import LastUse
 from bot.domain.retire import InstanceProfile, RoleToRetire
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
-from bot.executor.iam import REQUEST_ID_TAG, lookup, paginate, tags_of
+from bot.executor.iam import REQUEST_ID_TAG, lookup, paginate, replaced_message, tags_of
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def read_role(iam: BaseClient, account_id: str, role_name: str) -> RoleToRetire 
         account_id=account_id,
         role_name=role_name,
         role_arn=role["Arn"],
+        role_id=role["RoleId"],
         made_by=made_by,
         last_used_at=last_used.isoformat() if last_used else None,
         last_used_region=used.get("Region"),
@@ -69,11 +70,13 @@ def retire_role(
     made_by: str,
     request_id: str,
     revoke_sessions: bool = False,
+    role_id: str | None = None,
 ) -> dict[str, Any]:
     """Delete the role ``made_by`` created, with what refers to it; what was removed, for the record.
 
-    ``revoke_sessions``: first deny every session issued before now (``RoleToRetire.plan``). Raises
-    ``ProvisioningError`` when the role no longer carries that request's tag, or on an AWS error.
+    ``revoke_sessions``: first deny every session issued before now (``RoleToRetire.plan``). ``role_id``: the RoleId
+    the bot recorded for the role (None: not known; the tag alone decides). Raises ``ProvisioningError`` when the
+    role no longer carries that request's tag, is another role than the one recorded, or on an AWS error.
     """
     try:
         role = read_role(iam, account_id, role_name)
@@ -83,6 +86,8 @@ def retire_role(
     if role is None:
         log.info("Request %s: the role %s is already gone", request_id, role_name)
         return {"role_name": role_name, "already_gone": True, "removed": []}
+    if role_id is not None and role.role_id != role_id:
+        raise ProvisioningError(replaced_message(role_name, account_id, role_id, role.role_id), step="preflight")
     if role.made_by != made_by:
         raise ProvisioningError(
             f"The role {role_name} in account {account_id} no longer carries the tag {REQUEST_ID_TAG}={made_by}; "

@@ -117,6 +117,7 @@ def provision_role(
         instance_profile_arn=profile["Arn"] if profile else None,
         switch_role_url=switch_role_url(request),
         provenance_tags=tags,
+        role_id=role["RoleId"],
     )
 
 

@@ -72,7 +72,7 @@ def provision_service_linked(iam: BaseClient, request: ServiceLinkedRoleRequest,
     except AWS_ERRORS as error:
         raise _failure(request, request_id, step, error) from error
     log.info("Request %s: role %s is ready", request_id, role["Arn"])
-    return ProvisionResult(role_arn=role["Arn"], role_name=role["RoleName"])
+    return ProvisionResult(role_arn=role["Arn"], role_name=role["RoleName"], role_id=role.get("RoleId"))
 
 
 def _failure(request: ServiceLinkedRoleRequest, request_id: str, step: PlanStep, error: Exception) -> ProvisioningError:
