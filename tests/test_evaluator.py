@@ -253,6 +253,26 @@ def test_policy_variables_take_the_request_value_or_their_default() -> None:
     assert when({"StringEquals": {"s3:prefix": "a${*}b"}}, s3__prefix="a*b")
 
 
+@pytest.mark.parametrize("version", ["2008-10-17", None])
+def test_under_the_2008_policy_language_a_variable_is_literal_text(version: str | None) -> None:
+    """2008-10-17 (also what a policy without Version means) has no policy variables: ``${aws:username}`` is those
+    characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html). Drift
+    reads documents from AWS, where such a policy may be."""
+    document = {"Statement": [allow(Condition={"StringEquals": {"s3:prefix": "${aws:username}"}})]}
+    if version:
+        document["Version"] = version
+
+    def allowed(**context: str) -> bool:
+        return is_allowed(document, Request("s3:GetObject", context=context))
+
+    assert not allowed(**{"s3:prefix": "alice", "aws:username": "alice"})
+    assert allowed(**{"s3:prefix": "${aws:username}", "aws:username": "alice"})
+    assert is_allowed(
+        {**document, "Version": "2012-10-17"},
+        Request("s3:GetObject", context={"s3:prefix": "alice", "aws:username": "alice"}),
+    )
+
+
 def test_arn_operators_with_a_pattern_that_is_not_an_arn_match_it_whole() -> None:
     """``ArnLike {sub: "*"}``: not documented by AWS; read as matching everything, never as keeping all out."""
     assert when({"ArnLike": {"oidc:sub": "*"}}, oidc__sub="repo:evil/x:ref:refs/heads/main")

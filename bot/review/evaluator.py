@@ -27,6 +27,10 @@ code. It follows AWS's documented semantics:
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
   Compared literally, ``"aud": "${cognito-identity.amazonaws.com:aud}"`` would look like it pins
   one identity pool, while AWS compares the token's audience with itself: any pool gets in.
+  Only under ``"Version": "2012-10-17"``: under 2008-10-17, which is also what a policy without Version
+  means, ``${...}`` is literal text ("IAM JSON policy elements: Version"; the bot accepts only 2012-10-17,
+  but a document read from AWS, as drift reads it, may say otherwise):
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html
 
 Not modelled: policy variables outside conditions (Resource), other policy types
 (SCPs, boundaries, session policies are separate documents: evaluate each and combine), and the
@@ -41,7 +45,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from bot.domain.policies import as_list
+from bot.domain.policies import POLICY_VERSION, as_list
 
 ContextValue = str | bool | int | float | Sequence[str]
 ACCOUNT_RE = re.compile(r"\d{12}")
@@ -86,22 +90,29 @@ class Request:
     context: Mapping[str, ContextValue] = field(default_factory=dict)
 
 
+def reads_variables(document: Mapping[str, Any]) -> bool:
+    """Whether ``${...}`` in the document are policy variables (its Version is 2012-10-17) or literal text."""
+    return document.get("Version") == POLICY_VERSION
+
+
 def is_allowed(document: Mapping[str, Any], request: Request) -> bool:
     """AWS's decision for one policy: an applicable Deny wins, else an applicable Allow, else denied."""
     statements = [statement for statement in as_list(document.get("Statement", [])) if isinstance(statement, dict)]
-    applicable = [statement for statement in statements if statement_applies(statement, request)]
+    variables = reads_variables(document)
+    applicable = [statement for statement in statements if statement_applies(statement, request, variables=variables)]
     if any(statement.get("Effect") == "Deny" for statement in applicable):
         return False
     return any(statement.get("Effect") == "Allow" for statement in applicable)
 
 
-def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
-    """Whether principal, action, resource and every condition of one statement match the request."""
+def statement_applies(statement: Mapping[str, Any], request: Request, *, variables: bool = True) -> bool:
+    """Whether principal, action, resource and every condition of one statement match the request (``variables``:
+    whether its policy's ``${...}`` are variables, ``reads_variables``)."""
     return (
         principal_matches(statement, request.principal)
         and element_matches(statement, "Action", request.action, action_matches)
         and (request.resource is None or element_matches(statement, "Resource", request.resource, glob_matches))
-        and conditions_match(statement.get("Condition", {}), request.context)
+        and conditions_match(statement.get("Condition", {}), request.context, variables=variables)
     )
 
 
@@ -182,19 +193,24 @@ class Operator:
         return self.base in NEGATED
 
 
-def conditions_match(condition: Mapping[str, Any], context: Mapping[str, ContextValue]) -> bool:
-    """Every operator, and every key under it, must hold (AND); an unknown operator never holds."""
+def conditions_match(
+    condition: Mapping[str, Any], context: Mapping[str, ContextValue], *, variables: bool = True
+) -> bool:
+    """Every operator, and every key under it, must hold (AND); an unknown operator never holds. ``variables``:
+    whether ``${...}`` in the values are policy variables (``reads_variables``) or literal text."""
     if not isinstance(condition, Mapping) or not all(isinstance(block, Mapping) for block in condition.values()):
         return False
     lowered = {key.lower(): value for key, value in context.items()}
     return all(
-        key_matches(Operator.parse(name), key, [policy_text(value) for value in as_list(values)], lowered)
+        key_matches(Operator.parse(name), key, [policy_text(value) for value in as_list(values)], lowered, variables)
         for name, block in condition.items()
         for key, values in block.items()
     )
 
 
-def key_matches(operator: Operator, key: str, policy_values: list[str], context: Mapping[str, ContextValue]) -> bool:
+def key_matches(
+    operator: Operator, key: str, policy_values: list[str], context: Mapping[str, ContextValue], variables: bool = True
+) -> bool:
     present = key.lower() in context
     values = context_values(context[key.lower()]) if present else []
     if operator.base == "Null":
@@ -211,7 +227,11 @@ def key_matches(operator: Operator, key: str, policy_values: list[str], context:
             return True
         return operator.negated and operator.qualifier is None
 
-    patterns = [resolved for pattern in policy_values if (resolved := resolve_variables(pattern, context)) is not None]
+    patterns = (
+        [resolved for pattern in policy_values if (resolved := resolve_variables(pattern, context)) is not None]
+        if variables
+        else policy_values
+    )
 
     def value_matches(value: str) -> bool:
         matched = any(safe_match(match, pattern, value) for pattern in patterns)

@@ -25,6 +25,7 @@ from bot.review.evaluator import (
     conditions_match,
     is_allowed,
     policy_text,
+    reads_variables,
     statement_applies,
 )
 
@@ -126,18 +127,21 @@ def admits(
     values = condition_values(document, effect=None)
     deny_keys = {item.key for item in condition_values(document, effect="Deny")} - set(fixed)
     caller = Request(action, principal)
+    variables = reads_variables(document)
     for statement in statements_of(document):
         condition = statement.get("Condition") or {}
         if statement.get("Effect") != "Allow" or not isinstance(condition, Mapping):
             continue
         if not statement_applies({k: v for k, v in statement.items() if k != "Condition"}, caller):
             continue
-        if not conditions_match(on_keys(condition, set(fixed)), fixed_context):
+        if not conditions_match(on_keys(condition, set(fixed)), fixed_context, variables=variables):
             continue
         keys = sorted({key.lower() for block in condition.values() if isinstance(block, Mapping) for key in block})
         choices: list[tuple[str, list[ContextValue | None]]] = []
         for key in [key for key in keys if key not in fixed]:
-            keeps = [value for value in candidates(values, key) if satisfies(condition, key, value)]
+            keeps = [
+                value for value in candidates(values, key) if satisfies(condition, key, value, variables=variables)
+            ]
             if not keeps:
                 break
             choices.append((key, keeps))
@@ -153,9 +157,9 @@ def admits(
     return False
 
 
-def satisfies(condition: Mapping[str, Any], key: str, value: ContextValue | None) -> bool:
+def satisfies(condition: Mapping[str, Any], key: str, value: ContextValue | None, *, variables: bool = True) -> bool:
     """Whether sending ``value`` for ``key`` (None: not sending it) passes the condition's tests of that key."""
-    return conditions_match(on_keys(condition, {key}), {} if value is ABSENT else {key: value})
+    return conditions_match(on_keys(condition, {key}), {} if value is ABSENT else {key: value}, variables=variables)
 
 
 def only_exact_values_pass(document: Mapping[str, Any], principal: Principal, action: str, key: str) -> bool:
