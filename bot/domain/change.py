@@ -5,10 +5,12 @@ Pure. The role's name, path, type and account, and whether EC2 uses it (its inst
 as created: IAM can't rename or move a role, and the rest would be a different role — ask for a new one.
 """
 
+import operator
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.drift import RoleState, transition_plan
 from bot.domain.models import AssumableRoleRequest
 from bot.domain.plan import PlanStep
 from bot.domain.policies import to_json
@@ -72,44 +74,18 @@ def role_changes(before: AssumableRoleRequest, after: AssumableRoleRequest) -> l
 
 
 def edit_plan(before: AssumableRoleRequest, after: AssumableRoleRequest) -> list[PlanStep]:
-    """The IAM calls that turn the role made as ``before`` into ``after`` — and, swapped, back again."""
-    name = before.role_name
-    role = {"RoleName": name}
-    steps: list[PlanStep] = []
-    if before.trust_policy() != after.trust_policy():
-        steps.append(PlanStep("UpdateAssumeRolePolicy", {**role, "PolicyDocument": to_json(after.trust_policy())}))
-    if (before.description, before.max_session_duration) != (after.description, after.max_session_duration):
-        update = {**role, "Description": after.description, "MaxSessionDuration": after.max_session_duration}
-        steps.append(PlanStep("UpdateRole", update))
-    if before.permissions_boundary_arn != after.permissions_boundary_arn:
-        if after.permissions_boundary_arn:
-            boundary = {**role, "PermissionsBoundary": after.permissions_boundary_arn}
-            steps.append(PlanStep("PutRolePermissionsBoundary", boundary))
-        else:
-            steps.append(PlanStep("DeleteRolePermissionsBoundary", role))
-    steps += [
-        PlanStep("AttachRolePolicy", {**role, "PolicyArn": arn}, pin=after.managed_policy_pins.get(arn))
-        for arn in after.managed_policy_arns
-        if arn not in before.managed_policy_arns
-    ]
-    steps += [
-        PlanStep("DetachRolePolicy", {**role, "PolicyArn": arn})
-        for arn in before.managed_policy_arns
-        if arn not in after.managed_policy_arns
-    ]
-    inline = {**role, "PolicyName": before.inline_policy_name}
-    if after.inline_policy and after.inline_policy != before.inline_policy:
-        steps.append(PlanStep("PutRolePolicy", {**inline, "PolicyDocument": to_json(after.inline_policy)}))
-    elif before.inline_policy and not after.inline_policy:
-        steps.append(PlanStep("DeleteRolePolicy", inline))
-    old_tags, new_tags = _tags(before), _tags(after)
-    put = [{"Key": key, "Value": value} for key, value in new_tags.items() if old_tags.get(key) != value]
-    if put:
-        steps.append(PlanStep("TagRole", {**role, "Tags": put}))
-    gone = [key for key in old_tags if key not in new_tags]
-    if gone:
-        steps.append(PlanStep("UntagRole", {**role, "TagKeys": gone}))
-    return steps
+    """The IAM calls that turn the role made as ``before`` into ``after`` — and, swapped, back again.
+
+    The calls are ``transition_plan``'s between the two requests' states (the requests' own tags only: an edit leaves
+    the provenance tags alone), documents compared as written and each added managed policy pinned as reviewed.
+    """
+    return transition_plan(
+        RoleState.approved(before, {}),
+        RoleState.approved(after, {}),
+        same=operator.eq,
+        removals_first=False,
+        pins=after.managed_policy_pins,
+    )
 
 
 def _statements(policy: dict[str, Any] | None, effect: str) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ Pure. ``RoleState`` is everything about a role that decides who may assume it an
 its settings; the executor reads one from AWS (``bot.executor.drift.observe_role``), and
 ``RoleState.approved`` makes one from the request that was approved. ``differences`` compares the two
 aspect by aspect, documents by meaning rather than by spelling, so the bot doesn't cry wolf over how IAM
-hands a document back; ``restore_plan`` gives the IAM calls that turn one state into the other.
+hands a document back; ``transition_plan`` gives the IAM calls that turn one state into another (a restore's,
+and an edit's: ``bot.domain.change.edit_plan``).
 
 What counts as the same document (and only this):
 
@@ -26,6 +27,7 @@ rules is reported.
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,15 +317,26 @@ def differences(approved: RoleState, observed: RoleState | None) -> list[Differe
     return found
 
 
-def restore_plan(current: RoleState, target: RoleState) -> list[PlanStep]:
-    """The IAM calls that turn a role in state ``current`` into ``target`` (swapped: back again).
+def transition_plan(
+    current: RoleState,
+    target: RoleState,
+    *,
+    same: Callable[[Any, Any], bool] = same_document,
+    removals_first: bool = True,
+    pins: Mapping[str, str] | None = None,
+) -> list[PlanStep]:
+    """The IAM calls that turn a role in state ``current`` into ``target``: the one place that knows them, for a
+    restore (``restore_plan``) and an edit (``bot.domain.change.edit_plan``), each also swapped to go back.
 
-    The path is not among them: IAM can't move a role (``UpdateRole`` takes no path), so a role whose path
-    differs can't be restored (``restorable``); nor is a managed policy's default version (the policy is shared).
+    ``same`` decides whether two documents differ (by meaning for a restore: AWS hands documents back respelled; as
+    written for an edit: AWS gets exactly the spelling the approver saw). ``removals_first`` puts each detach, inline
+    delete and untag before its attach, put and tag (a restore takes an unapproved widening away first); an edit
+    keeps the order its approvers were shown. ``pins``: each managed policy's reviewed id and default version, for
+    ``AttachRolePolicy`` (``PlanStep.pin``). The path is never among the calls: IAM can't move a role.
     """
     role = {"RoleName": current.role_name}
     steps: list[PlanStep] = []
-    if not same_document(current.trust_policy, target.trust_policy):
+    if not same(current.trust_policy, target.trust_policy):
         steps.append(PlanStep("UpdateAssumeRolePolicy", {**role, "PolicyDocument": to_json(target.trust_policy)}))
     if (current.description, current.max_session_duration) != (target.description, target.max_session_duration):
         update = {**role, "Description": target.description, "MaxSessionDuration": target.max_session_duration}
@@ -334,33 +347,42 @@ def restore_plan(current: RoleState, target: RoleState) -> list[PlanStep]:
             steps.append(PlanStep("PutRolePermissionsBoundary", boundary))
         else:
             steps.append(PlanStep("DeleteRolePermissionsBoundary", role))
-    steps += [
+    detach = [
         PlanStep("DetachRolePolicy", {**role, "PolicyArn": arn})
         for arn in current.managed_policy_arns
         if arn not in target.managed_policy_arns
     ]
-    steps += [
-        PlanStep("AttachRolePolicy", {**role, "PolicyArn": arn})
+    attach = [
+        PlanStep("AttachRolePolicy", {**role, "PolicyArn": arn}, pin=(pins or {}).get(arn))
         for arn in target.managed_policy_arns
         if arn not in current.managed_policy_arns
     ]
-    steps += [
+    delete_inline = [
         PlanStep("DeleteRolePolicy", {**role, "PolicyName": name})
         for name in sorted(current.inline_policies)
         if name not in target.inline_policies
     ]
-    steps += [
+    put_inline = [
         PlanStep("PutRolePolicy", {**role, "PolicyName": name, "PolicyDocument": to_json(document)})
         for name, document in sorted(target.inline_policies.items())
-        if not same_document(current.inline_policies.get(name), document)
+        if not same(current.inline_policies.get(name), document)
     ]
     gone = [key for key in current.tags if key not in target.tags]
-    if gone:
-        steps.append(PlanStep("UntagRole", {**role, "TagKeys": gone}))
+    untag = [PlanStep("UntagRole", {**role, "TagKeys": gone})] if gone else []
     put = [{"Key": key, "Value": value} for key, value in target.tags.items() if current.tags.get(key) != value]
-    if put:
-        steps.append(PlanStep("TagRole", {**role, "Tags": put}))
+    tag = [PlanStep("TagRole", {**role, "Tags": put})] if put else []
+    for removals, additions in ((detach, attach), (delete_inline, put_inline), (untag, tag)):
+        steps += removals + additions if removals_first else additions + removals
     return steps
+
+
+def restore_plan(current: RoleState, target: RoleState) -> list[PlanStep]:
+    """The IAM calls that put a role in state ``current`` back to ``target`` (swapped: back again).
+
+    Neither the path (IAM can't move a role) nor a managed policy's default version (the policy is shared) is among
+    them: a role whose path or versions differ can't be restored (``restorable``).
+    """
+    return transition_plan(current, target)
 
 
 def restorable(approved: RoleState, observed: RoleState | None) -> str | None:
