@@ -130,12 +130,7 @@ class Executor:
 
     def observe(self, account_id: str, role_name: str) -> RoleState | None:
         """The role as AWS has it now (None: no such role); ``ProvisioningError`` when AWS can't be asked."""
-        iam = self._client(account_id)
-        try:
-            return observe_role(iam, role_name)
-        except AWS_ERRORS as error:
-            message = explain(error, doing=f"read the role {role_name}", account_id=account_id)
-            raise ProvisioningError(message, step="preflight", code=error_code(error)) from error
+        return self._reading(account_id, role_name, lambda iam: observe_role(iam, role_name))
 
     def confirm_unchanged(self, account_id: str, role_name: str, observed: RoleState | None) -> None:
         """``ProvisioningError`` unless the role is still exactly ``observed`` (None: gone); accepting drift applies
