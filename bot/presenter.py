@@ -114,7 +114,6 @@ class Presenter:
         events = self.store.events(record.id)
         approvers = self.approvers_for(record)
         decision = next((e for e in reversed(events) if e.kind in DECISION_KINDS), None)
-        account = self.config.account(record.account_id)
         if record.kind == RequestKind.EXTEND and record.subject is not None:
             days, was, to = record.subject["days"], record.subject["from"], record.subject["to"]
             summary = (
@@ -152,7 +151,7 @@ class Presenter:
             role_type=record.role_type,
             role_name=record.role_name,
             account_id=record.account_id,
-            account_label=account.name if account else "this account",
+            account_label=self._account_label(record.account_id),
             requester=record.requester,
             summary=summary,
             justification=justification,
@@ -179,6 +178,11 @@ class Presenter:
             automatic=bool((record.subject or {}).get("expiry")),
             expires_at=record.expires_at,
         )
+
+    def _account_label(self, account_id: str) -> str:
+        """The account as a card names it (request and drift cards alike): its configured name, else "this account"."""
+        account = self.config.account(account_id)
+        return account.name if account else "this account"
 
     def role_card(self, made: RequestRecord, use: LastUse | None) -> RequestCard:
         """App Home's card of the role ``made`` created, with its last use as last read (None: not read yet) and its
@@ -222,13 +226,12 @@ class Presenter:
 
     def drift_card(self, report: DriftReport) -> DriftCard:
         """Everything ``blocks.drift`` needs to show a drift report."""
-        account = self.config.account(report.account_id)
         return DriftCard(
             id=report.id,
             made_id=report.made_id,
             role_name=report.role_name,
             account_id=report.account_id,
-            account_label=account.name if account else "this account",
+            account_label=self._account_label(report.account_id),
             differences=[
                 DifferenceCard(shown_text(d["aspect"]), shown_text(d["before"]), shown_text(d["after"]))
                 for d in report.differences
