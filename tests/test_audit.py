@@ -16,6 +16,7 @@ from bot.domain import RoleRequest, parse_role_request
 from bot.sandbox.stack import BotStack
 from bot.store import MIGRATIONS, Store, connect, migrate
 from tests.e2e import APPROVER, request_role, said, thread_replies
+from tests.older_schema import older_request_row
 
 ACCOUNT = "111122223333"
 
@@ -134,20 +135,7 @@ def test_verify_reports_the_first_broken_link(
 def test_an_older_database_is_chained_when_migrated(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = connect(path)
     migrate(old, target=2)
-    old.table("requests").insert(
-        {
-            "seq": 1001,
-            "id": "R-1001",
-            "role_type": "user",
-            "account_id": ACCOUNT,
-            "requester": "U1",
-            "request_json": role("legacy").model_dump_json(),
-            "status": "approved",
-            "created_at": 1.0,
-            "updated_at": 2.0,
-            "role_name": "legacy",
-        }
-    )
+    old.table("requests").insert(older_request_row(role("legacy"), status="approved", role_name="legacy"))
     for at, actor, kind in [(1.0, "U1", "submitted"), (2.0, "U2", "approval"), (2.0, "U2", "approved")]:
         old.table("events").insert({"request_id": "R-1001", "at": at, "actor": actor, "kind": kind})
     old.close()
@@ -176,19 +164,7 @@ def chained_before_nonces_were_covered(path: Path) -> None:
     old = connect(path)
     migrate(old, target=11)
     old.table("requests").insert(
-        {
-            "seq": 1001,
-            "id": "R-1001",
-            "role_type": "user",
-            "account_id": ACCOUNT,
-            "requester": "U1",
-            "request_json": role("older").model_dump_json(),
-            "status": "approved",
-            "created_at": 1.0,
-            "updated_at": 2.0,
-            "role_name": "older",
-            "provenance_nonce": NONCE,
-        }
+        older_request_row(role("older"), status="approved", role_name="older", provenance_nonce=NONCE)
     )
     stored = next(old.query("SELECT * FROM requests WHERE id = 'R-1001'"))
     previous = GENESIS

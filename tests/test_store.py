@@ -18,6 +18,7 @@ from bot.domain import RoleRequest, parse_role_request
 from bot.domain.last_use import LastUse
 from bot.lifecycle import RequestKind, Status
 from bot.store import MIGRATIONS, RequestRecord, SchemaTooNew, Store, connect, migrate
+from tests.older_schema import older_request_row
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -187,22 +188,8 @@ def test_a_first_version_database_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = connect(path)
     assert migrate(old, target=1) == 1
-    request_json = role("legacy-role").model_dump_json()
     old.table("requests").insert(
-        {
-            "seq": 1001,
-            "id": "R-1001",
-            "role_type": "user",
-            "account_id": ACCOUNT,
-            "requester": "U1",
-            "request_json": request_json,
-            "status": "failed",
-            "channel": "C1",
-            "message_ts": "1.2",
-            "created_at": 1.0,
-            "updated_at": 2.0,
-            "error": "Throttled",
-        }
+        older_request_row(role("legacy-role"), status="failed", channel="C1", message_ts="1.2", error="Throttled")
     )
     old.table("events").insert({"request_id": "R-1001", "at": 1.0, "actor": "U1", "kind": "submitted"})
     assert "risk" not in old.table("requests").columns_dict
