@@ -237,6 +237,48 @@ def click(stack: BotStack, user: str, action: str, request_id: str) -> None:
     stack.settle()
 
 
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+S3_GET_OBJECT = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
+)
+
+
+def made_lambda_role(stack: BotStack, name: str, **answers: Any) -> str:
+    """A Lambda role the bot made, requested by REQUESTER and approved: read-only, the inline ``S3_GET_OBJECT``, tag
+    team=data (``answers`` add or override). Where the edit, drift and submission tests start; the create's id."""
+    request_id = request_role(
+        stack,
+        "service",
+        {
+            "role_name": name,
+            "service_principal": "lambda.amazonaws.com",
+            "managed_policy_arns": [READ_ONLY],
+            "inline_policy": S3_GET_OBJECT,
+            "tags": "team=data",
+            **answers,
+        },
+    )
+    click(stack, APPROVER, "approve", request_id)
+    assert stack.runtime.store.get(request_id).status == "created"
+    return request_id
+
+
+def edit_form(stack: BotStack, text: str) -> dict[str, Any]:
+    """The edit form ``/iam-role edit TEXT`` opens for REQUESTER, filled with the role's approved state."""
+    return open_modal(stack, REQUESTER, f"edit {text}")
+
+
+def approved_edit(stack: BotStack, name: str, answers: dict[str, Any]) -> str:
+    """REQUESTER edits the role ``name`` through the form with ``answers``, APPROVER approves, the bot carries it out;
+    the edit request's id."""
+    assert submit(stack, REQUESTER, edit_form(stack, name), answers) is None
+    edit = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]
+    assert edit.kind == "edit"
+    click(stack, APPROVER, "approve", edit.id)
+    assert stack.runtime.store.get(edit.id).status == "edited"
+    return edit.id
+
+
 def thread_replies(stack: BotStack, request_id: str) -> list[Call]:
     record = stack.runtime.store.get(request_id)
     assert record is not None

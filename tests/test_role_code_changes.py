@@ -17,10 +17,9 @@ from bot.export import export_role, file_name
 from bot.lifecycle import EventKind
 from bot.role_code import role_as_code
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, click, request_role, said, submit, thread_replies
+from tests.e2e import APPROVER, OUTSIDER, REQUESTER, approved_edit, click, request_role, said, thread_replies
 from tests.test_export import deploy, described, lint_findings, managed, session_in_second_account
 from tests.test_role_code import bare_repository, create, git
-from tests.test_slack_edit import edit_form
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 WIDER = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}'
@@ -28,14 +27,8 @@ WIDER = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "
 
 def edited(stack: BotStack, name: str) -> str:
     """Edit the role through the bot (a managed policy, another inline policy, a tag); the edit request's id."""
-    view = edit_form(stack, name)
     answers = {"managed_policy_arns": [READ_ONLY], "inline_policy": WIDER, "tags": "team=data", "justification": "x"}
-    assert submit(stack, REQUESTER, view, answers) is None
-    edit = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]
-    assert edit.kind == "edit"
-    click(stack, APPROVER, "approve", edit.id)
-    assert stack.runtime.store.get(edit.id).status == "edited"
-    return edit.id
+    return approved_edit(stack, name, answers)
 
 
 def deleted(stack: BotStack, name: str) -> str:

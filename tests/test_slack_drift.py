@@ -4,7 +4,6 @@ go through the workflow. Passes are run directly (``RoleBot.check_drift``) excep
 
 import json
 import sqlite3
-import time
 from typing import Any
 
 import boto3
@@ -19,21 +18,22 @@ from bot.workflow import ActionRefused
 from tests.e2e import (
     APPROVER,
     OUTSIDER,
+    READ_ONLY,
     REQUESTER,
     SECOND_APPROVER,
     THIRD_APPROVER,
+    approved_edit,
     buttons_of,
     click,
     ephemerals,
+    made_lambda_role,
     make_look_alike,
     open_home,
     press,
     request_role,
     said,
-    submit,
 )
 
-READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
 INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
@@ -41,21 +41,8 @@ NAME = "watched"
 
 
 def made_role(stack: BotStack, name: str = NAME) -> str:
-    request_id = request_role(
-        stack,
-        "service",
-        {
-            "role_name": name,
-            "service_principal": "lambda.amazonaws.com",
-            "managed_policy_arns": [READ_ONLY],
-            "inline_policy": json.dumps(INLINE),
-            "permissions_boundary_arn": BOUNDARY,
-            "tags": "team=data",
-        },
-    )
-    click(stack, APPROVER, "approve", request_id)
-    assert stack.runtime.store.get(request_id).status == "created"
-    return request_id
+    """The watched role: e2e's Lambda role, with a permissions boundary."""
+    return made_lambda_role(stack, name, permissions_boundary_arn=BOUNDARY)
 
 
 def drift_posts(stack: BotStack) -> list[Call]:
@@ -327,13 +314,7 @@ def test_a_report_made_before_an_approved_edit_can_no_longer_undo_the_edit(stack
     made = made_role(stack)
     aws.client("iam").tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
     assert outcomes(stack) == ["reported D-1"]
-    since = time.time()
-    assert stack.driver.command(REQUESTER, f"edit {NAME}").status == 200
-    view = stack.slack.wait_for("views.open", lambda c: c.at >= since).response["view"]
-    assert submit(stack, REQUESTER, view, {"tags": "team=other", "justification": "Moved to team other."}) is None
-    [edit] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "edit"]
-    click(stack, APPROVER, "approve", edit.id)
-    assert stack.runtime.store.get(edit.id).status == "edited"
+    approved_edit(stack, NAME, {"tags": "team=other", "justification": "Moved to team other."})
     assert stack.runtime.store.drift_report("D-1").state == "open"  # until the next pass closes it
     for action in ("restore_drift", "accept_drift"):
         press(stack, SECOND_APPROVER, report_message(stack, "D-1"), action)
@@ -436,13 +417,8 @@ def test_after_an_edit_approves_part_of_a_drift_the_rest_is_reported_anew_agains
     iam.tag_role(RoleName=NAME, Tags=[{"Key": "team", "Value": "other"}])
     iam.update_role(RoleName=NAME, Description="changed in the console")
     assert outcomes(stack) == ["reported D-1"]
-    since = time.time()
-    assert stack.driver.command(REQUESTER, f"edit {NAME}").status == 200
-    view = stack.slack.wait_for("views.open", lambda c: c.at >= since).response["view"]
-    assert submit(stack, REQUESTER, view, {"tags": "team=other", "justification": "Moved to team other."}) is None
-    [edit] = [r for r in stack.runtime.store.acting_on(made) if r.kind == "edit"]
-    click(stack, APPROVER, "approve", edit.id)
-    assert stack.runtime.store.get(edit.id).status == "edited"
+    approved_edit(stack, NAME, {"tags": "team=other", "justification": "Moved to team other."})
+    assert [r.kind for r in stack.runtime.store.acting_on(made)] == ["edit"]
     assert outcomes(stack) == ["reported D-2"]
     assert [d["aspect"] for d in stack.runtime.store.drift_report("D-2").differences] == ["description"]
     press(stack, APPROVER, report_message(stack, "D-2"), "restore_drift")

@@ -3,40 +3,26 @@ filled with the role's approved state, the approval message shows the difference
 narrows access, and after approval the role is exactly the new state; the next edit starts from it."""
 
 import json
-import time
 
 import boto3
 
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
-from tests.e2e import APPROVER, REQUESTER, click, dms, ephemerals, make_look_alike, request_role, said, submit
+from tests.e2e import (
+    APPROVER,
+    READ_ONLY,
+    REQUESTER,
+    S3_GET_OBJECT,
+    click,
+    dms,
+    edit_form,
+    ephemerals,
+    made_lambda_role,
+    make_look_alike,
+    said,
+    submit,
+)
 
-READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 LAMBDA_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-INLINE = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
-
-
-def made_role(stack: BotStack, name: str) -> str:
-    request_id = request_role(
-        stack,
-        "service",
-        {
-            "role_name": name,
-            "service_principal": "lambda.amazonaws.com",
-            "managed_policy_arns": [READ_ONLY],
-            "inline_policy": INLINE,
-            "tags": "team=data",
-        },
-    )
-    click(stack, APPROVER, "approve", request_id)
-    assert stack.runtime.store.get(request_id).status == "created"
-    return request_id
-
-
-def edit_form(stack: BotStack, text: str) -> dict:
-    since = time.time()
-    assert stack.driver.command(REQUESTER, f"edit {text}").status == 200
-    opened = stack.slack.wait_for("views.open", lambda c: c.at >= since)
-    return opened.response["view"]
 
 
 def initial(view: dict, field: str) -> object:
@@ -56,12 +42,12 @@ def latest_approval_message(stack: BotStack) -> str:
 def test_an_edit_starts_from_the_approved_state_and_makes_exactly_the_change(
     stack: BotStack, aws: boto3.Session
 ) -> None:
-    made = made_role(stack, "edit-me")
+    made = made_lambda_role(stack, "edit-me")
     view = edit_form(stack, "edit-me")
     assert view["private_metadata"] == f"edit:{made}"
     assert (initial(view, "role_name"), initial(view, "service_principal")) == ("edit-me", "lambda.amazonaws.com")
     assert initial(view, "managed_policy_arns") == [READ_ONLY]
-    assert json.loads(str(initial(view, "inline_policy"))) == json.loads(INLINE)
+    assert json.loads(str(initial(view, "inline_policy"))) == json.loads(S3_GET_OBJECT)
     assert initial(view, "tags") == "team=data"
 
     assert submit(stack, REQUESTER, view, {"inline_policy": "", "justification": "S3 no longer needed."}) is None
@@ -90,7 +76,7 @@ def test_an_edit_starts_from_the_approved_state_and_makes_exactly_the_change(
 
 
 def test_an_edit_that_changes_what_it_cant_or_nothing_is_refused_per_field(stack: BotStack) -> None:
-    made_role(stack, "fixed")
+    made_lambda_role(stack, "fixed")
     view = edit_form(stack, "fixed")
     errors = submit(stack, REQUESTER, view, {"role_name": "renamed", "justification": "x"})
     assert errors is not None and "can't change the role name" in errors["errors"]["role_name"]
@@ -107,7 +93,7 @@ def test_a_role_the_bot_did_not_create_cant_be_edited(stack: BotStack) -> None:
 
 
 def test_an_edit_form_drawn_again_with_errors_stays_an_edit_form(stack: BotStack) -> None:
-    made = made_role(stack, "again")
+    made = made_lambda_role(stack, "again")
     view = edit_form(stack, "again")
     drawn = stack.runtime.bot.presenter.request_modal_again(view, {"role_name": "An edit can't change the role name."})
     assert (drawn["private_metadata"], drawn["title"]["text"]) == (f"edit:{made}", "Edit an IAM role")
@@ -118,7 +104,7 @@ def test_an_edit_form_drawn_again_with_errors_stays_an_edit_form(stack: BotStack
 def test_an_edit_of_a_role_deleted_and_made_again_with_copied_tags_fails_and_leaves_the_look_alike_alone(
     stack: BotStack, aws: boto3.Session
 ) -> None:
-    made_role(stack, "edit-twin")
+    made_lambda_role(stack, "edit-twin")
     view = edit_form(stack, "edit-twin")
     assert submit(stack, REQUESTER, view, {"inline_policy": "", "justification": "S3 no longer needed."}) is None
     edit = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]

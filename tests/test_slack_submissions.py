@@ -18,8 +18,8 @@ from blocks import ids
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
 from bot.store import RequestRecord
 from bot.store_postgres import PostgresStore
-from tests.e2e import REQUESTER, dms, open_modal, request_role, said, submit
-from tests.test_slack_edit import LAMBDA_BASIC, READ_ONLY, edit_form, made_role
+from tests.e2e import READ_ONLY, REQUESTER, dms, edit_form, made_lambda_role, open_modal, request_role, said, submit
+from tests.test_slack_edit import LAMBDA_BASIC
 from tests.test_slack_retire import created_role
 
 HOME = "123456789012"
@@ -243,7 +243,7 @@ def role_to_edit(
     made after the hook was registered see it. ``lease_seconds`` 0: a hold runs out at once, as if long after the
     replica stopped."""
     holding.clear()
-    made = made_role(stack, "edit-me")
+    made = made_lambda_role(stack, "edit-me")
     view = edit_form(stack, "edit-me")
     stack.runtime.workflow.lease_seconds = lease_seconds
     holding.set()
