@@ -4,8 +4,10 @@ approvals, so each way of widening is tried)."""
 
 from typing import Any
 
-from bot.domain import AssumableRoleRequest, parse_role_request
+from bot.domain import AssumableRoleRequest
 from bot.domain.change import fixed_changes, only_narrows, role_changes
+from tests.builders import lambda_role
+from tests.builders import policy as inline
 
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
@@ -16,24 +18,16 @@ NO_DELETE = {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}
 
 
 def role(**fields: Any) -> AssumableRoleRequest:
-    data = {
-        "role_type": "service",
+    """A role with two managed policies (one a Deny), an inline policy with a Deny, and a tag: room to narrow."""
+    defaults = {
         "account_id": "111122223333",
         "justification": "jobs",
         "role_name": "jobs",
-        "service_principal": "lambda.amazonaws.com",
         "managed_policy_arns": [READ_ONLY, DENY_ALL],
-        "inline_policy": {"Version": "2012-10-17", "Statement": [S3_READ, S3_WRITE, NO_DELETE]},
+        "inline_policy": inline(S3_READ, S3_WRITE, NO_DELETE),
         "tags": {"team": "data"},
-        **fields,
     }
-    request = parse_role_request(data)
-    assert isinstance(request, AssumableRoleRequest)
-    return request
-
-
-def inline(*statements: dict[str, Any]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": list(statements)}
+    return lambda_role(**{**defaults, **fields})
 
 
 def test_the_difference_is_told_field_by_field() -> None:

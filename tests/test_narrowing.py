@@ -16,32 +16,15 @@ from moto import mock_aws
 from blocks import ids
 from bot.analyzer import NoNewAccess
 from bot.config import Approvals, Policy
-from bot.domain import AssumableRoleRequest, parse_role_request
 from bot.domain.policies import to_json
 from bot.review.narrowing import compared_documents, narrowing
 from bot.sandbox.stack import APPROVAL_CHANNEL, BotStack
+from tests.builders import lambda_role as role
+from tests.builders import policy
 from tests.e2e import APPROVER, REQUESTER, SECOND_APPROVER, click, request_role, said
 
 EVERYTHING = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 READ_S3 = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
-
-
-def policy(*statements: dict[str, Any]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": list(statements)}
-
-
-def role(**fields: Any) -> AssumableRoleRequest:
-    data = {
-        "role_type": "service",
-        "account_id": "123456789012",
-        "role_name": "edited",
-        "service_principal": "lambda.amazonaws.com",
-        "justification": "testing",
-        **fields,
-    }
-    request = parse_role_request(data)
-    assert isinstance(request, AssumableRoleRequest)
-    return request
 
 
 class Asked:
