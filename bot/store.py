@@ -208,6 +208,12 @@ class DriftReport:
         return replaced(RoleState.from_dict(self.approved), observed)
 
 
+def _nullable_json(text: str | None) -> Any:
+    """A JSON column that is NULL when nothing was recorded (a result, a subject, an observed role): its value, or
+    None."""
+    return json.loads(text) if text is not None else None
+
+
 def _drift(row: dict[str, Any]) -> DriftReport:
     return DriftReport(
         id=row["id"],
@@ -216,7 +222,7 @@ def _drift(row: dict[str, Any]) -> DriftReport:
         role_name=row["role_name"],
         fingerprint=row["fingerprint"],
         approved=json.loads(row["approved_json"]),
-        observed=json.loads(row["observed_json"]) if row["observed_json"] is not None else None,
+        observed=_nullable_json(row["observed_json"]),
         differences=json.loads(row["differences_json"]),
         findings=json.loads(row["findings_json"]),
         risk=row["risk"],
@@ -628,12 +634,12 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         message_ts=row["message_ts"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        result=json.loads(row["result_json"]) if row["result_json"] is not None else None,
+        result=_nullable_json(row["result_json"]),
         error=row["error"],
         provenance_nonce=row["provenance_nonce"],
         kind=RequestKind(row["kind"]),
         target_id=row["target_id"],
-        subject=json.loads(row["subject_json"]) if row["subject_json"] is not None else None,
+        subject=_nullable_json(row["subject_json"]),
         expires_at=row["expires_at"],
         expiry_request_id=row["expiry_request_id"],
         role_id=row["role_id"],
