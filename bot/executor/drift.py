@@ -34,6 +34,7 @@ from bot.domain.drift import RoleState, customer_managed, restorable, restore_pl
 from bot.domain.policies import policy_pin
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain
 from bot.executor.iam import lookup, paginate
+from bot.executor.reverse import put_back
 
 log = logging.getLogger(__name__)
 
@@ -158,23 +159,7 @@ def restore_role(
             getattr(iam, step.method)(**step.params)
         except AWS_ERRORS as error:
             message = explain(error, doing=step.doing(), account_id=account_id)
-            message += " " + _undo(iam, approved, observed)
+            message += " " + put_back(iam, restore_plan(approved, observed), "the restore")
             log.warning("Request %s failed at %s: %s", request_id, step.action, message)
             raise ProvisioningError(message, step=step.action, code=error_code(error)) from error
     return {"role_name": approved.role_name, "changed": [step.describe() for step in plan]}
-
-
-def _undo(iam: BaseClient, approved: RoleState, observed: RoleState) -> str:
-    """Put the role back as ``observed`` (the whole reverse plan: each step is safe to repeat, and undoing one never
-    reached finds nothing to undo); say what could not be."""
-    left = []
-    for step in restore_plan(approved, observed):
-        try:
-            getattr(iam, step.method)(**step.params)
-        except AWS_ERRORS as error:
-            if error_code(error) != "NoSuchEntity":
-                log.warning("Undoing the restore could not %s: %s", step.doing(), error)
-                left.append(step.doing())
-    if left:
-        return f"The bot could not put everything back; it could not {'; '.join(left)}. Fix it by hand."
-    return "The bot put the role back as it was."

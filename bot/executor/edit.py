@@ -17,6 +17,7 @@ from bot.domain.change import edit_plan
 from bot.executor.errors import AWS_ERRORS, ProvisioningError, error_code, explain, failed
 from bot.executor.iam import REQUEST_ID_TAG, lookup, replaced, replaced_message, tags_of
 from bot.executor.pins import version_changed
+from bot.executor.reverse import put_back
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def edit_role(
     except AWS_ERRORS as error:
         assert step is not None
         problem = failed(error, step=step.action, doing=step.doing(), request=after)
-        problem.message += " " + undo(iam, before, after)
+        problem.message += " " + put_back(iam, edit_plan(after, before), "the edit")
         log.warning("Request %s failed at %s: %s", request_id, step.action, problem.message)
         raise problem from error
     return {"role_name": before.role_name, "changed": [step.describe() for step in plan]}
@@ -80,18 +81,3 @@ def _preflight(
         elif changed := version_changed(arn, policy["Policy"], after.managed_policy_pins.get(arn)):
             problems.append(changed)
     return problems
-
-
-def undo(iam: BaseClient, before: AssumableRoleRequest, after: AssumableRoleRequest) -> str:
-    """Put the role back as ``before`` (the reverse plan, each step once); say what could not be."""
-    left = []
-    for step in edit_plan(after, before):
-        try:
-            getattr(iam, step.method)(**step.params)
-        except AWS_ERRORS as error:
-            if error_code(error) != "NoSuchEntity":
-                log.warning("Undoing the edit could not %s: %s", step.doing(), error)
-                left.append(step.doing())
-    if left:
-        return f"The bot could not put everything back; it could not {'; '.join(left)}. Fix it by hand."
-    return "The bot put the role back as it was."
