@@ -18,13 +18,13 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import sqlite_utils
 
@@ -233,6 +233,24 @@ def _drift(row: dict[str, Any]) -> DriftReport:
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
     )
+
+
+class Executes(Protocol):
+    """What a migration written once for both engines needs: SQLite's database and psycopg's connection both have it."""
+
+    def execute(self, sql: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SameOnBothEngines:
+    """A migration whose statements are the same text on SQLite and PostgreSQL: one definition serves ``MIGRATIONS``
+    and ``bot.store_postgres.POSTGRES_MIGRATIONS``, so the two schemas can't drift apart at that version."""
+
+    statements: Sequence[str]
+
+    def __call__(self, db: Executes) -> None:
+        for statement in self.statements:
+            db.execute(statement)
 
 
 def _v1_requests_and_events(db: sqlite_utils.Database) -> None:
@@ -446,9 +464,7 @@ reading that worked, None if none did; ``tried_at``: the last attempt), per crea
 IAM says, not a record: it is overwritten, and outside the audit chain."""
 
 
-def _v10_role_last_use(db: sqlite_utils.Database) -> None:
-    for statement in LAST_USE_SQL:
-        db.execute(statement)
+_v10_role_last_use = SameOnBothEngines(LAST_USE_SQL)
 
 
 HELD_SUBMISSION_LEASES_SQL = [
@@ -460,9 +476,7 @@ provisioning job is (a lease that ran out is taken over). Submissions held befor
 gone, so they are free to take."""
 
 
-def _v11_held_submission_leases(db: sqlite_utils.Database) -> None:
-    for statement in HELD_SUBMISSION_LEASES_SQL:
-        db.execute(statement)
+_v11_held_submission_leases = SameOnBothEngines(HELD_SUBMISSION_LEASES_SQL)
 
 
 FIXED_REQUEST_COLUMNS = (
@@ -511,9 +525,7 @@ same difference seen again is not reported again; ``action_request_id`` is the a
 click made (set by one conditional UPDATE: a doubled or replayed click makes nothing more)."""
 
 
-def _v13_drift_reports(db: sqlite_utils.Database) -> None:
-    for statement in DRIFT_REPORTS_SQL:
-        db.execute(statement)
+_v13_drift_reports = SameOnBothEngines(DRIFT_REPORTS_SQL)
 
 
 HELD_SUBMISSION_KINDS_SQL = [
@@ -525,9 +537,7 @@ HELD_SUBMISSION_KINDS_SQL = [
 created. Submissions held before were all request forms for a new role."""
 
 
-def _v14_held_submission_kinds(db: sqlite_utils.Database) -> None:
-    for statement in HELD_SUBMISSION_KINDS_SQL:
-        db.execute(statement)
+_v14_held_submission_kinds = SameOnBothEngines(HELD_SUBMISSION_KINDS_SQL)
 
 
 ROLE_IDS_SQL = ["ALTER TABLE requests ADD COLUMN role_id TEXT"]
@@ -536,9 +546,7 @@ Rows from before have none: the next drift pass learns it while the role still c
 secret nonce (``DriftWatch.check_role``); until then the bot recognises the role by that tag alone, as before."""
 
 
-def _v15_role_ids(db: sqlite_utils.Database) -> None:
-    for statement in ROLE_IDS_SQL:
-        db.execute(statement)
+_v15_role_ids = SameOnBothEngines(ROLE_IDS_SQL)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [

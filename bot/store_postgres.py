@@ -35,16 +35,16 @@ from psycopg.rows import dict_row
 
 from bot.lifecycle import RequestKind
 from bot.store import (
-    DRIFT_REPORTS_SQL,
     FIXED_REQUEST_COLUMNS,
-    HELD_SUBMISSION_KINDS_SQL,
-    HELD_SUBMISSION_LEASES_SQL,
-    LAST_USE_SQL,
     MIGRATIONS,
-    ROLE_IDS_SQL,
     SchemaTooNew,
     Store,
     Tracer,
+    _v10_role_last_use,
+    _v11_held_submission_leases,
+    _v13_drift_reports,
+    _v14_held_submission_kinds,
+    _v15_role_ids,
     shared_state_sql,
 )
 
@@ -198,16 +198,6 @@ def _v9_shared_state(conn: Connection) -> None:
         conn.execute(statement)
 
 
-def _v10_role_last_use(conn: Connection) -> None:
-    for statement in LAST_USE_SQL:
-        conn.execute(statement)
-
-
-def _v11_held_submission_leases(conn: Connection) -> None:
-    for statement in HELD_SUBMISSION_LEASES_SQL:
-        conn.execute(statement)
-
-
 def _v12_provenance_nonce_fixed(conn: Connection) -> None:
     conn.execute(
         f"""
@@ -216,21 +206,6 @@ def _v12_provenance_nonce_fixed(conn: Connection) -> None:
             ON requests FOR EACH ROW EXECUTE FUNCTION refuse_content_change();
         """
     )
-
-
-def _v13_drift_reports(conn: Connection) -> None:
-    for statement in DRIFT_REPORTS_SQL:
-        conn.execute(statement)
-
-
-def _v14_held_submission_kinds(conn: Connection) -> None:
-    for statement in HELD_SUBMISSION_KINDS_SQL:
-        conn.execute(statement)
-
-
-def _v15_role_ids(conn: Connection) -> None:
-    for statement in ROLE_IDS_SQL:
-        conn.execute(statement)
 
 
 POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
