@@ -172,14 +172,15 @@ ENGINES = ["sqlite", "postgresql"]
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Store]]:
     """``open_store(**kwargs)``: the test's own database, opened again on each call (a restart), on each engine.
 
-    SQLite: a file in the test's directory. PostgreSQL: an empty schema in the session's cluster.
+    SQLite: a file in the test's directory. PostgreSQL: the session cluster's migrated schema, emptied
+    (``Cluster.emptied_migrated_schema``).
     Every store opened is closed at teardown.
     """
     if request.param == "sqlite":
         location: str | Path = tmp_path / "bot.db"
         engine: Callable[..., Store] = Store
     else:
-        location = request.getfixturevalue("postgres").new_schema()
+        location = request.getfixturevalue("postgres").emptied_migrated_schema()
         engine = PostgresStore
     opened: list[Store] = []
 
