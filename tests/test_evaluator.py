@@ -258,7 +258,7 @@ def test_under_the_2008_policy_language_a_variable_is_literal_text(version: str 
     """2008-10-17 (also what a policy without Version means) has no policy variables: ``${aws:username}`` is those
     characters (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html). Drift
     reads documents from AWS, where such a policy may be."""
-    document = {"Statement": [allow(Condition={"StringEquals": {"s3:prefix": "${aws:username}"}})]}
+    document: dict[str, Any] = {"Statement": [allow(Condition={"StringEquals": {"s3:prefix": "${aws:username}"}})]}
     if version:
         document["Version"] = version
 
