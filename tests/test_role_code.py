@@ -286,8 +286,8 @@ def test_a_hung_remote_times_out(tmp_path: Path) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/roles.git"
-        repository = GitRepository(GitExport(repository=url, timeout_seconds=0.5))
-        with pytest.raises(GitExportError, match=r"did not finish within 0\.5 s"):
+        repository = GitRepository(GitExport(repository=url, timeout_seconds=0.2))
+        with pytest.raises(GitExportError, match=r"did not finish within 0\.2 s"):
             repository.commit("a.tf", "x", "m")
 
 
