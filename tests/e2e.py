@@ -65,20 +65,14 @@ def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[tuple[int, su
         process.wait(timeout=10)
 
 
-MOTO_SERVER = (
-    "import sys; from bot.sandbox.aws import parse_managed_policies_once; parse_managed_policies_once(); "
-    "from moto.server import main; main(sys.argv[1:])"
-)
-"""``python -m moto.server``, with its managed policies' JSON parsed once (``parse_managed_policies_once``)."""
-
-
 @contextlib.contextmanager
 def moto_server(log: Path) -> Iterator[str]:
-    """``moto.server`` in a process of its own on loopback, with the AWS managed policies; yields its URL."""
+    """``moto.server`` in a process of its own on loopback (``tests.moto_server``), with the AWS managed policies;
+    yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         cwd=Path(__file__).resolve().parents[1],  # this checkout's bot package
         env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
         stdout=log.open("w"),
