@@ -14,6 +14,7 @@ from cfnlint.decode.cfn_yaml import load as load_cfn
 from cfnlint.rules import Match
 
 from bot.sandbox.fake_slack import METHOD_SCOPES
+from tests.cfn_lint import cfn_lint_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -132,7 +133,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def lint_results() -> dict[str, list[Match]]:
     """cfn-lint findings, one run per template."""
-    return {name: lint((CFN / name).read_text()) for name in TEMPLATES}
+    return {name: lint((CFN / name).read_text(), rules=cfn_lint_rules()) for name in TEMPLATES}
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def test_template_passes_cfn_lint(lint_results: dict[str, list[Match]], name: st
 
 def test_lint_harness_reports_a_broken_template() -> None:
     """Guards the test above: an empty result must mean a clean template, not a silent linter."""
-    assert any(line.startswith("E") for line in serious(lint(BROKEN_TEMPLATE)))
+    assert any(line.startswith("E") for line in serious(lint(BROKEN_TEMPLATE, rules=cfn_lint_rules())))
 
 
 # --- CloudFormation: the bot role and the executor role ------------------------------------

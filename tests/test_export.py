@@ -4,7 +4,6 @@ CloudFormation and deployed with moto's CloudFormation into a second account, is
 resource with its import block; cfn-lint is clean on every template."""
 
 import ast
-import functools
 import itertools
 import json
 import textwrap
@@ -15,8 +14,6 @@ import boto3
 import hcl2
 import pytest
 from cfnlint.api import ManualArgs, lint
-from cfnlint.core import get_rules
-from cfnlint.rules import RulesCollection
 from moto import mock_aws
 
 from bot.aws import AccountSessions
@@ -25,6 +22,7 @@ from bot.domain import RoleRequest, parse_role_request
 from bot.executor import Executor
 from bot.export import CreatedRole, export_role, file_name
 from bot.sandbox.aws import add_identity_providers
+from tests.cfn_lint import cfn_lint_rules
 
 HOME = "123456789012"
 SECOND = "210987654321"
@@ -197,13 +195,6 @@ def document(answer: dict[str, Any] | str) -> dict[str, Any]:
 
 def managed(iam: Any, name: str) -> list[str]:
     return sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"])
-
-
-@functools.cache
-def cfn_lint_rules() -> RulesCollection:
-    """cfn-lint's rules, loaded once per process: loading them is ~0.25 s of each ``lint`` call that is given none
-    (its command line, too, checks every template it is given with one set)."""
-    return get_rules([], [], [])
 
 
 def lint_findings(template: str) -> list[str]:
