@@ -40,18 +40,27 @@ SECRET = "replica-test-signing-secret"
 TOKEN = "xoxb-replicas"
 LEASE_SECONDS = 3
 CREATE_ROLE_DELAY = 0.5
-"""How late the counting layer answers CreateRole (after moto made the role): a replica can die in between. The
-killer looks every 0.1 s, so half a second is ample (1.5 s made the ten requests take ~1 s longer)."""
+"""How late the counting layer answers the other CreateRole calls (after moto made the role), so that approvals
+overlap provisioning on every replica."""
 DEADLINE_SECONDS = 120
 
 
 class CountingIam:
-    """moto's server app, counting the CreateRole calls that reach it (by role name) and answering them late."""
+    """moto's server app, counting the CreateRole calls that reach it (by role name) and answering them late.
+
+    The first CreateRole is answered only once ``release`` is set: the test kills the replica that made it in
+    between, so it dies after AWS made the role and before it heard so, whatever the machine's load. (Killing
+    whichever replica held a job, found by polling, could land after it had recorded the role created, in the
+    moment before it told Slack: a different crash from the one this test is about.)
+    """
 
     def __init__(self) -> None:
         self.app = DomainDispatcherApplication(create_backend_app)
         self.create_role_calls: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.first_role: str | None = None
+        self.first_arrived = threading.Event()
+        self.release = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -62,7 +71,14 @@ class CountingIam:
         if form.get("Action") == ["CreateRole"]:
             with self.lock:
                 self.create_role_calls[form["RoleName"][0]] += 1
-            time.sleep(CREATE_ROLE_DELAY)
+                first = self.first_role is None
+                if first:
+                    self.first_role = form["RoleName"][0]
+            if first:
+                self.first_arrived.set()
+                self.release.wait(DEADLINE_SECONDS)
+            else:
+                time.sleep(CREATE_ROLE_DELAY)
         return answer
 
 
@@ -204,17 +220,17 @@ def test_three_replicas_create_each_approved_role_exactly_once_despite_one_dying
                 return 0  # the replica was killed: Slack would show the clicker an error
 
         def kill_a_provisioning_replica() -> int:
-            holders = wait_until(
-                lambda: (
-                    counting.create_role_calls
-                    and [
-                        pid for job in store.jobs() if job["owner"] and (pid := int(job["owner"].split(":")[1])) in pids
-                    ]
-                ),
-                "a replica provisioning",
-            )
-            os.kill(holders[0], signal.SIGKILL)
-            return holders[0]
+            """SIGKILL the replica whose CreateRole ``counting`` holds, then let the call answer."""
+            try:
+                assert counting.first_arrived.wait(DEADLINE_SECONDS), "no replica provisioning"
+                request_id = next(record.id for record in records if record.role_name == counting.first_role)
+                [owner] = [job["owner"] for job in store.jobs() if job["request_id"] == request_id]
+                pid = int(owner.split(":")[1])
+                assert pid in pids, owner
+                os.kill(pid, signal.SIGKILL)
+                return pid
+            finally:
+                counting.release.set()
 
         with ThreadPoolExecutor(max_workers=len(clicks) + 1) as pool:
             killer = pool.submit(kill_a_provisioning_replica)
