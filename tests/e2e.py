@@ -35,6 +35,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve_settings(slack_url: str, db_dir: Path, *, token: str, secret: str, **more: str) -> dict[str, str]:
+    """The environment a sandboxed ``serve`` needs to talk to the fake Slack at ``slack_url`` (one approver, one
+    approvals channel, its database in ``db_dir``), plus ``more``."""
+    return {
+        "SLACK_BOT_TOKEN": token,
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_API_URL": slack_url,
+        "APPROVAL_CHANNEL_ID": "C0APPROVALS",
+        "APPROVER_IDS": "U0BOB",
+        "DATABASE_PATH": str(db_dir / "b.db"),
+        **more,
+    }
+
+
 @contextlib.contextmanager
 def serving(cwd: Path, env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """``iam-role-bot serve --sandbox`` in its own process, configured only through ``env`` (plus ``PORT``), its

@@ -14,7 +14,7 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver
 from bot.sandbox.stack import sandbox_slack
 from bot.store import Store
-from tests.e2e import serving
+from tests.e2e import serve_settings, serving
 
 SECRET = "cli-test-signing-secret"
 TOKEN = "xoxb-cli-test-token"
@@ -79,15 +79,7 @@ def test_bad_policy_file_stops_start_up_with_the_setting_named(tmp_path: Path) -
 def served(tmp_path: Path) -> Iterator[tuple[SlackDriver, FakeSlack, subprocess.Popen[str], Path]]:
     """``iam-role-bot serve --sandbox`` in its own process, configured only through the environment."""
     with sandbox_slack() as slack:
-        env = {
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-            "APPROVAL_CHANNEL_ID": "C0APPROVALS",
-            "APPROVER_IDS": "U0BOB",
-            "DATABASE_PATH": str(tmp_path / "b.db"),
-            "LOG_LEVEL": "DEBUG",
-        }
+        env = serve_settings(slack.url, tmp_path, token=TOKEN, secret=SECRET, LOG_LEVEL="DEBUG")
         log = tmp_path / "bot.log"
         with serving(tmp_path, env, log) as (port, process):
             yield SlackDriver(f"http://127.0.0.1:{port}/slack/events", SECRET), slack, process, log

@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from bot.logs import MAX_MESSAGE_CHARS, PINNED_LOGGERS, configure_logging
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver, signature
-from tests.e2e import serving
+from tests.e2e import serve_settings, serving
 
 SECRET = "logging-test-signing-secret"
 TOKEN = "xoxb-logging-test-token"
@@ -57,17 +57,15 @@ def serve(tmp_path: Path, level: str, log_format: str) -> Iterator[tuple[int, Sl
     policy = tmp_path / "policy.toml"
     policy.write_text(f'[[accounts]]\nid = "{MEMBER}"\nname = "member"\n')
     with FakeSlack() as slack:
-        env = {
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-            "APPROVAL_CHANNEL_ID": "C0APPROVALS",
-            "APPROVER_IDS": "U0BOB",
-            "DATABASE_PATH": str(tmp_path / "b.db"),
-            "POLICY_FILE": str(policy),
-            "LOG_LEVEL": level,
-            "LOG_FORMAT": log_format,
-        }
+        env = serve_settings(
+            slack.url,
+            tmp_path,
+            token=TOKEN,
+            secret=SECRET,
+            POLICY_FILE=str(policy),
+            LOG_LEVEL=level,
+            LOG_FORMAT=log_format,
+        )
         with serving(tmp_path, env, tmp_path / "bot.log") as (port, _process):
             yield port, SlackDriver(f"http://127.0.0.1:{port}/slack/events", SECRET), slack
 
