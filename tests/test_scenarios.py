@@ -6,11 +6,14 @@ non-approvers, rejection without a reason.
 """
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import pytest
 
 from bot.config import Approvals, Policy
 from bot.lifecycle import EventKind
@@ -230,7 +233,19 @@ def test_a_rejection_is_recorded_before_the_reject_form_is_acked(stack: BotStack
     request_id = request_role(stack, "user", {"role_name": "too-broad"})
     click(stack, APPROVER, "reject", request_id)
     view = stack.slack.wait_for("views.open", lambda c: c.params["view"].get("callback_id") == "reject_request")
-    reply = stack.driver.submit(APPROVER, view.params["view"], {"reason": "Use the read-only role instead."})
+    # Another connection holds the database's write lock while the form is sent: the ack must wait for it. Were the
+    # rejection written after the ack, the reply would come back at once, while the lock is still held.
+    blocker = sqlite3.connect(stack.runtime.store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(
+            stack.driver.submit, APPROVER, view.params["view"], {"reason": "Use the read-only role instead."}
+        )
+        with pytest.raises(TimeoutError):
+            sent.result(timeout=0.3)
+        blocker.execute("ROLLBACK")
+        reply = sent.result(timeout=10)
+    blocker.close()
     assert reply.status == 200 and not reply.body  # the form closes
     rejected = [e for e in stack.runtime.store.events(request_id) if e.kind == EventKind.REJECTED]
     assert [(e.actor, e.details["reason"]) for e in rejected] == [(APPROVER, "Use the read-only role instead.")]
