@@ -41,7 +41,7 @@ LONGEST_MODULES_FIRST = [
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the modules that take longest first (measured wall time, longest first), the rest in collection order.
 
-    The suite runs with ``-n 2 --dist loadfile --no-loadscope-reorder``: each worker takes the next whole module
+    The suite runs with ``-n 3 --dist loadfile --no-loadscope-reorder``: each worker takes the next whole module
     in this order when it runs out of work, so the long ones start early and the short ones fill in at the end.
     xdist's own reordering (most tests first) put test_replicas, one 11 s test, last: one worker ran it alone
     for its last ~8 s.
