@@ -84,6 +84,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 """Every allowed status change; ``Workflow`` makes no other."""
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 """A request in one of these will do nothing more."""
+ANNOUNCED_STATUSES = FINAL_STATUSES | {Status.FAILED}
+"""Outcomes told in Slack through the outbox: the move to one writes a notice (table ``notices``, its kind the status
+reached) in the same transaction, and a live replica sends it (``RoleBot.tell``, ``RoleBot.resume_notices``), so an
+outcome recorded is announced even if the replica that recorded it dies before telling."""
 OPEN_STATUSES = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING})
 """A request in one of these awaits approvers or is being carried out: what ``[limits]
 max_open_requests_per_requester`` counts. Failed ones are left out: only an approver moves them on, so

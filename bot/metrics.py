@@ -43,6 +43,12 @@ DRIFT_OPEN = Gauge(
     "iam_role_bot_drift_reports_open",
     "Roles the bot made found changed (or deleted) outside it and not settled yet (the same on every replica).",
 )
+NOTICES = Counter(
+    "iam_role_bot_notices_total",
+    "Outcomes announced in Slack through the outbox, by what became of each send: sent, retry (Slack failed; sent "
+    "again later), given_up (failed too often), superseded (the request moved on before it was said).",
+    ["result"],
+)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

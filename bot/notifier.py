@@ -21,7 +21,7 @@ from blocks.kit import Rendered
 from bot.channel_queue import ChannelQueues
 from bot.config import Config
 from bot.domain.last_use import LastUse
-from bot.lifecycle import Sentence
+from bot.lifecycle import Sentence, Status
 from bot.metrics import SLACK_ERRORS
 from bot.presenter import Presenter
 from bot.store import DriftReport, RequestRecord, Store
@@ -31,6 +31,23 @@ log = logging.getLogger(__name__)
 MAX_TRACKED_VIEWS = 10_000
 QUEUED_METHODS = frozenset({"chat.postMessage", "chat.update"})
 """What goes through a channel's queue: messages and their updates, so a thread reads in order."""
+
+Step = Callable[[], str | None]
+"""One Slack call of an announcement: Slack's error, or None (said, or nothing to say there)."""
+
+OUTCOME_MESSAGES: dict[Status, tuple[Callable[[RequestCard], Rendered], Callable[[RequestCard], Rendered]]] = {
+    Status.CREATED: (messages.created_reply, messages.created_dm),
+    Status.EDITED: (messages.edited_reply, messages.edited_dm),
+    Status.EXTENDED: (messages.extended_reply, messages.extended_dm),
+    Status.DELETED: (messages.deleted_reply, messages.deleted_dm),
+    Status.ACCEPTED: (messages.drift_done_reply, messages.drift_done_dm),
+    Status.RESTORED: (messages.drift_done_reply, messages.drift_done_dm),
+    Status.FAILED: (messages.failed_reply, messages.failed_dm),
+    Status.REJECTED: (messages.rejected_reply, messages.rejected_dm),
+    Status.CANCELLED: (messages.cancelled_reply, messages.cancelled_dm),
+    Status.EXPIRED: (messages.expired_reply, messages.expired_dm),
+}
+"""Per announced outcome (``bot.lifecycle.ANNOUNCED_STATUSES``): its reply in the request's thread and its DM."""
 
 
 class Notifier:
@@ -76,11 +93,11 @@ class Notifier:
         return self.client.api_call(method, json=params).data  # type: ignore[return-value]
 
     def post(self, channel: str, rendered: Rendered, *, thread_ts: str | None = None) -> dict[str, Any] | None:
-        text, blocks = rendered
-        params: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks, "unfurl_links": False}
-        if thread_ts:
-            params["thread_ts"] = thread_ts
-        return self.call("chat.postMessage", **params)
+        return self.call("chat.postMessage", **_message(channel, rendered, thread_ts))
+
+    def say(self, channel: str, rendered: Rendered, *, thread_ts: str | None = None) -> str | None:
+        """``post``, answering Slack's error (None: posted)."""
+        return self.attempt("chat.postMessage", **_message(channel, rendered, thread_ts))[1]
 
     def thread(self, record: RequestRecord, rendered: Rendered) -> None:
         """A reply in the request's thread (the whole history lives there)."""
@@ -90,11 +107,12 @@ class Notifier:
     def dm(self, user_id: str, rendered: Rendered) -> None:
         self.post(user_id, rendered)
 
-    def refresh_root(self, record: RequestRecord, card: RequestCard) -> None:
-        """Show the request's current state (and buttons only while it awaits approval)."""
-        if record.channel and record.message_ts:
-            text, blocks = messages.approval_message(card)
-            self.call("chat.update", channel=record.channel, ts=record.message_ts, text=text, blocks=blocks)
+    def refresh_root(self, record: RequestRecord, card: RequestCard) -> str | None:
+        """Show the request's current state (and buttons only while it awaits approval); Slack's error, or None."""
+        if not (record.channel and record.message_ts):
+            return None
+        text, blocks = messages.approval_message(card)
+        return self.attempt("chat.update", channel=record.channel, ts=record.message_ts, text=text, blocks=blocks)[1]
 
     def open_view(self, trigger_id: str, view: dict[str, Any], user_id: str) -> None:
         """Open a modal; if Slack refuses (e.g. the trigger expired after 3 s), tell the user by DM to try again."""
@@ -214,10 +232,6 @@ class Notifier:
             )
         self.refresh_drift(report.id)
 
-    def drift_acted(self, record: RequestRecord) -> None:
-        """An accept or a restore carried out."""
-        self.told_everyone(record, messages.drift_done_reply, messages.drift_done_dm)
-
     def confirm_submitted(self, record: RequestRecord, *, not_posted: str | None = None) -> None:
         """Tell the requester their request was sent for approval, or why it could not be posted yet."""
         self.dm(record.requester, messages.submitted_dm(self.presenter.card(record), not_posted))
@@ -241,27 +255,36 @@ class Notifier:
         self.thread(record, messages.provisioning_reply(card, resumed=resumed))
         self.refresh_root(record, card)
 
-    def created(self, record: RequestRecord) -> None:
+    def outcome(self, record: RequestRecord) -> list[Step]:
+        """Telling the outcome ``record`` is in (one of ``OUTCOME_MESSAGES``) as its Slack calls, in order, always these
+        four: a reply in its thread, its approval message showing it, a DM to the requester and, for a role created, a
+        post in the notifications channel (a call with nothing to do says nothing). One card for all, from the record
+        as given: the caller reads it from the store when it sends, so a late announcement shows the request as it is.
+        """
+        reply, dm = OUTCOME_MESSAGES[record.status]
         card = self.presenter.card(record)
-        self.thread(record, messages.created_reply(card))
-        self.refresh_root(record, card)
-        self.dm(record.requester, messages.created_dm(card))
         channel = self.config.settings.notifications_channel_id
-        if channel:
-            self.post(channel, messages.created_announcement(card))
 
-    def edited(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.edited_reply, messages.edited_dm)
+        def in_thread() -> str | None:
+            if not (record.channel and record.message_ts):
+                return None
+            return self.say(record.channel, reply(card), thread_ts=record.message_ts)
 
-    def extended(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.extended_reply, messages.extended_dm)
+        def announced() -> str | None:
+            if record.status != Status.CREATED or not channel:
+                return None
+            return self.say(channel, messages.created_announcement(card))
+
+        return [
+            in_thread,
+            lambda: self.refresh_root(record, card),
+            lambda: self.say(record.requester, dm(card)),
+            announced,
+        ]
 
     def expiry_reminder(self, made: RequestRecord) -> None:
         """DM the requester of a time-limited role that it ends soon."""
         self.dm(made.requester, messages.expiry_reminder_dm(self.presenter.card(made)))
-
-    def deleted(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.deleted_reply, messages.deleted_dm)
 
     def role_as_code(self, record: RequestRecord, files: list[tuple[str, str]]) -> None:
         """Upload the role's code files into the request's thread; if Slack refuses, say so there instead.
@@ -292,27 +315,6 @@ class Notifier:
     def git_exported(self, record: RequestRecord, path: str, commit: str | None) -> None:
         self.thread(record, messages.git_exported_reply(self.presenter.card(record), path, commit))
 
-    def failed(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.failed_reply, messages.failed_dm)
-
-    def rejected(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.rejected_reply, messages.rejected_dm)
-
-    def cancelled(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.cancelled_reply, messages.cancelled_dm)
-
-    def expired(self, record: RequestRecord) -> None:
-        self.told_everyone(record, messages.expired_reply, messages.expired_dm)
-
-    def told_everyone(
-        self, record: RequestRecord, reply: Callable[[RequestCard], Rendered], dm: Callable[[RequestCard], Rendered]
-    ) -> None:
-        """A change told in the thread, on the root message and to the requester."""
-        card = self.presenter.card(record)
-        self.thread(record, reply(card))
-        self.refresh_root(record, card)
-        self.dm(record.requester, dm(card))
-
     def reminded(self, record: RequestRecord, now: float | None = None) -> None:
         hours = ((now or time.time()) - record.created_at) / 3600
         self.thread(record, messages.reminder_reply(self.presenter.card(record), hours))
@@ -334,3 +336,12 @@ class Notifier:
             my_roles=[self.presenter.role_card(record, use) for record, use in roles],
         )
         self.call("views.publish", user_id=user_id, view=view)
+
+
+def _message(channel: str, rendered: Rendered, thread_ts: str | None) -> dict[str, Any]:
+    """``chat.postMessage``'s parameters for a message (a reply in the thread ``thread_ts``, if given)."""
+    text, blocks = rendered
+    params: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks, "unfurl_links": False}
+    if thread_ts:
+        params["thread_ts"] = thread_ts
+    return params

@@ -29,7 +29,7 @@ from bot.presenter import Presenter, slack_text
 from bot.review import is_high_risk
 from bot.review.retirement import retirement_findings
 from bot.role_code import RoleCode
-from bot.store import AlreadySubmitted, Event, FormSubmission, RequestRecord, Store, SubmissionTaken
+from bot.store import AlreadySubmitted, Event, FormSubmission, Notice, RequestRecord, Store, SubmissionTaken
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, ActionRefused, Workflow, no_request, shown_id
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ PERMANENT_POST_ERRORS = {
     "missing_scope": "the Slack app lacks the chat:write scope",
 }
 """Slack's errors that posting again won't fix, and what they mean for the requester."""
+REFUSED_FOR_GOOD = frozenset(PERMANENT_POST_ERRORS) | {"message_not_found", "cant_update_message", "edit_window_closed"}
+"""Slack's answers to a message of an announcement that sending it again won't change (the errors of
+https://docs.slack.dev/reference/methods/chat.postMessage and https://docs.slack.dev/reference/methods/chat.update):
+that message is skipped and the announcement goes on. Any other failure (rate-limited beyond the client's retries,
+Slack's own errors, a connection lost) leaves the rest of the announcement to be sent again later."""
 DELIVERY_MEMORY_SECONDS = 86400.0
 """How long a Slack event's id is remembered: Slack retries a delivery three times within minutes
 (https://docs.slack.dev/apis/events-api/#retries)."""
@@ -116,6 +121,8 @@ class RoleBot:
         """Keys of the held form submissions this replica is checking: their leases are renewed (``keep_leases``)."""
         self.provisioning: set[str] = set()
         """Ids of the requests this replica is provisioning now: their jobs' leases are renewed (``keep_leases``)."""
+        self.announcing: set[int] = set()
+        """Ids of the notices this replica is sending (or about to): their leases are renewed (``keep_leases``)."""
         self.drift = DriftWatch(
             store=store, workflow=workflow, executor=executor, notifier=notifier, choices=intake.choices
         )
@@ -526,8 +533,8 @@ class RoleBot:
         return self.workflow.reject(request_id, user, reason)
 
     def rejected(self, record: RequestRecord) -> None:
-        """Say in the thread, the approval message and to the requester that the request was rejected."""
-        self.notifier.rejected(record)
+        """Say in the thread, the approval message and to the requester that the request was rejected (``tell``)."""
+        self.tell(record)
 
     def cancel(self, request_id: str, user: str) -> None:
         try:
@@ -537,7 +544,7 @@ class RoleBot:
             if decided is not None and decided.status != Status.SUBMITTED:
                 raise ActionRefused(refused.reason.then(" It can no longer be cancelled.")) from refused
             raise
-        self.notifier.cancelled(record)
+        self.tell(record)
 
     def retry(self, request_id: str, user: str) -> None:
         self.start(self.workflow.retry(request_id, user))
@@ -578,20 +585,82 @@ class RoleBot:
                 said.result()
             except Exception:
                 log.exception("announcing that %s is being provisioned failed", record.id)
-        if outcome.status == Status.CREATED:
-            self.notifier.created(outcome)
-        elif outcome.status == Status.DELETED:
-            self.notifier.deleted(outcome)
-        elif outcome.status == Status.EXTENDED:
-            self.notifier.extended(outcome)
-        elif outcome.status == Status.EDITED:
-            self.notifier.edited(outcome)
-        elif outcome.status in (Status.ACCEPTED, Status.RESTORED):
-            self.notifier.drift_acted(outcome)
-        else:
-            self.notifier.failed(outcome)
+        self.tell(outcome)
         self.role_code.published(outcome)
         return outcome
+
+    # --- announcing outcomes: the outbox ------------------------------------------------------------
+
+    def tell(self, record: RequestRecord) -> None:
+        """Announce the outcome ``record`` just reached (created, failed, rejected, …): the notice its move wrote in
+        the same transaction, sent now by this replica, which holds it. If this replica dies first, another sends it
+        once its lease runs out (``resume_notices``)."""
+        for notice in self.workflow.held_notices(record.id):
+            self.announcing.add(notice.id)
+            self.send_notice(notice)
+
+    def resume_notices(self, now: float | None = None) -> list[Notice]:
+        """Claim the notices nobody holds — their replica died before sending them, or Slack failed them and their
+        retry is due (at ``now``) — and send them, in order, on the announcing pool. At start-up and every
+        ``keep_leases``, on every replica; each notice is claimed by one."""
+        claimed = self.workflow.claim_notices(now)
+        if claimed:
+            self.announcing.update(notice.id for notice in claimed)
+            self._track(self.announcer.submit(self._send_claimed, claimed))
+        return claimed
+
+    def _send_claimed(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            try:
+                self.send_notice(notice)
+            except Exception:
+                log.exception("announcing %s failed; it is sent again once its lease runs out", notice.request_id)
+
+    def send_notice(self, notice: Notice) -> None:
+        """Say one outcome in Slack (``Notifier.outcome``), rendered from its request as stored now, then mark it sent.
+
+        A notice its request moved on from is not said (``Workflow.to_announce``). A message Slack refuses for good
+        (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the messages from that one on are
+        sent again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is given up).
+        A crash after Slack took a message and before the notice is marked sent (or its progress recorded) says that
+        message once more, when another replica sends the notice again.
+        """
+        try:
+            record = self.workflow.to_announce(notice)
+            if record is None:
+                metrics.NOTICES.labels(result="superseded").inc()
+                return
+            steps = self.notifier.outcome(record)
+            for number in range(notice.parts_done, len(steps)):
+                error = steps[number]()
+                if error is None:
+                    continue
+                if error in REFUSED_FOR_GOOD:
+                    log.warning(
+                        "Slack refused part of %s's %s announcement for good (%s)", record.id, notice.kind, error
+                    )
+                    continue
+                if self.workflow.notice_failed(notice, number, error):
+                    metrics.NOTICES.labels(result="retry").inc()
+                    log.warning(
+                        "announcing that %s is %s failed (%s); trying again later", record.id, notice.kind, error
+                    )
+                else:
+                    metrics.NOTICES.labels(result="given_up").inc()
+                    log.error(
+                        "announcing that %s is %s failed %d times (last: %s); the bot gives up. "
+                        "`iam-role-bot requests show %s` has its outcome.",
+                        record.id,
+                        notice.kind,
+                        notice.attempts + 1,
+                        error,
+                        record.id,
+                    )
+                return
+            self.workflow.notice_sent(notice)
+            metrics.NOTICES.labels(result="sent").inc()
+        finally:
+            self.announcing.discard(notice.id)
 
     def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:
         if announce is not None:
@@ -700,10 +769,11 @@ class RoleBot:
         )
 
     def resume_interrupted(self) -> list[RequestRecord]:
-        """At start-up: carry on with provisioning jobs nobody holds (``resume_jobs``), and finish the held form
-        submissions nobody holds (``resume_held_submissions``)."""
+        """At start-up: carry on with provisioning jobs nobody holds (``resume_jobs``), finish the held form
+        submissions nobody holds (``resume_held_submissions``), send the notices nobody holds (``resume_notices``)."""
         records = self.resume_jobs()
         self.resume_held_submissions()
+        self.resume_notices()
         return records
 
     def resume_held_submissions(self) -> list[FormSubmission]:
@@ -760,8 +830,8 @@ class RoleBot:
             self.refuse(submission.requester, SORRY)
 
     def keep_leases(self) -> None:
-        """Renew the leases on what this replica is provisioning and the form submissions it is checking, then take
-        over jobs and held submissions whose lease ran out.
+        """Renew the leases on what this replica is provisioning, the form submissions it is checking and the notices it
+        is sending, then take over jobs, held submissions and notices whose lease ran out.
 
         Run every third of ``workflow.lease_seconds`` on every replica (``cli.start_lease_keeper``).
         """
@@ -774,8 +844,10 @@ class RoleBot:
         kept = set(self.workflow.renew_submission_leases(checking))
         if any(key in self.checking and key not in kept for key in checking):
             log.warning("another replica took over a form submission this one was too slow to check")
+        self.workflow.renew_notice_leases(list(self.announcing))
         self.resume_jobs()
         self.resume_held_submissions()
+        self.resume_notices()
 
     def housekeeping(self, now: float | None = None) -> None:
         """Expire overdue requests, post again those Slack failed to post (backoff), remind approvers, delete expired
@@ -785,7 +857,7 @@ class RoleBot:
         if not self.store.take_lease("housekeeping", self.workflow.owner, HOUSEKEEPING_LEASE_SECONDS):
             return  # another replica does it
         for record in self.workflow.expire_due(now):
-            self.notifier.expired(record)
+            self.tell(record)
         if self.workflow.config.settings.approval_channel_id:
             for record in self.store.by_status(Status.SUBMITTED, before=now - REPOST_AFTER_SECONDS, limit=None):
                 if not record.message_ts and self.workflow.post_attempt_due(record, now):

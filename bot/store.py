@@ -101,6 +101,24 @@ def _form_submission(row: dict[str, Any]) -> FormSubmission:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """An outcome to announce (a row of the outbox, ``notices``): the request and the status it reached; what is said
+    is rendered from the request as stored when it is sent."""
+
+    id: int
+    request_id: str
+    kind: Status
+    attempts: int = 0
+    """Sends that failed so far."""
+    parts_done: int = 0
+    """Messages said before the last failure (the next send starts after them)."""
+
+
+def _notice(row: dict[str, Any]) -> Notice:
+    return Notice(row["id"], row["request_id"], Status(row["kind"]), row["attempts"], row["parts_done"])
+
+
+@dataclass(frozen=True)
 class RequestRecord:
     """A stored request as the rest of the bot sees it."""
 
@@ -549,6 +567,34 @@ secret nonce (``DriftWatch.check_role``); until then the bot recognises the role
 _v15_role_ids = SameOnBothEngines(ROLE_IDS_SQL)
 
 
+NOTICES_SQL = [
+    """CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'superseded', 'given_up')),
+        owner TEXT,
+        lease_until DOUBLE PRECISION,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        parts_done INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        sent_at DOUBLE PRECISION
+    )""",
+    "CREATE INDEX notices_pending ON notices (lease_until) WHERE state = 'pending'",
+    "CREATE INDEX notices_by_request ON notices (request_id, id)",
+]
+"""Schema version 16 on both engines: the outbox of outcomes to announce. A move to an announced status
+(``bot.lifecycle.ANNOUNCED_STATUSES``) writes a notice in its transaction (``kind``: the status reached), leased to the
+replica that made it (``owner``, ``lease_until``), which sends it at once; one whose lease ran out (its replica died) is
+claimed by another. ``lease_until`` is also when a notice Slack failed is tried again, ``attempts`` how often it failed,
+``parts_done`` how many of its messages were said before the failure (not said again). Outcomes recorded before this
+version have no notice: they were announced, or fell in the gap this closes."""
+
+
+_v16_notices = SameOnBothEngines(NOTICES_SQL)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_requests_and_events,
     _v2_risk_findings_and_list_indexes,
@@ -565,6 +611,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v13_drift_reports,
     _v14_held_submission_kinds,
     _v15_role_ids,
+    _v16_notices,
 ]
 """Migration N (1-based) turns a version N-1 database into version N."""
 
@@ -871,38 +918,54 @@ class Store:
 
     def claim_held_submissions(self, owner: str, lease_seconds: float) -> list[FormSubmission]:
         """Lease to ``owner`` the held submissions nobody holds (held before leases, or their lease ran out: their
-        replica stopped or hangs), oldest first. One write transaction; on PostgreSQL the rows are also read
-        ``FOR UPDATE SKIP LOCKED``, as jobs are (``claimable_jobs``), so of replicas claiming at once one gets each."""
-        now = self.clock()
-        free = "SELECT * FROM form_submissions WHERE state = 'checking' AND (lease_until IS NULL OR lease_until < ?)"
-        if not self._rows(free + " LIMIT 1", [now]):
+        replica stopped or hangs), oldest first (``_claim_leased``: of replicas claiming at once one gets each)."""
+        rows = self._claim_leased(
+            "form_submissions", "key", "state = 'checking'", "created_at, key", owner, lease_seconds, self.clock()
+        )
+        return [_form_submission(row) for row in rows]
+
+    def _claim_leased(
+        self, table: str, key: str, waiting: str, order: str, owner: str, lease_seconds: float, now: float
+    ) -> list[dict[str, Any]]:
+        """Lease to ``owner`` the rows of ``table`` that are ``waiting`` (an SQL condition) and nobody holds (no lease,
+        or it ran out at ``now``), in ``order``; the rows claimed. One write transaction, each row claimed by a
+        conditional UPDATE; on PostgreSQL the rows are also read ``FOR UPDATE SKIP LOCKED`` (``_skip_locked``), so of
+        replicas claiming at once one gets each."""
+        free = f"{waiting} AND (lease_until IS NULL OR lease_until < ?)"
+        if not self._rows(f"SELECT 1 FROM {table} WHERE {free} LIMIT 1", [now]):
             return []  # the usual case, every few seconds on every replica: no write transaction for it
         with self.transaction():
-            rows = self._rows(free + " ORDER BY created_at, key" + self._skip_locked(), [now])
-            claimed = [
+            rows = self._rows(f"SELECT * FROM {table} WHERE {free} ORDER BY {order}" + self._skip_locked(), [now])
+            return [
                 row
                 for row in rows
                 if self._execute(
-                    "UPDATE form_submissions SET owner = ?, lease_until = ? WHERE key = ? AND state = 'checking' "
-                    "AND (lease_until IS NULL OR lease_until < ?)",
-                    [owner, now + lease_seconds, row["key"], now],
+                    f"UPDATE {table} SET owner = ?, lease_until = ? WHERE {key} = ? AND {free}",
+                    [owner, now + lease_seconds, row[key], now],
                 )
             ]
-        return [_form_submission(row) for row in claimed]
 
     def renew_submission_leases(self, submission_keys: Collection[str], owner: str, lease_seconds: float) -> list[str]:
         """Extend ``owner``'s leases on these held submissions; the keys it still holds (unfinished, not taken over)."""
-        if not submission_keys:
+        return self._renew_leased(
+            "form_submissions", "key", "state = 'checking'", submission_keys, owner, lease_seconds
+        )
+
+    def _renew_leased(
+        self, table: str, key: str, waiting: str, keys: Collection[Any], owner: str, lease_seconds: float
+    ) -> list[Any]:
+        """Extend ``owner``'s leases on these rows of ``table`` still ``waiting`` (an SQL condition; empty: any); the
+        keys it still holds (a row taken over by another replica, or finished, is not among them)."""
+        if not keys:
             return []
-        keys = sorted(submission_keys)
-        where = f"owner = ? AND state = 'checking' AND key IN ({_placeholders(keys)})"
+        ordered = sorted(keys)
+        where = f"owner = ? AND {key} IN ({_placeholders(ordered)})" + (f" AND {waiting}" if waiting else "")
         with self.transaction():
             self._execute(
-                f"UPDATE form_submissions SET lease_until = ? WHERE {where}",
-                [self.clock() + lease_seconds, owner, *keys],
+                f"UPDATE {table} SET lease_until = ? WHERE {where}", [self.clock() + lease_seconds, owner, *ordered]
             )
-            rows = self._rows(f"SELECT key FROM form_submissions WHERE {where}", [owner, *keys])
-        return [row["key"] for row in rows]
+            rows = self._rows(f"SELECT {key} FROM {table} WHERE {where}", [owner, *ordered])
+        return [row[key] for row in rows]
 
     def submission_refused(self, submission_key: str, owner: str) -> bool:
         """A submission's checks refused it: whether ``owner`` may show that. True if it was never held, or ``owner``
@@ -1027,18 +1090,7 @@ class Store:
 
     def renew_leases(self, request_ids: Collection[str], owner: str, lease_seconds: float) -> list[str]:
         """Extend ``owner``'s leases on these jobs; the ids it still holds (a lost one was taken over)."""
-        if not request_ids:
-            return []
-        ids = sorted(request_ids)
-        with self.transaction():
-            self._execute(
-                f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND request_id IN ({_placeholders(ids)})",
-                [self.clock() + lease_seconds, owner, *ids],
-            )
-            rows = self._rows(
-                f"SELECT request_id FROM jobs WHERE owner = ? AND request_id IN ({_placeholders(ids)})", [owner, *ids]
-            )
-        return [row["request_id"] for row in rows]
+        return self._renew_leased("jobs", "request_id", "", request_ids, owner, lease_seconds)
 
     def finish_job(self, request_id: str) -> None:
         """The request's provisioning ended (created or failed): its job goes."""
@@ -1053,6 +1105,80 @@ class Store:
     def jobs(self) -> list[dict[str, Any]]:
         """Every provisioning job (``request_id``, ``owner``, ``lease_until``): what replicas are working on."""
         return self._rows("SELECT request_id, owner, lease_until FROM jobs ORDER BY request_id", [])
+
+    # --- the outbox: outcomes to announce ---------------------------------------------------------
+
+    def add_notice(self, request_id: str, kind: Status, owner: str, lease_seconds: float) -> int:
+        """An outcome to announce, leased to ``owner``, which sends it next; its id. Call it in the transaction that
+        records the outcome, so that neither is ever stored without the other."""
+        now = self.clock()
+        with self.transaction():
+            notice_id: int = self._rows("SELECT COALESCE(MAX(id) + 1, 1) AS id FROM notices", [])[0]["id"]
+            self._insert(
+                "notices",
+                {
+                    "id": notice_id,
+                    "request_id": request_id,
+                    "kind": kind.value,
+                    "owner": owner,
+                    "lease_until": now + lease_seconds,
+                    "created_at": now,
+                },
+            )
+            return notice_id
+
+    def held_notices(self, request_id: str, owner: str, lease_seconds: float) -> list[Notice]:
+        """The request's unsent notices ``owner`` still holds, oldest first, their leases renewed as it is about to send
+        them (none that another replica took over, or that failed and wait for their retry)."""
+        where = "request_id = ? AND owner = ? AND state = 'pending'"
+        with self.transaction():
+            self._execute(
+                f"UPDATE notices SET lease_until = ? WHERE {where}", [self.clock() + lease_seconds, request_id, owner]
+            )
+            rows = self._rows(f"SELECT * FROM notices WHERE {where} ORDER BY id", [request_id, owner])
+        return [_notice(row) for row in rows]
+
+    def claim_notices(self, owner: str, lease_seconds: float, *, now: float | None = None) -> list[Notice]:
+        """Lease to ``owner`` the unsent notices nobody holds (their replica died before sending them, or their retry
+        is due at ``now``, by default the store's clock), oldest first (``_claim_leased``: each by one replica)."""
+        now = self.clock() if now is None else now
+        return [
+            _notice(row)
+            for row in self._claim_leased("notices", "id", "state = 'pending'", "id", owner, lease_seconds, now)
+        ]
+
+    def renew_notice_leases(self, notice_ids: Collection[int], owner: str, lease_seconds: float) -> list[int]:
+        """Extend ``owner``'s leases on the notices it is sending; the ids it still holds."""
+        return self._renew_leased("notices", "id", "state = 'pending'", notice_ids, owner, lease_seconds)
+
+    def latest_notice(self, request_id: str) -> int | None:
+        """The id of the request's latest notice (None: it has none)."""
+        latest: int | None = self._rows("SELECT MAX(id) AS id FROM notices WHERE request_id = ?", [request_id])[0]["id"]
+        return latest
+
+    def finish_notice(self, notice_id: int, state: str) -> bool:
+        """A notice said (``sent``), or not to be said (``superseded``: its request reached another outcome since);
+        False if it was not pending any more (another replica finished it meanwhile)."""
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "UPDATE notices SET state = ?, sent_at = ?, owner = NULL, lease_until = NULL "
+                    "WHERE id = ? AND state = 'pending'",
+                    [state, self.clock(), notice_id],
+                )
+            )
+
+    def notice_failed(self, notice_id: int, owner: str, *, parts_done: int, error: str, retry_at: float | None) -> bool:
+        """``owner``'s send of a notice failed after its first ``parts_done`` messages: whoever claims it after
+        ``retry_at`` sends the rest, or (None) it is given up. False if ``owner`` no longer held it."""
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "UPDATE notices SET attempts = attempts + 1, parts_done = ?, error = ?, owner = NULL, "
+                    "lease_until = ?, state = ? WHERE id = ? AND owner = ? AND state = 'pending'",
+                    [parts_done, error, retry_at, "pending" if retry_at is not None else "given_up", notice_id, owner],
+                )
+            )
 
     def take_lease(self, name: str, owner: str, seconds: float, *, now: float | None = None) -> bool:
         """Hold the lease ``name`` for ``seconds`` if it is free, ran out, or is ``owner``'s already (at ``now``: the

@@ -45,6 +45,7 @@ from bot.store import (
     _v13_drift_reports,
     _v14_held_submission_kinds,
     _v15_role_ids,
+    _v16_notices,
     shared_state_sql,
 )
 
@@ -224,6 +225,7 @@ POSTGRES_MIGRATIONS: list[Callable[[Connection], None]] = [
     _v13_drift_reports,
     _v14_held_submission_kinds,
     _v15_role_ids,
+    _v16_notices,
 ]
 """Migration N turns a version N-1 database into version N: the same schema as ``bot.store.MIGRATIONS``."""
 

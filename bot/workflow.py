@@ -24,6 +24,7 @@ from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest
 from bot.domain.change import fixed_changes, role_changes
 from bot.domain.retire import RoleToRetire
 from bot.lifecycle import (
+    ANNOUNCED_STATUSES,
     BOT_ACTOR,
     FINAL_STATUSES,
     TRANSITIONS,
@@ -35,7 +36,7 @@ from bot.lifecycle import (
     approved_by,
     people,
 )
-from bot.store import DriftReport, DriftState, FormSubmission, RequestRecord, Store, TooManyOpenRequests
+from bot.store import DriftReport, DriftState, FormSubmission, Notice, RequestRecord, Store, TooManyOpenRequests
 
 RETRYABLE_DRIFT_OUTCOMES = frozenset({Status.REJECTED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
 """A drift report's accept or restore that ended so may be asked again (any other outcome acted already). A failed
@@ -45,6 +46,7 @@ REPOST_AFTER_SECONDS = 60.0
 after twice as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``; ``POST_ATTEMPTS`` in all."""
 MAX_REPOST_BACKOFF_SECONDS = 3600.0
 POST_ATTEMPTS = 6
+"""Also how many times a notice (an outcome to announce) is sent before it is given up, with the same backoff."""
 LEASE_SECONDS = 60.0
 """How long a replica holds a provisioning job without renewing it (it renews every third of that while it
 works); a replica that died mid-provisioning has its job taken over this long after its last renewal."""
@@ -53,6 +55,12 @@ works); a replica that died mid-provisioning has its job taken over this long af
 DAY = 86400.0
 EXPIRY_REMINDER_LEAD = 3 * DAY
 """How long before a role expires its requester is reminded, at most (a quarter of its life for short ones)."""
+
+
+def retry_backoff(failures: int) -> float:
+    """How long after its ``failures``-th failure (1, 2, …) Slack is tried again: ``REPOST_AFTER_SECONDS``, then twice
+    as long each time, up to ``MAX_REPOST_BACKOFF_SECONDS``."""
+    return min(REPOST_AFTER_SECONDS * 2 ** (failures - 1), MAX_REPOST_BACKOFF_SECONDS)
 
 
 class _Claimed(Exception):
@@ -267,8 +275,7 @@ class Workflow:
             return False
         if not failures:
             return now - record.created_at >= REPOST_AFTER_SECONDS
-        backoff = min(REPOST_AFTER_SECONDS * 2 ** (len(failures) - 1), MAX_REPOST_BACKOFF_SECONDS)
-        return now - failures[-1].at >= backoff
+        return now - failures[-1].at >= retry_backoff(len(failures))
 
     def post_failures(self, request_id: str) -> int:
         """How many times Slack refused to post the request for approval."""
@@ -793,6 +800,43 @@ class Workflow:
         """A submission's checks refused it; whether this replica may show that (``Store.submission_refused``)."""
         return self.store.submission_refused(submission_key, self.owner)
 
+    # --- announcing outcomes: the outbox -------------------------------------------------------
+
+    def held_notices(self, request_id: str) -> list[Notice]:
+        """The request's outcomes this replica recorded and has still to announce, leased to it again for the send."""
+        return self.store.held_notices(request_id, self.owner, self.lease_seconds)
+
+    def claim_notices(self, now: float | None = None) -> list[Notice]:
+        """Notices nobody holds (their replica died before sending them, or their retry is due), leased to this
+        replica: each claimed by one replica, as provisioning jobs are."""
+        return self.store.claim_notices(self.owner, self.lease_seconds, now=now)
+
+    def renew_notice_leases(self, notice_ids: Collection[int]) -> list[int]:
+        """Keep the notices this replica is sending its own (a send may wait out Slack's rate limit); those it holds."""
+        return self.store.renew_notice_leases(notice_ids, self.owner, self.lease_seconds)
+
+    def to_announce(self, notice: Notice) -> RequestRecord | None:
+        """The request as it is now, if ``notice`` still tells its latest outcome; else None, and the notice is marked
+        superseded: the request moved on since (retried, say), and where it is now has a notice of its own or is under
+        way, so saying the older outcome would take the request's messages back to a state it left."""
+        record = self.store.get(notice.request_id)
+        if record is not None and record.status == notice.kind and self.store.latest_notice(record.id) == notice.id:
+            return record
+        self.store.finish_notice(notice.id, "superseded")
+        return None
+
+    def notice_sent(self, notice: Notice) -> None:
+        self.store.finish_notice(notice.id, "sent")
+
+    def notice_failed(self, notice: Notice, parts_done: int, error: str) -> bool:
+        """Slack failed a send of ``notice`` after its first ``parts_done`` messages: True if it is tried again (from
+        there, after ``retry_backoff``, by whichever replica claims it then), False if it is given up
+        (``POST_ATTEMPTS`` failed sends)."""
+        failures = notice.attempts + 1
+        retry_at = self.clock() + retry_backoff(failures) if failures < POST_ATTEMPTS else None
+        self.store.notice_failed(notice.id, self.owner, parts_done=parts_done, error=error, retry_at=retry_at)
+        return retry_at is not None
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _get(self, request_id: str) -> RequestRecord:
@@ -811,11 +855,17 @@ class Workflow:
         details: dict[str, Any],
         **outcome: Any,
     ) -> RequestRecord | None:
+        """One status change and its event; a move to an outcome that is announced (``ANNOUNCED_STATUSES``) also
+        writes its notice, leased to this replica, in the same transaction (``RoleBot.tell`` sends it)."""
         if new not in TRANSITIONS[old]:
             raise ValueError(f"{old} -> {new} is not a transition")
-        return self.store.transition(
-            request_id, expected=old, new=new, actor=actor, kind=kind, details=details, **outcome
-        )
+        with self.store.transaction():
+            moved = self.store.transition(
+                request_id, expected=old, new=new, actor=actor, kind=kind, details=details, **outcome
+            )
+            if moved is not None and new in ANNOUNCED_STATUSES:
+                self.store.add_notice(request_id, new, self.owner, self.lease_seconds)
+            return moved
 
     def _decide(
         self,

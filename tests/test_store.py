@@ -436,7 +436,7 @@ def test_a_version_8_database_gets_free_jobs_for_unfinished_requests_despite_dup
         store.transition(created, expected="approved", new="created", actor="U2", kind="created")
         conn = sqlite3.connect(path)  # back to version 8, as that bot left it
         conn.executescript(
-            "DROP TABLE drift_reports;"
+            "DROP TABLE notices; DROP TABLE drift_reports;"
             " DROP TABLE jobs; DROP TABLE leases; DROP TABLE deliveries; DROP INDEX one_vote_per_approver;"
             " DROP TABLE role_last_use;"
             " ALTER TABLE form_submissions DROP COLUMN owner; ALTER TABLE form_submissions DROP COLUMN lease_until;"
