@@ -132,6 +132,13 @@ class _Failure:
     """Only replies in a thread (calls with ``thread_ts``) fail; others pass through."""
 
 
+@dataclass
+class _Hold:
+    released: threading.Event
+    remaining: int | None
+    """Calls still to hold (None: every one)."""
+
+
 class FakeSlack:
     """Slack Web API fake on 127.0.0.1 (ephemeral port), served from a daemon thread.
 
@@ -164,7 +171,8 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
         self._delays: dict[str, float] = {}
-        self._holds: dict[str, threading.Event] = {}
+        self._holds: dict[str, _Hold] = {}
+        self._released: list[threading.Event] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
         self._next_ts_micros = _FIRST_TS_MICROS
@@ -205,12 +213,17 @@ class FakeSlack:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether it was started and not stopped since."""
+        return self._server is not None
+
     def stop(self) -> None:
         """Stop serving and free the port (no-op when not started)."""
         if self._server is None:
             return
         with self._cond:
-            for released in self._holds.values():
+            for released in self._released:
                 released.set()
         self._server.shutdown()
         self._server.server_close()
@@ -281,12 +294,14 @@ class FakeSlack:
             else:
                 self._delays.pop(method, None)
 
-    def hold(self, method: str) -> threading.Event:
-        """Make calls of ``method`` wait, answered, until the returned event is set (``stop`` sets it too): a test
-        proves an answer never waited for such a call by getting it while the call is still held."""
+    def hold(self, method: str, *, times: int | None = None) -> threading.Event:
+        """Make calls of ``method`` (only the next ``times``, if given) wait, answered, until the returned event is set
+        (``stop`` sets it too): a test proves an answer never waited for such a call by getting it while the call is
+        still held, or keeps one bot's call waiting while another's goes through."""
         released = threading.Event()
         with self._cond:
-            self._holds[method] = released
+            self._holds[method] = _Hold(released, times)
+            self._released.append(released)
         return released
 
     # -- inspection --------------------------------------------------------------------------
@@ -364,7 +379,12 @@ class FakeSlack:
                     params[field_name] = json.loads(params[field_name])
         with self._cond:
             pause = self._delays.get(method, 0.0)
-            held = self._holds.get(method)
+            hold = self._holds.get(method)
+            held = hold.released if hold is not None else None
+            if hold is not None and hold.remaining is not None:
+                hold.remaining -= 1
+                if hold.remaining <= 0:
+                    del self._holds[method]
             failure = self._failures.get(method)
             if failure is not None and failure.in_thread and not params.get("thread_ts"):
                 failure = None

@@ -78,7 +78,9 @@ class BotStack:
     """Starts the bot with its Web API pointed at a ``FakeSlack``; ``driver`` sends it signed requests.
 
     ``warm_catalog`` as in ``build_runtime``: on, as in production, unless a test does without it.
-    ``slack_retry_interval`` as ``retry_interval`` in ``web_client`` (default: production's).
+    ``slack_retry_interval`` as ``retry_interval`` in ``web_client`` (default: production's). ``slack``: a fake not
+    started is started and stopped with the stack; one running already is shared (several bots, one Slack, as replicas
+    have) and left to whoever started it.
     """
 
     def __init__(
@@ -94,7 +96,8 @@ class BotStack:
         slack_retry_interval: RetryIntervalCalculator | None = None,
         **settings: Any,
     ) -> None:
-        self.slack = (slack or sandbox_slack()).start()
+        self.owns_slack = slack is None or not slack.running
+        self.slack = slack if slack is not None and not self.owns_slack else (slack or sandbox_slack()).start()
         self.signing_secret = secrets.token_hex(16)
         self.settings = Settings(
             _env_file=None,
@@ -164,4 +167,5 @@ class BotStack:
         self.runtime.bot.shutdown()
         for thread in self.runtime.warming:
             thread.join(timeout=30)
-        self.slack.stop()
+        if self.owns_slack:
+            self.slack.stop()

@@ -1,0 +1,271 @@
+"""Outcomes are announced even when the replica that recorded one dies before telling Slack: the outbox of notices.
+
+A move to an announced outcome (created, failed, rejected, …) writes its notice in the same transaction; the replica
+that recorded it sends it at once, and any other takes over a notice left unsent once its lease ran out, each notice by
+one replica. Slack failing leaves a notice to be sent again later, from the message that failed, a few times at most.
+"""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+
+from bot.config import Config, Policy, Settings
+from bot.domain import parse_role_request
+from bot.lifecycle import Status
+from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.stack import ANNOUNCE_CHANNEL, BotStack, sandbox_slack
+from bot.store import Notice, Store
+from bot.store_postgres import PostgresStore
+from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, Workflow
+from tests.e2e import APPROVER, REQUESTER, buttons_of, click, dms, press, request_role, said, thread_replies
+from tests.test_slack_submissions import engine_settings
+
+APPROVERS = ["U2", "U3"]
+
+
+def workflow_on(store: Store, *, lease_seconds: float = 60.0) -> Workflow:
+    settings = Settings(_env_file=None, approver_ids=APPROVERS, database_path="unused.db")
+    return Workflow(store, Config(settings, Policy()), lease_seconds=lease_seconds)
+
+
+def role(name: str = "app") -> Any:
+    return parse_role_request(
+        {"role_type": "user", "account_id": "123456789012", "role_name": name, "justification": "Tests."}
+    )
+
+
+def rejected(workflow: Workflow, name: str = "app") -> str:
+    """A request rejected through ``workflow``: an announced outcome, its notice held by ``workflow``'s replica."""
+    record = workflow.submit(role(name), "U1", findings=[], high_risk=False)
+    return workflow.reject(record.id, "U2", "No.").id
+
+
+def notice_rows(store: Store, request_id: str) -> list[tuple[str, str, int, int]]:
+    """Every notice of a request as (kind, state, attempts, parts done), read from the database itself."""
+    query = "SELECT kind, state, attempts, parts_done FROM notices WHERE request_id = ? ORDER BY id"
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url) as conn:
+            return [tuple(row) for row in conn.execute(query.replace("?", "%s"), [request_id])]
+    with sqlite3.connect(store.path) as conn:
+        return list(conn.execute(query, [request_id]))
+
+
+# --- the store and the workflow, on both engines -------------------------------------------------------------------
+
+
+def test_an_announced_outcome_writes_its_notice_held_by_the_replica_that_recorded_it(
+    open_store: Callable[..., Store],
+) -> None:
+    store = open_store()
+    workflow = workflow_on(store)
+    request_id = rejected(workflow)
+    (notice,) = workflow.held_notices(request_id)
+    assert (notice.kind, notice.attempts, notice.parts_done) == (Status.REJECTED, 0, 0)
+    assert workflow_on(store).held_notices(request_id) == []  # another replica holds none of it
+    assert workflow_on(store).claim_notices() == []  # nor may it take it: its lease is still running
+    assert workflow.to_announce(notice) == store.get(request_id)
+    workflow.notice_sent(notice)
+    assert notice_rows(store, request_id) == [("rejected", "sent", 0, 0)]
+    assert workflow.held_notices(request_id) == [] and workflow_on(store).claim_notices(time.time() + 3600) == []
+
+
+def test_moves_that_are_not_outcomes_write_no_notice(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    workflow = workflow_on(store)
+    record = workflow.submit(role(), "U1", findings=[], high_risk=False)
+    workflow.approve(record.id, "U2")
+    workflow.claim_provisioning(record.id, "iam-role-bot")
+    assert notice_rows(store, record.id) == []
+    workflow.mark_failed(record.id, "AWS said no.")
+    assert notice_rows(store, record.id) == [("failed", "pending", 0, 0)]
+
+
+@pytest.mark.parametrize("claimers", [2, 4])
+def test_replicas_racing_for_notices_left_unsent_each_take_different_ones(
+    open_store: Callable[..., Store], claimers: int
+) -> None:
+    """The replica that recorded the outcomes died (its leases ran out); the others look for work at the same moment,
+    each through its own connection: every notice is claimed by exactly one."""
+    dead = workflow_on(open_store(), lease_seconds=0.0)
+    request_ids = [rejected(dead, f"r{n}") for n in range(6)]
+    replicas = [workflow_on(open_store()) for _ in range(claimers)]
+    barrier = threading.Barrier(claimers)
+    claimed: list[list[Notice]] = [[] for _ in replicas]
+
+    def claim(index: int) -> None:
+        barrier.wait()
+        claimed[index] = replicas[index].claim_notices()
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(claimers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    taken = sorted(notice.request_id for notices in claimed for notice in notices)
+    assert taken == sorted(request_ids)
+    assert all(replica.claim_notices() == [] for replica in replicas)  # and none is claimable again meanwhile
+
+
+def test_a_notice_slack_failed_waits_its_backoff_then_is_given_up_after_the_last_attempt(
+    open_store: Callable[..., Store],
+) -> None:
+    store = open_store()
+    workflow = workflow_on(store)
+    request_id = rejected(workflow)
+    (notice,) = workflow.held_notices(request_id)
+    now = time.time()
+    for attempt in range(1, POST_ATTEMPTS):
+        assert workflow.notice_failed(notice, 2, "ratelimited")  # tried again, from its third message
+        assert notice_rows(store, request_id) == [("rejected", "pending", attempt, 2)]
+        assert workflow.claim_notices(now) == []  # not before its backoff (doubling from REPOST_AFTER_SECONDS)
+        (notice,) = workflow.claim_notices(now + REPOST_AFTER_SECONDS * 2**attempt)
+        assert (notice.attempts, notice.parts_done) == (attempt, 2)
+    assert not workflow.notice_failed(notice, 3, "internal_error")  # the last attempt: given up
+    assert notice_rows(store, request_id) == [("rejected", "given_up", POST_ATTEMPTS, 3)]
+    assert workflow.claim_notices(now + 86400) == []
+
+
+def test_a_notice_whose_request_moved_on_is_superseded_not_said(open_store: Callable[..., Store]) -> None:
+    """Failed, then retried: the failure's notice must not take the request's messages back to "failed"."""
+    store = open_store()
+    workflow = workflow_on(store)
+    record = workflow.submit(role(), "U1", findings=[], high_risk=False)
+    workflow.approve(record.id, "U2")
+    workflow.claim_provisioning(record.id, "iam-role-bot")
+    workflow.mark_failed(record.id, "AWS said no.")
+    (failure,) = workflow.held_notices(record.id)
+    workflow.retry(record.id, "U3")
+    assert workflow.to_announce(failure) is None  # provisioning again: its outcome gets a notice of its own
+    workflow.mark_created(record.id, {"role_arn": "arn:aws:iam::123456789012:role/app"})
+    (created,) = workflow.held_notices(record.id)
+    assert workflow.to_announce(created) == store.get(record.id)
+    assert notice_rows(store, record.id) == [("failed", "superseded", 0, 0), ("created", "pending", 0, 0)]
+
+
+def test_a_replica_sending_renews_its_notices_leases_and_keeps_them(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    slow = workflow_on(store, lease_seconds=0.0)
+    request_id = rejected(slow)
+    (notice,) = slow.held_notices(request_id)
+    slow.lease_seconds = 60.0
+    assert slow.renew_notice_leases([notice.id]) == [notice.id]
+    assert workflow_on(store).claim_notices() == []  # renewed: not taken over while it sends
+
+
+# --- end to end: signed HTTP through Bolt, the recording fake Slack, moto ------------------------------------------
+
+
+@pytest.fixture
+def one_slack() -> Iterator[FakeSlack]:
+    """One fake Slack for several bots, as replicas share one workspace."""
+    with sandbox_slack() as slack:
+        yield slack
+
+
+def created_messages(slack: FakeSlack, request_id: str, arn: str, thread_ts: str) -> dict[str, int]:
+    """How often each place was told the role ``arn`` was created: its thread, the requester's DM, the
+    notifications channel (only calls Slack took)."""
+    posted = [c for c in slack.calls("chat.postMessage") if c.response.get("ok")]
+    return {
+        "thread": sum(c.params.get("thread_ts") == thread_ts and arn in said(c) for c in posted),
+        "dm": sum(c.params["channel"] == REQUESTER and arn in said(c) for c in posted),
+        "channel": sum(c.params["channel"] == ANNOUNCE_CHANNEL and request_id in said(c) for c in posted),
+    }
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_outcome_recorded_by_a_replica_that_died_before_telling_is_announced_once_by_the_next(
+    make_stack: Callable[..., BotStack],
+    one_slack: FakeSlack,
+    aws: boto3.Session,
+    request: pytest.FixtureRequest,
+    engine: str,
+) -> None:
+    """The replica creates the role and records it, while its messages about the approval are still on their way
+    (Slack holds them); it dies before it says anything of the outcome. The next bot on the database announces it at
+    start-up: the thread, the approval message, the DM and the notifications channel, each once."""
+    settings = engine_settings(request, engine)
+    first = make_stack(slack=one_slack, **settings)
+    first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if long after it died
+    request_id = request_role(first, "user", {"role_name": "orphaned"})
+    record = first.runtime.store.get(request_id)
+    released = one_slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
+    reply = first.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while first.runtime.store.get(request_id).status != "created":
+        assert time.monotonic() < deadline, "the role was never recorded created"
+        time.sleep(0.02)
+    first.server.shutdown()  # it dies: nothing more from it, not even through its database
+    first.runtime.store.close()
+    made = aws.client("iam").get_role(RoleName="orphaned")["Role"]["Arn"]
+    assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 0, "dm": 0, "channel": 0}
+
+    second = make_stack(slack=one_slack, **settings)
+    second.runtime.bot.resume_interrupted()
+    second.settle()
+    second.runtime.bot.resume_interrupted()  # sent and marked: nothing to take over any more
+    second.runtime.bot.keep_leases()
+    second.settle()
+
+    assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+    root = [c for c in one_slack.calls("chat.update") if c.params["ts"] == record.message_ts][-1]
+    assert made in said(root), "the approval message shows the role created"
+    assert notice_rows(second.runtime.store, request_id) == [("created", "sent", 0, 0)]
+
+    released.set()  # the first bot's held call is answered: it took the notice for dead, and says nothing of it
+    first.runtime.bot.drain(10)
+    assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+
+
+def test_the_replica_that_records_an_outcome_announces_it_at_once_and_once(stack: BotStack, aws: boto3.Session) -> None:
+    request_id = request_role(stack, "user", {"role_name": "told"})
+    click(stack, APPROVER, "approve", request_id)  # waits for the bot's work, nothing more
+    record = stack.runtime.store.get(request_id)
+    made = record.result["role_arn"]
+    assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 0)]
+    stack.runtime.bot.resume_interrupted()
+    stack.runtime.bot.resume_notices(time.time() + 86400)
+    stack.settle()
+    assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+
+
+def test_slack_failing_leaves_the_rest_of_an_announcement_for_later_and_it_is_sent_then(stack: BotStack) -> None:
+    """The cancellation's thread reply goes out, then Slack fails the approval message's update (a 5xx, through the
+    client's retries): the update and the DM are sent by a later look, the reply is not said twice."""
+    retries = REGISTRY.get_sample_value("iam_role_bot_notices_total", {"result": "retry"}) or 0.0
+    request_id = request_role(stack, "user", {"role_name": "withdrawn"})
+    record = stack.runtime.store.get(request_id)
+    stack.slack.fail_next("chat.update", status=500, times=3)  # the first try and the client's two retries
+    press(stack, REQUESTER, next(c for c in dms(stack, REQUESTER) if "cancel" in buttons_of(c)), "cancel")
+
+    def cancelled_told() -> tuple[int, int, int]:
+        replies = [
+            c for c in thread_replies(stack, request_id) if "cancelled" in said(c).lower() and c.response.get("ok")
+        ]
+        updates = [
+            c for c in stack.slack.calls("chat.update") if c.params["ts"] == record.message_ts and c.response.get("ok")
+        ]
+        told = [c for c in dms(stack, REQUESTER) if "cancelled" in said(c).lower() and c.response.get("ok")]
+        return len(replies), len(updates), len(told)
+
+    assert stack.runtime.store.get(request_id).status == "cancelled"
+    assert cancelled_told() == (1, 0, 0)
+    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "pending", 1, 1)]
+    assert REGISTRY.get_sample_value("iam_role_bot_notices_total", {"result": "retry"}) == retries + 1
+    assert stack.runtime.bot.resume_notices() == []  # not before its backoff
+
+    stack.runtime.bot.resume_notices(time.time() + REPOST_AFTER_SECONDS + 1)
+    stack.settle()
+    assert cancelled_told() == (1, 1, 1)
+    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "sent", 1, 1)]
