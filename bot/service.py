@@ -7,6 +7,7 @@ committed by the workflow before anything is said in Slack or done in AWS, and t
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -123,6 +124,8 @@ class RoleBot:
         """Ids of the requests this replica is provisioning now: their jobs' leases are renewed (``keep_leases``)."""
         self.announcing: set[int] = set()
         """Ids of the notices this replica is sending (or about to): their leases are renewed (``keep_leases``)."""
+        self.announcing_lock = threading.Lock()
+        """Held while a notice is looked up and taken into ``announcing``, or let go of (``_take_notices``)."""
         self.drift = DriftWatch(
             store=store, workflow=workflow, executor=executor, notifier=notifier, choices=intake.choices
         )
@@ -595,19 +598,28 @@ class RoleBot:
         """Announce the outcome ``record`` just reached (created, failed, rejected, …): the notice its move wrote in
         the same transaction, sent now by this replica, which holds it. If this replica dies first, another sends it
         once its lease runs out (``resume_notices``)."""
-        for notice in self.workflow.held_notices(record.id):
-            self.announcing.add(notice.id)
+        for notice in self._take_notices(lambda: self.workflow.held_notices(record.id)):
             self.send_notice(notice)
 
     def resume_notices(self, now: float | None = None) -> list[Notice]:
         """Claim the notices nobody holds — their replica died before sending them, or Slack failed them and their
         retry is due (at ``now``) — and send them, in order, on the announcing pool. At start-up and every
         ``keep_leases``, on every replica; each notice is claimed by one."""
-        claimed = self.workflow.claim_notices(now)
+        claimed = self._take_notices(lambda: self.workflow.claim_notices(now))
         if claimed:
-            self.announcing.update(notice.id for notice in claimed)
             self._track(self.announcer.submit(self._send_claimed, claimed))
         return claimed
+
+    def _take_notices(self, held: Callable[[], list[Notice]]) -> list[Notice]:
+        """The notices ``held`` finds leased to this replica that none of its threads is sending yet, now marked as
+        being sent (``announcing``). Every thread of a replica has its one owner name: a notice whose lease ran out
+        before its recorder told it (Slack holding the messages before it) is claimed by this same replica's
+        ``keep_leases``, and then both would send it. Looking up, taking and letting go (``send_notice``) under one
+        lock, one of them does."""
+        with self.announcing_lock:
+            taken = [notice for notice in held() if notice.id not in self.announcing]
+            self.announcing.update(notice.id for notice in taken)
+        return taken
 
     def _send_claimed(self, notices: list[Notice]) -> None:
         for notice in notices:
@@ -660,7 +672,8 @@ class RoleBot:
             self.workflow.notice_sent(notice)
             metrics.NOTICES.labels(result="sent").inc()
         finally:
-            self.announcing.discard(notice.id)
+            with self.announcing_lock:
+                self.announcing.discard(notice.id)
 
     def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:
         if announce is not None:

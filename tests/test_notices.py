@@ -269,3 +269,31 @@ def test_slack_failing_leaves_the_rest_of_an_announcement_for_later_and_it_is_se
     stack.settle()
     assert cancelled_told() == (1, 1, 1)
     assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "sent", 1, 1)]
+
+
+def test_a_notice_its_own_replica_took_over_while_slow_to_tell_is_told_once(
+    stack: BotStack, aws: boto3.Session
+) -> None:
+    """Slack holds the approval's messages past the lease (429s in a busy channel, each waited out up to two minutes):
+    the outcome recorded meanwhile has its notice's lease run out before the provisioning thread gets to tell it, and
+    this same replica's ``keep_leases`` claims it. Once the provisioning thread is done waiting it must not send the
+    notice a second time: the claim and the recorder's own send are one replica, one owner name."""
+    request_id = request_role(stack, "user", {"role_name": "slowly"})
+    record = stack.runtime.store.get(request_id)
+    stack.runtime.workflow.lease_seconds = 0.0  # the outcome's notice is recorded with its lease run out already
+    released = stack.slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
+    reply = stack.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while stack.runtime.store.get(request_id).status != "created":
+        assert time.monotonic() < deadline, "the role was never recorded created"
+        time.sleep(0.02)
+    stack.runtime.workflow.lease_seconds = 60.0
+    assert [notice.request_id for notice in stack.runtime.bot.resume_notices()] == [request_id]
+    released.set()
+    stack.settle()
+    made = aws.client("iam").get_role(RoleName="slowly")["Role"]["Arn"]
+    assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 0)]
