@@ -46,7 +46,8 @@ DRIFT_OPEN = Gauge(
 NOTICES = Counter(
     "iam_role_bot_notices_total",
     "Outcomes announced in Slack through the outbox, by what became of each send: sent, retry (Slack failed; sent "
-    "again later), given_up (failed too often), superseded (the request moved on before it was said).",
+    "again later), given_up (failed too often), superseded (the request moved on before it was said), overtaken (this "
+    "replica was too slow and another took the rest over).",
     ["result"],
 )
 CONTENT_TYPE = CONTENT_TYPE_LATEST

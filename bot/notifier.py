@@ -33,7 +33,7 @@ QUEUED_METHODS = frozenset({"chat.postMessage", "chat.update"})
 """What goes through a channel's queue: messages and their updates, so a thread reads in order."""
 
 Step = Callable[[], str | None]
-"""One Slack call of an announcement: Slack's error, or None (said, or nothing to say there)."""
+"""One Slack call of an announcement: Slack's error, or None (said)."""
 
 OUTCOME_MESSAGES: dict[Status, tuple[Callable[[RequestCard], Rendered], Callable[[RequestCard], Rendered]]] = {
     Status.CREATED: (messages.created_reply, messages.created_dm),
@@ -255,31 +255,23 @@ class Notifier:
         self.thread(record, messages.provisioning_reply(card, resumed=resumed))
         self.refresh_root(record, card)
 
-    def outcome(self, record: RequestRecord) -> list[Step]:
+    def outcome(self, record: RequestRecord) -> list[Step | None]:
         """Telling the outcome ``record`` is in (one of ``OUTCOME_MESSAGES``) as its Slack calls, in order, always these
-        four: a reply in its thread, its approval message showing it, a DM to the requester and, for a role created, a
-        post in the notifications channel (a call with nothing to do says nothing). One card for all, from the record
-        as given: the caller reads it from the store when it sends, so a late announcement shows the request as it is.
+        four places (None: nothing to say there): a reply in its thread and its approval message showing it (if it was
+        posted), a DM to the requester and, for a role created, a post in the notifications channel (if one is set).
+        One card for all, from the record as given: the caller reads it from the store when it sends, so a late
+        announcement shows the request as it is.
         """
         reply, dm = OUTCOME_MESSAGES[record.status]
         card = self.presenter.card(record)
-        channel = self.config.settings.notifications_channel_id
-
-        def in_thread() -> str | None:
-            if not (record.channel and record.message_ts):
-                return None
-            return self.say(record.channel, reply(card), thread_ts=record.message_ts)
-
-        def announced() -> str | None:
-            if record.status != Status.CREATED or not channel:
-                return None
-            return self.say(channel, messages.created_announcement(card))
-
+        channel, thread_ts = record.channel, record.message_ts
+        announce_in = self.config.settings.notifications_channel_id if record.status == Status.CREATED else None
+        posted = bool(channel and thread_ts)
         return [
-            in_thread,
-            lambda: self.refresh_root(record, card),
+            (lambda: self.say(str(channel), reply(card), thread_ts=thread_ts)) if posted else None,
+            (lambda: self.refresh_root(record, card)) if posted else None,
             lambda: self.say(record.requester, dm(card)),
-            announced,
+            (lambda: self.say(str(announce_in), messages.created_announcement(card))) if announce_in else None,
         ]
 
     def expiry_reminder(self, made: RequestRecord) -> None:

@@ -631,49 +631,60 @@ class RoleBot:
     def send_notice(self, notice: Notice) -> None:
         """Say one outcome in Slack (``Notifier.outcome``), rendered from its request as stored now, then mark it sent.
 
-        A notice its request moved on from is not said (``Workflow.to_announce``). A message Slack refuses for good
-        (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the messages from that one on are
-        sent again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is given up).
-        A crash after Slack took a message and before the notice is marked sent (or its progress recorded) says that
-        message once more, when another replica sends the notice again.
+        A notice its request moved on from is not said (``Workflow.to_announce``). Before each call after the first,
+        the calls made so far are recorded (``Workflow.notice_progress``), only while this replica still holds the
+        notice: one that another replica took over (this one hung past its lease) stops here, and the one taking it over
+        starts after them. So a crash, or a hang past the lease, repeats at most the one call in flight. A message
+        Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the calls from
+        that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is
+        given up).
         """
         try:
-            record = self.workflow.to_announce(notice)
-            if record is None:
-                metrics.NOTICES.labels(result="superseded").inc()
-                return
-            steps = self.notifier.outcome(record)
-            for number in range(notice.parts_done, len(steps)):
-                error = steps[number]()
-                if error is None:
-                    continue
-                if error in REFUSED_FOR_GOOD:
-                    log.warning(
-                        "Slack refused part of %s's %s announcement for good (%s)", record.id, notice.kind, error
-                    )
-                    continue
-                if self.workflow.notice_failed(notice, number, error):
-                    metrics.NOTICES.labels(result="retry").inc()
-                    log.warning(
-                        "announcing that %s is %s failed (%s); trying again later", record.id, notice.kind, error
-                    )
-                else:
-                    metrics.NOTICES.labels(result="given_up").inc()
-                    log.error(
-                        "announcing that %s is %s failed %d times (last: %s); the bot gives up. "
-                        "`iam-role-bot requests show %s` has its outcome.",
-                        record.id,
-                        notice.kind,
-                        notice.attempts + 1,
-                        error,
-                        record.id,
-                    )
-                return
-            self.workflow.notice_sent(notice)
-            metrics.NOTICES.labels(result="sent").inc()
+            result = self._announce(notice)
+            metrics.NOTICES.labels(result=result).inc()
+            if result == "overtaken":
+                log.warning(
+                    "another replica took over announcing that %s is %s (this one was too slow); this one stops",
+                    notice.request_id,
+                    notice.kind,
+                )
         finally:
             with self.announcing_lock:
                 self.announcing.discard(notice.id)
+
+    def _announce(self, notice: Notice) -> str:
+        """``send_notice``'s calls; what became of the notice (``iam_role_bot_notices_total``'s result)."""
+        record = self.workflow.to_announce(notice)
+        if record is None:
+            return "superseded"
+        called = False
+        for number, step in enumerate(self.notifier.outcome(record)):
+            if number < notice.parts_done or step is None:
+                continue
+            if called and not self.workflow.notice_progress(notice, number):
+                return "overtaken"
+            called = True
+            error = step()
+            if error is None:
+                continue
+            if error in REFUSED_FOR_GOOD:
+                log.warning("Slack refused part of %s's %s announcement for good (%s)", record.id, notice.kind, error)
+                continue
+            failure = self.workflow.notice_failed(notice, number, error)
+            if failure == "retry":
+                log.warning("announcing that %s is %s failed (%s); trying again later", record.id, notice.kind, error)
+            elif failure == "given_up":
+                log.error(
+                    "announcing that %s is %s failed %d times (last: %s); the bot gives up. "
+                    "`iam-role-bot requests show %s` has its outcome.",
+                    record.id,
+                    notice.kind,
+                    notice.attempts + 1,
+                    error,
+                    record.id,
+                )
+            return failure
+        return "sent" if self.workflow.notice_sent(notice) else "overtaken"
 
     def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:
         if announce is not None:

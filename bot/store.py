@@ -1156,15 +1156,27 @@ class Store:
         latest: int | None = self._rows("SELECT MAX(id) AS id FROM notices WHERE request_id = ?", [request_id])[0]["id"]
         return latest
 
-    def finish_notice(self, notice_id: int, state: str) -> bool:
-        """A notice said (``sent``), or not to be said (``superseded``: its request reached another outcome since);
-        False if it was not pending any more (another replica finished it meanwhile)."""
+    def notice_progress(self, notice_id: int, owner: str, parts_done: int, lease_seconds: float) -> bool:
+        """``owner`` is about to make the next call of a notice, its first ``parts_done`` made: recorded, and its lease
+        renewed, only if ``owner`` still holds it; False if not (another replica took it over: ``owner`` stops)."""
+        with self.transaction():
+            return bool(
+                self._execute(
+                    "UPDATE notices SET parts_done = ?, lease_until = ? "
+                    "WHERE id = ? AND owner = ? AND state = 'pending'",
+                    [parts_done, self.clock() + lease_seconds, notice_id, owner],
+                )
+            )
+
+    def finish_notice(self, notice_id: int, owner: str, state: str) -> bool:
+        """A notice said (``sent``), or not to be said (``superseded``: its request reached another outcome since), by
+        ``owner``; False if ``owner`` no longer held it (another replica took it over, or finished it meanwhile)."""
         with self.transaction():
             return bool(
                 self._execute(
                     "UPDATE notices SET state = ?, sent_at = ?, owner = NULL, lease_until = NULL "
-                    "WHERE id = ? AND state = 'pending'",
-                    [state, self.clock(), notice_id],
+                    "WHERE id = ? AND owner = ? AND state = 'pending'",
+                    [state, self.clock(), notice_id, owner],
                 )
             )
 

@@ -17,7 +17,7 @@ import socket
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from bot.config import Config
 from bot.domain import AssumableRoleRequest, RequestInvalid, RoleRequest
@@ -55,6 +55,10 @@ works); a replica that died mid-provisioning has its job taken over this long af
 DAY = 86400.0
 EXPIRY_REMINDER_LEAD = 3 * DAY
 """How long before a role expires its requester is reminded, at most (a quarter of its life for short ones)."""
+
+
+NoticeFailure = Literal["retry", "given_up", "overtaken"]
+"""What became of a notice whose send Slack failed (``Workflow.notice_failed``)."""
 
 
 def retry_backoff(failures: int) -> float:
@@ -822,20 +826,27 @@ class Workflow:
         record = self.store.get(notice.request_id)
         if record is not None and record.status == notice.kind and self.store.latest_notice(record.id) == notice.id:
             return record
-        self.store.finish_notice(notice.id, "superseded")
+        self.store.finish_notice(notice.id, self.owner, "superseded")
         return None
 
-    def notice_sent(self, notice: Notice) -> None:
-        self.store.finish_notice(notice.id, "sent")
+    def notice_progress(self, notice: Notice, parts_done: int) -> bool:
+        """Before the next call of ``notice``: its first ``parts_done`` calls were made (a replica taking it over starts
+        after them), and its lease renewed; False if this replica no longer holds it, and must not make the call."""
+        return self.store.notice_progress(notice.id, self.owner, parts_done, self.lease_seconds)
 
-    def notice_failed(self, notice: Notice, parts_done: int, error: str) -> bool:
-        """Slack failed a send of ``notice`` after its first ``parts_done`` messages: True if it is tried again (from
-        there, after ``retry_backoff``, by whichever replica claims it then), False if it is given up
-        (``POST_ATTEMPTS`` failed sends)."""
+    def notice_sent(self, notice: Notice) -> bool:
+        """Every call of ``notice`` made; False if another replica took it over meanwhile."""
+        return self.store.finish_notice(notice.id, self.owner, "sent")
+
+    def notice_failed(self, notice: Notice, parts_done: int, error: str) -> NoticeFailure:
+        """Slack failed a send of ``notice`` after its first ``parts_done`` calls: ``retry`` (from there, after
+        ``retry_backoff``, by whichever replica claims it then), ``given_up`` (``POST_ATTEMPTS`` failed sends), or
+        ``overtaken`` (another replica took it over meanwhile: nothing recorded)."""
         failures = notice.attempts + 1
         retry_at = self.clock() + retry_backoff(failures) if failures < POST_ATTEMPTS else None
-        self.store.notice_failed(notice.id, self.owner, parts_done=parts_done, error=error, retry_at=retry_at)
-        return retry_at is not None
+        if not self.store.notice_failed(notice.id, self.owner, parts_done=parts_done, error=error, retry_at=retry_at):
+            return "overtaken"
+        return "retry" if retry_at is not None else "given_up"
 
     # --- helpers -----------------------------------------------------------------------------
 

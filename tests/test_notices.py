@@ -71,8 +71,8 @@ def test_an_announced_outcome_writes_its_notice_held_by_the_replica_that_recorde
     assert workflow_on(store).held_notices(request_id) == []  # another replica holds none of it
     assert workflow_on(store).claim_notices() == []  # nor may it take it: its lease is still running
     assert workflow.to_announce(notice) == store.get(request_id)
-    workflow.notice_sent(notice)
-    assert notice_rows(store, request_id) == [("rejected", "sent", 0, 0)]
+    assert workflow.notice_progress(notice, 1) and workflow.notice_sent(notice)
+    assert notice_rows(store, request_id) == [("rejected", "sent", 0, 1)]
     assert workflow.held_notices(request_id) == [] and workflow_on(store).claim_notices(time.time() + 3600) == []
 
 
@@ -122,12 +122,12 @@ def test_a_notice_slack_failed_waits_its_backoff_then_is_given_up_after_the_last
     (notice,) = workflow.held_notices(request_id)
     now = time.time()
     for attempt in range(1, POST_ATTEMPTS):
-        assert workflow.notice_failed(notice, 2, "ratelimited")  # tried again, from its third message
+        assert workflow.notice_failed(notice, 2, "ratelimited") == "retry"  # tried again, from its third message
         assert notice_rows(store, request_id) == [("rejected", "pending", attempt, 2)]
         assert workflow.claim_notices(now) == []  # not before its backoff (doubling from REPOST_AFTER_SECONDS)
         (notice,) = workflow.claim_notices(now + REPOST_AFTER_SECONDS * 2**attempt)
         assert (notice.attempts, notice.parts_done) == (attempt, 2)
-    assert not workflow.notice_failed(notice, 3, "internal_error")  # the last attempt: given up
+    assert workflow.notice_failed(notice, 3, "internal_error") == "given_up"  # the last attempt
     assert notice_rows(store, request_id) == [("rejected", "given_up", POST_ATTEMPTS, 3)]
     assert workflow.claim_notices(now + 86400) == []
 
@@ -147,6 +147,24 @@ def test_a_notice_whose_request_moved_on_is_superseded_not_said(open_store: Call
     (created,) = workflow.held_notices(record.id)
     assert workflow.to_announce(created) == store.get(record.id)
     assert notice_rows(store, record.id) == [("failed", "superseded", 0, 0), ("created", "pending", 0, 0)]
+
+
+def test_a_replica_overtaken_may_neither_go_on_nor_record_anything_of_the_notice(
+    open_store: Callable[..., Store],
+) -> None:
+    """Its lease ran out mid-send (it hung) and another replica claimed the notice: the first's next call is refused
+    (``notice_progress``), and so are its failure and its mark; only the new holder's count."""
+    store = open_store()
+    slow = workflow_on(store, lease_seconds=0.0)
+    request_id = rejected(slow)
+    (notice,) = slow.held_notices(request_id)
+    assert slow.notice_progress(notice, 1)  # still its own: the lease ran out, nobody claimed it
+    (taken,) = workflow_on(store).claim_notices()
+    assert taken.parts_done == 1  # the new holder starts after the call the first made
+    assert not slow.notice_progress(notice, 2)
+    assert slow.notice_failed(notice, 2, "internal_error") == "overtaken"
+    assert not slow.notice_sent(notice) and slow.to_announce(notice) is not None
+    assert notice_rows(store, request_id) == [("rejected", "pending", 0, 1)]
 
 
 def test_a_replica_sending_renews_its_notices_leases_and_keeps_them(open_store: Callable[..., Store]) -> None:
@@ -220,7 +238,7 @@ def test_an_outcome_recorded_by_a_replica_that_died_before_telling_is_announced_
     assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
     root = [c for c in one_slack.calls("chat.update") if c.params["ts"] == record.message_ts][-1]
     assert made in said(root), "the approval message shows the role created"
-    assert notice_rows(second.runtime.store, request_id) == [("created", "sent", 0, 0)]
+    assert notice_rows(second.runtime.store, request_id) == [("created", "sent", 0, 3)]
 
     released.set()  # the first bot's held call is answered: it took the notice for dead, and says nothing of it
     first.runtime.bot.drain(10)
@@ -233,7 +251,7 @@ def test_the_replica_that_records_an_outcome_announces_it_at_once_and_once(stack
     record = stack.runtime.store.get(request_id)
     made = record.result["role_arn"]
     assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
-    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 0)]
+    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 3)]
     stack.runtime.bot.resume_interrupted()
     stack.runtime.bot.resume_notices(time.time() + 86400)
     stack.settle()
@@ -268,7 +286,7 @@ def test_slack_failing_leaves_the_rest_of_an_announcement_for_later_and_it_is_se
     stack.runtime.bot.resume_notices(time.time() + REPOST_AFTER_SECONDS + 1)
     stack.settle()
     assert cancelled_told() == (1, 1, 1)
-    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "sent", 1, 1)]
+    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "sent", 1, 2)]
 
 
 def test_a_notice_its_own_replica_took_over_while_slow_to_tell_is_told_once(
@@ -296,4 +314,43 @@ def test_a_notice_its_own_replica_took_over_while_slow_to_tell_is_told_once(
     stack.settle()
     made = aws.client("iam").get_role(RoleName="slowly")["Role"]["Arn"]
     assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
-    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 0)]
+    assert notice_rows(stack.runtime.store, request_id) == [("created", "sent", 0, 3)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_replica_overtaken_mid_announcement_stops_and_the_next_repeats_only_the_call_in_flight(
+    make_stack: Callable[..., BotStack],
+    one_slack: FakeSlack,
+    request: pytest.FixtureRequest,
+    engine: str,
+) -> None:
+    """The first replica tells a cancellation: Slack takes the thread reply, then holds the approval message's update
+    past the lease (the replica hangs, or dies there). The replica taking the notice over starts after the reply Slack
+    took (said once); the first, answered at last, finds the notice no longer its own and says nothing more (the DM
+    once). Only the call in flight is made twice, the window README's "Exactly once" names."""
+    settings = engine_settings(request, engine)
+    first = make_stack(slack=one_slack, **settings)
+    request_id = request_role(first, "user", {"role_name": "overtaken"})
+    record = first.runtime.store.get(request_id)
+    first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if it hung past its lease
+    released = one_slack.hold("chat.update", times=1)
+    reply = first.driver.click(
+        REQUESTER, "cancel", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    one_slack.wait_for("chat.update", lambda c: c.params["ts"] == record.message_ts and "cancelled" in said(c).lower())
+
+    second = make_stack(slack=one_slack, **settings)
+    assert [notice.request_id for notice in second.runtime.bot.resume_notices()] == [request_id]
+    second.settle()
+    released.set()
+    first.settle()
+
+    def told(calls: list[Any]) -> int:
+        return sum("cancelled" in said(c).lower() and bool(c.response.get("ok")) for c in calls)
+
+    replies = [c for c in one_slack.calls("chat.postMessage") if c.params.get("thread_ts") == record.message_ts]
+    updates = [c for c in one_slack.calls("chat.update") if c.params["ts"] == record.message_ts]
+    direct = [c for c in one_slack.calls("chat.postMessage") if c.params["channel"] == REQUESTER]
+    assert (told(replies), told(updates), told(direct)) == (1, 2, 1)
+    assert [row[:2] for row in notice_rows(second.runtime.store, request_id)] == [("cancelled", "sent")]
