@@ -67,7 +67,9 @@ class ChannelQueues:
                 queue.popleft()
 
     def send(self, method: str, params: dict[str, Any]) -> Outcome:
-        """One call, sent again after each 429's ``Retry-After`` (at most ``MAX_RATE_LIMIT_WAIT`` in all)."""
+        """One call, sent again after each 429's ``Retry-After`` (at most ``MAX_RATE_LIMIT_WAIT`` in all). Never
+        raises: an exception escaping would leave the call at the head of its channel's queue, unanswered, and every
+        later call to that channel waiting on it for ever."""
         waited = 0.0
         while True:
             try:
@@ -82,5 +84,9 @@ class ChannelQueues:
                 time.sleep(pause)
                 waited += pause
             except OSError as error:
+                SLACK_ERRORS.labels(error=type(error).__name__).inc()
+                return None, type(error).__name__
+            except Exception as error:  # e.g. http.client.IncompleteRead, a connection cut mid-answer
+                log.exception("Slack %s failed unexpectedly", method)
                 SLACK_ERRORS.labels(error=type(error).__name__).inc()
                 return None, type(error).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -156,6 +157,18 @@ def test_error_injection_surfaces_as_slack_api_error_once(client: WebClient, fak
     assert caught.value.response.status_code == 200
     assert caught.value.response["error"] == "expired_trigger_id"
     assert client.views_open(trigger_id=new_trigger_id(), view=view)["ok"]
+
+
+def test_a_cut_answer_surfaces_as_an_incomplete_read_through_the_retry_handlers_once(fake: FakeSlack) -> None:
+    """As a connection dropped mid-answer does: the SDK's connection-error handler does not retry it (the call was
+    made); the next call is answered whole."""
+    client = WebClient(token=TOKEN, base_url=fake.url)
+    client.retry_handlers.append(builtin_handlers.ConnectionErrorRetryHandler(max_retry_count=2))
+    fake.cut_next("chat.postMessage")
+    with pytest.raises(http.client.IncompleteRead):
+        client.chat_postMessage(channel="C1", text="cut")
+    assert [c.params["text"] for c in fake.calls("chat.postMessage")] == ["cut"]
+    assert client.chat_postMessage(channel="C1", text="whole")["ok"]
 
 
 def test_last_without_calls_names_what_was_seen(client: WebClient, fake: FakeSlack) -> None:

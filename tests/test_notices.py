@@ -354,3 +354,23 @@ def test_a_replica_overtaken_mid_announcement_stops_and_the_next_repeats_only_th
     direct = [c for c in one_slack.calls("chat.postMessage") if c.params["channel"] == REQUESTER]
     assert (told(replies), told(updates), told(direct)) == (1, 2, 1)
     assert [row[:2] for row in notice_rows(second.runtime.store, request_id)] == [("cancelled", "sent")]
+
+
+def test_a_connection_cut_mid_answer_fails_that_call_only_and_the_channel_goes_on(stack: BotStack) -> None:
+    """The connection drops in the middle of Slack's answer to the approval message's update of a cancellation
+    (``http.client.IncompleteRead``, which the SDK's retry handlers let through): that call failed, the announcement
+    is tried again later from it, and the approvals channel's queue goes on. Before, the exception escaped the queue
+    with the call still at its head: every later message to that channel waited forever, the notice's send among them,
+    its lease renewed by ``keep_leases`` — never sent, never given up."""
+    request_id = request_role(stack, "user", {"role_name": "cut"})
+    record = stack.runtime.store.get(request_id)
+    stack.slack.cut_next("chat.update")
+    press(stack, REQUESTER, next(c for c in dms(stack, REQUESTER) if "cancel" in buttons_of(c)), "cancel")
+    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "pending", 1, 1)]
+
+    stack.runtime.bot.resume_notices(time.time() + REPOST_AFTER_SECONDS + 1)
+    stack.settle(timeout=5)
+    assert notice_rows(stack.runtime.store, request_id) == [("cancelled", "sent", 1, 2)]
+    updates = [c for c in stack.slack.calls("chat.update") if c.params["ts"] == record.message_ts]
+    assert sum("cancelled" in said(c).lower() for c in updates) == 2  # the one cut (Slack took it), and again
+    assert sum("cancelled" in said(c).lower() for c in dms(stack, REQUESTER)) == 1

@@ -110,6 +110,10 @@ def manifest_scopes(path: Path = MANIFEST) -> frozenset[str]:
     return frozenset(manifest["oauth_config"]["scopes"]["bot"])
 
 
+CUT_HEADER = "X-Fake-Slack-Cut"
+"""Set (internally, never sent) on an answer whose connection is to drop mid-body (``cut_next``)."""
+
+
 @dataclass
 class _Channel:
     member: bool
@@ -171,6 +175,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._failures: dict[str, _Failure] = {}
         self._delays: dict[str, float] = {}
+        self._cuts: dict[str, int] = {}
         self._holds: dict[str, _Hold] = {}
         self._released: list[threading.Event] = []
         self._users: dict[str, dict[str, Any]] = {}
@@ -286,6 +291,14 @@ class FakeSlack:
         with self._cond:
             self._failures[method] = _Failure(error, status, retry_after, times, in_thread)
 
+    def cut_next(self, method: str, *, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` but drop the connection in the middle of the answer (its
+        headers promise more body than comes: a proxy or the network cutting it; urllib raises
+        ``http.client.IncompleteRead``, which the Slack SDK's retry handlers let through). The caller can't know
+        whether Slack took the call; this fake did."""
+        with self._cond:
+            self._cuts[method] = times
+
     def delay(self, method: str, seconds: float) -> None:
         """Make every call of ``method`` wait ``seconds`` before answering (0 removes the delay)."""
         with self._cond:
@@ -385,6 +398,9 @@ class FakeSlack:
                 hold.remaining -= 1
                 if hold.remaining <= 0:
                     del self._holds[method]
+            cut = self._cuts.get(method, 0) > 0
+            if cut:
+                self._cuts[method] -= 1
             failure = self._failures.get(method)
             if failure is not None and failure.in_thread and not params.get("thread_ts"):
                 failure = None
@@ -410,7 +426,7 @@ class FakeSlack:
             time.sleep(pause)
         if held is not None:
             held.wait()
-        return status, headers, body
+        return status, {**headers, CUT_HEADER: "1"} if cut else headers, body
 
     def _answer(self, method: str, params: dict[str, Any], token: str | None) -> Response:
         """Slack's answer to a call that was not failed on purpose; ``_Refused`` for what Slack refuses."""
@@ -814,13 +830,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, headers: dict[str, str], payload: Response) -> None:
         body = json.dumps(payload).encode("utf-8")
+        cut = headers.pop(CUT_HEADER, None) is not None
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) * 2 if cut else len(body)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+        if cut:
+            self.close_connection = True
 
     def _reply_text(self, status: int, text: str) -> None:
         body = text.encode("utf-8")
