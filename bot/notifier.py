@@ -255,12 +255,12 @@ class Notifier:
         self.thread(record, messages.provisioning_reply(card, resumed=resumed))
         self.refresh_root(record, card)
 
-    def outcome(self, record: RequestRecord) -> list[Step | None]:
+    def outcome(self, record: RequestRecord, *, history_only: bool = False) -> list[Step | None]:
         """Telling the outcome ``record`` is in (one of ``OUTCOME_MESSAGES``) as its Slack calls, in order, always these
         four places (None: nothing to say there): a reply in its thread and its approval message showing it (if it was
-        posted), a DM to the requester and, for a role created, a post in the notifications channel (if one is set).
-        One card for all, from the record as given: the caller reads it from the store when it sends, so a late
-        announcement shows the request as it is.
+        posted), a DM to the requester and, for a role created, a post in the notifications channel (if one is set);
+        ``history_only``: the thread and the approval message alone. One card for all, from the record as given: the
+        caller reads it from the store when it sends, so a late announcement shows the request as it is.
         """
         reply, dm = OUTCOME_MESSAGES[record.status]
         card = self.presenter.card(record)
@@ -270,8 +270,10 @@ class Notifier:
         return [
             (lambda: self.say(str(channel), reply(card), thread_ts=thread_ts)) if posted else None,
             (lambda: self.refresh_root(record, card)) if posted else None,
-            lambda: self.say(record.requester, dm(card)),
-            (lambda: self.say(str(announce_in), messages.created_announcement(card))) if announce_in else None,
+            None if history_only else lambda: self.say(record.requester, dm(card)),
+            (lambda: self.say(str(announce_in), messages.created_announcement(card)))
+            if announce_in and not history_only
+            else None,
         ]
 
     def expiry_reminder(self, made: RequestRecord) -> None:

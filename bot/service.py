@@ -631,7 +631,8 @@ class RoleBot:
     def send_notice(self, notice: Notice) -> None:
         """Say one outcome in Slack (``Notifier.outcome``), rendered from its request as stored now, then mark it sent.
 
-        A notice its request moved on from is not said (``Workflow.to_announce``). Before each call after the first,
+        A notice its request moved on from is not said (``Workflow.to_announce``); a role created and deleted since is
+        said only in its thread and approval message (``Workflow.made_role_gone``). Before each call after the first,
         the calls made so far are recorded (``Workflow.notice_progress``), only while this replica still holds the
         notice: one that another replica took over (this one hung past its lease) stops here, and the one taking it over
         starts after them. So a crash, or a hang past the lease, repeats at most the one call in flight. A message
@@ -658,7 +659,8 @@ class RoleBot:
         if record is None:
             return "superseded"
         called = False
-        for number, step in enumerate(self.notifier.outcome(record)):
+        steps = self.notifier.outcome(record, history_only=self.workflow.made_role_gone(record))
+        for number, step in enumerate(steps):
             if number < notice.parts_done or step is None:
                 continue
             if called and not self.workflow.notice_progress(notice, number):

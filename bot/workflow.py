@@ -829,6 +829,15 @@ class Workflow:
         self.store.finish_notice(notice.id, self.owner, "superseded")
         return None
 
+    def made_role_gone(self, record: RequestRecord) -> bool:
+        """Whether ``record`` created a role that a delete request has deleted since: a late announcement of its
+        creation says so in its thread and approval message (its history) and nowhere else, where "your role is ready"
+        would offer a role that no longer exists."""
+        return record.status == Status.CREATED and any(
+            later.kind == RequestKind.DELETE and later.status == Status.DELETED
+            for later in self.store.acting_on(record.id)
+        )
+
     def notice_progress(self, notice: Notice, parts_done: int) -> bool:
         """Before the next call of ``notice``: its first ``parts_done`` calls were made (a replica taking it over starts
         after them), and its lease renewed; False if this replica no longer holds it, and must not make the call."""

@@ -24,7 +24,17 @@ from bot.sandbox.stack import ANNOUNCE_CHANNEL, BotStack, sandbox_slack
 from bot.store import Notice, Store
 from bot.store_postgres import PostgresStore
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, Workflow
-from tests.e2e import APPROVER, REQUESTER, buttons_of, click, dms, press, request_role, said, thread_replies
+from tests.e2e import (
+    APPROVER,
+    REQUESTER,
+    buttons_of,
+    click,
+    dms,
+    press,
+    request_role,
+    said,
+    thread_replies,
+)
 from tests.test_slack_submissions import engine_settings
 
 APPROVERS = ["U2", "U3"]
@@ -374,3 +384,42 @@ def test_a_connection_cut_mid_answer_fails_that_call_only_and_the_channel_goes_o
     updates = [c for c in stack.slack.calls("chat.update") if c.params["ts"] == record.message_ts]
     assert sum("cancelled" in said(c).lower() for c in updates) == 2  # the one cut (Slack took it), and again
     assert sum("cancelled" in said(c).lower() for c in dms(stack, REQUESTER)) == 1
+
+
+def test_a_role_deleted_before_its_creation_was_told_is_not_announced_ready(
+    make_stack: Callable[..., BotStack], one_slack: FakeSlack, aws: boto3.Session
+) -> None:
+    """The replica that created the role died before telling it; before its notice was taken over, the role was asked
+    to be deleted and deleted. The late notice still says it in the create's thread and approval message (its history:
+    the role was made, and the deletion's thread says it is gone), but neither DMs the requester that the role "is
+    ready" nor announces it in the notifications channel: both would offer a role that no longer exists."""
+    first = make_stack(slack=one_slack)
+    first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if long after it died
+    request_id = request_role(first, "user", {"role_name": "shortlived"})
+    record = first.runtime.store.get(request_id)
+    one_slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
+    reply = first.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while first.runtime.store.get(request_id).status != "created":
+        assert time.monotonic() < deadline, "the role was never recorded created"
+        time.sleep(0.02)
+    made = aws.client("iam").get_role(RoleName="shortlived")["Role"]["Arn"]
+    first.server.shutdown()  # it dies: nothing more from it, not even through its database
+    first.runtime.store.close()
+
+    second = make_stack(slack=one_slack)
+    assert second.driver.command(REQUESTER, "delete shortlived").status == 200
+    second.settle()
+    retire = second.runtime.store.for_requester(REQUESTER, limit=1)[0]
+    click(second, APPROVER, "approve", retire.id)
+    assert second.runtime.store.get(retire.id).status == "deleted"
+
+    second.runtime.bot.resume_notices()
+    second.settle()
+    assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 0, "channel": 0}
+    root = [c for c in one_slack.calls("chat.update") if c.params["ts"] == record.message_ts][-1]
+    assert made in said(root), "the approval message shows what was made"
+    assert [row[:2] for row in notice_rows(second.runtime.store, request_id)] == [("created", "sent")]
