@@ -597,8 +597,14 @@ class RoleBot:
     def tell(self, record: RequestRecord) -> None:
         """Announce the outcome ``record`` just reached (created, failed, rejected, …): the notice its move wrote in
         the same transaction, sent now by this replica, which holds it. If this replica dies first, another sends it
-        once its lease runs out (``resume_notices``)."""
-        for notice in self._take_notices(lambda: self.workflow.held_notices(record.id)):
+        once its lease runs out (``resume_notices``), as it does if this one fails to (the database unreachable). Never
+        raises: what the caller does next (the role's code, housekeeping's next request) does not wait on Slack."""
+        try:
+            notices = self._take_notices(lambda: self.workflow.held_notices(record.id))
+        except Exception:
+            log.exception("announcing that %s is %s failed; sent once its lease runs out", record.id, record.status)
+            return
+        for notice in notices:
             self.send_notice(notice)
 
     def resume_notices(self, now: float | None = None) -> list[Notice]:
@@ -623,10 +629,7 @@ class RoleBot:
 
     def _send_claimed(self, notices: list[Notice]) -> None:
         for notice in notices:
-            try:
-                self.send_notice(notice)
-            except Exception:
-                log.exception("announcing %s failed; it is sent again once its lease runs out", notice.request_id)
+            self.send_notice(notice)
 
     def send_notice(self, notice: Notice) -> None:
         """Say one outcome in Slack (``Notifier.outcome``), rendered from its request as stored now, then mark it sent.
@@ -638,10 +641,15 @@ class RoleBot:
         starts after them. So a crash, or a hang past the lease, repeats at most the one call in flight. A message
         Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the calls from
         that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is
-        given up).
+        given up). Never raises: anything else (the database unreachable) is logged, and the notice is sent again once
+        its lease runs out.
         """
         try:
             result = self._announce(notice)
+        except Exception:
+            log.exception("announcing %s's %s failed; sent again when its lease ends", notice.request_id, notice.kind)
+            return
+        else:
             metrics.NOTICES.labels(result=result).inc()
             if result == "overtaken":
                 log.warning(

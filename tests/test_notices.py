@@ -15,6 +15,7 @@ import boto3
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from bot.config import Config, Policy, Settings
 from bot.domain import parse_role_request
@@ -423,3 +424,42 @@ def test_a_role_deleted_before_its_creation_was_told_is_not_announced_ready(
     root = [c for c in one_slack.calls("chat.update") if c.params["ts"] == record.message_ts][-1]
     assert made in said(root), "the approval message shows what was made"
     assert [row[:2] for row in notice_rows(second.runtime.store, request_id)] == [("created", "sent")]
+
+
+def test_the_database_connection_dropped_before_telling_costs_neither_the_role_code_nor_the_announcement(
+    make_stack: Callable[..., BotStack], request: pytest.FixtureRequest, aws: boto3.Session
+) -> None:
+    """PostgreSQL drops the bot's connections (a failover, a restart) after it recorded the role created and before it
+    told it: looking up its notice fails once. The provisioning thread logs that and goes on to the role's code in the
+    thread, and the notice, still pending, is sent by the next look (``keep_leases``). Before, the exception ended the
+    provisioning thread silently (on the pool) and the role's code was never posted nor committed."""
+    url = engine_settings(request, "postgresql")["database_url"].get_secret_value() + "&application_name=dropped"
+    stack = make_stack(database_url=SecretStr(url))
+    stack.runtime.workflow.lease_seconds = 0.0
+    request_id = request_role(stack, "user", {"role_name": "dropped"})
+    record = stack.runtime.store.get(request_id)
+    released = stack.slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
+    reply = stack.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while stack.runtime.store.get(request_id).status != "created":
+        assert time.monotonic() < deadline, "the role was never recorded created"
+        time.sleep(0.02)
+    with psycopg.connect(url, autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'dropped' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert dropped
+    released.set()
+    stack.settle()
+    assert stack.slack.calls("files.completeUploadExternal"), "the role's code was posted in the thread"
+
+    keeper = threading.Thread(target=stack.runtime.bot.keep_leases)  # its own thread, as in production
+    keeper.start()
+    keeper.join(30)
+    stack.settle()
+    made = aws.client("iam").get_role(RoleName="dropped")["Role"]["Arn"]
+    assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
