@@ -867,7 +867,7 @@ class RoleBot:
         """Renew the leases on what this replica is provisioning, the form submissions it is checking and the notices it
         is sending, then take over jobs, held submissions and notices whose lease ran out.
 
-        Run every third of ``workflow.lease_seconds`` on every replica (``cli.start_lease_keeper``).
+        Run every third of ``workflow.lease_seconds`` on every replica (``cli.start_periodic``).
         """
         working = list(self.provisioning)
         renewed = set(self.workflow.renew_leases(working))
