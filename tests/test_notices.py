@@ -463,3 +463,39 @@ def test_the_database_connection_dropped_before_telling_costs_neither_the_role_c
     stack.settle()
     made = aws.client("iam").get_role(RoleName="dropped")["Role"]["Arn"]
     assert created_messages(stack.slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_live_recorder_slower_than_its_lease_leaves_its_notice_to_the_replica_that_took_it(
+    make_stack: Callable[..., BotStack],
+    one_slack: FakeSlack,
+    aws: boto3.Session,
+    request: pytest.FixtureRequest,
+    engine: str,
+) -> None:
+    """As the own-replica case, across replicas: the recorder is alive but Slack held it past its notice's lease, and
+    another replica took the notice over and said it. Once answered, the recorder finds the notice no longer its own
+    and says nothing of it: each place told once."""
+    settings = engine_settings(request, engine)
+    first = make_stack(slack=one_slack, **settings)
+    first.runtime.workflow.lease_seconds = 0.0
+    request_id = request_role(first, "user", {"role_name": "outpaced"})
+    record = first.runtime.store.get(request_id)
+    released = one_slack.hold("chat.update", times=1)
+    reply = first.driver.click(
+        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
+    )
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while first.runtime.store.get(request_id).status != "created":
+        assert time.monotonic() < deadline, "the role was never recorded created"
+        time.sleep(0.02)
+
+    second = make_stack(slack=one_slack, **settings)
+    assert [notice.request_id for notice in second.runtime.bot.resume_notices()] == [request_id]
+    second.settle()
+    released.set()
+    first.settle()
+    made = aws.client("iam").get_role(RoleName="outpaced")["Role"]["Arn"]
+    assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
+    assert notice_rows(first.runtime.store, request_id) == [("created", "sent", 0, 3)]
