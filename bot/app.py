@@ -62,6 +62,10 @@ def build_app(settings: Settings, client: WebClient, bot: RoleBot, listener_exec
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else secrets.token_hex(32)
     )
     app = App(
+        # Named here: unnamed, Bolt names the app after its caller's file through ``inspect.stack()``, which reads
+        # every frame's source and scans every loaded module (~0.3 s of CPU per start); the name is also its
+        # per-request logger's, so listener failures are logged as ``bot.slack`` (they were ``app.py``).
+        name="bot.slack",
         client=client,
         signing_secret=secret,
         logger=logging.getLogger("bot.slack"),
