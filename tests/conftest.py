@@ -17,14 +17,14 @@ from botocore.loaders import Loader
 from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 
 from bot.runtime import freeze_startup_objects
-from bot.sandbox.aws import GITHUB_HOST, add_identity_providers, parse_managed_policies_once
+from bot.sandbox.aws import GITHUB_HOST, add_identity_providers, lighten_moto
 from bot.sandbox.stack import BotStack
 from bot.store import Store
 from bot.store_postgres import PostgresStore
 from tests.e2e import APPROVER, SECOND_APPROVER, RecordingDriver, limit_problems, moto_server
 from tests.postgres import Cluster, start_cluster
 
-parse_managed_policies_once()  # in-process moto (mock_aws, the replicas' server): see its docstring
+lighten_moto()  # in-process moto (mock_aws, the replicas' server): see its docstring
 
 
 LONGEST_MODULES_FIRST = [
@@ -73,8 +73,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     It runs in a process of its own, as AWS would: the in-process moto that other modules start
     (``mock_aws``) resets every backend of this interpreter when it starts and stops, which would
-    wipe the server's accounts and make it load its ~1,500 managed policies again, six times per
-    account (one IAM backend per partition).
+    wipe the server's accounts and make it load its ~1,500 managed policies again.
     """
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url

@@ -1,7 +1,8 @@
 """``python -m moto.server`` for the tests (``tests.e2e.moto_server`` starts it as ``python -m tests.moto_server``),
 with two of its per-call costs paid once per process; what it serves is unchanged.
 
-- Its managed policies' JSON is parsed once, not once per IAM backend (``parse_managed_policies_once``).
+- Its managed policies' JSON is parsed once, and an account gets one IAM backend, not one per partition
+  (``lighten_moto``).
 - Each request's host is looked up among moto's service names, which ``moto.backends.list_of_moto_modules`` finds
   by listing moto's package directory (~200 ``isdir`` calls per request, a tenth of the server's CPU in the tests);
   the directory does not change while the server runs, so it is listed once.
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from moto import backends
 from moto.server import main
 
-from bot.sandbox.aws import parse_managed_policies_once
+from bot.sandbox.aws import lighten_moto
 
 MOTO_MODULES = frozenset(backends.list_of_moto_modules())
 
@@ -24,6 +25,6 @@ def listed_once() -> Iterable[str]:
 
 
 if __name__ == "__main__":
-    parse_managed_policies_once()
+    lighten_moto()
     backends.list_of_moto_modules = listed_once
     main(sys.argv[1:])

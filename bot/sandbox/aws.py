@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.models import MockAWS
 from moto.iam import models as moto_iam
 from moto.settings import load_iam_aws_managed_policies
@@ -78,19 +79,36 @@ def _aws_managed_policies(backend: moto_iam.IAMBackend) -> list[moto_iam.Managed
     ]
 
 
-def parse_managed_policies_once() -> None:
-    """Make this process's moto parse its managed policies' JSON once, not once per IAM backend.
+def _account_of_access_key(access_key: str) -> str:
+    """``moto.iam.models.get_account_id_from``, looking only in the IAM backends that exist.
 
-    moto makes six IAM backends per account (one per partition, all on the account's first request, to
-    find which account an access key belongs to) and parsed the JSON for each: a third of the sandbox's
-    start-up, and most of in-process moto's cost in the tests. What moto serves is unchanged.
+    moto's looked in every partition's backend of every account (``account[partition]``), which makes the ones
+    missing: six per account, each with its own ~1,500 AWS managed policies, on an account's first request. A
+    backend not made yet holds no access key, so the answer is the same.
+    """
+    for account_id, account in list(moto_iam.iam_backends.items()):
+        if any(access_key in backend.access_keys for backend in list(account.values())):
+            return account_id
+    return DEFAULT_ACCOUNT_ID
+
+
+def lighten_moto() -> None:
+    """Spare this process's moto two costs of making an account's IAM; what moto serves is unchanged.
+
+    - Its managed policies' JSON is parsed once, not once per IAM backend.
+    - An access key's account is looked up without making an IAM backend for every partition
+      (``_account_of_access_key``): one backend per account is made, not six.
+
+    The first took a third of the sandbox's start-up; the second halves what is left of ``start_sandbox_aws``
+    (0.45 -> 0.21 s of CPU). Both are most of in-process moto's cost in the tests.
     """
     moto_iam.IAMBackend._init_aws_policies = _aws_managed_policies  # type: ignore[method-assign,assignment]
+    moto_iam.get_account_id_from = _account_of_access_key
 
 
 def start_sandbox_aws() -> SandboxAws:
     """Start moto in this process (every boto3 call is served by it) and seed the account."""
-    parse_managed_policies_once()
+    lighten_moto()
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox", AWS_DEFAULT_REGION=SANDBOX_REGION)
