@@ -1,6 +1,7 @@
 """The ``iam-role-bot`` command: serve, demo, and the admin's view of requests."""
 
 import argparse
+import gc
 import importlib.util
 import json
 import logging
@@ -8,9 +9,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, load_config
 from bot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 HOUSEKEEPING_SECONDS = 300
 SANDBOX_MISSING = (
@@ -30,25 +35,13 @@ def stamp(at: float) -> str:
 
 def serve(sandbox: bool) -> None:
     """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT."""
-    from bot.runtime import build_runtime, freeze_startup_objects
-
     config = load_config()
     settings = config.settings
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     missing = settings.missing_to_serve()
     if missing:
         raise ConfigError("missing settings: " + ", ".join(missing) + " (see .env.example)")
-    aws_session = None
-    if sandbox:
-        from bot.sandbox.aws import start_sandbox_aws
-
-        aws_session = start_sandbox_aws().session
-        logging.getLogger(__name__).warning("SANDBOX: roles are created in an in-memory AWS (moto), not a real account")
-    runtime = build_runtime(config, aws_session=aws_session, sandbox=sandbox)
-    runtime.bot.resume_interrupted()
-    start_periodic("housekeeping", HOUSEKEEPING_SECONDS, runtime.bot.housekeeping)
-    start_periodic("leases", runtime.workflow.lease_seconds / 3, runtime.bot.keep_leases)
-    freeze_startup_objects()
+    runtime = start_bot(config, sandbox)
     from bot.http import make_http_server
 
     secret = settings.slack_signing_secret
@@ -69,6 +62,37 @@ def serve(sandbox: bool) -> None:
     else:
         logging.getLogger(__name__).info("serving Slack requests on :%d/slack/events", settings.port)
         server.serve_forever()
+
+
+def start_bot(config: Config, sandbox: bool) -> "Runtime":
+    """Build the bot and start its background work, with the garbage collector paused until it is built.
+
+    Start-up makes long-lived objects (modules, AWS service models, Bolt's listeners, the sandbox's
+    managed policies): the full collections it triggered walked them all and freed next to nothing
+    (~2,800 objects; ~0.07 s of a ~1 s start). ``freeze_startup_objects`` collects once at the end.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from bot.runtime import build_runtime, freeze_startup_objects
+
+        aws_session = None
+        if sandbox:
+            from bot.sandbox.aws import start_sandbox_aws
+
+            aws_session = start_sandbox_aws().session
+            logging.getLogger(__name__).warning(
+                "SANDBOX: roles are created in an in-memory AWS (moto), not a real account"
+            )
+        runtime = build_runtime(config, aws_session=aws_session, sandbox=sandbox)
+        runtime.bot.resume_interrupted()
+        start_periodic("housekeeping", HOUSEKEEPING_SECONDS, runtime.bot.housekeeping)
+        start_periodic("leases", runtime.workflow.lease_seconds / 3, runtime.bot.keep_leases)
+        freeze_startup_objects()
+        return runtime
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def start_periodic(name: str, seconds: float, task: Callable[[], None]) -> None:
