@@ -1,5 +1,6 @@
 """The ``iam-role-bot`` command: the runtime contract of ``serve``, config errors, the admin views."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import main, start_bot
+from bot.config import Config, Policy, Settings
 from bot.domain import parse_role_request
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver
@@ -101,6 +103,15 @@ def test_serve_answers_slack_on_port_at_slack_events(
     output = log.read_text()
     assert "SANDBOX" in output and "DEBUG" in output
     assert SECRET not in output and TOKEN not in output
+
+
+def test_a_failed_start_leaves_the_garbage_collector_running(tmp_path: Path) -> None:
+    """``start_bot`` pauses collection while it builds the bot; a start that fails (here: no directory for the
+    database) must not leave the process without it."""
+    settings = Settings(_env_file=None, approver_ids=["U0BOB"], database_path=str(tmp_path / "missing" / "b.db"))
+    with pytest.raises(FileNotFoundError):
+        start_bot(Config(settings, Policy()), sandbox=False)
+    assert gc.isenabled()
 
 
 def test_roles_list_shows_the_roles_that_exist_with_their_expiry(
