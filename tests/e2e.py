@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -29,10 +30,26 @@ MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 VIEW_METHODS = ("views.open", "views.update", "views.push", "views.publish")
 
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+FIRST_CHOSEN_PORT = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, for a server another process will open once it has started.
+
+    Chosen below the kernel's ephemeral range, from which every ``bind`` to port 0 and every outgoing connection
+    takes its port: a port from that range could be taken by one of the many servers and connections the tests
+    open in the meantime (a serve's ``/healthz`` was once answered by another test's bot, which had been given the
+    port the serve was still starting to open)."""
+    ephemeral_start = int(EPHEMERAL_PORTS.read_text().split()[0]) if EPHEMERAL_PORTS.exists() else 32768
+    while True:
+        port = random.randrange(FIRST_CHOSEN_PORT, ephemeral_start)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+            return port
 
 
 def serve_settings(slack_url: str, db_dir: Path, *, token: str, secret: str, **more: str) -> dict[str, str]:
