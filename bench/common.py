@@ -42,6 +42,9 @@ from bot.workflow import Workflow
 
 REGION = "us-east-1"
 REQUESTER = "U0ALICE"
+REQUESTERS = (f"U0REQ{n:05d}" for n in itertools.count(1))
+"""Who submits each request the benchmarks submit directly: a new person each time, since they keep more requests
+open at once than one person may have (``[limits] max_open_requests_per_requester``, at most 1,000)."""
 APPROVER = "U0BOB"
 APPROVERS = ["U0BOB", "U0DANA", "U0CAROL", "U0FRANK"]
 ROLE_TYPES = ("user", "service", "service-linked", "saml", "oidc", "custom")
@@ -435,7 +438,7 @@ def bot_stack(
 
 def submit_directly(stack: BotStack, role_type: str, name: str, account: Account) -> str:
     """Record and announce a request in-process (as a modal submission would); returns its id."""
-    record = stack.runtime.bot.submit(form_data(role_type, name, account), REQUESTER)
+    record = stack.runtime.bot.submit(form_data(role_type, name, account), next(REQUESTERS))
     if record is None:
         raise RuntimeError("a submission without a submission key always makes a request")
     if record.required_approvals != 1:
