@@ -88,6 +88,10 @@ ANNOUNCED_STATUSES = FINAL_STATUSES | {Status.FAILED}
 """Outcomes told in Slack through the outbox: the move to one writes a notice (table ``notices``, its kind the status
 reached) in the same transaction, and a live replica sends it (``RoleBot.tell``, ``RoleBot.resume_notices``), so an
 outcome recorded is announced even if the replica that recorded it dies before telling."""
+ROLE_THERE_STATUSES = frozenset({Status.CREATED, Status.EDITED, Status.EXTENDED, Status.ACCEPTED, Status.RESTORED})
+"""Outcomes whose DM (and, for created, the notifications channel's post) speaks of the role as there: ready, changed,
+kept longer, its state settled. Told late, after a delete request deleted the role, they are said in the request's
+thread and approval message alone (``Workflow.made_role_gone``)."""
 OPEN_STATUSES = frozenset({Status.SUBMITTED, Status.APPROVED, Status.PROVISIONING})
 """A request in one of these awaits approvers or is being carried out: what ``[limits]
 max_open_requests_per_requester`` counts. Failed ones are left out: only an approver moves them on, so

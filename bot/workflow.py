@@ -27,6 +27,7 @@ from bot.lifecycle import (
     ANNOUNCED_STATUSES,
     BOT_ACTOR,
     FINAL_STATUSES,
+    ROLE_THERE_STATUSES,
     TRANSITIONS,
     EventKind,
     Person,
@@ -830,12 +831,18 @@ class Workflow:
         return None
 
     def made_role_gone(self, record: RequestRecord) -> bool:
-        """Whether ``record`` created a role that a delete request has deleted since: a late announcement of its
-        creation says so in its thread and approval message (its history) and nowhere else, where "your role is ready"
-        would offer a role that no longer exists."""
-        return record.status == Status.CREATED and any(
-            later.kind == RequestKind.DELETE and later.status == Status.DELETED
-            for later in self.store.acting_on(record.id)
+        """Whether ``record`` reached an outcome that speaks of its role as there (``ROLE_THERE_STATUSES``: created,
+        edited, extended, accepted, restored) and a delete request has deleted that role since: a late announcement says
+        it in the request's thread and approval message (its history) and nowhere else, where "your role is ready" (or
+        "changed", "extended") would speak of a role that no longer exists."""
+        made_id = record.id if record.kind == RequestKind.CREATE else record.target_id
+        return (
+            record.status in ROLE_THERE_STATUSES
+            and made_id is not None
+            and any(
+                later.kind == RequestKind.DELETE and later.status == Status.DELETED
+                for later in self.store.acting_on(made_id)
+            )
         )
 
     def notice_progress(self, notice: Notice, parts_done: int) -> bool:

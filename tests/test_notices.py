@@ -31,9 +31,12 @@ from tests.e2e import (
     buttons_of,
     click,
     dms,
+    edit_form,
+    made_lambda_role,
     press,
     request_role,
     said,
+    submit,
     thread_replies,
 )
 from tests.test_slack_submissions import engine_settings
@@ -198,6 +201,38 @@ def one_slack() -> Iterator[FakeSlack]:
         yield slack
 
 
+def recorded_while_slack_holds(
+    stack: BotStack, slack: FakeSlack, user: str, action: str, request_id: str, status: str
+) -> threading.Event:
+    """``user`` presses ``action`` on the request's approval message while Slack holds the next ``chat.update`` (the
+    click's own messages wait in the approvals channel's queue, and the outcome's after them); returns once the request
+    is recorded ``status``, its outcome not yet told. The event answers the held call."""
+    record = stack.runtime.store.get(request_id)
+    released = slack.hold("chat.update", times=1)
+    reply = stack.driver.click(user, action, request_id, message={"ts": record.message_ts}, channel=record.channel)
+    assert reply.status == 200
+    deadline = time.monotonic() + 30
+    while stack.runtime.store.get(request_id).status != status:
+        assert time.monotonic() < deadline, f"{request_id} was never recorded {status}"
+        time.sleep(0.02)
+    return released
+
+
+def dies(stack: BotStack) -> None:
+    """The replica dies: nothing more from it, not even through its database."""
+    stack.server.shutdown()
+    stack.runtime.store.close()
+
+
+def deleted_by_another(stack: BotStack, role_name: str) -> None:
+    """REQUESTER asks ``stack`` to delete the role ``role_name`` and APPROVER approves: the role is gone."""
+    assert stack.driver.command(REQUESTER, f"delete {role_name}").status == 200
+    stack.settle()
+    retire = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]
+    click(stack, APPROVER, "approve", retire.id)
+    assert stack.runtime.store.get(retire.id).status == "deleted"
+
+
 def created_messages(slack: FakeSlack, request_id: str, arn: str, thread_ts: str) -> dict[str, int]:
     """How often each place was told the role ``arn`` was created: its thread, the requester's DM, the
     notifications channel (only calls Slack took)."""
@@ -225,17 +260,8 @@ def test_an_outcome_recorded_by_a_replica_that_died_before_telling_is_announced_
     first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if long after it died
     request_id = request_role(first, "user", {"role_name": "orphaned"})
     record = first.runtime.store.get(request_id)
-    released = one_slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
-    reply = first.driver.click(
-        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
-    )
-    assert reply.status == 200
-    deadline = time.monotonic() + 30
-    while first.runtime.store.get(request_id).status != "created":
-        assert time.monotonic() < deadline, "the role was never recorded created"
-        time.sleep(0.02)
-    first.server.shutdown()  # it dies: nothing more from it, not even through its database
-    first.runtime.store.close()
+    released = recorded_while_slack_holds(first, one_slack, APPROVER, "approve", request_id, "created")
+    dies(first)
     made = aws.client("iam").get_role(RoleName="orphaned")["Role"]["Arn"]
     assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 0, "dm": 0, "channel": 0}
 
@@ -310,15 +336,7 @@ def test_a_notice_its_own_replica_took_over_while_slow_to_tell_is_told_once(
     request_id = request_role(stack, "user", {"role_name": "slowly"})
     record = stack.runtime.store.get(request_id)
     stack.runtime.workflow.lease_seconds = 0.0  # the outcome's notice is recorded with its lease run out already
-    released = stack.slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
-    reply = stack.driver.click(
-        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
-    )
-    assert reply.status == 200
-    deadline = time.monotonic() + 30
-    while stack.runtime.store.get(request_id).status != "created":
-        assert time.monotonic() < deadline, "the role was never recorded created"
-        time.sleep(0.02)
+    released = recorded_while_slack_holds(stack, stack.slack, APPROVER, "approve", request_id, "created")
     stack.runtime.workflow.lease_seconds = 60.0
     assert [notice.request_id for notice in stack.runtime.bot.resume_notices()] == [request_id]
     released.set()
@@ -398,25 +416,12 @@ def test_a_role_deleted_before_its_creation_was_told_is_not_announced_ready(
     first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if long after it died
     request_id = request_role(first, "user", {"role_name": "shortlived"})
     record = first.runtime.store.get(request_id)
-    one_slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
-    reply = first.driver.click(
-        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
-    )
-    assert reply.status == 200
-    deadline = time.monotonic() + 30
-    while first.runtime.store.get(request_id).status != "created":
-        assert time.monotonic() < deadline, "the role was never recorded created"
-        time.sleep(0.02)
+    recorded_while_slack_holds(first, one_slack, APPROVER, "approve", request_id, "created")
     made = aws.client("iam").get_role(RoleName="shortlived")["Role"]["Arn"]
-    first.server.shutdown()  # it dies: nothing more from it, not even through its database
-    first.runtime.store.close()
+    dies(first)
 
     second = make_stack(slack=one_slack)
-    assert second.driver.command(REQUESTER, "delete shortlived").status == 200
-    second.settle()
-    retire = second.runtime.store.for_requester(REQUESTER, limit=1)[0]
-    click(second, APPROVER, "approve", retire.id)
-    assert second.runtime.store.get(retire.id).status == "deleted"
+    deleted_by_another(second, "shortlived")
 
     second.runtime.bot.resume_notices()
     second.settle()
@@ -438,15 +443,7 @@ def test_the_database_connection_dropped_before_telling_costs_neither_the_role_c
     stack.runtime.workflow.lease_seconds = 0.0
     request_id = request_role(stack, "user", {"role_name": "dropped"})
     record = stack.runtime.store.get(request_id)
-    released = stack.slack.hold("chat.update", times=1)  # the approval's own messages wait, and the outcome after them
-    reply = stack.driver.click(
-        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
-    )
-    assert reply.status == 200
-    deadline = time.monotonic() + 30
-    while stack.runtime.store.get(request_id).status != "created":
-        assert time.monotonic() < deadline, "the role was never recorded created"
-        time.sleep(0.02)
+    released = recorded_while_slack_holds(stack, stack.slack, APPROVER, "approve", request_id, "created")
     with psycopg.connect(url, autocommit=True) as admin:
         dropped = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -481,15 +478,7 @@ def test_a_live_recorder_slower_than_its_lease_leaves_its_notice_to_the_replica_
     first.runtime.workflow.lease_seconds = 0.0
     request_id = request_role(first, "user", {"role_name": "outpaced"})
     record = first.runtime.store.get(request_id)
-    released = one_slack.hold("chat.update", times=1)
-    reply = first.driver.click(
-        APPROVER, "approve", request_id, message={"ts": record.message_ts}, channel=record.channel
-    )
-    assert reply.status == 200
-    deadline = time.monotonic() + 30
-    while first.runtime.store.get(request_id).status != "created":
-        assert time.monotonic() < deadline, "the role was never recorded created"
-        time.sleep(0.02)
+    released = recorded_while_slack_holds(first, one_slack, APPROVER, "approve", request_id, "created")
 
     second = make_stack(slack=one_slack, **settings)
     assert [notice.request_id for notice in second.runtime.bot.resume_notices()] == [request_id]
@@ -499,3 +488,32 @@ def test_a_live_recorder_slower_than_its_lease_leaves_its_notice_to_the_replica_
     made = aws.client("iam").get_role(RoleName="outpaced")["Role"]["Arn"]
     assert created_messages(one_slack, request_id, made, record.message_ts) == {"thread": 1, "dm": 1, "channel": 1}
     assert notice_rows(first.runtime.store, request_id) == [("created", "sent", 0, 3)]
+
+
+def test_a_change_told_late_after_its_role_was_deleted_is_said_in_its_history_only(
+    make_stack: Callable[..., BotStack], one_slack: FakeSlack, aws: boto3.Session
+) -> None:
+    """As a creation told late (above), an edit: the replica that made the change died before telling it, and the role
+    was deleted before the notice was taken over. The late notice says it in the edit's thread and approval message,
+    but DMs no "your change to the role is made" about a role that is gone (nor would an extension's or a drift
+    action's: ``ROLE_THERE_STATUSES``)."""
+    first = make_stack(slack=one_slack)
+    made_lambda_role(first, "changedthengone")
+    assert (
+        submit(first, REQUESTER, edit_form(first, "changedthengone"), {"inline_policy": "", "justification": "No S3."})
+        is None
+    )
+    edit = first.runtime.store.for_requester(REQUESTER, limit=1)[0]
+    first.runtime.workflow.lease_seconds = 0.0  # what it holds runs out at once: as if long after it died
+    recorded_while_slack_holds(first, one_slack, APPROVER, "approve", edit.id, "edited")
+    dies(first)
+    told_before = sum("change to the role" in said(c) for c in dms(first, REQUESTER))
+
+    second = make_stack(slack=one_slack)
+    deleted_by_another(second, "changedthengone")
+    second.runtime.bot.resume_notices()
+    second.settle()
+    changed = [c for c in thread_replies(second, edit.id) if "Role changed" in said(c) and c.response.get("ok")]
+    assert len(changed) == 1, "the edit's thread has its outcome"
+    assert sum("change to the role" in said(c) for c in dms(second, REQUESTER)) == told_before == 0
+    assert [row[:2] for row in notice_rows(second.runtime.store, edit.id)] == [("edited", "sent")]
