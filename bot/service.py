@@ -641,8 +641,9 @@ class RoleBot:
         starts after them. So a crash, or a hang past the lease, repeats at most the one call in flight. A message
         Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the calls from
         that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is
-        given up). Never raises: anything else (the database unreachable) is logged, and the notice is sent again once
-        its lease runs out.
+        given up). A send that raises (a message that cannot be rendered from what is stored) counts as a failed one,
+        so it too is given up after ``POST_ATTEMPTS``; one the database failed (``Store.DATABASE_ERRORS``: locked,
+        unreachable) does not, and the notice is sent again once its lease runs out. Never raises.
         """
         try:
             result = self._announce(notice)
@@ -662,39 +663,52 @@ class RoleBot:
                 self.announcing.discard(notice.id)
 
     def _announce(self, notice: Notice) -> str:
-        """``send_notice``'s calls; what became of the notice (``iam_role_bot_notices_total``'s result)."""
-        record = self.workflow.to_announce(notice)
-        if record is None:
-            return "superseded"
-        called = False
-        steps = self.notifier.outcome(record, history_only=self.workflow.made_role_gone(record))
-        for number, step in enumerate(steps):
-            if number < notice.parts_done or step is None:
-                continue
-            if called and not self.workflow.notice_progress(notice, number):
-                return "overtaken"
-            called = True
-            error = step()
-            if error is None:
-                continue
-            if error in REFUSED_FOR_GOOD:
-                log.warning("Slack refused part of %s's %s announcement for good (%s)", record.id, notice.kind, error)
-                continue
-            failure = self.workflow.notice_failed(notice, number, error)
-            if failure == "retry":
-                log.warning("announcing that %s is %s failed (%s); trying again later", record.id, notice.kind, error)
-            elif failure == "given_up":
-                log.error(
-                    "announcing that %s is %s failed %d times (last: %s); the bot gives up. "
-                    "`iam-role-bot requests show %s` has its outcome.",
-                    record.id,
-                    notice.kind,
-                    notice.attempts + 1,
-                    error,
-                    record.id,
-                )
-            return failure
-        return "sent" if self.workflow.notice_sent(notice) else "overtaken"
+        """``send_notice``'s calls; what became of the notice (``iam_role_bot_notices_total``'s result). Raises what
+        the database raised (``Store.DATABASE_ERRORS``)."""
+        try:
+            record = self.workflow.to_announce(notice)
+            if record is None:
+                return "superseded"
+            steps = self.notifier.outcome(record, history_only=self.workflow.made_role_gone(record))
+            called = False
+            for number, step in enumerate(steps):
+                if number < notice.parts_done or step is None:
+                    continue
+                if called and not self.workflow.notice_progress(notice, number):
+                    return "overtaken"
+                called = True
+                error = step()
+                if error in REFUSED_FOR_GOOD:
+                    log.warning(
+                        "Slack refused part of %s's %s announcement for good (%s)", record.id, notice.kind, error
+                    )
+                elif error is not None:
+                    return self._notice_failed(notice, number, error)
+            return "sent" if self.workflow.notice_sent(notice) else "overtaken"
+        except self.store.DATABASE_ERRORS:
+            raise
+        except Exception as error:  # the same every time it is sent (a bug, a stored value it cannot show)
+            log.exception("announcing that %s is %s raised", notice.request_id, notice.kind)
+            return self._notice_failed(notice, None, type(error).__name__)
+
+    def _notice_failed(self, notice: Notice, parts_done: int | None, error: str) -> str:
+        """Record a failed send of ``notice`` (``Workflow.notice_failed``) and log what becomes of it."""
+        failure = self.workflow.notice_failed(notice, parts_done, error)
+        if failure == "retry":
+            log.warning(
+                "announcing that %s is %s failed (%s); trying again later", notice.request_id, notice.kind, error
+            )
+        elif failure == "given_up":
+            log.error(
+                "announcing that %s is %s failed %d times (last: %s); the bot gives up. "
+                "`iam-role-bot requests show %s` has its outcome.",
+                notice.request_id,
+                notice.kind,
+                notice.attempts + 1,
+                error,
+                notice.request_id,
+            )
+        return failure
 
     def _say_under_way(self, record: RequestRecord, resumed: bool, announce: Callable[[], None] | None) -> None:
         if announce is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import sqlite_utils
 
@@ -723,6 +723,10 @@ class Store:
     ``with store.transaction():``, in which case it joins that one.
     """
 
+    DATABASE_ERRORS: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
+    """What this engine's driver raises when the database fails (locked, unreachable, its disk full): trouble of the
+    database's, not of what was asked of it (``RoleBot.send_notice`` does not count it against a notice)."""
+
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, tracer: Tracer | None = None):
         self.path = Path(path)
         self.clock = clock
@@ -1180,14 +1184,17 @@ class Store:
                 )
             )
 
-    def notice_failed(self, notice_id: int, owner: str, *, parts_done: int, error: str, retry_at: float | None) -> bool:
-        """``owner``'s send of a notice failed after its first ``parts_done`` messages: whoever claims it after
-        ``retry_at`` sends the rest, or (None) it is given up. False if ``owner`` no longer held it."""
+    def notice_failed(
+        self, notice_id: int, owner: str, *, parts_done: int | None, error: str, retry_at: float | None
+    ) -> bool:
+        """``owner``'s send of a notice failed after its first ``parts_done`` messages (None: as last recorded):
+        whoever claims it after ``retry_at`` sends the rest, or (None) it is given up. False if ``owner`` no longer held
+        it."""
         with self.transaction():
             return bool(
                 self._execute(
-                    "UPDATE notices SET attempts = attempts + 1, parts_done = ?, error = ?, owner = NULL, "
-                    "lease_until = ?, state = ? WHERE id = ? AND owner = ? AND state = 'pending'",
+                    "UPDATE notices SET attempts = attempts + 1, parts_done = COALESCE(?, parts_done), error = ?, "
+                    "owner = NULL, lease_until = ?, state = ? WHERE id = ? AND owner = ? AND state = 'pending'",
                     [parts_done, error, retry_at, "pending" if retry_at is not None else "given_up", notice_id, owner],
                 )
             )

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import sql as pgsql
@@ -278,6 +278,8 @@ class PostgresStore(Store):
 
     One connection per thread, as on SQLite; safe to share between threads and between processes.
     """
+
+    DATABASE_ERRORS: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time, tracer: Tracer | None = None):
         self.url = url

@@ -854,10 +854,11 @@ class Workflow:
         """Every call of ``notice`` made; False if another replica took it over meanwhile."""
         return self.store.finish_notice(notice.id, self.owner, "sent")
 
-    def notice_failed(self, notice: Notice, parts_done: int, error: str) -> NoticeFailure:
-        """Slack failed a send of ``notice`` after its first ``parts_done`` calls: ``retry`` (from there, after
-        ``retry_backoff``, by whichever replica claims it then), ``given_up`` (``POST_ATTEMPTS`` failed sends), or
-        ``overtaken`` (another replica took it over meanwhile: nothing recorded)."""
+    def notice_failed(self, notice: Notice, parts_done: int | None, error: str) -> NoticeFailure:
+        """A send of ``notice`` failed after its first ``parts_done`` calls: Slack failed the next, or (None: the calls
+        as last recorded) the send raised, rendering a message say. ``retry`` (from there, after ``retry_backoff``, by
+        whichever replica claims it then), ``given_up`` (``POST_ATTEMPTS`` failed sends), or ``overtaken`` (another
+        replica took it over meanwhile: nothing recorded)."""
         failures = notice.attempts + 1
         retry_at = self.clock() + retry_backoff(failures) if failures < POST_ATTEMPTS else None
         if not self.store.notice_failed(notice.id, self.owner, parts_done=parts_done, error=error, retry_at=retry_at):

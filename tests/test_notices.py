@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -517,3 +518,71 @@ def test_a_change_told_late_after_its_role_was_deleted_is_said_in_its_history_on
     assert len(changed) == 1, "the edit's thread has its outcome"
     assert sum("change to the role" in said(c) for c in dms(second, REQUESTER)) == told_before == 0
     assert [row[:2] for row in notice_rows(second.runtime.store, edit.id)] == [("edited", "sent")]
+
+
+def test_a_notice_that_cannot_be_rendered_counts_its_sends_and_is_given_up_after_the_last(stack: BotStack) -> None:
+    """A notice whose send raises every time (here its request's stored result is not JSON, as a value the bot cannot
+    show or a bug in a message would) is a failed send like one Slack failed: tried again after its backoff, then given
+    up after ``POST_ATTEMPTS`` with one ERROR line. Before, it was never counted: claimed again every lease (~80 s),
+    an ERROR with a trace each time, for ever. (The row is changed with SQL on the real file; nothing of ours mocked.)
+    """
+    given_up = REGISTRY.get_sample_value("iam_role_bot_notices_total", {"result": "given_up"}) or 0.0
+    store = stack.runtime.store
+    request_id = rejected(workflow_on(store, lease_seconds=0.0))  # its replica died before telling it
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE requests SET result_json = '{' WHERE id = ?", [request_id])
+    later = time.time()
+    for attempt in range(1, POST_ATTEMPTS + 1):
+        later += 86400  # past any backoff
+        assert [notice.request_id for notice in stack.runtime.bot.resume_notices(later)] == [request_id]
+        stack.settle()
+        state = "pending" if attempt < POST_ATTEMPTS else "given_up"
+        assert notice_rows(store, request_id) == [("rejected", state, attempt, 0)]
+    assert stack.runtime.bot.resume_notices(later + 86400) == []
+    assert REGISTRY.get_sample_value("iam_role_bot_notices_total", {"result": "given_up"}) == given_up + 1
+    assert not stack.slack.calls("chat.postMessage")  # nothing said (its DM could not be rendered either)
+
+
+def test_a_send_the_database_failed_costs_the_notice_no_attempt(
+    make_stack: Callable[..., BotStack], request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL drops the bot's connections (a failover) while a notice is being sent: reading its request fails.
+    That is the database's trouble, not the notice's: no attempt counted (``Store.DATABASE_ERRORS``), the notice left
+    to its lease and sent by the next look, with all its attempts still ahead of it."""
+    url = engine_settings(request, "postgresql")["database_url"].get_secret_value() + "&application_name=failover"
+    stack = make_stack(database_url=SecretStr(url))
+    request_id = rejected(workflow_on(stack.runtime.store, lease_seconds=0.0))  # its replica died before telling it
+    later = time.time() + 86400
+    (notice,) = stack.runtime.workflow.claim_notices(later)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'failover' AND pid <> pg_backend_pid()"
+        )
+    stack.runtime.bot.send_notice(notice)  # this thread's connection is the one gone
+    assert notice_rows(stack.runtime.store, request_id) == [("rejected", "pending", 0, 0)]
+    assert [n.request_id for n in stack.runtime.bot.resume_notices(later + 86400)] == [request_id]
+    stack.settle()
+    assert notice_rows(stack.runtime.store, request_id) == [("rejected", "sent", 0, 0)]  # not posted: its DM only
+
+
+def test_what_sqlite_raises_when_its_file_is_gone_is_a_database_error(tmp_path: Path) -> None:
+    """As the PostgreSQL case above, on SQLite: a thread that cannot open the database file raises one of
+    ``Store.DATABASE_ERRORS`` (not counted against a notice); an error of the notice's own is not one of them."""
+    store = Store(tmp_path / "bot.db")
+    (tmp_path / "bot.db").rename(tmp_path / "moved.db")
+    (tmp_path / "bot.db").mkdir()
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            store.get("R-1")
+        except Exception as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=read)  # a new thread opens its own connection
+    thread.start()
+    thread.join(30)
+    store.close()
+    assert raised and isinstance(raised[0], Store.DATABASE_ERRORS), raised
+    assert not isinstance(ValueError("a value it cannot show"), Store.DATABASE_ERRORS)
