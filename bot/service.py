@@ -86,6 +86,14 @@ def provenance_tag(made: RequestRecord) -> str:
     return str(((made.result or {}).get("provenance_tags") or {}).get(REQUEST_ID_TAG, made.id))
 
 
+NOTICE_CLAIM_BATCH = 50
+"""The most notices a replica sends at a time (``resume_notices`` claims no more): a backlog (a long Slack outage, many
+replicas dead) is shared with the other replicas rather than left to one replica's one announcing thread while the
+others idle, each claim's write transaction stays short, and so does the list of leases ``keep_leases`` renews (one
+statement with a parameter per notice). Above Slack's rate for one channel (about a message a second) per lease
+third, so the batch is not what holds a backlog back."""
+
+
 class RoleBot:
     """The use cases, on top of intake, the workflow, the executor and the notifier.
 
@@ -610,8 +618,12 @@ class RoleBot:
     def resume_notices(self, now: float | None = None) -> list[Notice]:
         """Claim the notices nobody holds — their replica died before sending them, or Slack failed them and their
         retry is due (at ``now``) — and send them, in order, on the announcing pool. At start-up and every
-        ``keep_leases``, on every replica; each notice is claimed by one."""
-        claimed = self._take_notices(lambda: self.workflow.claim_notices(now))
+        ``keep_leases``, on every replica; each notice is claimed by one, and this replica sends at most
+        ``NOTICE_CLAIM_BATCH`` at a time."""
+        room = NOTICE_CLAIM_BATCH - len(self.announcing)
+        if room <= 0:
+            return []
+        claimed = self._take_notices(lambda: self.workflow.claim_notices(now, limit=room))
         if claimed:
             self._track(self.announcer.submit(self._send_claimed, claimed))
         return claimed

@@ -929,17 +929,28 @@ class Store:
         return [_form_submission(row) for row in rows]
 
     def _claim_leased(
-        self, table: str, key: str, waiting: str, order: str, owner: str, lease_seconds: float, now: float
+        self,
+        table: str,
+        key: str,
+        waiting: str,
+        order: str,
+        owner: str,
+        lease_seconds: float,
+        now: float,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Lease to ``owner`` the rows of ``table`` that are ``waiting`` (an SQL condition) and nobody holds (no lease,
-        or it ran out at ``now``), in ``order``; the rows claimed. One write transaction, each row claimed by a
-        conditional UPDATE; on PostgreSQL the rows are also read ``FOR UPDATE SKIP LOCKED`` (``_skip_locked``), so of
-        replicas claiming at once one gets each."""
+        or it ran out at ``now``), in ``order``, the first ``limit`` of them (None: all); the rows claimed. One write
+        transaction, each row claimed by a conditional UPDATE; on PostgreSQL the rows are also read ``FOR UPDATE SKIP
+        LOCKED`` (``_skip_locked``), so of replicas claiming at once one gets each."""
         free = f"{waiting} AND (lease_until IS NULL OR lease_until < ?)"
         if not self._rows(f"SELECT 1 FROM {table} WHERE {free} LIMIT 1", [now]):
             return []  # the usual case, every few seconds on every replica: no write transaction for it
         with self.transaction():
-            rows = self._rows(f"SELECT * FROM {table} WHERE {free} ORDER BY {order}" + self._skip_locked(), [now])
+            rows = self._rows(
+                f"SELECT * FROM {table} WHERE {free} ORDER BY {order} LIMIT ?" + self._skip_locked(),
+                [now, self._limit(limit)],
+            )
             return [
                 row
                 for row in rows
@@ -1142,14 +1153,15 @@ class Store:
             rows = self._rows(f"SELECT * FROM notices WHERE {where} ORDER BY id", [request_id, owner])
         return [_notice(row) for row in rows]
 
-    def claim_notices(self, owner: str, lease_seconds: float, *, now: float | None = None) -> list[Notice]:
+    def claim_notices(
+        self, owner: str, lease_seconds: float, *, limit: int | None = None, now: float | None = None
+    ) -> list[Notice]:
         """Lease to ``owner`` the unsent notices nobody holds (their replica died before sending them, or their retry
-        is due at ``now``, by default the store's clock), oldest first (``_claim_leased``: each by one replica)."""
+        is due at ``now``, by default the store's clock), the oldest ``limit`` (None: all) (``_claim_leased``: each by
+        one replica)."""
         now = self.clock() if now is None else now
-        return [
-            _notice(row)
-            for row in self._claim_leased("notices", "id", "state = 'pending'", "id", owner, lease_seconds, now)
-        ]
+        rows = self._claim_leased("notices", "id", "state = 'pending'", "id", owner, lease_seconds, now, limit)
+        return [_notice(row) for row in rows]
 
     def renew_notice_leases(self, notice_ids: Collection[int], owner: str, lease_seconds: float) -> list[int]:
         """Extend ``owner``'s leases on the notices it is sending; the ids it still holds."""

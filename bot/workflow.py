@@ -811,10 +811,10 @@ class Workflow:
         """The request's outcomes this replica recorded and has still to announce, leased to it again for the send."""
         return self.store.held_notices(request_id, self.owner, self.lease_seconds)
 
-    def claim_notices(self, now: float | None = None) -> list[Notice]:
-        """Notices nobody holds (their replica died before sending them, or their retry is due), leased to this
-        replica: each claimed by one replica, as provisioning jobs are."""
-        return self.store.claim_notices(self.owner, self.lease_seconds, now=now)
+    def claim_notices(self, now: float | None = None, *, limit: int | None = None) -> list[Notice]:
+        """Notices nobody holds (their replica died before sending them, or their retry is due), the oldest ``limit``
+        (None: all), leased to this replica: each claimed by one replica, as provisioning jobs are."""
+        return self.store.claim_notices(self.owner, self.lease_seconds, limit=limit, now=now)
 
     def renew_notice_leases(self, notice_ids: Collection[int]) -> list[int]:
         """Keep the notices this replica is sending its own (a send may wait out Slack's rate limit); those it holds."""

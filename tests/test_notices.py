@@ -23,6 +23,7 @@ from bot.domain import parse_role_request
 from bot.lifecycle import Status
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.stack import ANNOUNCE_CHANNEL, BotStack, sandbox_slack
+from bot.service import NOTICE_CLAIM_BATCH
 from bot.store import Notice, Store
 from bot.store_postgres import PostgresStore
 from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, Workflow
@@ -126,6 +127,14 @@ def test_replicas_racing_for_notices_left_unsent_each_take_different_ones(
     taken = sorted(notice.request_id for notices in claimed for notice in notices)
     assert taken == sorted(request_ids)
     assert all(replica.claim_notices() == [] for replica in replicas)  # and none is claimable again meanwhile
+
+
+def test_a_claim_takes_the_oldest_notices_up_to_its_limit(open_store: Callable[..., Store]) -> None:
+    dead = workflow_on(open_store(), lease_seconds=0.0)
+    request_ids = [rejected(dead, f"r{n}") for n in range(3)]
+    replica = workflow_on(open_store())
+    assert [notice.request_id for notice in replica.claim_notices(limit=2)] == request_ids[:2]
+    assert [notice.request_id for notice in replica.claim_notices(limit=2)] == request_ids[2:]
 
 
 def test_a_notice_slack_failed_waits_its_backoff_then_is_given_up_after_the_last_attempt(
@@ -586,3 +595,28 @@ def test_what_sqlite_raises_when_its_file_is_gone_is_a_database_error(tmp_path: 
     store.close()
     assert raised and isinstance(raised[0], Store.DATABASE_ERRORS), raised
     assert not isinstance(ValueError("a value it cannot show"), Store.DATABASE_ERRORS)
+
+
+def test_a_backlog_of_notices_is_shared_between_replicas_in_batches_and_each_told_once(
+    make_stack: Callable[..., BotStack], one_slack: FakeSlack
+) -> None:
+    """Many notices left unsent (their replica died during a long Slack outage): a replica takes at most
+    ``NOTICE_CLAIM_BATCH`` at a look, and no more while it is still sending those, so the others take the rest rather
+    than wait on one replica's one announcing thread, and what a replica holds stays few (its leases all renewed
+    every ``keep_leases``, in one statement). Each is told once."""
+    first, second = make_stack(slack=one_slack), make_stack(slack=one_slack)
+    dead = workflow_on(first.runtime.store, lease_seconds=0.0)
+    request_ids = [rejected(dead, f"backlog{n}") for n in range(NOTICE_CLAIM_BATCH + 3)]
+    released = one_slack.hold("chat.postMessage", times=1)  # the first's first DM waits: it is still sending
+    taken_first = first.runtime.bot.resume_notices()
+    assert len(taken_first) == NOTICE_CLAIM_BATCH
+    assert first.runtime.bot.resume_notices() == []  # not while it sends those
+    first.runtime.bot.keep_leases()
+    assert len(first.runtime.bot.announcing) == NOTICE_CLAIM_BATCH
+    taken_second = second.runtime.bot.resume_notices()
+    assert sorted(n.request_id for n in taken_first + taken_second) == sorted(request_ids)
+    second.settle()
+    released.set()
+    first.settle()
+    told = [c for c in one_slack.calls("chat.postMessage") if c.params["channel"] == "U1" and c.response.get("ok")]
+    assert sorted(said(c).split("*")[1] for c in told) == sorted(request_ids)
