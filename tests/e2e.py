@@ -304,6 +304,17 @@ def approved_edit(stack: BotStack, name: str, answers: dict[str, Any]) -> str:
     return edit.id
 
 
+def approved_deletion(stack: BotStack, user: str, name: str) -> str:
+    """``user`` asks to delete the role ``name`` (``/iam-role delete``), APPROVER approves, the bot deletes it; the
+    delete request's id."""
+    assert stack.driver.command(user, f"delete {name}").status == 200
+    stack.settle()
+    retire = stack.runtime.store.for_requester(user, limit=1)[0]
+    click(stack, APPROVER, "approve", retire.id)
+    assert stack.runtime.store.get(retire.id).status == "deleted"
+    return retire.id
+
+
 def thread_replies(stack: BotStack, request_id: str) -> list[Call]:
     record = stack.runtime.store.get(request_id)
     assert record is not None

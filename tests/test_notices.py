@@ -30,6 +30,7 @@ from bot.workflow import POST_ATTEMPTS, REPOST_AFTER_SECONDS, Workflow
 from tests.e2e import (
     APPROVER,
     REQUESTER,
+    approved_deletion,
     buttons_of,
     click,
     dms,
@@ -234,15 +235,6 @@ def dies(stack: BotStack) -> None:
     stack.runtime.store.close()
 
 
-def deleted_by_another(stack: BotStack, role_name: str) -> None:
-    """REQUESTER asks ``stack`` to delete the role ``role_name`` and APPROVER approves: the role is gone."""
-    assert stack.driver.command(REQUESTER, f"delete {role_name}").status == 200
-    stack.settle()
-    retire = stack.runtime.store.for_requester(REQUESTER, limit=1)[0]
-    click(stack, APPROVER, "approve", retire.id)
-    assert stack.runtime.store.get(retire.id).status == "deleted"
-
-
 def created_messages(slack: FakeSlack, request_id: str, arn: str, thread_ts: str) -> dict[str, int]:
     """How often each place was told the role ``arn`` was created: its thread, the requester's DM, the
     notifications channel (only calls Slack took)."""
@@ -431,7 +423,7 @@ def test_a_role_deleted_before_its_creation_was_told_is_not_announced_ready(
     dies(first)
 
     second = make_stack(slack=one_slack)
-    deleted_by_another(second, "shortlived")
+    approved_deletion(second, REQUESTER, "shortlived")
 
     second.runtime.bot.resume_notices()
     second.settle()
@@ -520,7 +512,7 @@ def test_a_change_told_late_after_its_role_was_deleted_is_said_in_its_history_on
     told_before = sum("change to the role" in said(c) for c in dms(first, REQUESTER))
 
     second = make_stack(slack=one_slack)
-    deleted_by_another(second, "changedthengone")
+    approved_deletion(second, REQUESTER, "changedthengone")
     second.runtime.bot.resume_notices()
     second.settle()
     changed = [c for c in thread_replies(second, edit.id) if "Role changed" in said(c) and c.response.get("ok")]

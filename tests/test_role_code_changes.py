@@ -17,7 +17,17 @@ from bot.export import export_role, file_name
 from bot.lifecycle import EventKind
 from bot.role_code import role_as_code
 from bot.sandbox.stack import BotStack
-from tests.e2e import APPROVER, OUTSIDER, REQUESTER, approved_edit, click, request_role, said, thread_replies
+from tests.e2e import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    approved_deletion,
+    approved_edit,
+    click,
+    request_role,
+    said,
+    thread_replies,
+)
 from tests.test_export import deploy, described, lint_findings, managed, session_in_second_account
 from tests.test_role_code import bare_repository, create, git
 
@@ -32,12 +42,7 @@ def edited(stack: BotStack, name: str) -> str:
 
 
 def deleted(stack: BotStack, name: str) -> str:
-    assert stack.driver.command(OUTSIDER, f"delete {name}").status == 200
-    stack.settle()
-    retire = stack.runtime.store.for_requester(OUTSIDER, limit=1)[0]
-    click(stack, APPROVER, "approve", retire.id)
-    assert stack.runtime.store.get(retire.id).status == "deleted"
-    return retire.id
+    return approved_deletion(stack, OUTSIDER, name)
 
 
 def test_the_edit_thread_gets_the_edited_role_which_deploys_as_the_role_in_aws(
