@@ -170,7 +170,8 @@ class Notifier:
         it was, Slack's error).
 
         A message that cut something goes out without Approve / Reject (``messages.approval_layout``)
-        and gets them once its thread holds the full text, in order: nobody approves unread text.
+        and gets them once its thread holds the full text, in order: nobody approves unread text. A request decided
+        while its message was on its way (cancelled during housekeeping's post again, say) has it show that instead.
         """
         channel = self.config.settings.approval_channel_id
         if not channel:
@@ -192,10 +193,10 @@ class Notifier:
                     "chat.update", channel=posted["channel"], ts=posted["ts"], text=notice_text, blocks=notice_blocks
                 )
                 return record, error or "unknown_error"
-        record = self.store.set_message(record.id, posted["channel"], posted["ts"])
-        if overflow:
-            self.refresh_root(record, self.presenter.card(record))
-        return record, None
+        stored = self.store.set_message(record.id, posted["channel"], posted["ts"])
+        if overflow or stored.status != record.status:  # decided while it was being posted: its outcome's notice
+            self.refresh_root(stored, self.presenter.card(stored))  # found no message to show it on
+        return stored, None
 
     def post_drift(self, report: DriftReport) -> None:
         """Post a drift report to the approvals channel, the full text of what it cut in its thread, then remember

@@ -425,10 +425,10 @@ class RoleBot:
         ``housekeeping`` with a growing backoff, ``POST_ATTEMPTS`` times at most.
         """
         posted, error = self.notifier.post_for_approval(record)
-        if error is None:
-            self.notifier.confirm_submitted(posted)
-        else:
+        if error is not None:
             self._not_posted(record, error, failures=1, tell=True)
+        elif posted.status == Status.SUBMITTED:  # not "sent for approval" after it was cancelled meanwhile
+            self.notifier.confirm_submitted(posted)
         return posted
 
     def _not_posted(self, record: RequestRecord, error: str, *, failures: int, tell: bool) -> None:
@@ -922,11 +922,11 @@ class RoleBot:
             for record in self.store.by_status(Status.SUBMITTED, before=now - REPOST_AFTER_SECONDS, limit=None):
                 if not record.message_ts and self.workflow.post_attempt_due(record, now):
                     posted, error = self.notifier.post_for_approval(record)
-                    if error is None:
-                        self.notifier.confirm_submitted(posted)
-                    else:
+                    if error is not None:
                         failures = self.workflow.post_failures(record.id) + 1
                         self._not_posted(record, error, failures=failures, tell=False)
+                    elif posted.status == Status.SUBMITTED:  # not "sent for approval" after it was cancelled meanwhile
+                        self.notifier.confirm_submitted(posted)
         for record in self.workflow.remind_due(now):
             self.notifier.reminded(record, now)
         for made in self.workflow.expiry_reminders_due(now):

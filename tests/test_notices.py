@@ -22,7 +22,7 @@ from bot.config import Config, Policy, Settings
 from bot.domain import parse_role_request
 from bot.lifecycle import Status
 from bot.sandbox.fake_slack import FakeSlack
-from bot.sandbox.stack import ANNOUNCE_CHANNEL, BotStack, sandbox_slack
+from bot.sandbox.stack import ANNOUNCE_CHANNEL, APPROVAL_CHANNEL, BotStack, sandbox_slack
 from bot.service import NOTICE_CLAIM_BATCH
 from bot.store import Notice, Store
 from bot.store_postgres import PostgresStore
@@ -612,3 +612,32 @@ def test_a_backlog_of_notices_is_shared_between_replicas_in_batches_and_each_tol
     first.settle()
     told = [c for c in one_slack.calls("chat.postMessage") if c.params["channel"] == "U1" and c.response.get("ok")]
     assert sorted(said(c).split("*")[1] for c in told) == sorted(request_ids)
+
+
+def test_a_request_cancelled_while_its_approval_message_was_posted_again_shows_it_there(stack: BotStack) -> None:
+    """Slack failed the approval post at submission; housekeeping posts it again, and while Slack holds that post the
+    requester cancels. The cancellation's notice finds no approval message yet (its DM alone). Once the post lands,
+    the message must not offer Approve and Reject for a cancelled request, and the requester must not be told, after
+    the cancellation, that it was sent for approval."""
+    stack.slack.fail_next("chat.postMessage", error="internal_error")
+    request_id = request_role(stack, "user", {"role_name": "raced"})
+    record = stack.runtime.store.get(request_id)
+    assert record.message_ts is None, "Slack's failure was not injected into the approval post"
+    before = stack.slack.calls("chat.postMessage")
+    released = stack.slack.hold("chat.postMessage", times=1)
+    housekeeping = threading.Thread(target=stack.runtime.bot.housekeeping, kwargs={"now": record.created_at + 300})
+    housekeeping.start()
+    stack.slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == APPROVAL_CHANNEL and c not in before)
+    press(stack, REQUESTER, next(c for c in dms(stack, REQUESTER) if "cancel" in buttons_of(c)), "cancel")
+    assert stack.runtime.store.get(request_id).status == "cancelled"
+    released.set()
+    housekeeping.join(30)
+    stack.settle()
+
+    posted = stack.runtime.store.get(request_id)
+    assert posted.message_ts, "housekeeping's post landed"
+    shown = [c for c in stack.slack.calls() if posted.message_ts in (c.response.get("ts"), c.params.get("ts"))]
+    last = shown[-1]
+    assert "cancelled" in said(last).lower() and not buttons_of(last), "the approval message shows the cancellation"
+    told = [said(c) for c in dms(stack, REQUESTER) if c.response.get("ok")]
+    assert "sent for approval" not in told[-1], told[-1]
