@@ -126,10 +126,10 @@ def list_requests(status: str | None, limit: int) -> None:
 def list_roles(account_id: str | None, last_used: bool) -> None:
     """The roles the bot made that exist as far as it knows: where, whose, until when; with ``last_used``, when
     IAM last saw each used (one GetRole per role, with the bot's credentials)."""
-    from bot.store import Store
+    from bot.database import open_store
 
     config = load_config()
-    store = Store(config.settings.database_path)
+    store = open_store(config.settings)
     read = role_reader(config) if last_used else None
     records = store.live_roles(account_id)
     drifted = {report.made_id: report for report in store.open_drift_reports()}

@@ -16,7 +16,9 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_driver import SlackDriver
 from bot.sandbox.stack import sandbox_slack
 from bot.store import Store
+from bot.store_postgres import PostgresStore
 from tests.e2e import serve_settings, serving
+from tests.test_slack_submissions import engine_settings
 
 SECRET = "cli-test-signing-secret"
 TOKEN = "xoxb-cli-test-token"
@@ -128,3 +130,24 @@ def test_roles_list_shows_the_roles_that_exist_with_their_expiry(
     assert "R-1001" in listed and "etl" in listed and "expires 2027-01-15 08:00:00Z" in listed
     assert main(["roles", "list", "--account", "210987654321"]) == 0
     assert capsys.readouterr().out.strip() == "no roles"
+
+
+def test_roles_list_reads_the_database_the_settings_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``DATABASE_URL`` set, the bot's requests are in PostgreSQL: ``roles list`` reads them there, as every
+    other command does (it opened the SQLite file at ``DATABASE_PATH`` instead, and listed no roles)."""
+    url = engine_settings(request, "postgresql")["database_url"].get_secret_value()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    store = PostgresStore(url)
+    request_id = store.create_request(
+        parse_role_request(
+            {"role_type": "user", "account_id": "123456789012", "role_name": "inpg", "justification": "Tests."}
+        ),
+        "U0ALICE",
+    ).id
+    store.transition(request_id, expected="submitted", new="created", actor="U0BOB", kind="created")
+    store.close()
+    assert main(["roles", "list"]) == 0
+    assert "inpg" in capsys.readouterr().out
