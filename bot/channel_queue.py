@@ -33,11 +33,8 @@ MAX_RATE_LIMIT_WAIT = 120.0
 class ChannelQueues:
     """``deliver(channel, method, params)``: the call's outcome, after the channel's earlier calls."""
 
-    def __init__(
-        self, call: Callable[[str, dict[str, Any]], dict[str, Any]], *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, call: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
         self.call = call
-        self.sleep = sleep
         self.lock = threading.Lock()
         self.queues: dict[str, deque[tuple[str, dict[str, Any], Future[Outcome]]]] = {}
 
