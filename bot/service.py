@@ -647,10 +647,11 @@ class RoleBot:
         """Say one outcome in Slack (``Notifier.outcome``), rendered from its request as stored now, then mark it sent.
 
         A notice its request moved on from is not said (``Workflow.to_announce``); a role created and deleted since is
-        said only in its thread and approval message (``Workflow.made_role_gone``). Before each call after the first,
-        the calls made so far are recorded (``Workflow.notice_progress``), only while this replica still holds the
-        notice: one that another replica took over (this one hung past its lease) stops here, and the one taking it over
-        starts after them. So a crash, or a hang past the lease, repeats at most the one call in flight. A message
+        said only in its thread and approval message (``Workflow.made_role_gone``). Before each call the calls made so
+        far are recorded (``Workflow.notice_progress``), only while this replica still holds the notice: one that
+        another replica took over (this one hung past its lease, or the notice waited its turn behind others that long)
+        stops here, and the one taking it over starts after them. So a crash, or a hang past the lease, repeats at most
+        the one call in flight. A message
         Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the calls from
         that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is
         given up). A send that raises (a message that cannot be rendered from what is stored) counts as a failed one,
@@ -682,13 +683,11 @@ class RoleBot:
             if record is None:
                 return "superseded"
             steps = self.notifier.outcome(record, history_only=self.workflow.made_role_gone(record))
-            called = False
             for number, step in enumerate(steps):
                 if number < notice.parts_done or step is None:
                     continue
-                if called and not self.workflow.notice_progress(notice, number):
-                    return "overtaken"
-                called = True
+                if not self.workflow.notice_progress(notice, number):  # the first call too: a notice queued behind
+                    return "overtaken"  # others may have been taken over before its turn
                 error = step()
                 if error in REFUSED_FOR_GOOD:
                     log.warning(

@@ -564,7 +564,7 @@ def test_a_send_the_database_failed_costs_the_notice_no_attempt(
     assert notice_rows(stack.runtime.store, request_id) == [("rejected", "pending", 0, 0)]
     assert [n.request_id for n in stack.runtime.bot.resume_notices(later + 86400)] == [request_id]
     stack.settle()
-    assert notice_rows(stack.runtime.store, request_id) == [("rejected", "sent", 0, 0)]  # not posted: its DM only
+    assert notice_rows(stack.runtime.store, request_id) == [("rejected", "sent", 0, 2)]  # not posted: its DM alone
 
 
 def test_what_sqlite_raises_when_its_file_is_gone_is_a_database_error(tmp_path: Path) -> None:
@@ -602,6 +602,7 @@ def test_a_backlog_of_notices_is_shared_between_replicas_in_batches_and_each_tol
     released = one_slack.hold("chat.postMessage", times=1)  # the first's first DM waits: it is still sending
     taken_first = first.runtime.bot.resume_notices()
     assert len(taken_first) == NOTICE_CLAIM_BATCH
+    one_slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == "U1")  # held: the second's are not
     assert first.runtime.bot.resume_notices() == []  # not while it sends those
     first.runtime.bot.keep_leases()
     assert len(first.runtime.bot.announcing) == NOTICE_CLAIM_BATCH
@@ -641,3 +642,29 @@ def test_a_request_cancelled_while_its_approval_message_was_posted_again_shows_i
     assert "cancelled" in said(last).lower() and not buttons_of(last), "the approval message shows the cancellation"
     told = [said(c) for c in dms(stack, REQUESTER) if c.response.get("ok")]
     assert "sent for approval" not in told[-1], told[-1]
+
+
+def test_a_replica_overtaken_on_a_notice_still_queued_makes_none_of_its_calls(
+    make_stack: Callable[..., BotStack], one_slack: FakeSlack
+) -> None:
+    """A replica claims two notices left unsent and sends them one after the other; Slack holds the first's DM past
+    both leases (the replica hangs), and another replica takes both over and says them. Answered at last, the first
+    replica must not start on the second: it was overtaken before making any of its calls, so saying its DM would
+    repeat more than the one call in flight. Before, the first call of a send was made unchecked."""
+    first, second = make_stack(slack=one_slack), make_stack(slack=one_slack)
+    dead = workflow_on(first.runtime.store, lease_seconds=0.0)
+    request_ids = [rejected(dead, f"queued{n}") for n in range(2)]
+    first.runtime.workflow.lease_seconds = 0.0  # what it claims runs out at once: as if it hung past its leases
+    released = one_slack.hold("chat.postMessage", times=1)
+    assert len(first.runtime.bot.resume_notices()) == 2
+    one_slack.wait_for("chat.postMessage", lambda c: request_ids[0] in said(c))
+    assert len(second.runtime.bot.resume_notices()) == 2
+    second.settle()
+    released.set()
+    first.settle()
+
+    def told(request_id: str) -> int:
+        return sum(request_id in said(c) for c in one_slack.calls("chat.postMessage") if c.params["channel"] == "U1")
+
+    assert told(request_ids[0]) == 2  # the call in flight when it was overtaken, said again by the next: the window
+    assert told(request_ids[1]) == 1
