@@ -27,14 +27,21 @@ Outcome = tuple[dict[str, Any] | None, str | None]
 """(Slack's answer, None) or (None, Slack's error code / the connection error's name)."""
 
 MAX_RATE_LIMIT_WAIT = 120.0
-"""Seconds one call may spend waiting out 429s before it is given up (Slack would be refusing everything)."""
+"""Seconds one call may spend waiting out 429s before it is given up (Slack would be refusing everything): the time it
+took, the Web API client's own waits included (``bot.app``'s ``RateLimitErrorRetryHandler`` sleeps each
+``Retry-After`` before the queue sees the 429), not only the queue's sleeps."""
+MIN_RATE_LIMIT_PAUSE = 1.0
+"""The shortest wait after a 429: a ``Retry-After`` of 0 (a proxy's) would send the call again at once, without end."""
 
 
 class ChannelQueues:
     """``deliver(channel, method, params)``: the call's outcome, after the channel's earlier calls."""
 
-    def __init__(self, call: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(
+        self, call: Callable[[str, dict[str, Any]], dict[str, Any]], *, max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT
+    ) -> None:
         self.call = call
+        self.max_rate_limit_wait = max_rate_limit_wait
         self.lock = threading.Lock()
         self.queues: dict[str, deque[tuple[str, dict[str, Any], Future[Outcome]]]] = {}
 
@@ -64,22 +71,25 @@ class ChannelQueues:
                 queue.popleft()
 
     def send(self, method: str, params: dict[str, Any]) -> Outcome:
-        """One call, sent again after each 429's ``Retry-After`` (at most ``MAX_RATE_LIMIT_WAIT`` in all). Never
-        raises: an exception escaping would leave the call at the head of its channel's queue, unanswered, and every
-        later call to that channel waiting on it for ever."""
-        waited = 0.0
+        """One call, sent again after each 429's ``Retry-After`` (a second at least), while the time it has spent, the
+        client's own waits included, stays within ``max_rate_limit_wait``. Never raises: an exception escaping would
+        leave the call at the head of its channel's queue, unanswered, and every later call to that channel waiting on
+        it for ever."""
+        started = time.monotonic()
         while True:
             try:
                 return self.call(method, params), None
             except SlackApiError as error:
                 response = error.response
-                if response.status_code != 429 or waited >= MAX_RATE_LIMIT_WAIT:
-                    SLACK_ERRORS.labels(error=str(response.get("error"))).inc()
-                    return None, str(response.get("error"))
-                pause = float(response.headers.get("Retry-After") or response.headers.get("retry-after") or 1)
-                log.info("Slack rate-limited %s; sending it again in %.0f s", method, pause)
-                time.sleep(pause)
-                waited += pause
+                if response.status_code == 429:
+                    header = response.headers.get("Retry-After") or response.headers.get("retry-after")
+                    pause = max(float(header or 1), MIN_RATE_LIMIT_PAUSE)
+                    if time.monotonic() - started + pause <= self.max_rate_limit_wait:
+                        log.info("Slack rate-limited %s; sending it again in %.0f s", method, pause)
+                        time.sleep(pause)
+                        continue
+                SLACK_ERRORS.labels(error=str(response.get("error"))).inc()
+                return None, str(response.get("error"))
             except OSError as error:
                 SLACK_ERRORS.labels(error=type(error).__name__).inc()
                 return None, type(error).__name__
