@@ -651,12 +651,12 @@ class RoleBot:
         far are recorded (``Workflow.notice_progress``), only while this replica still holds the notice: one that
         another replica took over (this one hung past its lease, or the notice waited its turn behind others that long)
         stops here, and the one taking it over starts after them. So a crash, or a hang past the lease, repeats at most
-        the one call in flight. A message
-        Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure stops the send, and the calls from
-        that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most (then an ERROR log line, and it is
-        given up). A send that raises (a message that cannot be rendered from what is stored) counts as a failed one,
-        so it too is given up after ``POST_ATTEMPTS``; one the database failed (``Store.DATABASE_ERRORS``: locked,
-        unreachable) does not, and the notice is sent again once its lease runs out. Never raises.
+        the one call in flight. A message Slack refuses for good (``REFUSED_FOR_GOOD``) is skipped; any other failure
+        stops the send, and the calls from that one on are made again after a backoff, ``POST_ATTEMPTS`` sends at most
+        (then an ERROR log line, and it is given up). A send that raises (a message that cannot be rendered from what
+        is stored) counts as a failed one, so it too is given up after ``POST_ATTEMPTS``; one the database failed
+        (``Store.DATABASE_ERRORS``: locked, unreachable) does not, and the notice is sent again once its lease runs
+        out. Never raises.
         """
         try:
             result = self._announce(notice)
